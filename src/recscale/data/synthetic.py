@@ -1,0 +1,364 @@
+"""The built-in synthetic CTR world: Criteo-shaped data from a known teacher, so the floor is known.
+
+Rows look like Criteo's: 13 count-like dense features (stored as log1p, as real ingest does) and 26
+categorical features whose cardinalities span several decades and whose ids follow Zipf laws. Labels
+are Bernoulli draws from a random *teacher* whose click probability p(x) is known exactly, so:
+
+* the **Bayes NE**, E[H(p)] / H(E[p]), is the floor no model can beat; it is estimated on a large
+  independent sample and recorded with its standard error in ``meta.json``;
+* the **seen-id oracle** (the teacher, with the effects of ids not yet seen in the first D training
+  rows replaced by their prior mean of zero) shows how much of a student's gap at D is missing data
+  and how much is the student.
+
+Why the teacher looks like this (measured on a throwaway prototype; see the experiment-engine issue):
+most signal sits in per-id effects with Zipf tails, because learning ever rarer ids is what makes NE
+fall as a power law in data; interactions sit on a few strong pairs of low/mid-cardinality features
+(rank ``interaction_rank``), so a student needs embedding dimension to express them; a nonlinear
+function of the dense features and dense × id interactions reward MLP width. The logit is a weighted
+sum of these unit-variance parts, with a scale and bias solved so that the base CTR and the Bayes NE
+hit their targets.
+
+Everything is drawn from ``numpy.random.Generator`` streams split from one seed, in fixed chunks, so
+the same seed gives the same rows, and the first N rows of a larger dataset equal a smaller one's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit
+
+from recscale.data.shards import Dataset, DatasetWriter
+from recscale.errors import SpecError
+from recscale.train.metrics import binary_entropy
+
+CHUNK = 65_536  # rows drawn per generator call; fixed so outputs never depend on how they are split
+_CALIBRATION_ROWS = 200_000
+_BAYES_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The synthetic world's shape and difficulty; every default lives here.
+
+    Attributes:
+        n_dense: Dense (count-like) features.
+        n_sparse: Categorical features.
+        min_cardinality: Smallest categorical id space.
+        max_cardinality: Largest; cardinalities are log-spaced between the two.
+        zipf_exponent: Exponent s of the id frequencies, P(rank k) ∝ k^-s.
+        ctr: Target base click-through rate.
+        bayes_ne: Target Bayes NE (the irreducible NE); lower means more predictable clicks.
+        interaction_rank: Rank of each pairwise interaction between two features' ids.
+        interaction_pairs: Number of interacting feature pairs (drawn among low/mid cardinalities).
+        interaction_max_cardinality: Features above this cardinality take part in no pair.
+        dense_hidden: Width of the teacher's hidden layer on dense features.
+        dense_sparse_features: Features whose ids interact with the dense features.
+        share_id: Share of logit variance from per-id effects.
+        share_pairs: Share from pairwise id interactions.
+        share_dense: Share from the nonlinear function of the dense features.
+        share_dense_sparse: Share from dense × id interactions.
+    """
+
+    n_dense: int = 13
+    n_sparse: int = 26
+    min_cardinality: int = 4
+    max_cardinality: int = 200_000
+    zipf_exponent: float = 1.15
+    ctr: float = 0.15
+    bayes_ne: float = 0.75
+    interaction_rank: int = 8
+    interaction_pairs: int = 12
+    interaction_max_cardinality: int = 20_000
+    dense_hidden: int = 32
+    dense_sparse_features: int = 4
+    share_id: float = 0.55
+    share_pairs: float = 0.25
+    share_dense: float = 0.10
+    share_dense_sparse: float = 0.10
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "world") -> "WorldConfig":
+        """Build from a (TOML) dict, reporting every unknown or invalid field at once."""
+        known = {f.name: f for f in fields(cls)}
+        problems = [f"{where}.{k}: unknown field; allowed: {', '.join(known)}" for k in d if k not in known]
+        kw = {}
+        for k, v in d.items():
+            if k not in known:
+                continue
+            want = float if known[k].type in ("float", float) else int
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (want is int and not float(v).is_integer()):
+                problems.append(f"{where}.{k}: expected {want.__name__}, got {v!r}")
+            else:
+                kw[k] = want(v)
+        cfg = cls(**kw)
+        problems += cfg.problems(where)
+        if problems:
+            raise SpecError(problems)
+        return cfg
+
+    def problems(self, where: str = "world") -> list[str]:
+        """Every constraint this config violates, one line each."""
+        p = []
+        if not 0.0 < self.ctr < 0.5:
+            p.append(f"{where}.ctr: must be in (0, 0.5), got {self.ctr}")
+        if not 0.05 < self.bayes_ne < 0.99:
+            p.append(f"{where}.bayes_ne: must be in (0.05, 0.99), got {self.bayes_ne}")
+        for name in ("n_dense", "n_sparse", "min_cardinality", "interaction_rank", "dense_hidden"):
+            if getattr(self, name) < 1:
+                p.append(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.max_cardinality < self.min_cardinality:
+            p.append(f"{where}.max_cardinality: must be >= min_cardinality ({self.min_cardinality}), got {self.max_cardinality}")
+        if self.zipf_exponent <= 1.0:
+            p.append(f"{where}.zipf_exponent: must be > 1, got {self.zipf_exponent}")
+        shares = [self.share_id, self.share_pairs, self.share_dense, self.share_dense_sparse]
+        if min(shares) < 0 or sum(shares) <= 0:
+            p.append(f"{where}.share_*: must be non-negative and not all zero, got {shares}")
+        return p
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Log-spaced id-space sizes from min to max cardinality."""
+        c = np.geomspace(self.min_cardinality, self.max_cardinality, self.n_sparse)
+        return [int(round(x)) for x in c]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Teacher:
+    """The world's true click model. Built deterministically from (config, seed)."""
+
+    def __init__(self, world: WorldConfig, seed: int):
+        self.world = world
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+        w, r = world, world.interaction_rank
+        self.cards = np.array(w.cardinalities)
+        self.dense_mu = rng.normal(1.0, 0.8, w.n_dense)
+        self.dense_load = rng.normal(0.0, 0.8, (4, w.n_dense))
+        self.id_effect = [rng.standard_normal(c).astype(np.float32) for c in self.cards]
+        eligible = [f for f in range(w.n_sparse) if self.cards[f] <= w.interaction_max_cardinality]
+        all_pairs = [(a, b) for i, a in enumerate(eligible) for b in eligible[i + 1 :]]
+        take = rng.choice(len(all_pairs), size=min(w.interaction_pairs, len(all_pairs)), replace=False)
+        self.pairs = [all_pairs[i] for i in sorted(take)]
+        used = sorted({f for p in self.pairs for f in p})
+        self.pair_emb = {f: rng.standard_normal((self.cards[f], r)).astype(np.float32) for f in used}
+        self.w1 = rng.normal(0, 1 / math.sqrt(w.n_dense), (w.n_dense, w.dense_hidden))
+        self.b1 = rng.normal(0, 0.5, w.dense_hidden)
+        self.v1 = rng.normal(0, 1 / math.sqrt(w.dense_hidden), w.dense_hidden)
+        mid = [f for f in range(w.n_sparse) if f not in used] or list(range(w.n_sparse))
+        self.ds_features = sorted(rng.choice(mid, size=min(w.dense_sparse_features, len(mid)), replace=False).tolist())
+        self.ds_proj = rng.normal(0, 1 / math.sqrt(w.n_dense), (w.n_dense, r))
+        self.ds_emb = {f: rng.standard_normal((self.cards[f], r)).astype(np.float32) for f in self.ds_features}
+        # Unit-variance normalisers and the final scale/bias come from calibrate().
+        self.norm = np.ones(4)
+        self.scale, self.bias = 1.0, 0.0
+
+    # ---- sampling -------------------------------------------------------------------------------
+    def sample_features(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Dense features [n, n_dense] (float32, log1p of counts) and ids [n, n_sparse] (int32)."""
+        w = self.world
+        latent = rng.standard_normal((n, 4))
+        log_rate = self.dense_mu + latent @ self.dense_load
+        counts = rng.poisson(np.exp(np.clip(log_rate, -5, 8)))
+        dense = np.log1p(counts).astype(np.float32)
+        # Bounded continuous power law, floored: P(rank ≈ k) ∝ k^-s on [1, K+1).
+        s1 = 1.0 - w.zipf_exponent
+        u = rng.random((n, w.n_sparse))
+        top = (self.cards + 1.0) ** s1
+        ranks = np.floor((1.0 + u * (top - 1.0)) ** (1.0 / s1)) - 1.0
+        sparse = np.minimum(ranks, self.cards - 1).astype(np.int32)
+        return dense, sparse
+
+    def components(self, dense: np.ndarray, sparse: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+        """The four raw logit parts [4, n]; ``known`` [n, F] zeroes the effects of unseen ids."""
+        n = dense.shape[0]
+        k = None if known is None else known.astype(np.float32)
+        x = (dense - 1.0) / 1.0
+        out = np.zeros((4, n))
+        for f in range(self.world.n_sparse):
+            e = self.id_effect[f][sparse[:, f]]
+            out[0] += e if k is None else e * k[:, f]
+        for a, b in self.pairs:
+            ea, eb = self.pair_emb[a][sparse[:, a]], self.pair_emb[b][sparse[:, b]]
+            dot = np.einsum("nr,nr->n", ea, eb)
+            out[1] += dot if k is None else dot * k[:, a] * k[:, b]
+        out[2] = np.tanh(x @ self.w1 + self.b1) @ self.v1
+        proj = np.tanh(x @ self.ds_proj)
+        for f in self.ds_features:
+            dot = np.einsum("nr,nr->n", self.ds_emb[f][sparse[:, f]], proj)
+            out[3] += dot if k is None else dot * k[:, f]
+        return out
+
+    def logit(self, dense: np.ndarray, sparse: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+        """True logit of a click for each row."""
+        w = self.world
+        shares = np.array([w.share_id, w.share_pairs, w.share_dense, w.share_dense_sparse])
+        weights = np.sqrt(shares / shares.sum()) / self.norm
+        return self.scale * (weights @ self.components(dense, sparse, known)) + self.bias
+
+    def prob(self, dense: np.ndarray, sparse: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+        return expit(self.logit(dense, sparse, known))
+
+    def calibrate(self, rng: np.random.Generator) -> None:
+        """Solve the normalisers, scale and bias so the world hits its target CTR and Bayes NE."""
+        w = self.world
+        dense, sparse = self.sample_features(rng, _CALIBRATION_ROWS)
+        comp = self.components(dense, sparse)
+        self.norm = np.maximum(comp.std(axis=1), 1e-12)
+        self.scale, self.bias = 1.0, 0.0
+        z = self.logit(dense, sparse)
+
+        def bias_for(scale: float) -> float:
+            return brentq(lambda b: expit(scale * z + b).mean() - w.ctr, -80.0, 80.0, xtol=1e-12)
+
+        def ne_at(scale: float) -> float:
+            p = expit(scale * z + bias_for(scale))
+            return float(binary_entropy(p).mean() / binary_entropy(w.ctr))
+
+        scale = brentq(lambda s: ne_at(s) - w.bayes_ne, 1e-3, 15.0, xtol=1e-10)
+        self.scale, self.bias = scale, bias_for(scale)
+
+
+def bayes_ne(prob: np.ndarray) -> tuple[float, float, float]:
+    """Bayes NE E[H(p)] / H(E[p]) of a sample of true probabilities, its delta-method SE, and E[p]."""
+    p = np.asarray(prob, dtype=np.float64)
+    h = binary_entropy(p)
+    m1, m2 = h.mean(), p.mean()
+    hm = float(binary_entropy(m2))
+    grad = np.array([1.0 / hm, -m1 * math.log((1 - m2) / m2) / hm**2])
+    cov = np.cov(np.stack([h, p])) / p.size
+    return m1 / hm, float(math.sqrt(grad @ cov @ grad)), float(m2)
+
+
+def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
+    names = ("calibrate", "train", "eval", "bayes")
+    return dict(zip(names, np.random.SeedSequence([seed, 2]).spawn(len(names))))
+
+
+def build_teacher(world: WorldConfig, seed: int) -> Teacher:
+    """The calibrated teacher of the world (world, seed): deterministic, a few seconds."""
+    t = Teacher(world, seed)
+    t.calibrate(np.random.default_rng(_streams(seed)["calibrate"]))
+    return t
+
+
+def _rows(teacher: Teacher, stream: np.random.SeedSequence, n: int):
+    """Yield (dense, sparse, labels, prob) chunks totalling n rows, drawn in fixed CHUNKs."""
+    rng = np.random.default_rng(stream)
+    done = 0
+    while done < n:
+        dense, sparse = teacher.sample_features(rng, CHUNK)
+        p = teacher.prob(dense, sparse)
+        labels = (rng.random(CHUNK) < p).astype(np.float32)
+        take = min(CHUNK, n - done)
+        yield dense[:take], sparse[:take], labels[:take], p[:take].astype(np.float32)
+        done += take
+
+
+def generate(
+    world: WorldConfig,
+    out: str | os.PathLike,
+    *,
+    rows: int,
+    eval_rows: int,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Dataset:
+    """Generate ``rows`` training and ``eval_rows`` evaluation rows of the world into ``out``.
+
+    ``meta.json`` gets a ``world`` section: the config, seed, achieved CTR and Bayes NE with SE.
+    """
+    from recscale.errors import DataError
+
+    if rows < 1 or eval_rows < 1:
+        raise DataError(f"--rows and --eval-rows must be positive, got {rows} and {eval_rows}")
+    teacher = build_teacher(world, seed)
+    streams = _streams(seed)
+    prob_sample = np.concatenate([c[3] for c in _rows(teacher, streams["bayes"], _BAYES_ROWS)])
+    ne, ne_se, ctr = bayes_ne(prob_sample)
+    names_d = [f"I{i + 1}" for i in range(world.n_dense)]
+    names_s = [f"C{i + 1}" for i in range(world.n_sparse)]
+    bar = _progress(progress, rows + eval_rows, f"synthesising {Path(out).name}")
+    with DatasetWriter(out, names_d, names_s, with_prob=True, overwrite=overwrite) as writer:
+        for split, n in (("train", rows), ("eval", eval_rows)):
+            for dense, sparse, labels, p in _rows(teacher, streams[split], n):
+                writer.append(split, dense, sparse, labels, p)
+                bar(len(labels))
+        meta_world = {
+            "config": world.to_dict(),
+            "seed": seed,
+            "ctr": ctr,
+            "bayes_ne": ne,
+            "bayes_ne_se": ne_se,
+            "bayes_rows": _BAYES_ROWS,
+            "scale": teacher.scale,
+            "bias": teacher.bias,
+        }
+        ds = writer.commit(
+            {"source": {"kind": "synthetic", "seed": seed}, "world": meta_world},
+            cardinalities=world.cardinalities,
+        )
+    bar(None)
+    return ds
+
+
+def _progress(enabled: bool, total: int, label: str):
+    """A rich progress bar as a callable: bar(k) advances by k rows, bar(None) closes it."""
+    if not enabled:
+        return lambda k: None
+    from rich.progress import Progress
+
+    prog = Progress(transient=True)
+    task = prog.add_task(label, total=total)
+    prog.start()
+
+    def step(k: int | None) -> None:
+        if k is None:
+            prog.stop()
+        else:
+            prog.advance(task, k)
+
+    return step
+
+
+def seen_id_oracle_ne(dataset: Dataset, checkpoints: list[int], eval_rows: int | None = None) -> dict[int, float]:
+    """NE of the teacher restricted to ids seen in the first D training rows, for each D.
+
+    Unseen ids contribute their prior mean (zero) to every part of the logit. This is the best a
+    learner could do if it knew the teacher's function and every seen id's parameters exactly, so
+    the student's gap above it is the student's, and the oracle's gap above Bayes is the data's.
+    """
+    w = dataset.meta.get("world")
+    if w is None:
+        raise ValueError(f"{dataset.path} is not a synthetic dataset")
+    world = WorldConfig(**w["config"])
+    teacher = build_teacher(world, int(w["seed"]))
+    train, ev = dataset.split("train"), dataset.split("eval")
+    n_eval = ev.rows if eval_rows is None else min(eval_rows, ev.rows)
+    dense, sparse = np.asarray(ev.dense[:n_eval]), np.asarray(ev.sparse[:n_eval])
+    labels = np.asarray(ev.labels[:n_eval], dtype=np.float64)
+    # first_seen[f][id] = first training row where feature f takes that id (inf if never).
+    stop = min(max(checkpoints), train.rows)
+    first_seen = []
+    for f in range(world.n_sparse):
+        col = np.asarray(train.sparse[:stop, f])
+        ids, idx = np.unique(col, return_index=True)
+        fs = np.full(world.cardinalities[f], np.iinfo(np.int64).max, dtype=np.int64)
+        fs[ids] = idx
+        first_seen.append(fs[sparse[:, f]])
+    first_seen_rows = np.stack(first_seen, axis=1)
+    from recscale.train.metrics import evaluate
+
+    out = {}
+    for d in checkpoints:
+        known = first_seen_rows < d
+        out[int(d)] = evaluate(labels, teacher.logit(dense, sparse, known)).ne
+    return out

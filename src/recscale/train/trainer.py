@@ -1,0 +1,165 @@
+"""One-pass DLRM training with NE measured at log-spaced sample counts.
+
+Why one pass with a constant learning rate: the paper's data axis is "samples seen". If nothing in
+training depends on the total number of samples (no decay schedule, no epoch count), then the model
+after D samples of a long run *is* the model of a run that stopped at D. One run per model therefore
+gives its whole data-scaling curve, and NE at each checkpoint is exact, not an approximation.
+Checkpoints must be multiples of the batch size, so the batches a run sees never depend on where it
+is evaluated; evaluation changes no state and draws no random numbers.
+
+Optimisers (defaults in :class:`TrainConfig`): Adagrad for the embeddings (fused, sparse; see
+:mod:`recscale.train.optim`) and Adagrad for the MLPs, with an optional linear warm-up over a fixed
+number of samples. Adagrad's own per-parameter step decay is what one-pass CTR training relies on
+instead of a schedule.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from recscale.data.loader import iter_batches, load_rows
+from recscale.data.shards import Dataset
+from recscale.model.config import DLRMConfig
+from recscale.model.dlrm import DLRM
+from recscale.train.metrics import Evaluation, evaluate
+from recscale.train.optim import SparseRowAdagrad
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained and evaluated; every default lives here.
+
+    Attributes:
+        batch_size: Samples per step. Small batches learn faster per sample early on.
+        lr_embedding: Adagrad learning rate of the embedding tables.
+        lr_dense: Adagrad learning rate of the MLPs.
+        warmup_samples: Linear learning-rate warm-up length, in samples (not a fraction of the run).
+        eval_rows: Rows of the eval split used (None: all). Every trial uses the same rows.
+        eval_batch_size: Rows per forward pass during evaluation (memory only; no effect on numbers).
+        threads: torch intra-op threads for this trial. Part of the numbers' identity: float sums
+            may differ across thread counts, so results are reproducible for a fixed value.
+        device: "cpu", "cuda", "cuda:1", ...
+    """
+
+    batch_size: int = 256
+    lr_embedding: float = 0.05
+    lr_dense: float = 0.02
+    warmup_samples: int = 0
+    eval_rows: int | None = None
+    eval_batch_size: int = 65_536
+    threads: int = 1
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    """NE and friends after ``samples`` training samples; ``wall_s`` is training time so far."""
+
+    samples: int
+    evaluation: Evaluation
+    wall_s: float
+
+    def to_dict(self) -> dict:
+        return {"samples": self.samples, **self.evaluation.to_dict(), "wall_s": self.wall_s}
+
+
+class Trainer:
+    """Train one DLRM in one pass over a dataset's train split.
+
+    Args:
+        model_cfg: Architecture. ``base_ctr`` is filled from the dataset if unset.
+        train_cfg: Optimisation and evaluation settings.
+        dataset: A shards dataset with ``train`` and ``eval`` splits.
+        seed: Seeds the model's initialisation (the data order is the file order).
+    """
+
+    def __init__(self, model_cfg: DLRMConfig, train_cfg: TrainConfig, dataset: Dataset, seed: int):
+        self.cfg = train_cfg
+        self.dataset = dataset
+        self.device = torch.device(train_cfg.device)
+        torch.set_num_threads(train_cfg.threads)
+        if model_cfg.base_ctr is None:
+            model_cfg = model_cfg.with_(base_ctr=float(dataset.meta["splits"]["train"]["ctr"]))
+        torch.manual_seed(seed)
+        self.model = DLRM(model_cfg).to(self.device)
+        self.model_cfg = model_cfg
+        dense_params = [p for n, p in self.model.named_parameters() if not n.startswith("embedding.")]
+        self.dense_opt = torch.optim.Adagrad(dense_params, lr=train_cfg.lr_dense, foreach=True)
+        self.sparse_opt = SparseRowAdagrad(self.model.embedding.weight, lr=train_cfg.lr_embedding)
+        self.samples = 0
+        ev = dataset.split("eval")
+        n_eval = ev.rows if train_cfg.eval_rows is None else min(train_cfg.eval_rows, ev.rows)
+        self._eval = load_rows(ev, 0, n_eval, self.device)
+        self._eval_labels = ev.labels[:n_eval].astype(np.float64)
+
+    def _lr_factor(self) -> float:
+        w = self.cfg.warmup_samples
+        return 1.0 if w <= 0 or self.samples >= w else (self.samples + self.cfg.batch_size) / w
+
+    def step(self, dense: torch.Tensor, sparse: torch.Tensor, labels: torch.Tensor) -> float:
+        """One optimisation step on a batch; returns its training log loss."""
+        model = self.model
+        ids = model.embedding_ids(sparse)  # [B, F]
+        # Gather outside autograd: the gradient of this leaf is exactly what the sparse optimiser needs.
+        emb = model.embedding.weight.detach()[ids].requires_grad_()  # [B, F, D]
+        logits = model.forward_embedded(dense, emb)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        self.dense_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        f = self._lr_factor()
+        if f != 1.0:
+            for g in self.dense_opt.param_groups:
+                g["lr"] = self.cfg.lr_dense * f
+        self.dense_opt.step()
+        self.sparse_opt.step(ids.view(-1), emb.grad.view(-1, emb.shape[-1]), lr=self.cfg.lr_embedding * f)
+        self.samples += labels.shape[0]
+        return loss.detach()
+
+    @torch.no_grad()
+    def evaluate(self) -> Evaluation:
+        """Metrics on the fixed eval rows (NE normalised by their own CTR)."""
+        self.model.eval()
+        bs = self.cfg.eval_batch_size
+        e = self._eval
+        logits = torch.cat([self.model(e.dense[i : i + bs], e.sparse[i : i + bs]) for i in range(0, len(e), bs)])
+        self.model.train()
+        return evaluate(self._eval_labels, logits.double().cpu().numpy())
+
+    def run(self, checkpoints: Sequence[int], on_eval: Callable[[EvalPoint], None] | None = None) -> list[EvalPoint]:
+        """Train to the last checkpoint, evaluating at each one.
+
+        Args:
+            checkpoints: Increasing sample counts, each a multiple of the batch size.
+            on_eval: Called with each EvalPoint as soon as it is measured (progress, logging).
+        """
+        bs = self.cfg.batch_size
+        cps = sorted(set(int(c) for c in checkpoints))
+        bad = [c for c in cps if c <= 0 or c % bs]
+        if bad:
+            raise ValueError(f"checkpoints must be positive multiples of batch_size {bs}; got {bad[:5]}")
+        train = self.dataset.split("train")
+        if cps[-1] > train.rows:
+            raise ValueError(f"last checkpoint {cps[-1]:,} exceeds the {train.rows:,} training rows")
+        points: list[EvalPoint] = []
+        nxt = 0
+        t0 = time.perf_counter()
+        train_s = 0.0
+        for batch in iter_batches(train, bs, cps[-1], start=self.samples, device=self.device):
+            self.step(batch.dense, batch.sparse, batch.labels)
+            if self.samples == cps[nxt]:
+                train_s += time.perf_counter() - t0
+                point = EvalPoint(self.samples, self.evaluate(), train_s)
+                points.append(point)
+                if on_eval is not None:
+                    on_eval(point)
+                nxt += 1
+                t0 = time.perf_counter()
+        return points
