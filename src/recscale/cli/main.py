@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from recscale.cli import data as data_cli
@@ -46,18 +45,11 @@ _register_optional()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 2 user error, 130 interrupted)."""
-    command = typer.main.get_command(app)
+    """Run the CLI; returns the exit code (0 ok, 1 failed trials, 2 user error, 130 interrupted)."""
     try:
-        command.main(args=argv, prog_name="recscale", standalone_mode=False)
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.ClickException as e:
-        e.show()
-        return 2
-    except click.exceptions.Abort:
-        print("interrupted", file=sys.stderr)
-        return 130
+        app(args=argv, prog_name="recscale")  # standalone: usage errors exit 2, success exits 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except RecscaleError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -2,6 +2,76 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(help="Run scaling studies and read their ledgers.", no_args_is_help=True)
+
+
+def _default_db(spec_name: str) -> Path:
+    return Path("runs") / f"{spec_name}.db"
+
+
+@app.command("run")
+def run(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Study spec (TOML)."),
+    db: Path = typer.Option(None, "--db", help="Ledger file (default: runs/<name>.db)."),
+    workers: int = typer.Option(None, "--workers", min=1, help="Concurrent trials (default: cores / train.threads)."),
+    executor: str = typer.Option(None, "--executor", help="inline, process or ray (default: inline for 1 worker, else process)."),
+    device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, cuda:N."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
+    new: bool = typer.Option(False, "--new", help="Discard the ledger's results and start over."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+) -> None:
+    """Run a study (or resume it: finished trials are kept, the rest run).
+
+    Examples:
+        recscale study run examples/tiny.toml
+        recscale study run examples/quick.toml --db runs/quick.db --workers 2
+    """
+    from recscale.study.runner import RunOptions, run_study
+    from recscale.study.spec import load_spec
+
+    spec = load_spec(spec_path)
+    db = db or _default_db(spec.name)
+    opts = RunOptions(workers=workers, executor=executor, device=device, new=new, progress=not quiet, ray_address=address)
+    summary = run_study(spec, db, opts)
+    typer.echo(
+        f"{db}: {summary.trials} trials, {summary.ran} run now, {len(summary.failed)} failed, {summary.wall_s:.1f} s"
+    )
+    if summary.failed:
+        typer.echo(f"failed trials (details: recscale study status {db}): {', '.join(summary.failed)}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status(db: Path = typer.Argument(..., metavar="DB", help="Ledger file.")) -> None:
+    """Show a ledger's trials by status, and errors of failed trials.
+
+    Example: recscale study status runs/tiny.db
+    """
+    from recscale.study.ledger import open_existing
+
+    with open_existing(db) as led:
+        counts = led.status_counts()
+        name = led.get_meta("spec_name")
+        total = sum(counts.values())
+        typer.echo(f"{db} ({name}): {total} trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        for (key, msg) in led.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'error:%'"):
+            typer.echo(f"  {key[6:]}: {msg.splitlines()[-1] if msg else ''}")
+
+
+@app.command("export")
+def export(
+    db: Path = typer.Argument(..., metavar="DB", help="Ledger file."),
+    out: Path = typer.Option(..., "--out", help="Output table: .csv or .parquet."),
+) -> None:
+    """Export one row per evaluation (trial, scheme, sizes, FLOPs, samples, NE, ...).
+
+    Example: recscale study export runs/tiny.db --out runs/tiny.csv
+    """
+    from recscale.study.ledger import export as export_table
+
+    n = export_table(db, out)
+    typer.echo(f"wrote {n} rows to {out}")

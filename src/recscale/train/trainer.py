@@ -26,37 +26,9 @@ from recscale.data.loader import iter_batches, load_rows
 from recscale.data.shards import Dataset
 from recscale.model.config import DLRMConfig
 from recscale.model.dlrm import DLRM
+from recscale.train.config import TrainConfig
 from recscale.train.metrics import Evaluation, evaluate
 from recscale.train.optim import SparseRowAdagrad
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How a model is trained and evaluated; every default lives here.
-
-    Attributes:
-        batch_size: Samples per step. Small batches learn faster per sample early on.
-        lr_embedding: Adagrad learning rate of the embedding tables.
-        lr_dense: Adagrad learning rate of the MLPs.
-        warmup_samples: Linear learning-rate warm-up length, in samples (not a fraction of the run).
-        eval_rows: Rows of the eval split used (None: all). Every trial uses the same rows.
-        eval_batch_size: Rows per forward pass during evaluation (memory only; no effect on numbers).
-        threads: torch intra-op threads for this trial. Part of the numbers' identity: float sums
-            may differ across thread counts, so results are reproducible for a fixed value.
-        device: "cpu", "cuda", "cuda:1", ...
-    """
-
-    batch_size: int = 256
-    lr_embedding: float = 0.05
-    lr_dense: float = 0.02
-    warmup_samples: int = 0
-    eval_rows: int | None = None
-    eval_batch_size: int = 65_536
-    threads: int = 1
-    device: str = "cpu"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

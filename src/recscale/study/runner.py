@@ -1,0 +1,261 @@
+"""The study driver: spec → dataset → ledger → executor → ledger.
+
+Order matters for "nothing written on bad input": everything that can be checked (the spec, the
+dataset, the checkpoints against it, the ledger's spec hash) is checked before the first byte is
+written. Then the synthetic dataset is generated if it is not cached, trials are registered, and
+the pending ones run; each result is committed as it arrives. Rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from recscale import __version__
+from recscale.data.shards import Dataset
+from recscale.errors import RecscaleError, SpecError
+from recscale.model.cost import model_cost
+from recscale.study.executors import TrialTask, make_executor
+from recscale.study.ledger import Ledger, TrialRow
+from recscale.study.spec import StudySpec
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How (not what) to run: none of this changes the numbers.
+
+    Attributes:
+        workers: Concurrent trials; None means cores // train.threads.
+        executor: "inline", "process" or "ray"; None picks inline for one worker, else process.
+        device: Torch device for training ("cpu", "cuda", ...).
+        new: Discard an existing ledger (and its results) instead of resuming.
+        progress: Show a live progress display.
+        ray_address: Ray cluster address for the ray executor (None: start a local instance).
+    """
+
+    workers: int | None = None
+    executor: str | None = None
+    device: str = "cpu"
+    new: bool = False
+    progress: bool = True
+    ray_address: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    db: Path
+    trials: int
+    ran: int
+    failed: list[str]
+    wall_s: float
+
+
+def dataset_path(spec: StudySpec, db: Path) -> Path:
+    """Where the study's dataset lives: data.path, or the synthetic cache beside the ledger."""
+    if spec.data.path is not None:
+        return Path(spec.data.path)
+    return db.parent / f"synthetic-{spec.data.synthetic.key()}"
+
+
+def check_dataset(spec: StudySpec, ds: Dataset) -> None:
+    """Raise SpecError if the study cannot run on ``ds`` (missing splits, too few rows)."""
+    problems = []
+    for split in ("train", "eval"):
+        if ds.rows(split) == 0:
+            problems.append(f"data.path: {ds.path} has no {split!r} split; it has {sorted(ds.meta['splits'])}")
+    stop = max(spec.checkpoint_samples())
+    if ds.rows("train") and stop > ds.rows("train"):
+        problems.append(
+            f"train.checkpoints.stop: {spec.checkpoints.stop:,} exceeds the dataset's {ds.rows('train'):,} training rows ({ds.path})"
+        )
+    if problems:
+        raise SpecError(problems, source=spec.source)
+
+
+def _open_dataset_if_any(spec: StudySpec, path: Path) -> Dataset | None:
+    if spec.data.path is not None:
+        if not path.exists():
+            raise SpecError(
+                [f"data.path: {path} does not exist; create it with `recscale data synth|criteo|table ... --out {path}`"],
+                source=spec.source,
+            )
+        ds = Dataset(path)
+        check_dataset(spec, ds)
+        return ds
+    return Dataset(path) if (path / "meta.json").exists() else None
+
+
+def _check_ledger(spec: StudySpec, db: Path, new: bool) -> None:
+    if not db.exists() or new:
+        return
+    try:
+        with Ledger(db) as led:
+            old = led.get_meta("spec_hash")
+    except Exception as e:  # noqa: BLE001
+        raise RecscaleError(f"{db}: not a recscale ledger ({e}); choose another --db") from None
+    if old is not None and old != spec.hash():
+        raise RecscaleError(
+            f"{db} was created from a different spec (the spec changed since); "
+            "pass --new to discard its results and start over, or use another --db"
+        )
+
+
+def _remove_ledger(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(db) + suffix)
+        if p.exists():
+            p.unlink()
+
+
+def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
+    """Trials with their exact sizes and costs for a dataset's schema."""
+    n_dense, cards = len(ds_meta["dense_names"]), ds_meta["cardinalities"]
+    rows = []
+    for t in spec.trials():
+        cost = model_cost(t.model.dlrm(n_dense, cards))
+        rows.append(
+            TrialRow(
+                t.trial_id, t.seed, t.model.label(), _model_dict(t.model), cost.params_dense, cost.params_sparse,
+                cost.params_total, cost.flops_per_sample, t.memberships,
+            )
+        )
+    return rows
+
+
+def _model_dict(m) -> dict[str, Any]:
+    return {"embedding_dim": m.embedding_dim, "embedding_rows": m.embedding_rows, "bottom_mlp": list(m.bottom_mlp),
+            "top_mlp": list(m.top_mlp), "interaction": m.interaction}  # fmt: skip
+
+
+def _reference_rows(ds: Dataset, checkpoints: list[int], eval_rows: int | None) -> list[tuple]:
+    from recscale.data.synthetic import seen_id_oracle_ne
+
+    w = ds.meta["world"]
+    oracle = seen_id_oracle_ne(ds, checkpoints, eval_rows=eval_rows)
+    return [(c, w["bayes_ne"], w["bayes_ne_se"], oracle[c]) for c in checkpoints]
+
+
+def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) -> RunSummary:
+    """Run (or resume) ``spec`` into the ledger ``db``; returns what ran."""
+    t0 = time.perf_counter()
+    db = Path(db)
+    ds_path = dataset_path(spec, db)
+    ds = _open_dataset_if_any(spec, ds_path)
+    _check_ledger(spec, db, opts.new)
+    # ---- nothing has been written before this line -----------------------------------------------
+    if opts.new:
+        _remove_ledger(db)
+    if ds is None:
+        from recscale.data.synthetic import generate
+
+        s = spec.data.synthetic
+        ds = generate(s.world, ds_path, rows=s.rows, eval_rows=s.eval_rows, seed=s.seed, progress=opts.progress)
+        check_dataset(spec, ds)
+    checkpoints = spec.checkpoint_samples()
+    rows = trial_rows(spec, ds.meta)
+    with Ledger(db) as led:
+        if led.get_meta("spec_hash") is None:
+            led.set_meta({
+                "spec_hash": spec.hash(), "spec": spec.to_dict(), "spec_name": spec.name,
+                "spec_toml": Path(spec.source).read_text() if spec.source and Path(spec.source).is_file() else None,
+                "dataset": str(ds_path.resolve()), "dataset_meta": {k: v for k, v in ds.meta.items() if k != "world"} | {"world": ds.meta.get("world")},
+                "checkpoints": checkpoints, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "versions": _versions(), "machine": _machine(),
+            })  # fmt: skip
+        led.add_trials(rows)
+        if "world" in ds.meta and not led.has_reference():
+            led.set_reference(_reference_rows(ds, checkpoints, spec.train.eval_rows))
+        done = led.done_ids()
+        todo = [r for r in rows if r.trial_id not in done]
+        threads = spec.train.threads
+        workers = opts.workers or max(1, (os.cpu_count() or 1) // threads)
+        workers = max(1, min(workers, len(todo) or 1))
+        kind = opts.executor or ("inline" if workers == 1 else "process")
+        train_cfg = replace(spec.train, device=opts.device)
+        trials = {t.trial_id: t for t in spec.trials()}
+        tasks = [
+            TrialTask(r.trial_id, trials[r.trial_id].model.dlrm(ds.n_dense, ds.cardinalities), train_cfg,
+                      str(ds_path.resolve()), tuple(checkpoints), r.seed)
+            for r in todo
+        ]  # fmt: skip
+        failed: list[str] = []
+        executor = make_executor(kind, workers, address=opts.ray_address) if kind == "ray" else make_executor(kind, workers)
+        with _Display(opts.progress, tasks, len(rows) - len(todo), len(rows)) as display:
+            for result in executor.run(tasks, display.update):
+                if result.error is None:
+                    led.record_trial(result.trial_id, result.points, result.wall_s)
+                else:
+                    led.record_failure(result.trial_id, result.error)
+                    failed.append(result.trial_id)
+                display.finish(result.trial_id, result.error is None)
+        wall = time.perf_counter() - t0
+        led.set_meta({"last_run_wall_s": wall, "last_run_workers": workers, "last_run_executor": kind})
+    return RunSummary(db, len(rows), len(todo), failed, wall)
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+
+    out = {"recscale": __version__, "python": platform.python_version(), "numpy": numpy.__version__}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    return {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()}
+
+
+class _Display:
+    """Live progress: one bar per running trial and an overall bar, each with its ETA."""
+
+    def __init__(self, enabled: bool, tasks: list[TrialTask], done: int, total: int):
+        self.enabled = enabled and bool(tasks)
+        self.totals = {t.trial_id: max(t.checkpoints) for t in tasks}
+        self.bars: dict[str, Any] = {}
+        self.seen: dict[str, int] = {}
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            )  # fmt: skip
+            self.overall = self.progress.add_task(f"study ({done}/{total} trials done before)", total=sum(self.totals.values()))
+
+    def __enter__(self) -> "_Display":
+        if self.enabled:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def update(self, trial_id: str, samples: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if trial_id not in self.bars:
+            self.bars[trial_id] = self.progress.add_task(f"  {trial_id}", total=total)
+        step = samples - self.seen.get(trial_id, 0)
+        self.seen[trial_id] = samples
+        self.progress.update(self.bars[trial_id], completed=samples)
+        self.progress.advance(self.overall, step)
+
+    def finish(self, trial_id: str, ok: bool) -> None:
+        if not self.enabled:
+            return
+        rest = self.totals.get(trial_id, 0) - self.seen.get(trial_id, 0)
+        self.progress.advance(self.overall, rest)
+        if trial_id in self.bars:
+            self.progress.remove_task(self.bars.pop(trial_id))
+        if not ok:
+            self.progress.console.print(f"[red]trial {trial_id} failed[/red]")

@@ -1,0 +1,373 @@
+"""Study specs: a TOML file → a validated, frozen :class:`StudySpec` → a list of trials.
+
+A spec names a dataset (a shards directory, or an inline synthetic world that is generated on first
+use), a base model, the paper's four scaling schemes, the data checkpoints and the seeds::
+
+    name = "tiny"
+    seeds = [0]
+
+    [data.synthetic]                 # or: [data] path = "data/criteo"
+    rows = 50_000
+    eval_rows = 10_000
+    seed = 0
+    max_cardinality = 20_000         # any synthetic-world field may be overridden
+
+    [train]                          # any TrainConfig field except device
+    batch_size = 256
+    checkpoints = { start = 1024, stop = 49152, per_doubling = 1 }
+
+    [model]                          # the base model
+    embedding_dim = 16
+    embedding_rows = 10_000
+    bottom_mlp = [64]
+    top_mlp = [64]
+
+    [schemes]                        # each a list of values; the base model stands in every scheme
+    mlp_width = [32, 128]            # every hidden layer of the bottom MLP
+    overarch_width = [32, 128]       # every hidden layer of the top MLP
+    embedding_dim = [8, 32]
+    embedding_rows = [1_000, 100_000]
+
+TOML is parsed here once; everything downstream takes typed objects. Every problem is collected
+and reported together, each with its key path, the value and what is allowed. Relative
+``data.path`` values are resolved against the working directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from recscale.data.synthetic import WorldConfig
+from recscale.errors import SpecError
+from recscale.model.config import DLRMConfig
+from recscale.train.config import TrainConfig
+
+SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")
+_RUNTIME_TRAIN_FIELDS = ("device", "eval_batch_size")  # change speed, not numbers: not in the spec
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """An inline synthetic world: generated once and cached beside the ledger."""
+
+    rows: int
+    eval_rows: int
+    seed: int = 0
+    world: WorldConfig = field(default_factory=WorldConfig)
+
+    def key(self) -> str:
+        """Short content hash naming the cached dataset."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Exactly one of ``path`` (an existing shards dataset) or ``synthetic``."""
+
+    path: str | None = None
+    synthetic: SyntheticData | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """Log-spaced evaluation points: start · 2^(k / per_doubling) up to stop, on batch boundaries."""
+
+    start: int
+    stop: int
+    per_doubling: int = 2
+
+    def samples(self, batch_size: int) -> list[int]:
+        """The checkpoints, rounded to multiples of ``batch_size`` (so prefix evaluation is exact)."""
+        n = math.floor(math.log2(self.stop / self.start) * self.per_doubling + 1e-9)
+        raw = [self.start * 2 ** (k / self.per_doubling) for k in range(n + 1)] + [self.stop]
+        last = self.stop // batch_size * batch_size
+        return sorted({min(max(batch_size, round(x / batch_size) * batch_size), last) for x in raw})
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The dataset-independent part of a DLRM config (the base model, or one trial's model)."""
+
+    embedding_dim: int = 16
+    embedding_rows: int | None = None
+    bottom_mlp: tuple[int, ...] = (64,)
+    top_mlp: tuple[int, ...] = (64,)
+    interaction: str = "dot"
+
+    def scaled(self, scheme: str, value: int) -> "ModelSpec":
+        """This model with one scheme's dimension set to ``value``."""
+        if scheme == "mlp_width":
+            return ModelSpec(self.embedding_dim, self.embedding_rows, (value,) * max(1, len(self.bottom_mlp)), self.top_mlp, self.interaction)
+        if scheme == "overarch_width":
+            return ModelSpec(self.embedding_dim, self.embedding_rows, self.bottom_mlp, (value,) * max(1, len(self.top_mlp)), self.interaction)
+        if scheme == "embedding_dim":
+            return ModelSpec(value, self.embedding_rows, self.bottom_mlp, self.top_mlp, self.interaction)
+        if scheme == "embedding_rows":
+            return ModelSpec(self.embedding_dim, value, self.bottom_mlp, self.top_mlp, self.interaction)
+        raise ValueError(f"unknown scheme {scheme!r}")
+
+    def label(self) -> str:
+        rows = "all" if self.embedding_rows is None else str(self.embedding_rows)
+        return (
+            f"D{self.embedding_dim}-R{rows}-B{'x'.join(map(str, self.bottom_mlp)) or '0'}"
+            f"-T{'x'.join(map(str, self.top_mlp)) or '0'}-{self.interaction}"
+        )
+
+    def dlrm(self, n_dense: int, cardinalities: list[int] | tuple[int, ...]) -> DLRMConfig:
+        return DLRMConfig(
+            n_dense=n_dense,
+            cardinalities=tuple(cardinalities),
+            embedding_dim=self.embedding_dim,
+            embedding_rows=self.embedding_rows,
+            bottom_mlp=self.bottom_mlp,
+            top_mlp=self.top_mlp,
+            interaction=self.interaction,
+        )
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One model trained with one seed; it may stand in several schemes (the base model does)."""
+
+    trial_id: str
+    model: ModelSpec
+    seed: int
+    memberships: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study. Build with :func:`load_spec` or :func:`parse_spec`."""
+
+    name: str
+    seeds: tuple[int, ...]
+    data: DataSpec
+    train: TrainConfig
+    checkpoints: CheckpointSpec
+    model: ModelSpec
+    schemes: dict[str, tuple[int, ...]]
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("source")
+        for k in _RUNTIME_TRAIN_FIELDS:
+            d["train"].pop(k)
+        return d
+
+    def hash(self) -> str:
+        """Identity of everything that changes the numbers (not where it runs or how fast)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def checkpoint_samples(self) -> list[int]:
+        return self.checkpoints.samples(self.train.batch_size)
+
+    def trials(self) -> list[Trial]:
+        """Expand schemes × values × seeds into trials; identical models are trained once."""
+        members: dict[ModelSpec, list[tuple[str, int]]] = {}
+        for scheme, values in self.schemes.items():
+            for v in values:
+                members.setdefault(self.model.scaled(scheme, v), []).append((scheme, v))
+        if not members:
+            members[self.model] = []
+        return [
+            Trial(f"{m.label()}-s{seed}", m, seed, tuple(ms))
+            for m, ms in members.items()
+            for seed in self.seeds
+        ]
+
+
+# ---- parsing ------------------------------------------------------------------------------------
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a TOML spec file; raises SpecError listing every problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError([f"spec file {p} does not exist"])
+    try:
+        raw = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError([f"invalid TOML: {e}"], source=str(p)) from None
+    return parse_spec(raw, source=str(p))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _pos_int(v: Any, key: str, problems: list[str]) -> int | None:
+    if not _is_int(v) or v < 1:
+        problems.append(f"{key}: must be a positive integer, got {v!r}")
+        return None
+    return v
+
+
+def _unknown(d: dict, allowed: tuple[str, ...] | list[str], where: str, problems: list[str]) -> None:
+    for k in d:
+        if k not in allowed:
+            problems.append(f"{where}{k}: unknown field; allowed: {', '.join(allowed)}")
+
+
+def _table(raw: dict, key: str, problems: list[str]) -> dict:
+    v = raw.get(key, {})
+    if not isinstance(v, dict):
+        problems.append(f"{key}: must be a table, got {v!r}")
+        return {}
+    return v
+
+
+def _parse_data(raw: dict, problems: list[str]) -> DataSpec:
+    if "data" not in raw:
+        problems.append("data: missing; give data.path (a shards dataset) or a [data.synthetic] table")
+        return DataSpec()
+    d = _table(raw, "data", problems)
+    _unknown(d, ("path", "synthetic"), "data.", problems)
+    has_path, has_synth = "path" in d, "synthetic" in d
+    if has_path == has_synth:
+        problems.append("data: give exactly one of data.path or data.synthetic")
+        return DataSpec()
+    if has_path:
+        if not isinstance(d["path"], str) or not d["path"]:
+            problems.append(f"data.path: must be a directory path, got {d['path']!r}")
+            return DataSpec()
+        return DataSpec(path=d["path"])
+    s = d["synthetic"]
+    if not isinstance(s, dict):
+        problems.append(f"data.synthetic: must be a table, got {s!r}")
+        return DataSpec()
+    rows = _pos_int(s.get("rows"), "data.synthetic.rows", problems)
+    eval_rows = _pos_int(s.get("eval_rows"), "data.synthetic.eval_rows", problems)
+    seed = s.get("seed", 0)
+    if not _is_int(seed):
+        problems.append(f"data.synthetic.seed: must be an integer, got {seed!r}")
+    world_d = {k: v for k, v in s.items() if k not in ("rows", "eval_rows", "seed")}
+    try:
+        world = WorldConfig.from_dict(world_d, where="data.synthetic")
+    except SpecError as e:
+        problems.extend(e.problems)
+        world = WorldConfig()
+    if rows is None or eval_rows is None or not _is_int(seed):
+        return DataSpec()
+    return DataSpec(synthetic=SyntheticData(rows, eval_rows, seed, world))
+
+
+def _parse_train(raw: dict, problems: list[str]) -> tuple[TrainConfig, CheckpointSpec | None]:
+    t = dict(_table(raw, "train", problems))
+    cp_raw = t.pop("checkpoints", None)
+    allowed = [f.name for f in fields(TrainConfig) if f.name not in _RUNTIME_TRAIN_FIELDS]
+    _unknown(t, [*allowed, "checkpoints"], "train.", problems)
+    kw: dict[str, Any] = {}
+    for k in allowed:
+        if k not in t:
+            continue
+        v = t[k]
+        if k in ("lr_embedding", "lr_dense"):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                problems.append(f"train.{k}: must be a positive number, got {v!r}")
+                continue
+            kw[k] = float(v)
+        elif k in ("warmup_samples",):
+            if not _is_int(v) or v < 0:
+                problems.append(f"train.{k}: must be a non-negative integer, got {v!r}")
+                continue
+            kw[k] = v
+        else:
+            got = _pos_int(v, f"train.{k}", problems)
+            if got is not None:
+                kw[k] = got
+    cfg = TrainConfig(**kw)
+    if cp_raw is None:
+        problems.append("train.checkpoints: missing; e.g. checkpoints = { start = 1024, stop = 100000, per_doubling = 2 }")
+        return cfg, None
+    if not isinstance(cp_raw, dict):
+        problems.append(f"train.checkpoints: must be a table {{start, stop, per_doubling}}, got {cp_raw!r}")
+        return cfg, None
+    _unknown(cp_raw, ("start", "stop", "per_doubling"), "train.checkpoints.", problems)
+    start = _pos_int(cp_raw.get("start"), "train.checkpoints.start", problems)
+    stop = _pos_int(cp_raw.get("stop"), "train.checkpoints.stop", problems)
+    per = _pos_int(cp_raw.get("per_doubling", 2), "train.checkpoints.per_doubling", problems)
+    if None in (start, stop, per):
+        return cfg, None
+    if stop < start:
+        problems.append(f"train.checkpoints.stop: must be >= start ({start}), got {stop}")
+        return cfg, None
+    if stop < cfg.batch_size:
+        problems.append(f"train.checkpoints.stop: must be >= train.batch_size ({cfg.batch_size}), got {stop}")
+        return cfg, None
+    return cfg, CheckpointSpec(start, stop, per)
+
+
+def _width_list(v: Any, key: str, problems: list[str], allow_empty: bool) -> tuple[int, ...] | None:
+    if not isinstance(v, list) or (not v and not allow_empty):
+        problems.append(f"{key}: must be a list of positive integers, got {v!r}")
+        return None
+    ok = True
+    for i, w in enumerate(v):
+        if not _is_int(w) or w < 1:
+            problems.append(f"{key}[{i}]: must be a positive integer, got {w!r}")
+            ok = False
+    return tuple(v) if ok else None
+
+
+def _parse_model(raw: dict, problems: list[str]) -> ModelSpec:
+    m = _table(raw, "model", problems)
+    allowed = [f.name for f in fields(ModelSpec)]
+    _unknown(m, allowed, "model.", problems)
+    kw: dict[str, Any] = {}
+    if "embedding_dim" in m and (d := _pos_int(m["embedding_dim"], "model.embedding_dim", problems)):
+        kw["embedding_dim"] = d
+    if "embedding_rows" in m and (r := _pos_int(m["embedding_rows"], "model.embedding_rows", problems)):
+        kw["embedding_rows"] = r
+    for k in ("bottom_mlp", "top_mlp"):
+        if k in m and (w := _width_list(m[k], f"model.{k}", problems, allow_empty=True)) is not None:
+            kw[k] = w
+    if "interaction" in m:
+        if m["interaction"] not in ("dot", "cat"):
+            problems.append(f"model.interaction: must be 'dot' or 'cat', got {m['interaction']!r}")
+        else:
+            kw["interaction"] = m["interaction"]
+    return ModelSpec(**kw)
+
+
+def _parse_schemes(raw: dict, problems: list[str]) -> dict[str, tuple[int, ...]]:
+    s = _table(raw, "schemes", problems)
+    out = {}
+    for k, v in s.items():
+        if k not in SCHEMES:
+            problems.append(f"schemes.{k}: unknown scheme; allowed: {', '.join(SCHEMES)}")
+            continue
+        w = _width_list(v, f"schemes.{k}", problems, allow_empty=False)
+        if w is not None:
+            out[k] = tuple(sorted(set(w)))
+    return out
+
+
+def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
+    """Validate a parsed TOML document; raises SpecError listing every problem with its key path."""
+    problems: list[str] = []
+    _unknown(raw, ("name", "seeds", "data", "train", "model", "schemes"), "", problems)
+    name = raw.get("name", Path(source).stem if source else "study")
+    if not isinstance(name, str) or not name:
+        problems.append(f"name: must be a non-empty string, got {name!r}")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(x) and x >= 0 for x in seeds):
+        problems.append(f"seeds: must be a non-empty list of non-negative integers, got {seeds!r}")
+        seeds = [0]
+    data = _parse_data(raw, problems)
+    train, checkpoints = _parse_train(raw, problems)
+    model = _parse_model(raw, problems)
+    schemes = _parse_schemes(raw, problems)
+    if data.synthetic is not None and checkpoints is not None and checkpoints.stop > data.synthetic.rows:
+        problems.append(
+            f"train.checkpoints.stop: {checkpoints.stop:,} exceeds the {data.synthetic.rows:,} rows of data.synthetic.rows"
+        )
+    if problems:
+        raise SpecError(problems, source=source)
+    return StudySpec(str(name), tuple(sorted(set(seeds))), data, train, checkpoints, model, schemes, source)

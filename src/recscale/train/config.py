@@ -1,0 +1,34 @@
+"""Training settings as a plain, torch-free value (specs and dry runs read it without torch)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained and evaluated; every default lives here.
+
+    Attributes:
+        batch_size: Samples per step. Small batches learn faster per sample early on.
+        lr_embedding: Adagrad learning rate of the embedding tables.
+        lr_dense: Adagrad learning rate of the MLPs.
+        warmup_samples: Linear learning-rate warm-up length, in samples (not a fraction of the run).
+        eval_rows: Rows of the eval split used (None: all). Every trial uses the same rows.
+        eval_batch_size: Rows per forward pass during evaluation (memory only; no effect on numbers).
+        threads: torch intra-op threads for this trial. Part of the numbers' identity: float sums
+            may differ across thread counts, so results are reproducible for a fixed value.
+        device: "cpu", "cuda", "cuda:1", ...
+    """
+
+    batch_size: int = 256
+    lr_embedding: float = 0.05
+    lr_dense: float = 0.02
+    warmup_samples: int = 0
+    eval_rows: int | None = None
+    eval_batch_size: int = 65_536
+    threads: int = 1
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
