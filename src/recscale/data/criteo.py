@@ -1,0 +1,530 @@
+"""Criteo Display Advertising logs (Kaggle ``train.txt``, Terabyte ``day_N``, plain or gzip) → shards.
+
+Each line is ``label \\t I1..I13 \\t C1..C26``: a 0/1 label, 13 integer counts (possibly negative or
+empty) and 26 categorical values of exactly 8 hex digits (possibly empty). Transforms, ids, split and
+bad-line handling follow :mod:`recscale.data.ingest`; the 32-bit integer of a hex field is its key.
+
+Why it is fast (no per-line Python on clean input): the file is read in newline-aligned chunks of a
+few MB; each chunk goes to a worker thread, which parses it with ``pyarrow.csv`` (C++, releases the
+GIL) into typed columns and turns hex into integers with a few vectorised 64-bit operations per
+column (SWAR). A chunk is accepted only if it passes checks that make the fast path agree exactly
+with the per-line parser (:func:`parse_line`): every byte is one of ``0-9 a-f A-F - \\t \\n`` (so
+pyarrow's laxer integer grammar, e.g. ``" 5"`` or ``"0x10"``, never applies), the row count equals
+the newline count, labels are 0/1 and hex fields are 0 or 8 digits. A chunk that fails is bisected
+until the pieces pass or are small enough for the per-line parser, which finds each bad line's
+number, kind and field. So bad lines cost about twice their chunk's fast-path time, not a slow pass.
+
+Bad lines, checked in this order (the first problem of a line decides its kind):
+``undecodable`` (not UTF-8), ``wrong_field_count`` (not 40 tab-separated fields), ``bad_label``
+(not the integer 0 or 1), ``bad_dense`` (not an integer ``-?[0-9]+`` within int64), ``bad_hex``
+(not exactly 8 hex digits); a bad last line without a newline is ``truncated_line`` instead, and a
+gzip stream that breaks off is ``truncated_gzip`` / ``corrupt_gzip`` (its partial last line is
+dropped with it). A final line without newline that is otherwise valid is kept. A trailing ``\\r``
+(CRLF files) is accepted.
+
+TorchRec interop (:func:`ingest_torchrec`) reads the arrays TorchRec's ``npy_preproc_criteo.py``
+writes, ``day_N_{dense,sparse,labels}.npy``, and applies the same transforms: TorchRec stores dense
+as float32 ``log(x + 3)`` (missing already 0), which is inverted (``rint(exp(d) - 3)``, exact for
+counts up to about 4 million and within float32 rounding above) before our ``log(1 + max(x, 0))``;
+sparse int32 values are the hex integers wrapped to int32, read back as uint32. TorchRec writes a
+missing categorical as 0, so a raw 0 is treated as missing (``00000000`` cannot be told apart).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recscale.data.ingest import (
+    Block,
+    IngestOptions,
+    IngestResult,
+    InputFile,
+    LineReader,
+    Problem,
+    ordered_map,
+    resolve_inputs,
+    run_ingest,
+    transform_dense,
+)
+from recscale.errors import DataError
+
+N_DENSE, N_SPARSE = 13, 26
+N_FIELDS = 1 + N_DENSE + N_SPARSE
+DENSE_NAMES = [f"I{i}" for i in range(1, N_DENSE + 1)]
+SPARSE_NAMES = [f"C{i}" for i in range(1, N_SPARSE + 1)]
+COLUMN_NAMES = ["label", *DENSE_NAMES, *SPARSE_NAMES]
+
+_ALLOWED = b"0123456789abcdefABCDEF-\t\n"
+_INT = re.compile(r"-?[0-9]+")
+_HEX8 = re.compile(r"[0-9a-fA-F]{8}")
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+LEAF_LINES = 256  # below this many lines a failing piece is parsed line by line
+
+
+# --------------------------------------------------------------------------------------------
+# The per-line parser: the definition of a valid line
+
+
+def parse_line(raw: bytes) -> tuple[int, list[int | None], list[int]] | tuple[str, str]:
+    """Parse one line (without its newline): ``(label, dense, keys)`` or ``(kind, message)``.
+
+    ``dense`` holds an int or None (empty) per feature; ``keys`` the hex value or -1 (empty).
+    This is the slow, exact definition of a valid line; the fast path is checked against it.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return "undecodable", f"bytes {raw[e.start:e.end]!r} at column {e.start + 1} are not UTF-8"
+    if text.endswith("\r"):
+        text = text[:-1]
+    fields = text.split("\t")
+    if len(fields) != N_FIELDS:
+        return "wrong_field_count", f"expected {N_FIELDS} tab-separated fields, got {len(fields)}"
+    f = fields[0]
+    if not _INT.fullmatch(f) or int(f) not in (0, 1):
+        return "bad_label", f"field label: {f!r} is not 0 or 1"
+    dense: list[int | None] = []
+    for name, f in zip(DENSE_NAMES, fields[1 : 1 + N_DENSE]):
+        if not f:
+            dense.append(None)
+            continue
+        v = int(f) if _INT.fullmatch(f) else None
+        if v is None or not _I64_MIN <= v <= _I64_MAX:
+            return "bad_dense", f"field {name}: {f!r} is not an integer" + ("" if v is None else " within int64")
+        dense.append(v)
+    keys: list[int] = []
+    for name, f in zip(SPARSE_NAMES, fields[1 + N_DENSE :]):
+        if not f:
+            keys.append(-1)
+        elif _HEX8.fullmatch(f):
+            keys.append(int(f, 16))
+        else:
+            return "bad_hex", f"field {name}: {f!r} is not 8 hex digits"
+    return int(fields[0]), dense, keys
+
+
+def _slow(buf: bytes, name: str, first_line: int, unterminated_line: int) -> Block:
+    """Line-by-line parse of a (small) piece; the reference behaviour of :func:`_fast`."""
+    lines = buf.split(b"\n")[:-1]
+    records, labels, dense, keys, problems = [], [], [], [], []
+    for i, raw in enumerate(lines):
+        line = first_line + i
+        r = parse_line(raw)
+        if isinstance(r[0], str):
+            kind, msg = r
+            if line == unterminated_line:
+                kind, msg = "truncated_line", f"last line has no newline and is incomplete ({msg})"
+            problems.append(Problem(kind, name, line, msg))
+            continue
+        records.append(line)
+        labels.append(r[0])
+        dense.append(r[1])
+        keys.append(r[2])
+    n = len(records)
+    if n == 0:
+        return Block.empty(N_DENSE, N_SPARSE, problems, len(lines))
+    d_missing = np.array([[v is None for v in row] for row in dense], dtype=bool)
+    d_values = np.array([[0 if v is None else v for v in row] for row in dense], dtype=np.int64)
+    k = np.array(keys, dtype=np.int64)
+    return Block(
+        records=np.array(records, dtype=np.int64),
+        labels=np.array(labels, dtype=np.float32),
+        dense=transform_dense(d_values, d_missing),
+        keys=np.where(k < 0, 0, k).astype(np.uint64),
+        missing=k < 0,
+        problems=problems,
+        n_records=len(lines),
+        dense_missing=d_missing.sum(axis=0),
+        dense_negative=((d_values < 0) & ~d_missing).sum(axis=0),
+        sparse_missing=(k < 0).sum(axis=0),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The fast path
+
+
+def _arrow():
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    return pa, pcsv
+
+
+_CSV_OPTIONS: dict[str, Any] = {}
+
+
+def _csv_options():
+    """pyarrow CSV options built once: tab-separated, no quoting, only the empty string is null."""
+    if not _CSV_OPTIONS:
+        pa, pcsv = _arrow()
+        types = {"label": pa.int8(), **{n: pa.int64() for n in DENSE_NAMES}, **{n: pa.binary() for n in SPARSE_NAMES}}
+        _CSV_OPTIONS["parse"] = pcsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False, double_quote=False)
+        _CSV_OPTIONS["convert"] = pcsv.ConvertOptions(
+            column_types=types, null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=False
+        )
+    return _CSV_OPTIONS["parse"], _CSV_OPTIONS["convert"]
+
+
+_U = np.uint64
+
+
+def hex8_to_int(data: np.ndarray) -> np.ndarray:
+    """Values of 8-hex-digit ASCII strings, given as one little-endian uint64 per string (SWAR).
+
+    Assumes valid digits. Each byte becomes its nibble (``c & 0xF``, plus 9 for letters, whose bit 6
+    is set), then nibbles are packed pairwise into bytes, 16-bit and 32-bit lanes, most significant
+    first (the first character is the low byte of the little-endian word).
+    """
+    v = (data & _U(0x0F0F0F0F0F0F0F0F)) + _U(9) * ((data >> _U(6)) & _U(0x0101010101010101))
+    v = ((v << _U(4)) | (v >> _U(8))) & _U(0x00FF00FF00FF00FF)
+    v = ((v << _U(8)) | (v >> _U(16))) & _U(0x0000FFFF0000FFFF)
+    return ((v << _U(16)) | (v >> _U(32))) & _U(0xFFFFFFFF)
+
+
+def _hex_column(col) -> tuple[np.ndarray, np.ndarray] | None:
+    """(keys uint64, missing bool) of a binary column, or None unless every value is empty or 8 hex digits."""
+    arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    n = len(arr)
+    bufs = arr.buffers()
+    off = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
+    lens = np.diff(off)
+    present = lens == 8
+    n_present = int(np.count_nonzero(present))
+    if n_present + int(np.count_nonzero(lens == 0)) != n:
+        return None
+    data = bytes(bufs[2])[off[0] : off[-1]] if bufs[2] is not None else b""
+    if b"-" in data:  # the byte check admits '-', which is never a hex digit
+        return None
+    keys = np.zeros(n, dtype=_U)
+    keys[present] = hex8_to_int(np.frombuffer(data, dtype="<u8"))
+    return keys, ~present
+
+
+def _fast(buf: bytes, n_lines: int, first_line: int) -> Block | None:
+    """Parse a clean piece in C/numpy; None if anything is unusual (see module docstring)."""
+    rest = buf.translate(None, _ALLOWED)
+    if rest and (rest != b"\r" * len(rest) or buf.count(b"\r") != buf.count(b"\r\n")):
+        return None
+    pa, pcsv = _arrow()
+    parse, convert = _csv_options()
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(buf),
+            read_options=pcsv.ReadOptions(column_names=COLUMN_NAMES, use_threads=False, block_size=len(buf) + 1),
+            parse_options=parse,
+            convert_options=convert,
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return None
+    if table.num_rows != n_lines:
+        return None
+    lab = table.column(0)
+    if lab.null_count:
+        return None
+    labels = lab.to_numpy()
+    if np.any((labels != 0) & (labels != 1)):
+        return None
+    keys = np.empty((n_lines, N_SPARSE), dtype=_U)
+    missing = np.empty((n_lines, N_SPARSE), dtype=bool)
+    for j in range(N_SPARSE):
+        r = _hex_column(table.column(1 + N_DENSE + j))
+        if r is None:
+            return None
+        keys[:, j], missing[:, j] = r
+    dense = np.empty((n_lines, N_DENSE), dtype=np.float32)
+    d_missing = np.empty(N_DENSE, dtype=np.int64)
+    d_negative = np.empty(N_DENSE, dtype=np.int64)
+    for j in range(N_DENSE):
+        col = table.column(1 + j)
+        d_missing[j] = col.null_count
+        x = col.fill_null(0).to_numpy() if col.null_count else col.to_numpy()
+        d_negative[j] = np.count_nonzero(x < 0)
+        dense[:, j] = transform_dense(x)
+    return Block(
+        records=np.arange(first_line, first_line + n_lines, dtype=np.int64),
+        labels=labels.astype(np.float32),
+        dense=dense,
+        keys=keys,
+        missing=missing,
+        problems=[],
+        n_records=n_lines,
+        dense_missing=d_missing,
+        dense_negative=d_negative,
+        sparse_missing=missing.sum(axis=0),
+    )
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Newline-terminated lines of one input, starting at line ``first_line``."""
+
+    buf: bytes
+    first_line: int
+    n_lines: int
+    unterminated_line: int  # line number of a final line that had no newline (0: none here)
+    tail_problem: Problem | None = None  # a gzip stream that broke off after these lines
+
+
+def _parse_chunk(chunk: _Chunk, name: str) -> Block:
+    """Fast path on the whole chunk, bisecting around bad lines down to the per-line parser."""
+    if not chunk.n_lines:
+        block = Block.empty(N_DENSE, N_SPARSE, [])
+    else:
+        block = _fast(chunk.buf, chunk.n_lines, chunk.first_line)
+        if block is None:
+            nl = np.flatnonzero(np.frombuffer(chunk.buf, dtype=np.uint8) == 10)
+            block = Block.concat(_bisect(chunk.buf, nl, 0, chunk.n_lines, chunk, name))
+    if chunk.tail_problem is not None:
+        block.problems.append(chunk.tail_problem)
+    return block
+
+
+def _bisect(buf: bytes, nl: np.ndarray, a: int, b: int, chunk: _Chunk, name: str) -> list[Block]:
+    """Blocks for lines [a, b) of the chunk (0-based), fast where possible."""
+    start = 0 if a == 0 else int(nl[a - 1]) + 1
+    piece = buf[start : int(nl[b - 1]) + 1]
+    first = chunk.first_line + a
+    if b - a <= LEAF_LINES:
+        return [_slow(piece, name, first, chunk.unterminated_line)]
+    if a > 0 or b < chunk.n_lines:  # the whole chunk already failed the fast path
+        block = _fast(piece, b - a, first)
+        if block is not None:
+            return [block]
+    m = (a + b) // 2
+    return _bisect(buf, nl, a, m, chunk, name) + _bisect(buf, nl, m, b, chunk, name)
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+
+
+class CriteoSource:
+    """Criteo TSV inputs (plain or gzip, detected by content), parsed in chunks on a thread pool."""
+
+    kind = "criteo"
+    dense_names = DENSE_NAMES
+    sparse_names = SPARSE_NAMES
+
+    def __init__(self, files: list[InputFile], chunk_bytes: int):
+        self.files = files
+        self.chunk_bytes = chunk_bytes
+
+    def _chunks(self, file: InputFile) -> Iterator[_Chunk]:
+        reader = LineReader(file)
+        try:
+            line = 1
+            while True:
+                buf = reader.read_lines(self.chunk_bytes)
+                if not buf:
+                    break
+                n = buf.count(b"\n")
+                unterminated = 0
+                if not buf.endswith(b"\n"):  # the file's last line, without newline
+                    buf += b"\n"
+                    n += 1
+                    unterminated = line + n - 1
+                yield _Chunk(buf, line, n, unterminated)
+                line += n
+            if reader.problem is not None:
+                yield _Chunk(b"", line, 0, 0, reader.problem)
+            elif line == 1:
+                raise DataError(f"{file.name}: empty input (no lines{' after gzip decompression' if reader.gzip else ''})")
+        finally:
+            reader.close()
+
+    def blocks(self, file: InputFile, finish: Callable[[Block], Any], pool: Executor | None, in_flight: int) -> Iterator[Any]:
+        return ordered_map(pool, lambda c: finish(_parse_chunk(c, file.name)), self._chunks(file), in_flight)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "format": "label \\t I1..I13 \\t C1..C26 (Criteo Display Advertising), plain or gzip",
+            "inputs": [str(f.path) for f in self.files],
+            "keys": "categorical key = the 32-bit integer of the 8-hex-digit field",
+        }
+
+
+def ingest_criteo(
+    inputs: list[str | os.PathLike],
+    out: str | os.PathLike,
+    options: IngestOptions = IngestOptions(),
+    *,
+    overwrite: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+) -> IngestResult:
+    """Criteo TSV files (Kaggle ``train.txt``, Terabyte ``day_N``, plain or gzip) → a shards dataset.
+
+    Args:
+        inputs: Input files in stream order (with ``eval_files``, the last ones are the eval split).
+        out: Dataset directory to create.
+        options: Ids, split, strictness, parallelism (see :class:`~recscale.data.ingest.IngestOptions`).
+        overwrite: Replace an existing dataset at ``out``.
+        progress: Called as ``progress(file_name, lines_so_far)``.
+
+    Returns:
+        The dataset and the report of bad lines.
+
+    Example:
+        >>> ingest_criteo(["day_0.gz", "day_1.gz"], "data/criteo", IngestOptions(eval_files=1))  # doctest: +SKIP
+    """
+    files = resolve_inputs(inputs)
+    return run_ingest(CriteoSource(files, options.chunk_bytes), out, options, overwrite=overwrite, progress=progress)
+
+
+# --------------------------------------------------------------------------------------------
+# TorchRec's preprocessed arrays
+
+_DAY = re.compile(r"day_(\d+)_(dense|sparse|labels)\.npy$")
+TORCHREC_BLOCK_ROWS = 1 << 18
+
+
+def _open_npy(path: Path, ndim_cols: int | None) -> np.ndarray:
+    try:
+        a = np.load(path, mmap_mode="r")
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path}: not a readable .npy array ({e})") from None
+    if ndim_cols is not None and (a.ndim != 2 or a.shape[1] != ndim_cols):
+        raise DataError(f"{path}: expected shape (rows, {ndim_cols}), got {a.shape}")
+    return a
+
+
+class TorchRecSource:
+    """TorchRec's ``day_N_{dense,sparse,labels}.npy`` arrays (one input per day), read memory-mapped."""
+
+    kind = "torchrec"
+    dense_names = DENSE_NAMES
+    sparse_names = SPARSE_NAMES
+
+    def __init__(self, directory: str | os.PathLike, days: list[int] | None = None):
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise DataError(f"{self.directory}: no such directory")
+        found: dict[int, set[str]] = {}
+        for p in self.directory.iterdir():
+            m = _DAY.match(p.name)
+            if m:
+                found.setdefault(int(m.group(1)), set()).add(m.group(2))
+        if not found:
+            raise DataError(f"{self.directory}: no day_N_dense.npy / day_N_sparse.npy / day_N_labels.npy files")
+        if days is None:
+            days = sorted(found)
+        self.days = list(days)
+        files = []
+        for i, d in enumerate(self.days):
+            lacking = sorted({"dense", "sparse", "labels"} - found.get(d, set()))
+            if lacking:
+                raise DataError(
+                    f"{self.directory}: day {d} lacks "
+                    + ", ".join(f"day_{d}_{k}.npy" for k in lacking)
+                    + f"; days with files: {sorted(found)}"
+                )
+            files.append(InputFile(self.directory / f"day_{d}_dense.npy", f"day_{d}", i))
+        self.files = files
+
+    def _arrays(self, file: InputFile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        stem = file.path.name[: -len("_dense.npy")]
+        dense = _open_npy(file.path, N_DENSE)
+        sparse = _open_npy(self.directory / f"{stem}_sparse.npy", N_SPARSE)
+        labels = _open_npy(self.directory / f"{stem}_labels.npy", None)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1:
+            raise DataError(f"{self.directory / (stem + '_labels.npy')}: expected shape (rows,) or (rows, 1), got {labels.shape}")
+        if not (len(dense) == len(sparse) == len(labels)):
+            raise DataError(
+                f"{self.directory}: {stem} arrays differ in rows: dense {len(dense):,}, sparse {len(sparse):,}, labels {len(labels):,}"
+            )
+        if not np.issubdtype(sparse.dtype, np.integer) or sparse.dtype.itemsize > 8:
+            raise DataError(f"{self.directory / (stem + '_sparse.npy')}: expected integer ids, got dtype {sparse.dtype}")
+        if len(labels) == 0:
+            raise DataError(f"{self.directory}: {stem} is empty (0 rows)")
+        return dense, sparse, labels
+
+    def _parse(self, arrays, name: str, a: int, b: int) -> Block:
+        dense_a, sparse_a, labels_a = arrays
+        lab = np.asarray(labels_a[a:b])
+        d = np.asarray(dense_a[a:b])
+        if np.issubdtype(d.dtype, np.floating):
+            with np.errstate(over="ignore", invalid="ignore"):
+                x = np.rint(np.exp(d.astype(np.float64)) - 3.0)  # undo TorchRec's log(x + 3)
+            bad_dense = ~np.isfinite(x).all(axis=1)
+        else:
+            x = d.astype(np.int64)
+            bad_dense = np.zeros(len(lab), bool)
+        bad_label = (lab != 0) & (lab != 1)
+        bad_dense &= ~bad_label
+        ok = ~(bad_label | bad_dense)
+        problems, unlisted = [], {}
+        for kind, mask, what in (
+            ("bad_label", bad_label, lambda r: f"field label: {lab[r].item()!r} is not 0 or 1"),
+            ("bad_dense", bad_dense, lambda r: f"dense {d[r].tolist()} is not finite after undoing log(x + 3)"),
+        ):
+            rows = np.flatnonzero(mask)
+            problems += [Problem(kind, f"{name}_{'labels' if kind == 'bad_label' else 'dense'}.npy", a + int(r) + 1, what(r), "row") for r in rows[:5]]
+            if len(rows) > 5:
+                unlisted[kind] = len(rows) - 5
+        problems.sort(key=lambda p: p.line)
+        s = np.asarray(sparse_a[a:b])[ok]
+        keys = (s.astype(np.int64) & 0xFFFFFFFF).astype(np.uint64) if s.dtype.itemsize <= 4 else s.astype(np.uint64)
+        missing = keys == 0
+        x = x[ok]
+        return Block(
+            records=np.arange(a + 1, b + 1, dtype=np.int64)[ok],
+            labels=lab[ok].astype(np.float32),
+            dense=transform_dense(x),
+            keys=keys,
+            missing=missing,
+            problems=problems,
+            n_records=b - a,
+            dense_missing=None,
+            dense_negative=(x < 0).sum(axis=0),
+            sparse_missing=missing.sum(axis=0),
+            unlisted=unlisted,
+        )
+
+    def blocks(self, file: InputFile, finish: Callable[[Block], Any], pool: Executor | None, in_flight: int) -> Iterator[Any]:
+        arrays = self._arrays(file)
+        n = len(arrays[2])
+        ranges = [(a, min(a + TORCHREC_BLOCK_ROWS, n)) for a in range(0, n, TORCHREC_BLOCK_ROWS)]
+        return ordered_map(pool, lambda r: finish(self._parse(arrays, file.name, *r)), ranges, in_flight)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "format": "TorchRec preprocessed Criteo arrays day_N_{dense,sparse,labels}.npy",
+            "directory": str(self.directory),
+            "days": self.days,
+            "keys": "categorical key = the int32 id read as uint32; 0 is missing (TorchRec's fill value)",
+            "dense_input": "float32 log(x + 3) inverted to counts, or integer counts as stored",
+        }
+
+
+def ingest_torchrec(
+    directory: str | os.PathLike,
+    out: str | os.PathLike,
+    options: IngestOptions = IngestOptions(),
+    *,
+    days: list[int] | None = None,
+    overwrite: bool = False,
+    progress: Callable[[str, int], None] | None = None,
+) -> IngestResult:
+    """TorchRec's preprocessed Criteo arrays in ``directory`` → a shards dataset.
+
+    Args:
+        directory: Folder holding ``day_N_dense.npy``, ``day_N_sparse.npy``, ``day_N_labels.npy``.
+        out: Dataset directory to create.
+        options: As for :func:`ingest_criteo` (``eval_files=1`` makes the last day the eval split).
+        days: Days to read, in stream order (default: every day found, ascending).
+        overwrite: Replace an existing dataset at ``out``.
+        progress: Called as ``progress(day_name, rows_so_far)``.
+    """
+    return run_ingest(TorchRecSource(directory, days), out, options, overwrite=overwrite, progress=progress)
