@@ -117,6 +117,8 @@ class DatasetWriter:
         self.with_prob = with_prob
         self.overwrite = overwrite
         self.out.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.out.parent.glob(f".{self.out.name}.tmp-*"):  # left by a killed writer
+            shutil.rmtree(stale, ignore_errors=True)
         self.tmp = self.out.parent / f".{self.out.name}.tmp-{uuid.uuid4().hex[:8]}"
         self.tmp.mkdir()
         self._arrays: dict[str, dict[str, _ArrayAppender]] = {}

@@ -1,0 +1,42 @@
+"""A study spec small enough to run many times in tests (3 trials, 20k rows)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+TEST_SPEC = textwrap.dedent(
+    """
+    name = "t"
+    seeds = [0]
+
+    [data.synthetic]
+    rows = 16_384
+    eval_rows = 4_000
+    seed = 0
+    max_cardinality = 5_000
+    interaction_max_cardinality = 1_000
+
+    [train]
+    batch_size = 256
+    checkpoints = { start = 1024, stop = 16_384, per_doubling = 1 }
+
+    [model]
+    embedding_dim = 8
+    embedding_rows = 2_000
+    bottom_mlp = [16]
+    top_mlp = [16]
+
+    [schemes]
+    embedding_dim = [4, 8]
+    mlp_width = [16, 32]
+    """
+)
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    p = tmp_path / "t.toml"
+    p.write_text(TEST_SPEC)
+    return p

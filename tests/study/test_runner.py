@@ -1,0 +1,143 @@
+"""Check the study driver: results, resume after SIGKILL, worker-count invariance, refusals."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from recscale.cli.main import main
+from recscale.errors import RecscaleError, SpecError
+from recscale.study.ledger import export_frame
+from recscale.study.runner import RunOptions, run_study
+from recscale.study.spec import load_spec
+
+TIMING = ["wall_s"]
+
+
+def _numbers(db):
+    return export_frame(db).drop(columns=TIMING)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """The test study run once, uninterrupted, inline."""
+    from tests.study.conftest import TEST_SPEC
+
+    d = tmp_path_factory.mktemp("ref")
+    (d / "t.toml").write_text(TEST_SPEC)
+    db = d / "t.db"
+    s = run_study(load_spec(d / "t.toml"), db, RunOptions(workers=1, progress=False))
+    assert s.ran == 3 and not s.failed
+    return db
+
+
+def test_ledger_holds_curves_and_reference(reference_run):
+    """Check the export: columns, a decreasing NE curve per trial, FLOPs = 3·forward·samples, Bayes/oracle."""
+    df = export_frame(reference_run)
+    for col in ["trial_id", "scheme", "value", "seed", "params_dense", "params_sparse", "params_total",
+                "flops_per_sample", "samples", "train_flops", "ne", "logloss", "auc", "calibration", "wall_s"]:  # fmt: skip
+        assert col in df.columns
+    assert set(df.scheme) == {"embedding_dim", "mlp_width"}
+    assert (df.train_flops == 3 * df.flops_per_sample * df.samples).all()
+    for _, g in df.groupby("trial_id"):
+        assert g.sort_values("samples")["ne"].iloc[-1] < g.sort_values("samples")["ne"].iloc[0]
+    assert df.bayes_ne.notna().all() and (df.oracle_ne >= df.bayes_ne - 0.01).all()
+
+
+def test_workers_do_not_change_numbers(reference_run, spec_file, tmp_path):
+    """Check that --workers 2 (process pool) gives exactly the numbers of --workers 1 (inline)."""
+    db = tmp_path / "t.db"
+    assert main(["study", "run", str(spec_file), "--db", str(db), "--workers", "2", "--quiet"]) == 0
+    pd.testing.assert_frame_equal(_numbers(db), _numbers(reference_run))
+
+
+def _done(db) -> dict[str, str]:
+    if not db.exists():
+        return {}
+    try:
+        with sqlite3.connect(db) as c:
+            return dict(c.execute("SELECT trial_id, finished_at FROM trials WHERE status='done'").fetchall())
+    except sqlite3.OperationalError:  # tables not created yet
+        return {}
+
+
+def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_path):
+    """Check that killing `recscale study run` with SIGKILL at several moments, then rerunning, changes nothing.
+
+    Kills land while the synthetic dataset is being generated, in the middle of a trial, and right
+    after a trial is committed. Trials finished before a kill keep their timestamps (not rerun).
+    """
+    db = tmp_path / "t.db"
+    cmd = [sys.executable, "-m", "recscale.cli.main", "study", "run", str(spec_file), "--db", str(db), "--workers", "1", "--quiet"]
+    moments = [
+        lambda: time.sleep(1.0) or True,  # during start-up / dataset generation
+        lambda: len(_done(db)) >= 1 and (time.sleep(0.4) or True),  # mid-way through the second trial
+        lambda: len(_done(db)) >= 2,  # just after a commit
+    ]
+    finished_before: dict[str, str] = {}
+    for moment in moments:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 120
+        while not moment() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the study finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        now = _done(db)
+        assert all(now[k] == v for k, v in finished_before.items())
+        finished_before = now
+    assert 1 <= len(finished_before) < 3
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half dataset left behind
+    now = _done(db)
+    assert len(now) == 3 and all(now[k] == v for k, v in finished_before.items())
+    pd.testing.assert_frame_equal(_numbers(db), _numbers(reference_run))
+
+
+def test_changed_spec_is_refused_unless_new(reference_run, tmp_path):
+    """Check that resuming with a changed spec is refused, writes nothing, and --new starts over."""
+    from tests.study.conftest import TEST_SPEC
+
+    p = tmp_path / "t.toml"
+    p.write_text(TEST_SPEC.replace("lr", "lr").replace("[train]", "[train]\nlr_dense = 0.05"))
+    db = reference_run
+    before = db.stat().st_mtime_ns
+    with pytest.raises(RecscaleError, match="created from a different spec.*pass --new"):
+        run_study(load_spec(p), db, RunOptions(workers=1, progress=False))
+    assert db.stat().st_mtime_ns == before
+    assert main(["study", "run", str(p), "--db", str(db), "--quiet"]) == 2
+
+
+def test_missing_dataset_and_too_short_dataset(tmp_path, small_synth):
+    """Check refusals for a data.path that does not exist or has fewer rows than the checkpoints, writing nothing."""
+    from tests.study.conftest import TEST_SPEC
+
+    spec_text = TEST_SPEC.split("[data.synthetic]")[0] + '[data]\npath = "PATH"\n' + TEST_SPEC.split("interaction_max_cardinality = 1_000")[1]
+    p = tmp_path / "p.toml"
+    p.write_text(spec_text.replace("PATH", str(tmp_path / "nope")))
+    db = tmp_path / "p.db"
+    with pytest.raises(SpecError, match="data.path: .*nope does not exist; create it with `recscale data"):
+        run_study(load_spec(p), db, RunOptions(progress=False))
+    p.write_text(spec_text.replace("PATH", str(small_synth.path)).replace("stop = 16_384", "stop = 80_000"))
+    with pytest.raises(SpecError, match="train.checkpoints.stop: 80,000 exceeds the dataset's 40,000 training rows"):
+        run_study(load_spec(p), db, RunOptions(progress=False))
+    assert not db.exists()
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
+    """Check that a bad spec through the CLI prints one line naming the field and exits 2."""
+    p = tmp_path / "bad.toml"
+    from tests.study.conftest import TEST_SPEC
+
+    p.write_text(TEST_SPEC.replace("mlp_width = [16, 32]", "width = [16]"))
+    assert main(["study", "run", str(p), "--db", str(tmp_path / "x.db")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "schemes.width: unknown scheme" in err
+    assert not (tmp_path / "x.db").exists()
+    assert main(["study", "status", str(tmp_path / "none.db")]) == 2
+    assert main(["study", "export", str(tmp_path / "none.db"), "--out", str(tmp_path / "o.txt")]) == 2
