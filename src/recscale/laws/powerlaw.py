@@ -49,6 +49,7 @@ from recscale.laws._common import (
     check_level,
     decades,
     plain,
+    single_threaded_blas,
 )
 
 FORMS = ("powerlaw_const", "powerlaw", "broken_powerlaw")
@@ -590,7 +591,17 @@ def _check_options(opts: FitOptions, caller: str) -> None:
         raise RecscaleError(f"{caller}: options.grid_size must be >= 10; got {opts.grid_size!r}")
 
 
-def fit_power_law(
+def fit_power_law(*args: Any, **kwargs: Any) -> PowerLawFit:
+    """Fit y = α·x^(−β) + γ (or another form) with bootstrap intervals and diagnostics.
+
+    See :func:`_fit_power_law` for the arguments; this wrapper only keeps BLAS single-threaded
+    while fitting (see :func:`recscale.laws._common.single_threaded_blas`).
+    """
+    with single_threaded_blas():
+        return _fit_power_law(*args, **kwargs)
+
+
+def _fit_power_law(
     x: Any,
     y: Any,
     *,
