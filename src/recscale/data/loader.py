@@ -3,12 +3,13 @@
 The training stream is read in file order (for real logs that is time order, as one-pass training
 in production sees it). Rows are copied from the memory map a block at a time into torch tensors,
 then sliced into batches without further copies; on a GPU the block is pinned and copied
-asynchronously.
+asynchronously, and (with ``prefetch``) the next block is read by a background thread meanwhile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,13 +35,24 @@ class Batch:
 def load_rows(split: Split, start: int, stop: int, device: torch.device | str = "cpu") -> Batch:
     """Rows [start, stop) of a split as one batch on ``device``."""
     device = torch.device(device)
-    pin = device.type == "cuda"
+    return _to_device(_host_rows(split, start, stop, pin=device.type == "cuda"), device)
 
+
+def _host_rows(split: Split, start: int, stop: int, pin: bool) -> Batch:
+    # Copy out of the memory map into (pinned, for an asynchronous copy to a GPU) host tensors.
     def t(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         x = torch.from_numpy(np.array(a[start:stop])).to(dtype)
-        return x.pin_memory().to(device, non_blocking=True) if pin else x
+        return x.pin_memory() if pin else x
 
     return Batch(t(split.dense, torch.float32), t(split.sparse, torch.int64), t(split.labels, torch.float32))
+
+
+def _to_device(b: Batch, device: torch.device) -> Batch:
+    if device.type == "cpu":
+        return b
+    # From pinned memory this returns at once; the copy runs on the device's stream before the
+    # kernels that use it, so the host can go on preparing the next block.
+    return Batch(*(x.to(device, non_blocking=True) for x in (b.dense, b.sparse, b.labels)))
 
 
 def iter_batches(
@@ -51,12 +63,40 @@ def iter_batches(
     start: int = 0,
     device: torch.device | str = "cpu",
     block_rows: int = BLOCK_ROWS,
+    prefetch: bool = False,
 ) -> Iterator[Batch]:
-    """Yield consecutive batches covering rows [start, stop) of ``split``; the last may be short."""
+    """Yield consecutive batches covering rows [start, stop) of ``split``; the last may be short.
+
+    With ``prefetch``, a background thread reads (and pins) the next block from the memory map
+    while the current one trains; the batches are the same either way.
+    """
     if stop > split.rows:
         raise ValueError(f"asked for rows up to {stop:,} but split {split.name!r} has {split.rows:,}")
+    device = torch.device(device)
+    pin = device.type == "cuda"
     block_rows = max(batch_size, block_rows // batch_size * batch_size)
-    for b0 in range(start, stop, block_rows):
-        block = load_rows(split, b0, min(b0 + block_rows, stop), device)
+    starts = range(start, stop, block_rows)
+
+    def host(b0: int) -> Batch:
+        return _host_rows(split, b0, min(b0 + block_rows, stop), pin)
+
+    if prefetch:
+        blocks = _prefetched(host, starts)
+    else:
+        blocks = (host(b0) for b0 in starts)
+    for block in blocks:
+        block = _to_device(block, device)
         for i in range(0, len(block), batch_size):
             yield Batch(block.dense[i : i + batch_size], block.sparse[i : i + batch_size], block.labels[i : i + batch_size])
+
+
+def _prefetched(host: Callable[[int], Batch], starts: range) -> Iterator[Batch]:
+    """``host(b0)`` for each start, computed one block ahead in a background thread."""
+    if not starts:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="recscale-prefetch") as pool:
+        nxt = pool.submit(host, starts[0])
+        for b0 in starts[1:]:
+            cur, nxt = nxt, pool.submit(host, b0)
+            yield cur.result()
+        yield nxt.result()

@@ -49,7 +49,7 @@ from recscale.model.config import DLRMConfig
 from recscale.train.config import TrainConfig
 
 SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")
-_RUNTIME_TRAIN_FIELDS = ("device", "eval_batch_size")  # change speed, not numbers: not in the spec
+_RUNTIME_TRAIN_FIELDS = ("device", "eval_batch_size", "precision", "compile")  # how it runs (CLI options): not in the spec
 
 
 @dataclass(frozen=True)

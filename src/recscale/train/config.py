@@ -18,7 +18,9 @@ class TrainConfig:
         eval_batch_size: Rows per forward pass during evaluation (memory only; no effect on numbers).
         threads: torch intra-op threads for this trial. Part of the numbers' identity: float sums
             may differ across thread counts, so results are reproducible for a fixed value.
-        device: "cpu", "cuda", "cuda:1", ...
+        device: "cpu", "cuda", "cuda:1", ... ("auto": cuda when available, see train/device.py).
+        precision: "fp32" (default; NE is reported in it), "tf32" (CUDA) or "bf16" (autocast).
+        compile: Train through ``torch.compile`` (may change the last bits of the numbers).
     """
 
     batch_size: int = 256
@@ -29,6 +31,8 @@ class TrainConfig:
     eval_batch_size: int = 65_536
     threads: int = 1
     device: str = "cpu"
+    precision: str = "fp32"
+    compile: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -27,6 +27,7 @@ from recscale.data.shards import Dataset
 from recscale.model.config import DLRMConfig
 from recscale.model.dlrm import DLRM
 from recscale.train.config import TrainConfig
+from recscale.train.device import check_precision, maybe_compile, precision_context, resolve_device
 from recscale.train.metrics import Evaluation, evaluate
 from recscale.train.optim import SparseRowAdagrad
 
@@ -56,7 +57,9 @@ class Trainer:
     def __init__(self, model_cfg: DLRMConfig, train_cfg: TrainConfig, dataset: Dataset, seed: int):
         self.cfg = train_cfg
         self.dataset = dataset
-        self.device = torch.device(train_cfg.device)
+        device = resolve_device(train_cfg.device)
+        check_precision(train_cfg.precision, device)
+        self.device = torch.device(device)
         torch.set_num_threads(train_cfg.threads)
         if model_cfg.base_ctr is None:
             model_cfg = model_cfg.with_(base_ctr=float(dataset.meta["splits"]["train"]["ctr"]))
@@ -71,6 +74,14 @@ class Trainer:
         n_eval = ev.rows if train_cfg.eval_rows is None else min(train_cfg.eval_rows, ev.rows)
         self._eval = load_rows(ev, 0, n_eval, self.device)
         self._eval_labels = ev.labels[:n_eval].astype(np.float64)
+        self._loss = maybe_compile(self._forward_loss, train_cfg.compile)
+
+    def _precision(self):
+        return precision_context(self.cfg.precision, self.device.type)
+
+    def _forward_loss(self, dense: torch.Tensor, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits = self.model.forward_embedded(dense, emb)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
 
     def _lr_factor(self) -> float:
         w = self.cfg.warmup_samples
@@ -82,8 +93,8 @@ class Trainer:
         ids = model.embedding_ids(sparse)  # [B, F]
         # Gather outside autograd: the gradient of this leaf is exactly what the sparse optimiser needs.
         emb = model.embedding.weight.detach()[ids].requires_grad_()  # [B, F, D]
-        logits = model.forward_embedded(dense, emb)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        with self._precision():
+            loss = self._loss(dense, emb, labels)
         self.dense_opt.zero_grad(set_to_none=True)
         loss.backward()
         f = self._lr_factor()
@@ -101,7 +112,8 @@ class Trainer:
         self.model.eval()
         bs = self.cfg.eval_batch_size
         e = self._eval
-        logits = torch.cat([self.model(e.dense[i : i + bs], e.sparse[i : i + bs]) for i in range(0, len(e), bs)])
+        with self._precision():
+            logits = torch.cat([self.model(e.dense[i : i + bs], e.sparse[i : i + bs]) for i in range(0, len(e), bs)])
         self.model.train()
         return evaluate(self._eval_labels, logits.double().cpu().numpy())
 
@@ -124,7 +136,9 @@ class Trainer:
         nxt = 0
         t0 = time.perf_counter()
         train_s = 0.0
-        for batch in iter_batches(train, bs, cps[-1], start=self.samples, device=self.device):
+        # On a GPU the next block is read from disk and pinned while this one trains.
+        prefetch = self.device.type != "cpu"
+        for batch in iter_batches(train, bs, cps[-1], start=self.samples, device=self.device, prefetch=prefetch):
             self.step(batch.dense, batch.sparse, batch.labels)
             if self.samples == cps[nxt]:
                 train_s += time.perf_counter() - t0
