@@ -69,3 +69,14 @@ def test_sparse_adagrad_equals_torch_adagrad():
         ref.grad = torch.sparse_coo_tensor(ids.unsqueeze(0), g, (50, 4), check_invariants=True)
         ref_opt.step()
     torch.testing.assert_close(ours, ref.detach(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("rows", [40, 100_000])
+def test_sparse_adagrad_unique_paths_agree(rows):
+    """Check that the bitmap unique (small tables) and the sort unique (large tables) agree with torch.unique."""
+    opt = SparseRowAdagrad(torch.zeros(rows, 2), lr=0.1)
+    ids = torch.randint(0, min(rows, 40), (300,))
+    for _ in range(2):  # the scratch bitmap must be clean after each call
+        uniq, inv = opt._unique(ids)
+        ref_u, ref_i = torch.unique(ids, return_inverse=True)
+        assert torch.equal(uniq, ref_u) and torch.equal(inv, ref_i)

@@ -72,8 +72,9 @@ class DLRM(nn.Module):
         self.register_buffer("hash_b", torch.randint(0, _HASH_PRIME, (len(rows),), generator=gen), persistent=False)
         f = len(rows) + 1
         li, lj = torch.tril_indices(f, f, offset=-1)
-        self.register_buffer("tri_i", li, persistent=False)
-        self.register_buffer("tri_j", lj, persistent=False)
+        # Flat positions of the strict lower triangle of the [F+1, F+1] Gram matrix: index_select on
+        # a flat view is much cheaper forward and backward than advanced indexing with two tensors.
+        self.register_buffer("tri_flat", li * f + lj, persistent=False)
         self.reset_parameters()
 
     @torch.no_grad()
@@ -111,7 +112,7 @@ class DLRM(nn.Module):
         if self.config.interaction == "dot":
             t = torch.cat([x.unsqueeze(1), emb], dim=1)  # [B, F+1, D]
             z = torch.bmm(t, t.transpose(1, 2))  # [B, F+1, F+1]
-            r = torch.cat([x, z[:, self.tri_i, self.tri_j]], dim=1)  # [B, D + (F+1)F/2]
+            r = torch.cat([x, z.flatten(1).index_select(1, self.tri_flat)], dim=1)  # [B, D + (F+1)F/2]
         else:
             r = torch.cat([x, emb.flatten(1)], dim=1)  # [B, D(F+1)]
         return self.top(r).squeeze(1)

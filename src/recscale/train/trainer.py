@@ -92,7 +92,8 @@ class Trainer:
         model = self.model
         ids = model.embedding_ids(sparse)  # [B, F]
         # Gather outside autograd: the gradient of this leaf is exactly what the sparse optimiser needs.
-        emb = model.embedding.weight.detach()[ids].requires_grad_()  # [B, F, D]
+        weight = model.embedding.weight.detach()
+        emb = weight.index_select(0, ids.view(-1)).view(*ids.shape, -1).requires_grad_()  # [B, F, D]
         with self._precision():
             loss = self._loss(dense, emb, labels)
         self.dense_opt.zero_grad(set_to_none=True)

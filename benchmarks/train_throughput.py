@@ -1,0 +1,181 @@
+"""Steady-state training throughput of recscale's trainer against baselines in the same process.
+
+Baselines, all with Adagrad (recscale's default optimiser) on embeddings and MLPs:
+  * "straightforward": nn.EmbeddingBag per feature (sparse gradients) + nn.Sequential + torch.bmm,
+    the DLRM a PyTorch user writes first;
+  * "torchrec": TorchRec's DLRM with its fused Adagrad, when torchrec is importable.
+
+Data is read from a shards dataset (26 features, one id per feature, Zipf ids) written to a
+temporary folder. Each side trains a warm-up, then is timed over a fixed number of steps.
+
+Run: python benchmarks/train_throughput.py [--steps 30] [--threads 2]
+The last line reads `small: X.XXx  large: Y.YYx` (recscale samples/s over the best baseline's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from recscale.data.loader import iter_batches
+from recscale.data.shards import Dataset, DatasetWriter
+from recscale.model.config import DLRMConfig
+from recscale.train.config import TrainConfig
+from recscale.train.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    rows: int
+    dim: int
+    bottom: tuple[int, ...]
+    top: tuple[int, ...]
+    batch: int
+
+
+CONFIGS = [
+    Bench("small", 10_000, 8, (64,), (64,), 1024),  # bottom 13-64-8, top 64-1
+    Bench("large", 100_000, 16, (512, 256, 64), (512, 256), 2048),  # bottom 13-512-256-64-16, top 512-256-1
+]
+N_DENSE, N_SPARSE = 13, 26
+
+
+def make_data(path: Path, rows: int, card: int, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    with DatasetWriter(path, [f"I{i}" for i in range(N_DENSE)], [f"C{i}" for i in range(N_SPARSE)], overwrite=True) as w:
+        for split, n in (("train", rows), ("eval", 1024)):
+            ids = np.minimum(rng.zipf(1.2, (n, N_SPARSE)) - 1, card - 1).astype(np.int32)
+            w.append(split, rng.random((n, N_DENSE), dtype=np.float32), ids, (rng.random(n) < 0.2).astype(np.float32))
+        return w.commit(cardinalities=[card] * N_SPARSE)
+
+
+class StraightforwardDLRM(nn.Module):
+    """The DLRM most PyTorch users would write: one EmbeddingBag per feature, Sequential MLPs, bmm."""
+
+    def __init__(self, b: Bench):
+        super().__init__()
+        self.embs = nn.ModuleList(nn.EmbeddingBag(b.rows, b.dim, mode="sum", sparse=True) for _ in range(N_SPARSE))
+        widths = [N_DENSE, *b.bottom, b.dim]
+        self.bottom = nn.Sequential(*[m for a, c in zip(widths[:-1], widths[1:]) for m in (nn.Linear(a, c), nn.ReLU())])
+        f = N_SPARSE + 1
+        widths = [b.dim + f * (f - 1) // 2, *b.top, 1]
+        layers = [m for a, c in zip(widths[:-1], widths[1:]) for m in (nn.Linear(a, c), nn.ReLU())][:-1]
+        self.top = nn.Sequential(*layers)
+        self.li, self.lj = torch.tril_indices(f, f, offset=-1)
+
+    def forward(self, dense, sparse):
+        x = self.bottom(dense)
+        offsets = torch.arange(sparse.shape[0])
+        embs = [e(sparse[:, i], offsets) for i, e in enumerate(self.embs)]
+        t = torch.stack([x, *embs], dim=1)
+        z = torch.bmm(t, t.transpose(1, 2))
+        return self.top(torch.cat([x, z[:, self.li, self.lj]], dim=1)).squeeze(1)
+
+
+ROUNDS = 3  # best of several timed rounds: robust to other processes sharing the machine
+
+
+def time_loop(step, batches, warmup: int, steps: int) -> float:
+    """Samples/s of ``step`` after ``warmup`` steps: the best of ROUNDS rounds of ``steps`` steps."""
+    it = iter(batches)
+    for _ in range(warmup):
+        step(next(it))
+    best = 0.0
+    for _ in range(ROUNDS):
+        n = 0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            b = next(it)
+            step(b)
+            n += len(b)
+        best = max(best, n / (time.perf_counter() - t0))
+    return best
+
+
+def bench_recscale(ds: Dataset, b: Bench, warmup: int, steps: int, threads: int) -> float:
+    cfg = DLRMConfig(N_DENSE, tuple(ds.cardinalities), b.dim, None, b.bottom, b.top)
+    tr = Trainer(cfg, TrainConfig(batch_size=b.batch, eval_rows=1, threads=threads), ds, seed=0)
+    batches = iter_batches(ds.split("train"), b.batch, ds.rows("train"))
+    return time_loop(lambda bt: tr.step(bt.dense, bt.sparse, bt.labels), batches, warmup, steps)
+
+
+def bench_straightforward(ds: Dataset, b: Bench, warmup: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = StraightforwardDLRM(b)
+    sparse_opt = torch.optim.Adagrad(list(model.embs.parameters()), lr=0.05)
+    dense_opt = torch.optim.Adagrad([*model.bottom.parameters(), *model.top.parameters()], lr=0.02)
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    def step(bt):
+        sparse_opt.zero_grad()
+        dense_opt.zero_grad()
+        loss_fn(model(bt.dense, bt.sparse), bt.labels).backward()
+        sparse_opt.step()
+        dense_opt.step()
+
+    return time_loop(step, iter_batches(ds.split("train"), b.batch, ds.rows("train")), warmup, steps)
+
+
+def bench_torchrec(ds: Dataset, b: Bench, warmup: int, steps: int) -> float | None:
+    try:
+        from torchrec import EmbeddingBagCollection, KeyedJaggedTensor
+        from torchrec.models.dlrm import DLRM as TRDLRM
+        from torchrec.modules.embedding_configs import EmbeddingBagConfig
+    except Exception:  # noqa: BLE001 - optional baseline
+        return None
+    names = [f"C{i}" for i in range(N_SPARSE)]
+    tables = [EmbeddingBagConfig(name=f"t_{n}", embedding_dim=b.dim, num_embeddings=b.rows, feature_names=[n]) for n in names]
+    torch.manual_seed(0)
+    model = TRDLRM(EmbeddingBagCollection(tables=tables), N_DENSE, [*b.bottom, b.dim], [*b.top, 1])
+    emb_params = list(model.sparse_arch.parameters())
+    emb_ids = {id(p) for p in emb_params}
+    opt = torch.optim.Adagrad(
+        [{"params": emb_params, "lr": 0.05}, {"params": [p for p in model.parameters() if id(p) not in emb_ids], "lr": 0.02}]
+    )
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    def step(bt):
+        bsz = bt.sparse.shape[0]
+        kjt = KeyedJaggedTensor.from_lengths_sync(
+            keys=names, values=bt.sparse.t().reshape(-1), lengths=torch.ones(bsz * N_SPARSE, dtype=torch.int32)
+        )
+        opt.zero_grad()
+        loss_fn(model(bt.dense, kjt).squeeze(1), bt.labels).backward()
+        opt.step()
+
+    return time_loop(step, iter_batches(ds.split("train"), b.batch, ds.rows("train")), warmup, steps)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    ratios = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for b in CONFIGS:
+            ds = make_data(Path(tmp) / b.name, (ROUNDS * args.steps + args.warmup + 1) * b.batch, b.rows)
+            ours = bench_recscale(ds, b, args.warmup, args.steps, args.threads)
+            base = {"straightforward": bench_straightforward(ds, b, args.warmup, args.steps)}
+            tr = bench_torchrec(ds, b, args.warmup, args.steps)
+            if tr is not None:
+                base["torchrec"] = tr
+            best = max(base, key=base.get)
+            ratios[b.name] = ours / base[best]
+            others = ", ".join(f"{k} {v:,.0f}" for k, v in base.items())
+            print(f"{b.name}: recscale {ours:,.0f} samples/s; {others}; ratio vs {best}: {ratios[b.name]:.2f}x", flush=True)
+    print(f"small: {ratios['small']:.2f}x  large: {ratios['large']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
