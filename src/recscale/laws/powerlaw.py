@@ -310,6 +310,49 @@ def _fit_broken_one(t, y, w, lo, hi, space, opts: FitOptions):
     return float(a[0]), res.x, float(c[0]), sse, status
 
 
+def bootstrap_interval(
+    draws: Any,
+    estimate: Any,
+    *,
+    level: float,
+    dof: int,
+    method: str = "expanded_percentile",
+    log_scale: bool = False,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+    jack: Any = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval from bootstrap replicates (see :meth:`PowerLawFit.stat_interval` for the methods).
+
+    Args:
+        draws: Replicates, shape (B, ...); NaN = failed refit (ignored), ±inf = unbounded value.
+        estimate: Full-data statistic, shape (...).
+        level: Confidence level.
+        dof: Residual degrees of freedom, for the t/z expansion.
+        method: ``"expanded_percentile"``, ``"percentile"`` or ``"bca"`` (BCa needs ``jack``).
+        log_scale: Work on log scale (positive statistics).
+        bounds: Clip the result to these.
+        jack: Leave-one-out statistics for BCa.
+    """
+    draws = np.asarray(draws, dtype=float)
+    est = np.asarray(estimate, dtype=float)
+    if method == "bca" and jack is not None:
+        lo, hi = bca_interval(draws, est, np.asarray(jack, dtype=float), level)
+    else:
+        tail = 100.0 * (1.0 - level) / 2.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            src = np.log(draws) if log_scale else draws
+            ctr = np.log(est) if log_scale else est
+            lo = np.nanpercentile(src, tail, axis=0, method="lower")
+            hi = np.nanpercentile(src, 100.0 - tail, axis=0, method="higher")
+            if method == "expanded_percentile":
+                c = stats.t.ppf(1 - tail / 100, max(dof, 1)) / stats.norm.ppf(1 - tail / 100)
+                lo = np.where(np.isfinite(lo) & np.isfinite(ctr), ctr + c * (lo - ctr), lo)
+                hi = np.where(np.isfinite(hi) & np.isfinite(ctr), ctr + c * (hi - ctr), hi)
+            if log_scale:
+                lo, hi = np.exp(lo), np.exp(hi)
+    return np.clip(lo, bounds[0], bounds[1]), np.clip(hi, bounds[0], bounds[1])
+
+
 # ----------------------------------------------------------------------------------------------
 # Results
 # ----------------------------------------------------------------------------------------------
@@ -432,25 +475,8 @@ class PowerLawFit:
             bounds: Clip the interval to these (e.g. a parameter's bounds).
             jack: Leave-one-out statistics (only used by ``"bca"``).
         """
-        draws = np.asarray(draws, dtype=float)
-        est = np.asarray(estimate, dtype=float)
-        if self.interval == "bca" and jack is not None:
-            lo, hi = bca_interval(draws, est, np.asarray(jack, dtype=float), level)
-        else:
-            tail = 100.0 * (1.0 - level) / 2.0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                src = np.log(draws) if log_scale else draws
-                ctr = np.log(est) if log_scale else est
-                src = np.where(np.isnan(src), np.nan, src)
-                lo = np.nanpercentile(src, tail, axis=0, method="lower")
-                hi = np.nanpercentile(src, 100.0 - tail, axis=0, method="higher")
-                if self.interval == "expanded_percentile":
-                    c = stats.t.ppf(1 - tail / 100, max(self.dof, 1)) / stats.norm.ppf(1 - tail / 100)
-                    lo = np.where(np.isfinite(lo), ctr + c * (lo - ctr), lo)
-                    hi = np.where(np.isfinite(hi), ctr + c * (hi - ctr), hi)
-                if log_scale:
-                    lo, hi = np.exp(lo), np.exp(hi)
-        return np.clip(lo, bounds[0], bounds[1]), np.clip(hi, bounds[0], bounds[1])
+        return bootstrap_interval(draws, estimate, level=level, dof=self.dof, method=self.interval,
+                                  log_scale=log_scale, bounds=bounds, jack=jack)
 
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Bootstrap confidence interval for each parameter (method: ``self.interval``).

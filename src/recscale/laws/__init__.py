@@ -1,0 +1,47 @@
+"""Scaling laws for recommendation models: fits with honest uncertainty, frontiers, regimes, plans.
+
+Import-light on purpose (numpy, scipy, pandas only; never torch), so a user with a CSV of runs can
+fit, compare and plan without the trainer.
+
+* :func:`fit_power_law`: NE = α·x^(−β) + γ (and comparison forms), bootstrap intervals, flags.
+* :func:`backtest`, :func:`compare_forms`: extrapolation checks and model comparison.
+* :func:`fit_joint_law`, :func:`compute_optimal`: L(N, D) = E + A/N^α + B/D^β and its optimum.
+* :func:`pareto_frontier`, :func:`fit_frontier`, :func:`scaling_table`, :func:`compare_betas`,
+  :func:`rank_schemes`: scaling efficiency across schemes.
+* :func:`regime`: high-return / diminishing / saturated at the edge of the data.
+* :func:`plan_for_target`: resources needed for a target NE.
+* :func:`load_table`: CSV, Parquet or recscale ledger → DataFrame.
+"""
+
+from recscale.laws._common import Flag
+from recscale.laws.frontier import (
+    BetaDifference,
+    FrontierFit,
+    compare_betas,
+    fit_frontier,
+    rank_schemes,
+    scaling_fits,
+    scaling_table,
+)
+from recscale.laws.joint import ComputeOptimal, JointLawFit, JointOptions, compute_optimal, fit_joint_law
+from recscale.laws.plan import Plan, plan_for_target
+from recscale.laws.powerlaw import (
+    FORMS,
+    Backtest,
+    FitOptions,
+    PowerLawFit,
+    backtest,
+    bootstrap_interval,
+    compare_forms,
+    fit_power_law,
+)
+from recscale.laws.regime import Regime, RegimeThresholds, regime
+from recscale.laws.table import Curve, axis_curve, load_table, pareto_frontier
+
+__all__ = [
+    "FORMS", "Backtest", "BetaDifference", "ComputeOptimal", "Curve", "FitOptions", "Flag", "FrontierFit",
+    "JointLawFit", "JointOptions", "Plan", "PowerLawFit", "Regime", "RegimeThresholds", "axis_curve", "backtest",
+    "bootstrap_interval", "compare_betas", "compare_forms", "compute_optimal", "fit_frontier", "fit_joint_law",
+    "fit_power_law", "load_table", "pareto_frontier", "plan_for_target", "rank_schemes", "regime", "scaling_fits",
+    "scaling_table",
+]

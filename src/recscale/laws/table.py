@@ -1,0 +1,185 @@
+"""Tables of runs for the laws: loading (CSV, Parquet, recscale ledger) and picking curves.
+
+The study export (one row per evaluation) has the columns in :data:`STUDY_COLUMNS`. Any table with
+an x and a y column can be fitted; the study-specific helpers here turn a study table into the
+curves the paper fits:
+
+* data axis (``samples``) and compute axis (``train_flops``): the Pareto frontier of the scheme's
+  configurations (value, samples), with NE averaged over seeds to choose the frontier (choosing on
+  single noisy runs would bias the frontier down), then all seeds' rows of the chosen
+  configurations;
+* parameter axes (``params_total``, ``params_dense``, ``params_sparse``): the rows at the largest
+  ``samples`` that every value of the scheme reached, so that models are compared at equal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recscale.errors import RecscaleError
+from recscale.laws._common import plain
+
+STUDY_COLUMNS = (
+    "trial_id", "scheme", "value", "seed", "params_dense", "params_sparse", "params_total", "flops_per_sample",
+    "samples", "train_flops", "ne", "logloss", "auc", "calibration", "wall_s",
+)
+PARAM_AXES = ("params_total", "params_dense", "params_sparse")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def load_table(path: str | Path):
+    """Read a table of runs: ``.csv``, ``.tsv``, ``.parquet``/``.pq``, or a recscale ledger (SQLite).
+
+    CSV and Parquet need only pandas/pyarrow. A ledger is read through
+    ``recscale.study.ledger.export_frame`` (imported only then, so the laws work without the
+    study package).
+
+    Raises:
+        RecscaleError: missing file, unreadable content, unknown format, or ledger support missing.
+    """
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise RecscaleError(f"load_table: {p}: no such file")
+    if p.is_dir():
+        raise RecscaleError(f"load_table: {p}: is a directory; give a .csv, .parquet or ledger file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(p)
+        if suffix == ".tsv":
+            return pd.read_csv(p, sep="\t")
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(p)
+    except (ValueError, OSError, pd.errors.ParserError) as e:
+        raise RecscaleError(f"load_table: {p}: cannot read as {suffix[1:]}: {e}") from None
+    with open(p, "rb") as fh:
+        head = fh.read(16)
+    if head != _SQLITE_MAGIC:
+        raise RecscaleError(f"load_table: {p}: unknown table format {suffix or '(no suffix)'}; "
+                            "allowed: .csv, .tsv, .parquet, .pq, or a recscale ledger (SQLite)")
+    try:
+        from recscale.study import ledger
+    except ImportError as e:
+        raise RecscaleError(f"load_table: {p} is a ledger; ledger support needs recscale.study ({e}); "
+                            "export the study to CSV or Parquet and fit that") from None
+    reader = getattr(ledger, "export_frame", None) or getattr(ledger, "read_table", None)
+    if reader is None:
+        raise RecscaleError(f"load_table: {p} is a ledger; ledger support needs recscale.study.ledger.export_frame, "
+                            "which this installation lacks; export the study to CSV or Parquet and fit that")
+    return reader(p)
+
+
+def require_columns(df: Any, columns: tuple[str, ...] | list[str], *, where: str) -> None:
+    """Raise naming the missing columns and the ones available."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise RecscaleError(f"{where}: missing column(s) {', '.join(map(repr, missing))}; "
+                            f"available: {', '.join(map(str, df.columns))}")
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Points of one curve picked from a table.
+
+    Attributes:
+        x, y: The points (one per row; several seeds give several rows at one x).
+        seeds: Seed per row, or None if the table has no ``seed`` column.
+        trial_ids: Trial id per row, or None.
+        selection: How the rows were chosen, in words.
+        rows: The chosen rows (a DataFrame), e.g. for implied resources in planning.
+    """
+
+    x: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    seeds: np.ndarray | None = field(repr=False)
+    trial_ids: tuple[Any, ...] | None = field(repr=False)
+    selection: str
+    rows: Any = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (without the rows)."""
+        return plain({"x": self.x, "y": self.y, "seeds": None if self.seeds is None else list(self.seeds),
+                      "trial_ids": self.trial_ids, "selection": self.selection})
+
+
+def pareto_frontier(x: Any, y: Any) -> np.ndarray:
+    """Indices of the Pareto-optimal points for minimising both x (resource) and y (NE).
+
+    A point is kept if no other point has x' ≤ x and y' ≤ y with one strict; ties in x keep the
+    lowest y. Returned in increasing x (so y strictly decreases along them).
+
+    Raises:
+        RecscaleError: lengths differ or values are not finite.
+    """
+    xa = np.asarray(x, dtype=float).reshape(-1)
+    ya = np.asarray(y, dtype=float).reshape(-1)
+    if xa.size != ya.size:
+        raise RecscaleError(f"pareto_frontier: x and y must have the same length; got {xa.size} and {ya.size}")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
+        raise RecscaleError("pareto_frontier: x and y must be finite")
+    order = np.lexsort((ya, xa))
+    keep = []
+    best = np.inf
+    for i in order:
+        if ya[i] < best:
+            keep.append(i)
+            best = ya[i]
+    return np.array(keep, dtype=int)
+
+
+def _row_arrays(rows, x: str, y: str, selection: str) -> Curve:
+    seeds = rows["seed"].to_numpy() if "seed" in rows.columns else None
+    tids = tuple(rows["trial_id"].tolist()) if "trial_id" in rows.columns else None
+    return Curve(x=rows[x].to_numpy(dtype=float), y=rows[y].to_numpy(dtype=float), seeds=seeds, trial_ids=tids,
+                 selection=selection, rows=rows.reset_index(drop=True))
+
+
+def frontier_curve(df: Any, x: str, y: str = "ne") -> Curve:
+    """The Pareto frontier of (x, seed-mean y) over configurations, with all seeds of those rows.
+
+    Configurations are (value, samples) when those columns exist (a study table), else distinct x.
+    """
+    require_columns(df, [x, y], where="frontier_curve")
+    keys = [c for c in ("value", "samples") if c in df.columns] or [x]
+    if x not in keys:
+        keys = keys + [x]
+    d = df.dropna(subset=[x, y])
+    g = d.groupby(keys, sort=True, dropna=False)[[y]].mean().reset_index()
+    idx = pareto_frontier(g[x].to_numpy(dtype=float), g[y].to_numpy(dtype=float))
+    chosen = g.iloc[idx][keys]
+    rows = d.merge(chosen, on=keys, how="inner").sort_values([x] + (["seed"] if "seed" in d.columns else []))
+    sel = (f"Pareto frontier of ({x}, mean {y} over seeds) across {len(g)} configurations "
+           f"({', '.join(keys)}): {len(idx)} on the frontier")
+    return _row_arrays(rows, x, y, sel)
+
+
+def param_curve(df: Any, x: str, y: str = "ne") -> Curve:
+    """Rows at the largest ``samples`` reached by every value, as a parameter-scaling curve."""
+    require_columns(df, [x, y, "samples"], where="param_curve")
+    d = df.dropna(subset=[x, y])
+    if "value" in d.columns:
+        sets = [set(v["samples"].tolist()) for _, v in d.groupby("value")]
+        common = set.intersection(*sets) if sets else set()
+        n_values = len(sets)
+    else:
+        common = set(d["samples"].tolist())
+        n_values = d[x].nunique()
+    if not common:
+        raise RecscaleError(f"param_curve: no samples value is shared by all {n_values} values of the scheme, so "
+                            f"models cannot be compared at equal data along {x!r}")
+    s_ref = max(common)
+    rows = d[d["samples"] == s_ref].sort_values([x] + (["seed"] if "seed" in d.columns else []))
+    return _row_arrays(rows, x, y, f"rows at samples = {s_ref:.6g} (the largest reached by all {n_values} values)")
+
+
+def axis_curve(df: Any, axis: str, y: str = "ne") -> Curve:
+    """The curve for one axis of one scheme: :func:`param_curve` for parameter axes, else :func:`frontier_curve`."""
+    if axis in PARAM_AXES:
+        return param_curve(df, axis, y)
+    return frontier_curve(df, axis, y)
