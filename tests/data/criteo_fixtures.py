@@ -86,3 +86,19 @@ def corrupt(line: bytes, kind: str) -> bytes:
     else:
         raise ValueError(kind)
     return b"\t".join(f)
+
+
+def write_torchrec_day(directory: Path, day: int, data: bytes) -> None:
+    """The arrays TorchRec's tsv_to_npys writes: missing -> 0, dense float32 log(x + 3), sparse int32."""
+    dense, sparse, labels = [], [], []
+    for line in data.decode().split("\n")[:-1]:
+        f = line.split("\t")
+        labels.append(int(f[0] or "0"))
+        dense.append([int(v or "0") for v in f[1:14]])
+        sparse.append([int(v or "0", 16) for v in f[14:]])
+    with np.errstate(divide="ignore"):  # TorchRec's own formula gives -inf for a count of -3
+        d = np.log(np.array(dense, dtype=np.int32) + 3, dtype=np.float32)
+    s = np.array(sparse, dtype=np.int64).astype(np.uint32).view(np.int32)  # wrapped, as numpy 1.x stored it
+    np.save(directory / f"day_{day}_dense.npy", d)
+    np.save(directory / f"day_{day}_sparse.npy", s)
+    np.save(directory / f"day_{day}_labels.npy", np.array(labels, dtype=np.int32).reshape(-1, 1))

@@ -6,7 +6,6 @@ import gzip
 import math
 import zlib
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from recscale.data.criteo import hex8_to_int, ingest_criteo, ingest_torchrec, pa
 from recscale.data.ingest import IngestOptions, splitmix64
 from recscale.data.shards import Dataset
 from recscale.errors import DataError
-from tests.data.criteo_fixtures import corrupt, criteo_bytes
+from tests.data.criteo_fixtures import corrupt, criteo_bytes, write_torchrec_day
 
 MASK = (1 << 64) - 1
 
@@ -415,22 +414,6 @@ def test_parse_line_reports_field_and_value():
 # TorchRec interop
 
 
-def _write_torchrec_day(directory: Path, day: int, data: bytes) -> None:
-    """The arrays TorchRec's tsv_to_npys writes: missing -> 0, dense float32 log(x + 3), sparse int32."""
-    dense, sparse, labels = [], [], []
-    for line in data.decode().split("\n")[:-1]:
-        f = line.split("\t")
-        labels.append(int(f[0] or "0"))
-        dense.append([int(v or "0") for v in f[1:14]])
-        sparse.append([int(v or "0", 16) for v in f[14:]])
-    with np.errstate(divide="ignore"):  # TorchRec's own formula gives -inf for a count of -3
-        d = np.log(np.array(dense, dtype=np.int32) + 3, dtype=np.float32)
-    s = np.array(sparse, dtype=np.int64).astype(np.uint32).view(np.int32)  # wrapped, as numpy 1.x stored it
-    np.save(directory / f"day_{day}_dense.npy", d)
-    np.save(directory / f"day_{day}_sparse.npy", s)
-    np.save(directory / f"day_{day}_labels.npy", np.array(labels, dtype=np.int32).reshape(-1, 1))
-
-
 def test_torchrec_arrays_match_tsv_ingest(tmp_path, lines10k):
     """Check that TorchRec's preprocessed arrays give the same shards as the TSV they came from."""
     parts = lines10k.split(b"\n")
@@ -439,7 +422,7 @@ def test_torchrec_arrays_match_tsv_ingest(tmp_path, lines10k):
     tr.mkdir()
     for i, d in enumerate(days):
         (tmp_path / f"day_{i}").write_bytes(d)
-        _write_torchrec_day(tr, i, d)
+        write_torchrec_day(tr, i, d)
     opts = IngestOptions(hash_size=5000, eval_files=1)
     a = ingest_criteo([tmp_path / "day_0", tmp_path / "day_1"], tmp_path / "a", opts).dataset
     res = ingest_torchrec(tr, tmp_path / "b", opts)
@@ -457,7 +440,7 @@ def test_torchrec_bad_labels_are_reported_by_row(tmp_path, lines10k):
     """Check that labels other than 0/1 in TorchRec arrays are counted and named by file and row."""
     tr = tmp_path / "tr"
     tr.mkdir()
-    _write_torchrec_day(tr, 0, b"\n".join(lines10k.split(b"\n")[:100]) + b"\n")
+    write_torchrec_day(tr, 0, b"\n".join(lines10k.split(b"\n")[:100]) + b"\n")
     lab = np.load(tr / "day_0_labels.npy")
     lab[[3, 10, 20, 30, 40, 50, 60]] = 7
     np.save(tr / "day_0_labels.npy", lab)
@@ -475,7 +458,7 @@ def test_torchrec_errors_name_the_file(tmp_path, lines10k):
     tr.mkdir()
     with pytest.raises(DataError, match=r"tr: no day_N_dense\.npy"):
         ingest_torchrec(tr, tmp_path / "ds")
-    _write_torchrec_day(tr, 0, b"\n".join(lines10k.split(b"\n")[:100]) + b"\n")
+    write_torchrec_day(tr, 0, b"\n".join(lines10k.split(b"\n")[:100]) + b"\n")
     (tr / "day_0_labels.npy").unlink()
     with pytest.raises(DataError, match=r"day 0 lacks day_0_labels\.npy; days with files: \[0\]"):
         ingest_torchrec(tr, tmp_path / "ds")

@@ -49,6 +49,7 @@ from recscale.data.ingest import (
     InputFile,
     LineReader,
     Problem,
+    clip,
     ordered_map,
     resolve_inputs,
     run_ingest,
@@ -82,7 +83,7 @@ def parse_line(raw: bytes) -> tuple[int, list[int | None], list[int]] | tuple[st
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return "undecodable", f"bytes {raw[e.start:e.end]!r} at column {e.start + 1} are not UTF-8"
+        return "undecodable", f"bytes {clip(raw[e.start:e.end])} at column {e.start + 1} are not UTF-8"
     if text.endswith("\r"):
         text = text[:-1]
     fields = text.split("\t")
@@ -90,7 +91,7 @@ def parse_line(raw: bytes) -> tuple[int, list[int | None], list[int]] | tuple[st
         return "wrong_field_count", f"expected {N_FIELDS} tab-separated fields, got {len(fields)}"
     f = fields[0]
     if not _INT.fullmatch(f) or int(f) not in (0, 1):
-        return "bad_label", f"field label: {f!r} is not 0 or 1"
+        return "bad_label", f"field label: {clip(f)} is not 0 or 1"
     dense: list[int | None] = []
     for name, f in zip(DENSE_NAMES, fields[1 : 1 + N_DENSE]):
         if not f:
@@ -98,7 +99,7 @@ def parse_line(raw: bytes) -> tuple[int, list[int | None], list[int]] | tuple[st
             continue
         v = int(f) if _INT.fullmatch(f) else None
         if v is None or not _I64_MIN <= v <= _I64_MAX:
-            return "bad_dense", f"field {name}: {f!r} is not an integer" + ("" if v is None else " within int64")
+            return "bad_dense", f"field {name}: {clip(f)} is not an integer" + ("" if v is None else " within int64")
         dense.append(v)
     keys: list[int] = []
     for name, f in zip(SPARSE_NAMES, fields[1 + N_DENSE :]):
@@ -107,7 +108,7 @@ def parse_line(raw: bytes) -> tuple[int, list[int | None], list[int]] | tuple[st
         elif _HEX8.fullmatch(f):
             keys.append(int(f, 16))
         else:
-            return "bad_hex", f"field {name}: {f!r} is not 8 hex digits"
+            return "bad_hex", f"field {name}: {clip(f)} is not 8 hex digits"
     return int(fields[0]), dense, keys
 
 
@@ -326,11 +327,10 @@ class CriteoSource:
                 buf = reader.read_lines(self.chunk_bytes)
                 if not buf:
                     break
-                n = buf.count(b"\n")
+                n = reader.lines - line + 1
                 unterminated = 0
-                if not buf.endswith(b"\n"):  # the file's last line, without newline
+                if reader.unterminated and not buf.endswith(b"\n"):  # the file's last line, without newline
                     buf += b"\n"
-                    n += 1
                     unterminated = line + n - 1
                 yield _Chunk(buf, line, n, unterminated)
                 line += n

@@ -114,6 +114,12 @@ def fnv1a64(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     return h
 
 
+def clip(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to about ``limit`` characters, so one huge bad field cannot flood a report."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 1] + "…"
+
+
 def transform_dense(values: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
     """Missing, NaN and negative values become 0, then log(1 + x) as float32 (see module docstring)."""
     x = np.array(values, dtype=np.float64)
@@ -778,20 +784,21 @@ def is_gzip(path: Path) -> bool:
 class LineReader(io.RawIOBase):
     """A plain or gzip file read in whole lines, where a broken gzip stream ends the file cleanly.
 
-    ``read`` returns data ending at a line break, except possibly the last piece of a file whose last
-    line has no newline (then :attr:`unterminated` is True). If the gzip stream is truncated or
+    :meth:`read_lines` returns data ending at a line break, except the last piece of a file whose
+    last line has no newline (then :attr:`unterminated` is True). If the gzip stream is truncated or
     corrupt, the partial line before the break is dropped, reading stops, and :attr:`problem` says
-    what happened and where; so callers see only complete lines and decide what to do.
+    what happened and where; so callers see only complete lines and decide what to do. It is also a
+    readable raw stream (for pyarrow's CSV reader), with the same guarantees.
 
     Attributes:
-        lines: Complete lines returned so far.
-        eof: True once the end (or the break) was reached.
+        lines: Lines returned so far (a final line without newline included).
+        gzip: The file is gzip-compressed (detected from its first bytes, not its name).
         unterminated: The file ends with a line that has no newline (returned by the last read).
         problem: A ``truncated_gzip`` / ``corrupt_gzip`` :class:`Problem`, or None.
     """
 
-    _PIECE = 1 << 20
-    _STEP = 1 << 16
+    _PIECE = 1 << 20  # compressed bytes read at a time
+    _STEP = 1 << 16  # compressed bytes inflated at a time
 
     def __init__(self, file: InputFile):
         super().__init__()
@@ -799,15 +806,14 @@ class LineReader(io.RawIOBase):
         self.gzip = is_gzip(file.path)
         self._raw = open(file.path, "rb")
         self._z = zlib.decompressobj(wbits=31) if self.gzip else None
+        self._fed = False  # the current gzip member has started but not ended
+        self._error: tuple[str, str] | None = None  # (kind, what) of a broken gzip stream
         self._tail = b""  # bytes after the last newline returned so far
-        self._ready = bytearray()  # complete lines not yet returned
+        self._done = False
+        self._pending = memoryview(b"")  # for readinto
         self.lines = 0
-        self.eof = False
         self.unterminated = False
         self.problem: Problem | None = None
-        self.bytes_out = 0
-        self._fed = False  # the current gzip member has started but not ended
-        self._error: zlib.error | None = None
 
     def readable(self) -> bool:
         return True
@@ -816,7 +822,6 @@ class LineReader(io.RawIOBase):
         """Inflate in small steps, so the lines before a corrupt spot survive zlib's error.
 
         gzip members may be concatenated (as ``cat a.gz b.gz`` makes); each gets a fresh inflater.
-        A zlib error is kept in ``_error`` and the output so far returned.
         """
         out, pos = [], 0
         while pos < len(data):
@@ -826,7 +831,7 @@ class LineReader(io.RawIOBase):
             try:
                 out.append(self._z.decompress(piece))
             except zlib.error as e:
-                self._error = e
+                self._error = ("corrupt_gzip", f"gzip stream is corrupt ({e})")
                 break
             if self._z.eof:
                 data, pos = (self._z.unused_data + data[pos:]).lstrip(b"\x00"), 0  # zero padding is allowed
@@ -834,62 +839,64 @@ class LineReader(io.RawIOBase):
                 self._fed = False
         return b"".join(out)
 
-    def _fill(self, want: int) -> None:
-        """Read until ``want`` bytes of complete lines are ready, or the end."""
-        while len(self._ready) < want and not self.eof:
+    def _next(self, size: int) -> bytes:
+        """About ``size`` more bytes of content; b"" at the end or where the stream broke."""
+        if not self.gzip:
+            return self._raw.read(size)
+        out: list[bytes] = []
+        have = 0
+        while have < size and self._error is None:
             raw = self._raw.read(self._PIECE)
             if not raw:
-                if self.gzip and self._fed:
-                    self._stop("truncated_gzip", "gzip stream ends early (truncated file?)")
-                    return
-                self.eof = True
-                if self._tail:
-                    self._ready += self._tail
-                    self.unterminated = True
-                    self._tail = b""
-                return
-            data = self._decompress(raw) if self.gzip else raw
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                self._tail += data
-            else:
-                self._ready += self._tail
-                self._ready += data[: cut + 1]
-                self._tail = data[cut + 1 :]
-            if self._error is not None:
-                self._stop("corrupt_gzip", f"gzip stream is corrupt ({self._error})")
-                return
-
-    def _stop(self, kind: str, what: str) -> None:
-        lines = self.lines + self._ready.count(b"\n")
-        lost = " and the partial line before it" if self._tail else ""
-        self.problem = Problem(kind, self.file.name, lines + 1, f"{what} after {lines:,} complete lines; the rest of the file{lost} is lost")
-        self._tail = b""
-        self.eof = True
+                if self._fed:
+                    self._error = ("truncated_gzip", "gzip stream ends early (truncated file?)")
+                break
+            data = self._decompress(raw)
+            out.append(data)
+            have += len(data)
+        return b"".join(out)
 
     def read_lines(self, size: int) -> bytes:
-        """About ``size`` bytes of complete lines (more if one line is longer); b"" at the end."""
-        self._fill(size)
-        if len(self._ready) <= size:
-            out = bytes(self._ready)
-            self._ready.clear()
-        else:
-            cut = self._ready.rfind(b"\n", 0, size)
-            if cut < 0:
-                cut = self._ready.find(b"\n", size)
-            cut = len(self._ready) - 1 if cut < 0 else cut
-            out = bytes(self._ready[: cut + 1])
-            del self._ready[: cut + 1]
-        self.lines += out.count(b"\n")
-        self.bytes_out += len(out)
-        return out
+        """At least ``size`` bytes of whole lines (fewer at the end, more if a line is long); b"" at the end."""
+        if self._done:
+            return b""
+        parts, have = [self._tail], len(self._tail)
+        self._tail = b""
+        while True:
+            data = self._next(max(size - have, 1 << 16))
+            if not data:
+                self._done = True
+                buf = b"".join(parts)
+                if self._error is not None:
+                    cut = buf.rfind(b"\n") + 1
+                    lost = " and the partial line before it" if cut < len(buf) else ""
+                    buf = buf[:cut]
+                    lines = self.lines + buf.count(b"\n")
+                    kind, what = self._error
+                    self.problem = Problem(
+                        kind, self.file.name, lines + 1,
+                        f"{what} after {lines:,} complete lines; the rest of the file{lost} is lost",
+                    )
+                elif buf and not buf.endswith(b"\n"):
+                    self.unterminated = True
+                    self.lines += 1
+                break
+            parts.append(data)
+            have += len(data)
+            if have >= size and b"\n" in data:
+                buf = b"".join(parts)
+                cut = buf.rfind(b"\n") + 1
+                buf, self._tail = buf[:cut], buf[cut:]
+                break
+        self.lines += buf.count(b"\n")
+        return buf
 
-    def readinto(self, b) -> int:  # for pyarrow's CSV reader (any cut is fine there)
-        self._fill(len(b))
-        n = min(len(b), len(self._ready))
-        b[:n] = self._ready[:n]
-        self.lines += self._ready.count(b"\n", 0, n)
-        del self._ready[:n]
+    def readinto(self, b) -> int:
+        if not len(self._pending):
+            self._pending = memoryview(self.read_lines(len(b)))
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
         return n
 
     def close(self) -> None:
