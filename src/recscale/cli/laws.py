@@ -1,0 +1,194 @@
+"""``recscale fit`` and ``recscale plan``: scaling laws from a table of runs (CSV, Parquet, ledger).
+
+Thin layer over :func:`recscale.laws.groups.fit_groups` and :func:`~recscale.laws.groups.plan_groups`:
+parse, call, print. A readable table by default, JSON with ``--json``. User errors raise
+:class:`~recscale.errors.RecscaleError`, which ``recscale.cli.main`` prints on one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from recscale.errors import RecscaleError
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _gamma_bounds(value: str | None) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise RecscaleError(f"--gamma-bounds must be LO,HI (two numbers); got {value!r}") from None
+    return lo, hi
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _interval(est: Any, ci: tuple[Any, Any] | None) -> str:
+    if ci is None:
+        return _fmt(est)
+    return f"{_fmt(est)} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def _print_table(rows: list[dict[str, str]]) -> None:
+    if not rows:
+        return
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    typer.echo("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        typer.echo("  ".join(r[c].ljust(widths[c]) for c in cols))
+
+
+def _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds) -> dict[str, Any]:
+    return {"form": form, "bootstrap": bootstrap, "seed": seed, "gamma": gamma, "gamma_bounds": _gamma_bounds(gamma_bounds)}
+
+
+def fit_command(
+    table: Path = typer.Argument(..., help="CSV, Parquet or recscale ledger."),
+    x: str = typer.Option(..., "--x", help="Column of the resource (e.g. samples, params_total, train_flops)."),
+    y: str = typer.Option("ne", "--y", help="Column of the metric."),
+    group: str = typer.Option(None, "--group", help="Comma-separated columns; one law per combination."),
+    where: list[str] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable)."),
+    form: str = typer.Option("powerlaw_const", "--form", help="powerlaw_const, powerlaw or broken_powerlaw."),
+    frontier: bool = typer.Option(False, "--frontier", help="Fit the Pareto frontier of each group."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap refits (0: no intervals)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    gamma: float = typer.Option(None, "--gamma", help="Fix the floor at this value (e.g. a known Bayes NE)."),
+    gamma_bounds: str = typer.Option(None, "--gamma-bounds", help="Bound the floor: LO,HI."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Fit NE = alpha * x^-beta + gamma per group, with bootstrap intervals, flags and regime.
+
+    Examples:
+        recscale fit runs.csv --x samples --y ne --group scheme,value
+        recscale fit study.parquet --x train_flops --group scheme --frontier --json
+        recscale fit runs.csv --x samples --where scheme=emb --gamma-bounds 0.70,0.76
+    """
+    from recscale.laws.groups import fit_groups, parse_where
+    from recscale.laws.table import load_table
+
+    df = load_table(table)
+    results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
+                         **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
+    if as_json:
+        typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
+        return
+    rows = []
+    for r in results:
+        row = {k: str(v) for k, v in r.key.items()}
+        if r.fit is None:
+            row.update({"n": str(r.n_rows), "beta": "-", "alpha": "-", "gamma": "-", "corr(b,g)": "-", "rmse_log": "-",
+                        "regime": "-", "flags": f"error: {r.error}"})
+        else:
+            f = r.fit
+            ci = f.ci(level) if f.draws else {}
+            row.update({
+                "n": str(f.n_points),
+                "beta": _interval(f.beta, ci.get("beta")),
+                "alpha": _fmt(f.alpha),
+                "gamma": _interval(f.gamma, ci.get("gamma")),
+                "corr(b,g)": _fmt(f.beta_gamma_corr, 2),
+                "rmse_log": _fmt(f.rmse_log, 3),
+                "regime": f"{r.regime.label} ({r.regime.gain_rel:.2%}/doubling)",
+                "flags": ",".join(f.flag_codes) or "-",
+            })
+        rows.append(row)
+    typer.echo(f"{y} = alpha * {x}^-beta + gamma   ({form}; {int(level * 100)}% intervals, {bootstrap} bootstrap refits)")
+    _print_table(rows)
+    for r in results:
+        for fl in (r.fit.flags if r.fit else ()):
+            typer.echo(f"  {r.key or ''} {fl.code}: {fl.message}".replace("{} ", ""))
+
+
+def plan_command(
+    table: Path = typer.Argument(..., help="CSV, Parquet or recscale ledger."),
+    target_ne: float = typer.Option(..., "--target-ne", help="NE to reach."),
+    x: str = typer.Option(..., "--x", help="Column of the resource to scale (e.g. samples)."),
+    y: str = typer.Option("ne", "--y", help="Column of the metric."),
+    group: str = typer.Option(None, "--group", help="Comma-separated columns; one plan per combination."),
+    where: list[str] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable)."),
+    form: str = typer.Option("powerlaw_const", "--form", help="powerlaw_const, powerlaw or broken_powerlaw."),
+    frontier: bool = typer.Option(False, "--frontier", help="Fit the Pareto frontier of each group."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap refits (0: no intervals)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level."),
+    gamma: float = typer.Option(None, "--gamma", help="Fix the floor at this value."),
+    gamma_bounds: str = typer.Option(None, "--gamma-bounds", help="Bound the floor: LO,HI."),
+    bytes_per_param: float = typer.Option(4.0, "--bytes-per-param", help="Bytes per embedding parameter (memory)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """How much x a target NE needs, with its interval and the implied samples, parameters, FLOPs, memory.
+
+    Examples:
+        recscale plan runs.csv --target-ne 0.74 --x samples --where scheme=emb --where value=8
+        recscale plan study.parquet --target-ne 0.74 --x train_flops --group scheme --frontier --json
+    """
+    from recscale.laws.groups import parse_where, plan_groups
+    from recscale.laws.table import load_table
+
+    df = load_table(table)
+    results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
+                          level=level, bytes_per_param=bytes_per_param,
+                          **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
+    if as_json:
+        typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
+        return
+    rows = []
+    for r in results:
+        row = {k: str(v) for k, v in r.key.items()}
+        if r.plan is None:
+            row.update({"status": f"error: {r.error}", f"{x} needed": "-", "floor": "-", "beyond data": "-"})
+            row.update({col: "-" for col in ("samples", "params_total", "train_flops") if col != x})
+            row["emb memory"] = "-"
+            rows.append(row)
+            continue
+        p = r.plan
+        imp = p.implied
+
+        def iv(col: str) -> str:
+            d = imp.get(col)
+            if not d or d.get("value") is None:
+                return "-"
+            return _interval(d["value"], (d["lo"], d["hi"]) if d.get("lo") is not None or d.get("hi") is not None else None)
+
+        mem = imp.get("embedding_memory_bytes", {}).get("value")
+        row.update({
+            "status": p.status,
+            f"{x} needed": _interval(p.x_needed, p.x_interval) if p.reachable else "never",
+            "floor": _interval(p.floor, p.floor_interval),
+            "beyond data": f"{p.extrapolation_decades:.2f} dec" if p.extrapolation_decades is not None else "-",
+        })
+        for col in ("samples", "params_total", "train_flops"):
+            if col != x:
+                row[col] = iv(col)
+        row["emb memory"] = f"{mem / 2**30:.3g} GiB" if mem is not None else "-"
+        rows.append(row)
+    typer.echo(f"target {y} = {target_ne:g} along {x}   ({int(level * 100)}% intervals; '-' upper end = unbounded)")
+    _print_table(rows)
+    for r in results:
+        for note in (r.plan.notes if r.plan else ()):
+            typer.echo(f"  {r.key or ''} {note}".replace("{} ", ""))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the top-level ``fit`` and ``plan`` commands to the ``recscale`` app."""
+    app.command("fit")(fit_command)
+    app.command("plan")(plan_command)

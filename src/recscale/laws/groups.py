@@ -1,0 +1,185 @@
+"""Fit or plan one law per group of a table: the library side of ``recscale fit`` and ``recscale plan``.
+
+Kept separate from the CLI so the commands stay thin (parse, call one function, print) and the
+same results are available to scripts and the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recscale.errors import RecscaleError
+from recscale.laws._common import plain
+from recscale.laws.plan import Plan, plan_for_target
+from recscale.laws.powerlaw import PowerLawFit, fit_power_law
+from recscale.laws.regime import Regime, RegimeThresholds, regime
+from recscale.laws.table import frontier_curve, require_columns
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """The outcome for one group of rows.
+
+    Attributes:
+        key: Group column → value (empty without grouping).
+        n_rows: Rows in the group (before frontier selection).
+        fit: The fit, or None if it failed.
+        regime: Its regime at the largest x, or None.
+        plan: The plan for the target (``plan_groups`` only), or None.
+        error: Why the group could not be fitted, or None.
+        rows: The rows fitted (not compared).
+    """
+
+    key: dict[str, Any]
+    n_rows: int
+    fit: PowerLawFit | None
+    regime: Regime | None
+    plan: Plan | None
+    error: str | None
+    rows: Any = field(repr=False, compare=False, default=None)
+
+    def to_dict(self, level: float = 0.95) -> dict[str, Any]:
+        """Plain-Python form."""
+        return plain({
+            "group": self.key, "n_rows": self.n_rows, "error": self.error,
+            "fit": self.fit.to_dict(level) if self.fit else None,
+            "regime": self.regime.to_dict() if self.regime else None,
+            "plan": self.plan.to_dict() if self.plan else None,
+        })
+
+
+def parse_where(where: list[str] | tuple[str, ...] | None) -> list[tuple[str, str]]:
+    """Parse filters ``COL=VALUE``; raise naming the malformed one."""
+    out = []
+    for item in where or ():
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise RecscaleError(f"--where must look like COL=VALUE; got {item!r}")
+        col, val = item.split("=", 1)
+        out.append((col.strip(), val.strip()))
+    return out
+
+
+def _filter(df, where: list[tuple[str, str]]):
+    """Keep rows where each column equals its value (numerically for numeric columns)."""
+    import pandas as pd
+
+    for col, val in where:
+        require_columns(df, [col], where="--where")
+        s = df[col]
+        if pd.api.types.is_numeric_dtype(s):
+            try:
+                v = float(val)
+            except ValueError:
+                raise RecscaleError(f"--where {col}={val}: column {col!r} is numeric; got {val!r}") from None
+            mask = np.isclose(s.to_numpy(dtype=float), v, rtol=1e-12, atol=0.0)
+        else:
+            mask = (s.astype(str) == val).to_numpy()
+        if not mask.any():
+            raise RecscaleError(f"--where {col}={val}: no rows match; values of {col!r} include "
+                                f"{', '.join(map(str, s.drop_duplicates().head(8).tolist()))}")
+        df = df[mask]
+    return df
+
+
+def _numeric(df, col: str):
+    import pandas as pd
+
+    try:
+        return pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError):
+        bad = df[col][pd.to_numeric(df[col], errors="coerce").isna() & df[col].notna()]
+        first = bad.iloc[0] if len(bad) else "?"
+        raise RecscaleError(f"column {col!r} must be numeric; got {first!r} in row {bad.index[0] if len(bad) else '?'}") from None
+
+
+def fit_groups(
+    df: Any,
+    x: str,
+    y: str = "ne",
+    *,
+    group: list[str] | tuple[str, ...] = (),
+    where: list[tuple[str, str]] | None = None,
+    frontier: bool = False,
+    seed_col: str | None = "seed",
+    thresholds: RegimeThresholds | None = None,
+    level: float = 0.95,
+    **fit_kwargs: Any,
+) -> list[GroupResult]:
+    """Fit ``y`` against ``x`` for each group of rows.
+
+    Args:
+        df: The table.
+        x, y: Column names.
+        group: Columns whose value combinations define separate curves.
+        where: Filters (column, value) applied first.
+        frontier: Fit the Pareto frontier of each group instead of all its rows.
+        seed_col: Column of seed labels, used for resampling when present (None to ignore).
+        thresholds: Regime thresholds.
+        level: Confidence level of the regime intervals.
+        **fit_kwargs: Passed to :func:`~recscale.laws.powerlaw.fit_power_law`.
+
+    Returns:
+        One :class:`GroupResult` per group, in sorted group order.
+
+    Raises:
+        RecscaleError: missing or non-numeric columns, no rows, or every group failing (the first
+            group's reason is given).
+    """
+    require_columns(df, [x, y, *group], where="fit")
+    df = _filter(df, where or [])
+    results = []
+    parts = df.groupby(list(group), sort=True, dropna=False) if group else [((), df)]
+    for key, part in parts:
+        key_t = key if isinstance(key, tuple) else (key,)
+        kd = dict(zip(group, key_t))
+        try:
+            rows = part
+            if frontier:
+                rows = frontier_curve(part, x, y).rows
+            xv, yv = _numeric(rows, x), _numeric(rows, y)
+            seeds = rows[seed_col].to_numpy() if seed_col and seed_col in rows.columns else None
+            tids = tuple(rows["trial_id"].tolist()) if "trial_id" in rows.columns else None
+            fit = fit_power_law(xv, yv, seeds=seeds, trial_ids=tids, **fit_kwargs)
+            reg = regime(fit, thresholds=thresholds, level=level)
+            results.append(GroupResult(key=kd, n_rows=len(part), fit=fit, regime=reg, plan=None, error=None, rows=rows))
+        except RecscaleError as e:
+            results.append(GroupResult(key=kd, n_rows=len(part), fit=None, regime=None, plan=None, error=str(e), rows=part))
+    if not results:
+        raise RecscaleError("fit: the table has no rows")
+    if all(r.error for r in results):
+        first = results[0]
+        where_s = f" (group {first.key})" if first.key else ""
+        raise RecscaleError(f"{first.error}{where_s}")
+    return results
+
+
+def plan_groups(
+    df: Any,
+    target_ne: float,
+    x: str,
+    y: str = "ne",
+    *,
+    group: list[str] | tuple[str, ...] = (),
+    where: list[tuple[str, str]] | None = None,
+    frontier: bool = False,
+    seed_col: str | None = "seed",
+    level: float = 0.95,
+    bytes_per_param: float = 4.0,
+    **fit_kwargs: Any,
+) -> list[GroupResult]:
+    """Fit each group (as :func:`fit_groups`) and plan the x needed for ``target_ne``.
+
+    Implied resources come from the group's rows (see :func:`~recscale.laws.plan.plan_for_target`).
+    """
+    results = fit_groups(df, x, y, group=group, where=where, frontier=frontier, seed_col=seed_col, level=level, **fit_kwargs)
+    out = []
+    for r in results:
+        if r.fit is None:
+            out.append(r)
+            continue
+        plan = plan_for_target(r.fit, target_ne, level=level, axis=x, resources=r.rows, bytes_per_param=bytes_per_param)
+        out.append(GroupResult(key=r.key, n_rows=r.n_rows, fit=r.fit, regime=r.regime, plan=plan, error=None, rows=r.rows))
+    return out
