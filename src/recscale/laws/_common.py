@@ -100,22 +100,22 @@ def check_curve(
     bad = np.flatnonzero(~np.isfinite(xa) | (xa <= 0))
     if bad.size:
         i = int(bad[0])
-        raise RecscaleError(f"{caller}: x must be finite and > 0; got x[{i}] = {xa[i]!r} ({bad.size} such values)")
+        raise RecscaleError(f"{caller}: x must be finite and > 0; got x[{i}] = {float(xa[i])} ({bad.size} such values)")
     bad = np.flatnonzero(~np.isfinite(ya))
     if bad.size:
         i = int(bad[0])
-        raise RecscaleError(f"{caller}: y must be finite; got y[{i}] = {ya[i]!r} ({bad.size} NaN or infinite values)")
+        raise RecscaleError(f"{caller}: y must be finite; got y[{i}] = {float(ya[i])} ({bad.size} NaN or infinite values)")
     if positive_y:
         bad = np.flatnonzero(ya <= 0)
         if bad.size:
             i = int(bad[0])
             raise RecscaleError(
-                f"{caller}: y must be > 0 for a log-space fit; got y[{i}] = {ya[i]!r} (use space='linear' for signed y)"
+                f"{caller}: y must be > 0 for a log-space fit; got y[{i}] = {float(ya[i])} (use space='linear' for signed y)"
             )
     n_distinct = np.unique(xa).size
     if n_distinct == 1:
         raise RecscaleError(
-            f"{caller}: all x values are equal (x = {xa[0]!r}); a scaling law needs x spread over a range, "
+            f"{caller}: all x values are equal (x = {float(xa[0])}); a scaling law needs x spread over a range, "
             "ideally two decades or more"
         )
     if n_distinct < min_distinct:
@@ -131,16 +131,16 @@ def check_level(level: Any, *, caller: str) -> float:
     try:
         lv = float(level)
     except (TypeError, ValueError):
-        raise RecscaleError(f"{caller}: level must be a number in (0, 1); got {level!r}") from None
+        raise RecscaleError(f"{caller}: level must be a number in (0, 1); got {show(level)}") from None
     if not (0.0 < lv < 1.0):
-        raise RecscaleError(f"{caller}: level must be in (0, 1), e.g. 0.95; got {level!r}")
+        raise RecscaleError(f"{caller}: level must be in (0, 1), e.g. 0.95; got {show(level)}")
     return lv
 
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...], *, caller: str) -> str:
     """Return ``value`` if it is one of ``allowed`` or raise naming all of them."""
     if value not in allowed:
-        raise RecscaleError(f"{caller}: {name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+        raise RecscaleError(f"{caller}: {name} must be one of {', '.join(map(repr, allowed))}; got {show(value)}")
     return value
 
 
@@ -223,3 +223,14 @@ def single_threaded_blas():
 
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def show(value: Any) -> str:
+    """repr() for messages, with numpy scalars shown as plain numbers (``-1.0``, not ``np.float64(-1.0)``)."""
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    if isinstance(value, tuple):
+        return "(" + ", ".join(show(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return repr(value)

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import optimize
 
 from recscale.errors import RecscaleError
-from recscale.laws._common import as_1d, check_level, percentile_interval, plain, single_threaded_blas
+from recscale.laws._common import as_1d, check_level, percentile_interval, plain, show, single_threaded_blas
 
 _NAMES = ("a", "b", "e", "alpha", "beta")
 
@@ -224,7 +224,7 @@ def fit_joint_law(
         a = as_1d(name, v, caller=caller)
         bad = np.flatnonzero(~np.isfinite(a) | (a <= 0))
         if bad.size:
-            raise RecscaleError(f"{caller}: {name} must be finite and > 0; got {name}[{bad[0]}] = {a[bad[0]]!r}")
+            raise RecscaleError(f"{caller}: {name} must be finite and > 0; got {name}[{bad[0]}] = {float(a[bad[0]])}")
         arrs[name] = a
     sizes = {k: v.size for k, v in arrs.items()}
     if len(set(sizes.values())) != 1:
@@ -236,7 +236,7 @@ def fit_joint_law(
         raise RecscaleError(f"{caller}: N and D must each take at least 2 distinct values; got "
                             f"{np.unique(arrs['N']).size} distinct N and {np.unique(arrs['D']).size} distinct D")
     if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
-        raise RecscaleError(f"{caller}: bootstrap must be an integer >= 0; got {bootstrap!r}")
+        raise RecscaleError(f"{caller}: bootstrap must be an integer >= 0; got {show(bootstrap)}")
     with single_threaded_blas():
         return _fit_joint(arrs, n, bootstrap, seed, opts, trial_ids)
 
@@ -395,7 +395,7 @@ def compute_optimal(
         raise RecscaleError(f"compute_optimal: compute must be finite and > 0; got {C.tolist()!r:.80}")
     lo, hi = (float(v) for v in n_bounds)
     if not (0 < lo < hi and math.isfinite(hi)):
-        raise RecscaleError(f"compute_optimal: n_bounds must satisfy 0 < lo < hi < inf; got {n_bounds!r}")
+        raise RecscaleError(f"compute_optimal: n_bounds must satisfy 0 < lo < hi < inf; got {show(n_bounds)}")
     fps, label = flops_per_sample_model(flops_per_sample)
     grid = np.linspace(math.log(lo), math.log(hi), grid_size)
     Ng = np.exp(grid)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from recscale.errors import RecscaleError
-from recscale.laws._common import check_level, plain
+from recscale.laws._common import check_level, plain, show
 from recscale.laws.powerlaw import PowerLawFit
 
 RESOURCE_COLUMNS = ("samples", "params_total", "params_dense", "params_sparse", "flops_per_sample", "train_flops")
@@ -162,13 +162,13 @@ def plan_for_target(
     try:
         target = float(target_ne)
     except (TypeError, ValueError):
-        raise RecscaleError(f"plan_for_target: target_ne must be a number > 0; got {target_ne!r}") from None
+        raise RecscaleError(f"plan_for_target: target_ne must be a number > 0; got {show(target_ne)}") from None
     if not (math.isfinite(target) and target > 0):
-        raise RecscaleError(f"plan_for_target: target_ne must be finite and > 0; got {target_ne!r}")
+        raise RecscaleError(f"plan_for_target: target_ne must be finite and > 0; got {show(target_ne)}")
     if resources is not None and axis is None:
         raise RecscaleError("plan_for_target: resources were given without axis; say which column x is, e.g. axis='samples'")
     if not (math.isfinite(bytes_per_param) and bytes_per_param > 0):
-        raise RecscaleError(f"plan_for_target: bytes_per_param must be > 0; got {bytes_per_param!r}")
+        raise RecscaleError(f"plan_for_target: bytes_per_param must be > 0; got {show(bytes_per_param)}")
     x_lo, x_hi = float(np.min(fit.x)), float(np.max(fit.x))
     x_est = float(_x_for_target(fit.form, fit.params, target, x_lo, x_hi)[0])
     reachable = math.isfinite(x_est)

@@ -49,6 +49,7 @@ from recscale.laws._common import (
     check_level,
     decades,
     plain,
+    show,
     single_threaded_blas,
 )
 
@@ -587,34 +588,34 @@ def _check_gamma(form, gamma, gamma_bounds, caller):
     """Resolve (lo, hi) for γ from the user's `gamma` / `gamma_bounds`."""
     if gamma is not None and gamma_bounds is not None:
         raise RecscaleError(f"{caller}: give either gamma (a fixed floor) or gamma_bounds (a range), not both; "
-                            f"got gamma={gamma!r}, gamma_bounds={gamma_bounds!r}")
+                            f"got gamma={show(gamma)}, gamma_bounds={show(gamma_bounds)}")
     if form == "powerlaw":
         if gamma not in (None, 0, 0.0) or gamma_bounds is not None:
-            raise RecscaleError(f"{caller}: form='powerlaw' has no floor (γ = 0); got gamma={gamma!r}, "
-                                f"gamma_bounds={gamma_bounds!r}; use form='powerlaw_const' to fix or bound γ")
+            raise RecscaleError(f"{caller}: form='powerlaw' has no floor (γ = 0); got gamma={show(gamma)}, "
+                                f"gamma_bounds={show(gamma_bounds)}; use form='powerlaw_const' to fix or bound γ")
         return 0.0, 0.0
     if gamma is not None:
         g = float(gamma)
         if not math.isfinite(g) or g < 0:
-            raise RecscaleError(f"{caller}: gamma must be a finite number >= 0; got gamma={gamma!r}")
+            raise RecscaleError(f"{caller}: gamma must be a finite number >= 0; got gamma={show(gamma)}")
         return g, g
     if gamma_bounds is None:
         return 0.0, math.inf
     try:
         lo, hi = (float(v) for v in gamma_bounds)
     except (TypeError, ValueError):
-        raise RecscaleError(f"{caller}: gamma_bounds must be a pair (lo, hi); got {gamma_bounds!r}") from None
+        raise RecscaleError(f"{caller}: gamma_bounds must be a pair (lo, hi); got {show(gamma_bounds)}") from None
     if not (math.isfinite(lo) and lo >= 0 and lo <= hi and not math.isnan(hi)):
-        raise RecscaleError(f"{caller}: gamma_bounds must satisfy 0 <= lo <= hi with lo finite; got {gamma_bounds!r}")
+        raise RecscaleError(f"{caller}: gamma_bounds must satisfy 0 <= lo <= hi with lo finite; got {show(gamma_bounds)}")
     return lo, hi
 
 
 def _check_options(opts: FitOptions, caller: str) -> None:
     blo, bhi = opts.beta_bounds
     if not (0 < blo < bhi and math.isfinite(bhi)):
-        raise RecscaleError(f"{caller}: options.beta_bounds must satisfy 0 < lo < hi < inf; got {opts.beta_bounds!r}")
+        raise RecscaleError(f"{caller}: options.beta_bounds must satisfy 0 < lo < hi < inf; got {show(opts.beta_bounds)}")
     if opts.grid_size < 10:
-        raise RecscaleError(f"{caller}: options.grid_size must be >= 10; got {opts.grid_size!r}")
+        raise RecscaleError(f"{caller}: options.grid_size must be >= 10; got {show(opts.grid_size)}")
 
 
 def fit_power_law(*args: Any, **kwargs: Any) -> PowerLawFit:
@@ -684,7 +685,7 @@ def _fit_power_law(
     check_choice("interval", interval, INTERVALS, caller=caller)
     _check_options(opts, caller)
     if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
-        raise RecscaleError(f"{caller}: bootstrap must be an integer >= 0; got {bootstrap!r}")
+        raise RecscaleError(f"{caller}: bootstrap must be an integer >= 0; got {show(bootstrap)}")
     lo, hi = _check_gamma(form, gamma, gamma_bounds, caller)
     gamma_fixed = lo == hi
     k = _n_free(form, gamma_fixed)
@@ -698,7 +699,7 @@ def _fit_power_law(
             raise RecscaleError(f"{caller}: weights must have one value per point; got {wa.size} for {n} points")
         bad = np.flatnonzero(~np.isfinite(wa) | (wa <= 0))
         if bad.size:
-            raise RecscaleError(f"{caller}: weights must be finite and > 0; got weights[{bad[0]}] = {wa[bad[0]]!r}")
+            raise RecscaleError(f"{caller}: weights must be finite and > 0; got weights[{bad[0]}] = {float(wa[bad[0]])}")
     seeds_a = None
     if seeds is not None:
         seeds_a = np.asarray(seeds).reshape(-1)
@@ -1063,7 +1064,7 @@ def backtest(fit_fn: Callable[..., Any], x: Any, y: Any, x_cut: float, **fit_kwa
     cut = float(x_cut)
     train = xa <= cut
     if not (~train).any():
-        raise RecscaleError(f"backtest: no points beyond x_cut = {x_cut!r} (largest x is {xa.max():.6g}); lower x_cut")
+        raise RecscaleError(f"backtest: no points beyond x_cut = {show(x_cut)} (largest x is {xa.max():.6g}); lower x_cut")
     fit = fit_fn(xa[train], ya[train], **fit_kwargs)
     pred = np.asarray(fit.predict(xa[~train]), dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):

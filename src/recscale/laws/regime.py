@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from recscale.errors import RecscaleError
-from recscale.laws._common import check_level, plain
+from recscale.laws._common import check_level, plain, show
 from recscale.laws.powerlaw import PowerLawFit
 
 LABELS = ("high-return", "diminishing", "saturated")
@@ -55,10 +55,10 @@ class RegimeThresholds:
         if not (0 < self.saturated < self.high_return < 1):
             raise RecscaleError(
                 "RegimeThresholds: need 0 < saturated < high_return < 1; got "
-                f"saturated={self.saturated!r}, high_return={self.high_return!r}"
+                f"saturated={show(self.saturated)}, high_return={show(self.high_return)}"
             )
         if self.saturation_gain is not None and not (0 < self.saturation_gain < 1):
-            raise RecscaleError(f"RegimeThresholds: saturation_gain must be in (0, 1); got {self.saturation_gain!r}")
+            raise RecscaleError(f"RegimeThresholds: saturation_gain must be in (0, 1); got {show(self.saturation_gain)}")
 
     @property
     def sat_gain(self) -> float:
@@ -199,9 +199,9 @@ def regime(
     try:
         x = float(x)
     except (TypeError, ValueError):
-        raise RecscaleError(f"regime: x_max must be a number > 0; got {x_max!r}") from None
+        raise RecscaleError(f"regime: x_max must be a number > 0; got {show(x_max)}") from None
     if not (math.isfinite(x) and x > 0):
-        raise RecscaleError(f"regime: x_max must be finite and > 0; got {x_max!r}")
+        raise RecscaleError(f"regime: x_max must be finite and > 0; got {show(x_max)}")
     xlo, xhi = float(np.min(fit.x)), float(np.max(fit.x))
     point = {k: float(v[0]) for k, v in _stats(fit.form, fit.params, x, th.sat_gain, xlo, xhi).items()}
     label = str(th.label(point["gain_rel"]))
