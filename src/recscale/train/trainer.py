@@ -44,25 +44,21 @@ class EvalPoint:
         return {"samples": self.samples, **self.evaluation.to_dict(), "wall_s": self.wall_s}
 
 
-class Trainer:
-    """Train one DLRM in one pass over a dataset's train split.
+class TrainState:
+    """A model, its optimisers and the samples seen: everything one training step needs.
 
     Args:
-        model_cfg: Architecture. ``base_ctr`` is filled from the dataset if unset.
-        train_cfg: Optimisation and evaluation settings.
-        dataset: A shards dataset with ``train`` and ``eval`` splits.
-        seed: Seeds the model's initialisation (the data order is the file order).
+        model_cfg: Architecture (``base_ctr`` should be set; :class:`Trainer` fills it).
+        train_cfg: Optimisation settings (device, precision, compile included).
+        seed: Seeds the model's initialisation.
     """
 
-    def __init__(self, model_cfg: DLRMConfig, train_cfg: TrainConfig, dataset: Dataset, seed: int):
+    def __init__(self, model_cfg: DLRMConfig, train_cfg: TrainConfig, seed: int):
         self.cfg = train_cfg
-        self.dataset = dataset
         device = resolve_device(train_cfg.device)
         check_precision(train_cfg.precision, device)
         self.device = torch.device(device)
         torch.set_num_threads(train_cfg.threads)
-        if model_cfg.base_ctr is None:
-            model_cfg = model_cfg.with_(base_ctr=float(dataset.meta["splits"]["train"]["ctr"]))
         torch.manual_seed(seed)
         self.model = DLRM(model_cfg).to(self.device)
         self.model_cfg = model_cfg
@@ -70,10 +66,6 @@ class Trainer:
         self.dense_opt = torch.optim.Adagrad(dense_params, lr=train_cfg.lr_dense, foreach=True)
         self.sparse_opt = SparseRowAdagrad(self.model.embedding.weight, lr=train_cfg.lr_embedding)
         self.samples = 0
-        ev = dataset.split("eval")
-        n_eval = ev.rows if train_cfg.eval_rows is None else min(train_cfg.eval_rows, ev.rows)
-        self._eval = load_rows(ev, 0, n_eval, self.device)
-        self._eval_labels = ev.labels[:n_eval].astype(np.float64)
         self._loss = maybe_compile(self._forward_loss, train_cfg.compile)
 
     def _precision(self):
@@ -87,8 +79,8 @@ class Trainer:
         w = self.cfg.warmup_samples
         return 1.0 if w <= 0 or self.samples >= w else (self.samples + self.cfg.batch_size) / w
 
-    def step(self, dense: torch.Tensor, sparse: torch.Tensor, labels: torch.Tensor) -> float:
-        """One optimisation step on a batch; returns its training log loss."""
+    def step(self, dense: torch.Tensor, sparse: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One optimisation step on a batch; returns its training log loss (a 0-d tensor)."""
         model = self.model
         ids = model.embedding_ids(sparse)  # [B, F]
         # Gather outside autograd: the gradient of this leaf is exactly what the sparse optimiser needs.
@@ -107,13 +99,44 @@ class Trainer:
         self.samples += labels.shape[0]
         return loss.detach()
 
+
+class Trainer:
+    """Train one DLRM in one pass over a dataset's train split, evaluating on its eval split.
+
+    Args:
+        model_cfg: Architecture. ``base_ctr`` is filled from the dataset if unset.
+        train_cfg: Optimisation and evaluation settings.
+        dataset: A shards dataset with ``train`` and ``eval`` splits.
+        seed: Seeds the model's initialisation (the data order is the file order).
+    """
+
+    def __init__(self, model_cfg: DLRMConfig, train_cfg: TrainConfig, dataset: Dataset, seed: int):
+        if model_cfg.base_ctr is None:
+            model_cfg = model_cfg.with_(base_ctr=float(dataset.meta["splits"]["train"]["ctr"]))
+        self.cfg = train_cfg
+        self.dataset = dataset
+        self.state = TrainState(model_cfg, train_cfg, seed)
+        self.model, self.device, self.model_cfg = self.state.model, self.state.device, model_cfg
+        ev = dataset.split("eval")
+        n_eval = ev.rows if train_cfg.eval_rows is None else min(train_cfg.eval_rows, ev.rows)
+        self._eval = load_rows(ev, 0, n_eval, self.device)
+        self._eval_labels = ev.labels[:n_eval].astype(np.float64)
+
+    @property
+    def samples(self) -> int:
+        return self.state.samples
+
+    def step(self, dense: torch.Tensor, sparse: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One optimisation step (see :meth:`TrainState.step`)."""
+        return self.state.step(dense, sparse, labels)
+
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
         """Metrics on the fixed eval rows (NE normalised by their own CTR)."""
         self.model.eval()
         bs = self.cfg.eval_batch_size
         e = self._eval
-        with self._precision():
+        with self.state._precision():
             logits = torch.cat([self.model(e.dense[i : i + bs], e.sparse[i : i + bs]) for i in range(0, len(e), bs)])
         self.model.train()
         return evaluate(self._eval_labels, logits.double().cpu().numpy())

@@ -1,0 +1,111 @@
+"""What a study will cost before it starts: trials, samples, FLOPs, and a measured time estimate.
+
+The estimate comes from a short calibration on this machine: every distinct model trains a few
+steps on random data of the study's shape (same batch size, threads and device), and one forward
+pass over an evaluation-sized batch is timed. A trial's time is then
+``steps × step_time + checkpoints × eval_time``, and the study's is the sum over trials divided by
+the number of concurrent workers (trials are many and similar, so they pack well).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from recscale.data.shards import Dataset
+from recscale.model.cost import model_cost
+from recscale.study.spec import StudySpec
+
+
+@dataclass(frozen=True)
+class ModelEstimate:
+    label: str
+    trials: int
+    params_total: int
+    flops_per_sample: int
+    step_s: float
+    eval_s: float
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """The study's size and its estimated wall time on this machine."""
+
+    trials: int
+    models: list[ModelEstimate]
+    samples: int
+    train_flops: float
+    checkpoints: list[int]
+    workers: int
+    estimated_s: float
+
+
+def _schema(spec: StudySpec, db: Path) -> tuple[int, list[int]]:
+    if spec.data.synthetic is not None:
+        w = spec.data.synthetic.world
+        return w.n_dense, w.cardinalities
+    from recscale.study.runner import _open_dataset_if_any, dataset_path
+
+    ds: Dataset = _open_dataset_if_any(spec, dataset_path(spec, db))
+    return ds.n_dense, ds.cardinalities
+
+
+def _time_model(cfg, spec: StudySpec, device: str, steps: int) -> tuple[float, float]:
+    """Seconds per training step and per evaluation pass of one model, on random inputs."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    b = spec.train.batch_size
+
+    def batch(n):
+        dense = torch.rand(n, cfg.n_dense, generator=gen).to(device)
+        sparse = torch.stack([torch.randint(0, c, (n,), generator=gen) for c in cfg.cardinalities], 1).to(device)
+        return dense, sparse, (torch.rand(n, generator=gen) < 0.2).float().to(device)
+
+    from dataclasses import replace
+
+    from recscale.train.trainer import TrainState
+
+    state = TrainState(cfg, replace(spec.train, device=device), seed=0)
+    model = state.model
+    data = [batch(b) for _ in range(steps + 2)]
+    for d in data[:2]:
+        state.step(*d)
+    t0 = time.perf_counter()
+    for d in data[2:]:
+        state.step(*d)
+    step_s = (time.perf_counter() - t0) / steps
+    n_eval = min(spec.train.eval_rows or 100_000, 100_000)
+    dense, sparse, _ = batch(n_eval)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        model(dense, sparse)
+        eval_s = time.perf_counter() - t0
+    scale = (spec.train.eval_rows or n_eval) / n_eval
+    return step_s, eval_s * scale
+
+
+def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, device: str = "cpu", steps: int = 10) -> DryRun:
+    """Size and estimated wall time of ``spec``; trains a few steps of each distinct model."""
+    n_dense, cards = _schema(spec, Path(db))
+    checkpoints = spec.checkpoint_samples()
+    stop = max(checkpoints)
+    trials = spec.trials()
+    by_model: dict = {}
+    for t in trials:
+        by_model.setdefault(t.model, []).append(t)
+    models = []
+    total_s = 0.0
+    flops = 0.0
+    for m, ts in by_model.items():
+        cfg = m.dlrm(n_dense, cards)
+        cost = model_cost(cfg)
+        step_s, eval_s = _time_model(cfg, spec, device, steps)
+        models.append(ModelEstimate(m.label(), len(ts), cost.params_total, cost.flops_per_sample, step_s, eval_s))
+        total_s += len(ts) * (stop / spec.train.batch_size * step_s + len(checkpoints) * eval_s)
+        flops += len(ts) * cost.train_flops_per_sample * stop
+    w = workers or max(1, (os.cpu_count() or 1) // spec.train.threads)
+    w = min(w, len(trials))
+    return DryRun(len(trials), models, stop * len(trials), flops, checkpoints, w, total_s / w)
