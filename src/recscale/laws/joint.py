@@ -306,12 +306,14 @@ def flops_per_sample_model(spec: Any = None) -> tuple[FlopsModel, str]:
         return (lambda N: 6.0 * np.asarray(N, dtype=float)), "6N (dense: C = 6ND)"
     if callable(spec):
         return (lambda N: np.asarray(spec(np.asarray(N, dtype=float)), dtype=float)), "user function"
-    if np.ndim(spec) == 0:
+    if isinstance(spec, (int, float, np.integer, np.floating)):
         c = float(spec)
         if not (math.isfinite(c) and c > 0):
             raise RecscaleError(f"flops_per_sample must be > 0; got {spec!r}")
         return (lambda N: np.full(np.shape(N), c)), f"constant {c:.6g}"
     try:
+        if isinstance(spec, str) or len(spec) != 2:
+            raise TypeError
         Ns, Fs = (np.asarray(v, dtype=float).reshape(-1) for v in spec)
     except (TypeError, ValueError):
         raise RecscaleError(f"flops_per_sample must be None, a number, a callable or (N_values, flops_values); got {spec!r:.80}") from None
