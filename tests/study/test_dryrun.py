@@ -1,0 +1,32 @@
+"""Check the dry run: its counts equal the spec's expansion and cost model, and it writes nothing."""
+
+import pytest
+
+from recscale.cli.main import main
+from recscale.model.cost import model_cost
+from recscale.study.dryrun import dry_run
+from recscale.study.spec import load_spec
+
+
+def test_dry_run_counts_and_estimate(spec_file, tmp_path):
+    """Check trials, samples and FLOPs against the spec, a positive estimate, and no files written."""
+    spec = load_spec(spec_file)
+    est = dry_run(spec, tmp_path / "t.db", workers=1, steps=2)
+    stop = max(spec.checkpoint_samples())
+    world = spec.data.synthetic.world
+    flops = sum(model_cost(t.model.dlrm(world.n_dense, world.cardinalities)).train_flops_per_sample * stop for t in spec.trials())
+    assert est.trials == len(spec.trials()) == 3
+    assert est.samples == 3 * stop
+    assert est.train_flops == pytest.approx(flops)
+    step_time = sum(m.trials * (stop / spec.train.batch_size * m.step_s + len(est.checkpoints) * m.eval_s) for m in est.models)
+    assert est.estimated_s == pytest.approx(step_time) and est.estimated_s > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.toml"]
+
+
+def test_dry_run_cli(spec_file, tmp_path, capsys):
+    """Check that `study run --dry-run` prints the estimate and creates no ledger."""
+    db = tmp_path / "t.db"
+    assert main(["study", "run", str(spec_file), "--db", str(db), "--dry-run", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "3 trials" in out and "estimated wall time" in out
+    assert not db.exists()
