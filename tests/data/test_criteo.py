@@ -471,3 +471,52 @@ def test_torchrec_errors_name_the_file(tmp_path, lines10k):
     with pytest.raises(DataError, match=r"day 5 lacks day_5_dense\.npy"):
         ingest_torchrec(tr, tmp_path / "ds", days=[5])
     assert not (tmp_path / "ds").exists()
+
+
+def test_interrupted_ingest_leaves_nothing(tmp_path, lines10k):
+    """Check that an ingest interrupted half-way (Ctrl-C) leaves no dataset and no temporary folder."""
+    p = tmp_path / "in" / "a.txt"
+    p.parent.mkdir()
+    p.write_bytes(lines10k)
+    calls = []
+
+    def interrupt(name, records):
+        calls.append(records)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out" / "ds"
+    with pytest.raises(KeyboardInterrupt):
+        ingest_criteo([p], out, IngestOptions(chunk_bytes=64 << 10), progress=interrupt)
+    assert calls[-1] < 10_000 and list(out.parent.iterdir()) == []
+
+
+TRICKY = [  # (field index, value): odd values each path must judge alike
+    (0, "-0"), (0, "01"), (0, ""), (0, "-1"), (0, "1 "), (1, "-"), (1, "5-"), (1, "--5"), (1, "-07"),
+    (2, " 5"), (2, "0x10"), (2, "1a"), (2, "99999999999999999999"), (3, "9223372036854775807"),
+    (3, "9223372036854775808"), (14, "ABCDEF01"), (14, "1234-678"), (14, "1234567"), (14, "123456789"),
+    (15, "-1234567"), (16, "é1234567"), (20, "0000000g"),
+]
+
+
+def test_fast_path_and_recovery_agree_with_per_line_parser_on_tricky_lines(lines10k):
+    """Check that a chunk full of odd lines gives exactly what the per-line parser gives, line by line."""
+    from recscale.data.criteo import _Chunk, _parse_chunk, _slow
+
+    rng = np.random.default_rng(3)
+    lines = lines10k.split(b"\n")[:4000]
+    for i in rng.choice(4000, 400, replace=False):
+        f = lines[i].split(b"\t")
+        pos, val = TRICKY[i % len(TRICKY)]
+        f[pos] = val.encode()
+        lines[i] = b"\t".join(f)
+    for i in rng.choice(4000, 40, replace=False):
+        lines[i] = [b"", b"\t" * 39, lines[i] + b"\r", lines[i] + b"\tx", b"\xff" + lines[i]][i % 5]
+    buf = b"\n".join(lines) + b"\n"
+    got = _parse_chunk(_Chunk(buf, 1, 4000, 0), "f")
+    want = _slow(lines, np.arange(1, 4001), "f", 0)
+    assert [str(p) for p in got.problems] == [str(p) for p in want.problems]
+    assert 300 < len(want.problems) < 440
+    for field in ("records", "labels", "dense", "keys", "missing", "dense_missing", "dense_negative", "sparse_missing"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    assert got.n_records == want.n_records == 4000

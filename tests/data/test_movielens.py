@@ -99,3 +99,15 @@ def test_movielens_option_errors(tmp_path):
     (tmp_path / "ds").mkdir()
     with pytest.raises(DataError, match=r"ds already exists; choose another --out or pass --overwrite"):
         ingest_movielens100k(tmp_path / "ds")
+
+
+def test_movielens_example_spec_fits_the_dataset(ml):
+    """Check that examples/movielens.toml reads the dataset the command makes, within its training rows."""
+    from pathlib import Path
+
+    from recscale.study.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "examples" / "movielens.toml")
+    assert spec.data.path == "data/movielens100k"
+    assert spec.checkpoint_samples()[-1] <= ml.dataset.rows("train")
+    assert max(ml.dataset.cardinalities) <= spec.model.embedding_rows  # no table is hashed

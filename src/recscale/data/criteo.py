@@ -112,12 +112,10 @@ def parse_line(raw: bytes) -> tuple[int, list[int | None], list[int]] | tuple[st
     return int(fields[0]), dense, keys
 
 
-def _slow(buf: bytes, name: str, first_line: int, unterminated_line: int) -> Block:
-    """Line-by-line parse of a (small) piece; the reference behaviour of :func:`_fast`."""
-    lines = buf.split(b"\n")[:-1]
+def _slow(lines: list[bytes], numbers: np.ndarray, name: str, unterminated_line: int) -> Block:
+    """Line-by-line parse (lines without newline, with their line numbers): the reference behaviour."""
     records, labels, dense, keys, problems = [], [], [], [], []
-    for i, raw in enumerate(lines):
-        line = first_line + i
+    for raw, line in zip(lines, numbers.tolist()):
         r = parse_line(raw)
         if isinstance(r[0], str):
             kind, msg = r
@@ -129,8 +127,7 @@ def _slow(buf: bytes, name: str, first_line: int, unterminated_line: int) -> Blo
         labels.append(r[0])
         dense.append(r[1])
         keys.append(r[2])
-    n = len(records)
-    if n == 0:
+    if not records:
         return Block.empty(N_DENSE, N_SPARSE, problems, len(lines))
     d_missing = np.array([[v is None for v in row] for row in dense], dtype=bool)
     d_values = np.array([[0 if v is None else v for v in row] for row in dense], dtype=np.int64)
@@ -191,27 +188,38 @@ def hex8_to_int(data: np.ndarray) -> np.ndarray:
     return ((v << _U(16)) | (v >> _U(32))) & _U(0xFFFFFFFF)
 
 
-def _hex_column(col) -> tuple[np.ndarray, np.ndarray] | None:
-    """(keys uint64, missing bool) of a binary column, or None unless every value is empty or 8 hex digits."""
+def _hex_column(col) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
+    """(keys uint64, missing bool) of a binary column, or the rows that are not empty or 8 hex digits.
+
+    Called after the byte check, so the only non-hex byte that can occur is '-'.
+    """
     arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
     n = len(arr)
     bufs = arr.buffers()
     off = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
     lens = np.diff(off)
     present = lens == 8
-    n_present = int(np.count_nonzero(present))
-    if n_present + int(np.count_nonzero(lens == 0)) != n:
-        return None
-    data = bytes(bufs[2])[off[0] : off[-1]] if bufs[2] is not None else b""
-    if b"-" in data:  # the byte check admits '-', which is never a hex digit
-        return None
+    data = np.frombuffer(bufs[2], dtype=np.uint8)[off[0] : off[-1]] if bufs[2] is not None else np.zeros(0, np.uint8)
+    bad = ~(present | (lens == 0))
+    dash = np.flatnonzero(data == 45)
+    if dash.size:
+        bad[np.searchsorted(off[1:] - off[0], dash, side="right")] = True
+    if bad.any():
+        return np.flatnonzero(bad)
     keys = np.zeros(n, dtype=_U)
-    keys[present] = hex8_to_int(np.frombuffer(data, dtype="<u8"))
+    keys[present] = hex8_to_int(data.view("<u8"))
     return keys, ~present
 
 
-def _fast(buf: bytes, n_lines: int, first_line: int) -> Block | None:
-    """Parse a clean piece in C/numpy; None if anything is unusual (see module docstring)."""
+def _fast(buf: bytes, records: np.ndarray) -> Block | np.ndarray | None:
+    """Parse whole lines in C/numpy (see module docstring).
+
+    Returns:
+        The block; or, when pyarrow parsed every line but some rows have a bad label or hex field,
+        the positions of those rows (the caller parses them line by line and the rest again);
+        or None when pyarrow could not parse the piece or anything else is unusual.
+    """
+    n_lines = len(records)
     rest = buf.translate(None, _ALLOWED)
     if rest and (rest != b"\r" * len(rest) or buf.count(b"\r") != buf.count(b"\r\n")):
         return None
@@ -229,18 +237,19 @@ def _fast(buf: bytes, n_lines: int, first_line: int) -> Block | None:
     if table.num_rows != n_lines:
         return None
     lab = table.column(0)
-    if lab.null_count:
-        return None
-    labels = lab.to_numpy()
-    if np.any((labels != 0) & (labels != 1)):
-        return None
+    labels = lab.fill_null(-1).to_numpy() if lab.null_count else lab.to_numpy()
+    suspects = [np.flatnonzero((labels != 0) & (labels != 1))]
     keys = np.empty((n_lines, N_SPARSE), dtype=_U)
     missing = np.empty((n_lines, N_SPARSE), dtype=bool)
     for j in range(N_SPARSE):
         r = _hex_column(table.column(1 + N_DENSE + j))
-        if r is None:
-            return None
-        keys[:, j], missing[:, j] = r
+        if isinstance(r, np.ndarray):
+            suspects.append(r)
+        else:
+            keys[:, j], missing[:, j] = r
+    sus = np.unique(np.concatenate(suspects))
+    if sus.size:
+        return sus
     dense = np.empty((n_lines, N_DENSE), dtype=np.float32)
     d_missing = np.empty(N_DENSE, dtype=np.int64)
     d_negative = np.empty(N_DENSE, dtype=np.int64)
@@ -251,7 +260,7 @@ def _fast(buf: bytes, n_lines: int, first_line: int) -> Block | None:
         d_negative[j] = np.count_nonzero(x < 0)
         dense[:, j] = transform_dense(x)
     return Block(
-        records=np.arange(first_line, first_line + n_lines, dtype=np.int64),
+        records=records,
         labels=labels.astype(np.float32),
         dense=dense,
         keys=keys,
@@ -262,6 +271,40 @@ def _fast(buf: bytes, n_lines: int, first_line: int) -> Block | None:
         dense_negative=d_negative,
         sparse_missing=missing.sum(axis=0),
     )
+
+
+_BYTE_OK = np.zeros(256, dtype=bool)
+_BYTE_OK[np.frombuffer(_ALLOWED, dtype=np.uint8)] = True
+
+
+def _screen(a: np.ndarray, nl: np.ndarray) -> np.ndarray:
+    """Lines that cannot be clean (not 39 tabs, or a byte outside the allowed set): a cheap, vectorised guess.
+
+    ``a`` is the piece's bytes, ``nl`` the positions of its newlines. A flagged line is parsed line
+    by line, so flagging a good line costs time, never correctness.
+    """
+    tabs = np.flatnonzero(a == 9)
+    first_tab = np.searchsorted(tabs, np.concatenate(([0], nl[:-1] + 1)))
+    sus = np.diff(np.concatenate((first_tab, [len(tabs)]))) != N_FIELDS - 1
+    bad = np.flatnonzero(~_BYTE_OK[a])
+    if bad.size:
+        crlf = (a[bad] == 13) & (bad + 1 < len(a)) & (a[np.minimum(bad + 1, len(a) - 1)] == 10)
+        sus[np.searchsorted(nl, bad[~crlf])] = True
+    # Integer fields (label, I1..I13: before a line's 14th tab) hold digits and a leading '-' only.
+    end_int = np.full(len(nl), -1, dtype=np.int64)
+    whole = ~sus
+    end_int[whole] = tabs[first_tab[whole] + N_DENSE]
+    letters = np.flatnonzero(((a < 48) | (a > 57)) & (a != 9) & (a != 10) & (a != 13) & (a != 45))
+    dashes = np.flatnonzero(a == 45)
+    if dashes.size:
+        prev = a[np.maximum(dashes - 1, 0)]
+        nxt = a[np.minimum(dashes + 1, len(a) - 1)]
+        lone = ~(((prev == 9) | (prev == 10) | (dashes == 0)) & (nxt >= 48) & (nxt <= 57))
+        letters = np.concatenate((letters, dashes[lone]))
+    if letters.size:
+        line = np.searchsorted(nl, letters)
+        sus[line[letters < end_int[line]]] = True
+    return sus
 
 
 @dataclass(frozen=True)
@@ -276,32 +319,71 @@ class _Chunk:
 
 
 def _parse_chunk(chunk: _Chunk, name: str) -> Block:
-    """Fast path on the whole chunk, bisecting around bad lines down to the per-line parser."""
-    if not chunk.n_lines:
-        block = Block.empty(N_DENSE, N_SPARSE, [])
-    else:
-        block = _fast(chunk.buf, chunk.n_lines, chunk.first_line)
-        if block is None:
-            nl = np.flatnonzero(np.frombuffer(chunk.buf, dtype=np.uint8) == 10)
-            block = Block.concat(_bisect(chunk.buf, nl, 0, chunk.n_lines, chunk, name))
+    """Fast path on the whole chunk; if it fails, recover around the bad lines (see :func:`_recover`)."""
+    block = Block.empty(N_DENSE, N_SPARSE, [])
+    if chunk.n_lines:
+        records = np.arange(chunk.first_line, chunk.first_line + chunk.n_lines, dtype=np.int64)
+        r = _fast(chunk.buf, records)
+        if isinstance(r, Block):
+            block = r
+        else:
+            a = np.frombuffer(chunk.buf, dtype=np.uint8)
+            nl = np.flatnonzero(a == 10)
+            idx = np.arange(chunk.n_lines)
+            parts = _recover(a, nl, idx, r, chunk, name, screened=False)
+            block = Block.concat(parts)
+            order = np.argsort(block.records, kind="stable")  # back to file order
+            for f in ("records", "labels", "dense", "keys", "missing"):
+                setattr(block, f, getattr(block, f)[order])
+            block.problems.sort(key=lambda p: p.line)
     if chunk.tail_problem is not None:
         block.problems.append(chunk.tail_problem)
     return block
 
 
-def _bisect(buf: bytes, nl: np.ndarray, a: int, b: int, chunk: _Chunk, name: str) -> list[Block]:
-    """Blocks for lines [a, b) of the chunk (0-based), fast where possible."""
-    start = 0 if a == 0 else int(nl[a - 1]) + 1
-    piece = buf[start : int(nl[b - 1]) + 1]
-    first = chunk.first_line + a
-    if b - a <= LEAF_LINES:
-        return [_slow(piece, name, first, chunk.unterminated_line)]
-    if a > 0 or b < chunk.n_lines:  # the whole chunk already failed the fast path
-        block = _fast(piece, b - a, first)
-        if block is not None:
-            return [block]
-    m = (a + b) // 2
-    return _bisect(buf, nl, a, m, chunk, name) + _bisect(buf, nl, m, b, chunk, name)
+def _lines(a: np.ndarray, nl: np.ndarray, idx: np.ndarray) -> tuple[bytes, list[int]]:
+    """The bytes of lines ``idx`` (0-based, sorted) of a piece, newline-terminated, and their starts."""
+    starts = np.concatenate(([0], nl[:-1] + 1))[idx]
+    ends = nl[idx] + 1
+    keep = np.zeros(len(a) + 1, dtype=np.int8)
+    np.add.at(keep, starts, 1)
+    np.add.at(keep, ends, -1)
+    return a[np.cumsum(keep[:-1]).astype(bool)].tobytes(), starts
+
+
+def _slow_lines(a: np.ndarray, nl: np.ndarray, idx: np.ndarray, chunk: _Chunk, name: str) -> Block:
+    starts = np.concatenate(([0], nl[:-1] + 1))[idx]
+    lines = [a[s:e].tobytes() for s, e in zip(starts.tolist(), nl[idx].tolist())]
+    return _slow(lines, chunk.first_line + idx, name, chunk.unterminated_line)
+
+
+def _recover(a, nl, idx, failed, chunk: _Chunk, name: str, screened: bool) -> list[Block]:
+    """Blocks for lines ``idx`` of a chunk whose fast parse gave ``failed`` (suspect rows, or None).
+
+    Known suspect rows are parsed line by line and the rest again by the fast path. If pyarrow
+    could not parse the piece at all, a vectorised screen (:func:`_screen`) picks the lines that
+    cannot be clean; if that finds nothing, the piece is bisected down to LEAF_LINES lines. Each
+    step removes lines or halves the piece, so this ends, and bad lines cost little beyond themselves.
+    """
+    if failed is None and not screened:
+        piece = a if len(idx) == len(nl) else np.frombuffer(_lines(a, nl, idx)[0], dtype=np.uint8)
+        sus = np.flatnonzero(_screen(piece, nl if len(idx) == len(nl) else np.flatnonzero(piece == 10)))
+        failed = sus if sus.size else None
+        screened = True
+    if failed is not None:
+        good = np.delete(idx, failed)
+        out = [_slow_lines(a, nl, idx[failed], chunk, name)]
+        if good.size:
+            r = _fast(_lines(a, nl, good)[0], chunk.first_line + good)
+            out += [r] if isinstance(r, Block) else _recover(a, nl, good, r, chunk, name, screened)
+        return out
+    if len(idx) <= LEAF_LINES:
+        return [_slow_lines(a, nl, idx, chunk, name)]
+    parts = []
+    for half in (idx[: len(idx) // 2], idx[len(idx) // 2 :]):
+        r = _fast(_lines(a, nl, half)[0], chunk.first_line + half)
+        parts += [r] if isinstance(r, Block) else _recover(a, nl, half, r, chunk, name, screened=True)
+    return parts
 
 
 # --------------------------------------------------------------------------------------------
