@@ -1,0 +1,124 @@
+"""``recscale fit`` and ``recscale plan``, invoked in-process through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recscale.cli.main import main
+
+
+@pytest.fixture()
+def table(tmp_path):
+    """A small study export: two schemes, two values, two seeds, 8 sample checkpoints."""
+    rng = np.random.default_rng(0)
+    rows = []
+    samples = np.geomspace(1e5, 1e8, 8).round()
+    tid = 0
+    for scheme, beta in (("emb", 0.3), ("mlp", 0.2)):
+        for v in (1, 4):
+            for seed in (0, 1):
+                tid += 1
+                for s in samples:
+                    ne = (0.7 + 0.2 * (s / 1e5) ** -beta + 0.01 / v) * np.exp(rng.normal(0, 0.001))
+                    rows.append(dict(trial_id=tid, scheme=scheme, value=v, seed=seed, params_dense=1e5,
+                                     params_sparse=1e6 * v, params_total=1e6 * v + 1e5, flops_per_sample=1e4,
+                                     samples=s, train_flops=1e4 * s, ne=ne))
+    df = pd.DataFrame(rows)
+    path = tmp_path / "study.csv"
+    df.to_csv(path, index=False)
+    df.to_parquet(tmp_path / "study.parquet")
+    return path
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fit_prints_a_table_per_group(table, capsys):
+    """Check the default output: a header and one row per (scheme, value) with β and its interval."""
+    code, out, err = run(capsys, "fit", table, "--x", "samples", "--group", "scheme,value", "--bootstrap", "100")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("ne = alpha * samples^-beta + gamma")
+    assert lines[1].split()[:4] == ["scheme", "value", "n", "beta"]
+    assert sum(1 for line in lines if line.startswith(("emb ", "mlp "))) == 4
+    assert "high-return" in out
+
+
+def test_fit_json_is_strict_and_complete(table, capsys):
+    """Check --json: one object per group, strict JSON (no NaN), fit and regime included."""
+    code, out, _ = run(capsys, "fit", table.with_suffix(".parquet"), "--x", "samples", "--where", "scheme=emb",
+                       "--group", "value", "--bootstrap", "50", "--json")
+    assert code == 0
+    data = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert [d["group"] for d in data] == [{"value": 1}, {"value": 4}]
+    assert data[0]["fit"]["method"]["bootstrap"]["n"] == 50
+    assert data[0]["regime"]["label"] in ("high-return", "diminishing", "saturated")
+    assert len(data[0]["fit"]["trial_ids"]) == 16
+
+
+def test_fit_with_fixed_floor_and_frontier(table, capsys):
+    """Check --gamma and --frontier reach the library."""
+    code, out, _ = run(capsys, "fit", table, "--x", "train_flops", "--group", "scheme", "--frontier", "--gamma", "0.7",
+                       "--bootstrap", "50", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert all(d["fit"]["params"]["gamma"] == 0.7 for d in data)
+    assert all(d["fit"]["method"]["gamma_constraint"] == "fixed" for d in data)
+
+
+def test_plan_prints_needed_samples_and_unreachable(table, capsys):
+    """Check plan output: reachable target with implied resources, and an unreachable one."""
+    code, out, err = run(capsys, "plan", table, "--target-ne", "0.71", "--x", "samples", "--where", "scheme=emb",
+                         "--where", "value=4", "--bootstrap", "100")
+    assert code == 0, err
+    assert "samples needed" in out and "reachable" in out and "emb memory" in out
+    code, out, _ = run(capsys, "plan", table, "--target-ne", "0.5", "--x", "samples", "--where", "scheme=emb",
+                       "--bootstrap", "50", "--json")
+    assert code == 0
+    plan = json.loads(out)[0]["plan"]
+    assert plan["status"] == "unreachable" and plan["x_needed"] is None
+
+
+@pytest.mark.parametrize(
+    "rows,args,match",
+    [
+        ({"samples": [1, 2, 3], "ne": [0.9, 0.8, 0.7]}, [], r"got 3 points; at least 4 are needed"),
+        ({"samples": [1, 2, -3, 4], "ne": [0.9, 0.8, 0.7, 0.6]}, [], r"x must be finite and > 0; got x\[2\] = -3\.0"),
+        ({"samples": [1, 2, 3, 4], "ne": [0.9, None, 0.7, 0.6]}, [], r"y must be finite; got y\[1\] = nan"),
+        ({"samples": [2, 2, 2, 2], "ne": [0.9, 0.8, 0.7, 0.6]}, [], r"all x values are equal \(x = 2\.0\)"),
+        ({"samples": [1, 2, 3, 4], "ne": [0.9, 0.8, 0.7, 0.6]}, ["--y", "auc"], r"missing column\(s\) 'auc'; available: samples, ne"),
+        ({"samples": [1, 2, 3, 4], "ne": ["a", 0.8, 0.7, 0.6]}, [], r"column 'ne' must be numeric; got 'a'"),
+        ({"samples": [1, 2, 3, 4], "ne": [0.9, 0.8, 0.7, 0.6]}, ["--gamma-bounds", "0.1"], r"--gamma-bounds must be LO,HI"),
+        ({"samples": [1, 2, 3, 4], "ne": [0.9, 0.8, 0.7, 0.6]}, ["--where", "samples=9"], r"--where samples=9: no rows match"),
+        ({"samples": [1, 2, 3, 4], "ne": [0.9, 0.8, 0.7, 0.6]}, ["--where", "oops"], r"--where must look like COL=VALUE"),
+        ({"samples": [1, 2, 3, 4], "ne": [0.9, 0.8, 0.7, 0.6]}, ["--form", "cubic"], r"form must be one of"),
+    ],
+)
+def test_fit_user_errors_are_one_line_exit_2(tmp_path, capsys, rows, args, match):
+    """Check that user errors print one line on stderr and exit with code 2, no traceback."""
+    import re
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    code, out, err = run(capsys, "fit", path, "--x", "samples", "--bootstrap", "10", *args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert re.search(match, err), err
+    assert "Traceback" not in err
+
+
+def test_missing_or_unknown_table_exit_2(tmp_path, capsys):
+    """Check file errors: a missing table and a non-SQLite file with an unknown suffix."""
+    code, _, err = run(capsys, "fit", tmp_path / "none.csv", "--x", "samples")
+    assert code == 2 and "no such file" in err
+    bad = tmp_path / "runs.db"
+    bad.write_text("not a database")
+    code, _, err = run(capsys, "plan", bad, "--x", "samples", "--target-ne", "0.7")
+    assert code == 2 and "unknown table format .db" in err
