@@ -520,3 +520,68 @@ def test_fast_path_and_recovery_agree_with_per_line_parser_on_tricky_lines(lines
     for field in ("records", "labels", "dense", "keys", "missing", "dense_missing", "dense_negative", "sparse_missing"):
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
     assert got.n_records == want.n_records == 4000
+
+
+def test_torchrec_array_format_errors(tmp_path, lines10k):
+    """Check errors for unreadable arrays, non-integer ids, bad label shapes and empty days."""
+    tr = tmp_path / "tr"
+    tr.mkdir()
+    write_torchrec_day(tr, 0, b"\n".join(lines10k.split(b"\n")[:10]) + b"\n")
+    (tr / "day_0_dense.npy").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"day_0_dense\.npy: not a readable \.npy array"):
+        ingest_torchrec(tr, tmp_path / "ds")
+    write_torchrec_day(tr, 0, b"\n".join(lines10k.split(b"\n")[:10]) + b"\n")
+    np.save(tr / "day_0_labels.npy", np.zeros((10, 2), np.int32))
+    with pytest.raises(DataError, match=r"day_0_labels\.npy: expected shape \(rows,\) or \(rows, 1\), got \(10, 2\)"):
+        ingest_torchrec(tr, tmp_path / "ds")
+    np.save(tr / "day_0_labels.npy", np.zeros(10, np.int32))
+    np.save(tr / "day_0_sparse.npy", np.zeros((10, 26), np.float32))
+    with pytest.raises(DataError, match=r"day_0_sparse\.npy: expected integer ids, got dtype float32"):
+        ingest_torchrec(tr, tmp_path / "ds")
+    for name, shape in (("dense", (0, 13)), ("sparse", (0, 26)), ("labels", (0,))):
+        np.save(tr / f"day_0_{name}.npy", np.zeros(shape, np.int32))
+    with pytest.raises(DataError, match=r"tr: day_0 is empty \(0 rows\)"):
+        ingest_torchrec(tr, tmp_path / "ds")
+
+
+def test_torchrec_raw_integer_dense_and_non_finite_values(tmp_path, lines10k):
+    """Check that integer dense arrays are taken as raw counts, and non-finite dense rows are bad."""
+    tr = tmp_path / "tr"
+    tr.mkdir()
+    write_torchrec_day(tr, 0, b"\n".join(lines10k.split(b"\n")[:50]) + b"\n")
+    d = np.load(tr / "day_0_dense.npy")
+    raw = np.rint(np.exp(d.astype(np.float64)) - 3).astype(np.int64)
+    np.save(tr / "day_0_dense.npy", raw)
+    a = ingest_torchrec(tr, tmp_path / "a", IngestOptions(eval_fraction=0.0)).dataset.split("train")
+    np.testing.assert_array_equal(a.dense, np.log1p(np.maximum(raw, 0).astype(np.float64)).astype(np.float32))
+    d[7, 3] = np.inf
+    np.save(tr / "day_0_dense.npy", d)
+    rep = ingest_torchrec(tr, tmp_path / "b").report
+    assert rep.counts == {"bad_dense": 1}
+    assert rep.examples["bad_dense"][0].startswith("day_0_dense.npy: row 8: dense [")
+
+
+def test_inputs_must_be_files(tmp_path):
+    """Check that a directory or an empty input list is refused."""
+    with pytest.raises(DataError, match=r": not a file"):
+        ingest_criteo([tmp_path], tmp_path / "ds")
+    with pytest.raises(DataError, match=r"no input given"):
+        ingest_criteo([], tmp_path / "ds")
+
+
+def test_vocabulary_counts_survive_many_merges(monkeypatch):
+    """Check that counts merged chunk by chunk equal one global count, ids ordered by count then key."""
+    from recscale.data.ingest import VocabCounter
+
+    monkeypatch.setattr(VocabCounter, "MERGE_AT", 4)
+    rng = np.random.default_rng(0)
+    keys = rng.zipf(1.5, 20_000).astype(np.uint64) % np.uint64(300)
+    c = VocabCounter(1)
+    for part in np.array_split(keys, 37):
+        c.add(0, *VocabCounter.unique_counts(part))
+    vocab = c.finalize(min_count=5)
+    counts = Counter(keys.tolist())
+    kept = sorted((k for k, n in counts.items() if n >= 5), key=lambda k: (-counts[k], k))
+    got = vocab.lookup(0, np.array(kept + [10**9], dtype=np.uint64))
+    assert got.tolist() == list(range(1, len(kept) + 1)) + [0]
+    assert vocab.distinct == [len(counts)] and vocab.sizes == [len(kept)]

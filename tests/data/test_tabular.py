@@ -266,3 +266,24 @@ def test_explicit_delimiter_and_split_by_file(tmp_path):
     df.iloc[200:].to_csv(tmp_path / "b.txt", index=False, sep=";")
     ds = ingest_table([tmp_path / "a.txt", tmp_path / "b.txt"], tmp_path / "ds", COLS, IngestOptions(eval_files=1), delimiter=";").dataset
     assert ds.rows("train") == 200 and ds.rows("eval") == 100
+
+
+def test_column_types_dictionary_bool_and_rare_values(tmp_path):
+    """Check categorical (dictionary) and bool columns, and that a vocabulary with no kept value maps all to 0."""
+    df = pd.DataFrame({"y": [0, 1] * 50, "flag": [True, False, True, True] * 25, "cat": pd.Categorical(["a", "b", "c", "a"] * 25)})
+    df.to_parquet(tmp_path / "t.parquet")
+    cols = TableColumns("y", ("flag",), ("cat",))
+    ds = ingest_table([tmp_path / "t.parquet"], tmp_path / "a", cols, IngestOptions(min_count=1, eval_fraction=0.0)).dataset
+    s = ds.split("train")
+    ids = s.sparse[:4, 0].tolist()
+    assert ds.cardinalities == [4] and ids[0] == ids[3] == 1 and sorted(ids[1:3]) == [2, 3]  # 'a' is most frequent
+    np.testing.assert_array_equal(s.dense[:4, 0], np.float32([math.log(2), 0, math.log(2), math.log(2)]))
+    ds = ingest_table([tmp_path / "t.parquet"], tmp_path / "b", cols, IngestOptions(min_count=10**6)).dataset
+    assert ds.cardinalities == [1] and not ds.split("train").sparse.any()
+
+
+def test_huge_hash_size_switches_to_int64_ids(tmp_path):
+    """Check that ids beyond int32 are stored as int64."""
+    frame(50).to_parquet(tmp_path / "t.parquet")
+    ds = ingest_table([tmp_path / "t.parquet"], tmp_path / "ds", COLS, IngestOptions(hash_size=2**33)).dataset
+    assert ds.meta["sparse_dtype"] == "int64" and ds.split("train").sparse.max() >= 2**31

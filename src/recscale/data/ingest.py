@@ -467,6 +467,8 @@ def ordered_map(pool: Executor | None, fn: Callable[[Any], Any], items: Iterable
 class VocabCounter:
     """Occurrence counts of the keys of each feature, merged as chunks arrive (vocabulary pass 1)."""
 
+    MERGE_AT = 1 << 21  # pending (key, count) pairs of a feature that trigger a merge
+
     def __init__(self, n_features: int):
         self._merged = [(np.zeros(0, _U64), np.zeros(0, np.int64)) for _ in range(n_features)]
         self._pending: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n_features)]
@@ -481,7 +483,7 @@ class VocabCounter:
         self._pending[feature].append((uniq, counts.astype(np.int64)))
         self._pending_size[feature] += len(uniq)
         # Merge when the pending lists outgrow the merged table: amortised O(n log n), bounded memory.
-        if self._pending_size[feature] > max(1 << 21, len(self._merged[feature][0])):
+        if self._pending_size[feature] > max(self.MERGE_AT, len(self._merged[feature][0])):
             self._merge(feature)
 
     def _merge(self, f: int) -> None:
