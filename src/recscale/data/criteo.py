@@ -10,9 +10,13 @@ GIL) into typed columns and turns hex into integers with a few vectorised 64-bit
 column (SWAR). A chunk is accepted only if it passes checks that make the fast path agree exactly
 with the per-line parser (:func:`parse_line`): every byte is one of ``0-9 a-f A-F - \\t \\n`` (so
 pyarrow's laxer integer grammar, e.g. ``" 5"`` or ``"0x10"``, never applies), the row count equals
-the newline count, labels are 0/1 and hex fields are 0 or 8 digits. A chunk that fails is bisected
-until the pieces pass or are small enough for the per-line parser, which finds each bad line's
-number, kind and field. So bad lines cost about twice their chunk's fast-path time, not a slow pass.
+the newline count, labels are 0/1 and hex fields are 0 or 8 digits. A chunk that fails is
+recovered without a slow pass: rows with a bad label or hex field are known by position; if pyarrow
+could not parse the chunk at all, a vectorised screen flags the lines that cannot be clean (not 39
+tabs, a byte outside the set, a letter or stray '-' in an integer field). Flagged lines go to the
+per-line parser, which gives each one's number, kind and field; the rest go back to the fast path;
+anything still unexplained is bisected down to LEAF_LINES lines. A test checks that this recovery
+gives exactly what the per-line parser gives on a chunk full of odd lines.
 
 Bad lines, checked in this order (the first problem of a line decides its kind):
 ``undecodable`` (not UTF-8), ``wrong_field_count`` (not 40 tab-separated fields), ``bad_label``
@@ -294,16 +298,16 @@ def _screen(a: np.ndarray, nl: np.ndarray) -> np.ndarray:
     end_int = np.full(len(nl), -1, dtype=np.int64)
     whole = ~sus
     end_int[whole] = tabs[first_tab[whole] + N_DENSE]
-    letters = np.flatnonzero(((a < 48) | (a > 57)) & (a != 9) & (a != 10) & (a != 13) & (a != 45))
+    odd = np.flatnonzero(((a < 48) | (a > 57)) & (a != 9) & (a != 10) & (a != 13) & (a != 45))
     dashes = np.flatnonzero(a == 45)
-    if dashes.size:
+    if dashes.size:  # a '-' is fine only at the start of a field and before a digit
         prev = a[np.maximum(dashes - 1, 0)]
         nxt = a[np.minimum(dashes + 1, len(a) - 1)]
         lone = ~(((prev == 9) | (prev == 10) | (dashes == 0)) & (nxt >= 48) & (nxt <= 57))
-        letters = np.concatenate((letters, dashes[lone]))
-    if letters.size:
-        line = np.searchsorted(nl, letters)
-        sus[line[letters < end_int[line]]] = True
+        odd = np.concatenate((odd, dashes[lone]))
+    if odd.size:
+        line = np.searchsorted(nl, odd)
+        sus[line[odd < end_int[line]]] = True
     return sus
 
 
@@ -341,14 +345,13 @@ def _parse_chunk(chunk: _Chunk, name: str) -> Block:
     return block
 
 
-def _lines(a: np.ndarray, nl: np.ndarray, idx: np.ndarray) -> tuple[bytes, list[int]]:
-    """The bytes of lines ``idx`` (0-based, sorted) of a piece, newline-terminated, and their starts."""
+def _lines(a: np.ndarray, nl: np.ndarray, idx: np.ndarray) -> bytes:
+    """The bytes of lines ``idx`` (0-based, sorted) of a piece, newline-terminated, without a Python loop."""
     starts = np.concatenate(([0], nl[:-1] + 1))[idx]
-    ends = nl[idx] + 1
     keep = np.zeros(len(a) + 1, dtype=np.int8)
     np.add.at(keep, starts, 1)
-    np.add.at(keep, ends, -1)
-    return a[np.cumsum(keep[:-1]).astype(bool)].tobytes(), starts
+    np.add.at(keep, nl[idx] + 1, -1)
+    return a[np.cumsum(keep[:-1]).astype(bool)].tobytes()
 
 
 def _slow_lines(a: np.ndarray, nl: np.ndarray, idx: np.ndarray, chunk: _Chunk, name: str) -> Block:
@@ -366,7 +369,7 @@ def _recover(a, nl, idx, failed, chunk: _Chunk, name: str, screened: bool) -> li
     step removes lines or halves the piece, so this ends, and bad lines cost little beyond themselves.
     """
     if failed is None and not screened:
-        piece = a if len(idx) == len(nl) else np.frombuffer(_lines(a, nl, idx)[0], dtype=np.uint8)
+        piece = a if len(idx) == len(nl) else np.frombuffer(_lines(a, nl, idx), dtype=np.uint8)
         sus = np.flatnonzero(_screen(piece, nl if len(idx) == len(nl) else np.flatnonzero(piece == 10)))
         failed = sus if sus.size else None
         screened = True
@@ -374,14 +377,14 @@ def _recover(a, nl, idx, failed, chunk: _Chunk, name: str, screened: bool) -> li
         good = np.delete(idx, failed)
         out = [_slow_lines(a, nl, idx[failed], chunk, name)]
         if good.size:
-            r = _fast(_lines(a, nl, good)[0], chunk.first_line + good)
+            r = _fast(_lines(a, nl, good), chunk.first_line + good)
             out += [r] if isinstance(r, Block) else _recover(a, nl, good, r, chunk, name, screened)
         return out
     if len(idx) <= LEAF_LINES:
         return [_slow_lines(a, nl, idx, chunk, name)]
     parts = []
     for half in (idx[: len(idx) // 2], idx[len(idx) // 2 :]):
-        r = _fast(_lines(a, nl, half)[0], chunk.first_line + half)
+        r = _fast(_lines(a, nl, half), chunk.first_line + half)
         parts += [r] if isinstance(r, Block) else _recover(a, nl, half, r, chunk, name, screened=True)
     return parts
 
