@@ -234,3 +234,15 @@ def show(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(show(v) for v in value) + "]"
     return repr(value)
+
+
+def blas_single_threaded(fn):
+    """Decorator: run ``fn`` inside :func:`single_threaded_blas`, keeping its signature and docstring."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        with single_threaded_blas():
+            return fn(*args, **kwargs)
+
+    return wrapper

@@ -49,8 +49,8 @@ from recscale.laws._common import (
     check_level,
     decades,
     plain,
+    blas_single_threaded,
     show,
-    single_threaded_blas,
 )
 
 FORMS = ("powerlaw_const", "powerlaw", "broken_powerlaw")
@@ -80,7 +80,10 @@ class FitOptions:
         gn_iters: Gauss–Newton reweightings of the inner (α, γ) solve in log space.
         polish_tol: ``xtol``/``ftol``/``gtol`` of the final trust-region polish; tight on purpose,
             because default tolerances stop early on flat objectives.
-        broken_starts: Starts (after cheap screening) polished for the broken power law.
+        broken_starts: Starts (after cheap screening of 54) polished for the broken power law.
+        broken_starts_bootstrap: Same for each bootstrap refit of the broken form, which screens
+            its own data afresh (no warm start). The broken form is refitted in a Python loop of
+            trust-region solves (~30 ms each), so prefer a few hundred bootstrap refits for it.
         tradeoff_corr: |corr(β, γ)| at or above which the β–γ trade-off is flagged ...
         tradeoff_rel_width: ... when the β interval is also wider than this fraction of β.
         min_decades: x spans below this (in decades) are flagged as too narrow to separate β and γ.
@@ -96,6 +99,7 @@ class FitOptions:
     gn_iters: int = 3
     polish_tol: float = 1e-12
     broken_starts: int = 4
+    broken_starts_bootstrap: int = 2
     tradeoff_corr: float = 0.8
     tradeoff_rel_width: float = 0.5
     min_decades: float = 2.0
@@ -271,7 +275,7 @@ def _broken_basis(theta: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.exp(-b1 * t[None, :] - (b2 - b1) * s * (np.logaddexp(0.0, (t[None, :] - tb) / s) - np.logaddexp(0.0, -tb / s)))
 
 
-def _fit_broken_one(t, y, w, lo, hi, space, opts: FitOptions):
+def _fit_broken_one(t, y, w, lo, hi, space, opts: FitOptions, n_starts: int):
     """Fit one curve with the broken form; returns (a, theta, c, sse, status)."""
     blo, bhi = opts.beta_bounds
     tmin, tmax = float(t.min()), float(t.max())
@@ -287,7 +291,7 @@ def _fit_broken_one(t, y, w, lo, hi, space, opts: FitOptions):
     U = _broken_basis(starts, t)
     k = len(starts)
     sse0 = _inner_fit(U, np.broadcast_to(y, (k, y.size)), np.broadcast_to(w, (k, y.size)), lo, hi, space, opts.gn_iters)[2]
-    order = np.argsort(sse0)[: opts.broken_starts]
+    order = np.argsort(sse0)[:n_starts]
     lower = np.array([blo, blo, tmin, math.log(0.05)])
     upper = np.array([bhi, bhi, tmax, math.log(5.0)])
     sw = np.sqrt(w)
@@ -557,7 +561,8 @@ def _n_free(form: str, gamma_fixed: bool) -> int:
 def _fit_rows(form, t, Y, W, lo, hi, space, opts):
     """Fit many rows (B curves on the same design). Returns dict of parameter arrays in x0 units."""
     if form == "broken_powerlaw":
-        outs = [_fit_broken_one(t, Y[i], W[i], lo, hi, space, opts) for i in range(Y.shape[0])]
+        n_starts = opts.broken_starts if Y.shape[0] == 1 else opts.broken_starts_bootstrap
+        outs = [_fit_broken_one(t, Y[i], W[i], lo, hi, space, opts, n_starts) for i in range(Y.shape[0])]
         th = np.array([o[1] for o in outs])
         return {
             "a": np.array([o[0] for o in outs]),
@@ -620,17 +625,8 @@ def _check_options(opts: FitOptions, caller: str) -> None:
         raise RecscaleError(f"{caller}: options.grid_size must be >= 10; got {show(opts.grid_size)}")
 
 
-def fit_power_law(*args: Any, **kwargs: Any) -> PowerLawFit:
-    """Fit y = α·x^(−β) + γ (or another form) with bootstrap intervals and diagnostics.
-
-    See :func:`_fit_power_law` for the arguments; this wrapper only keeps BLAS single-threaded
-    while fitting (see :func:`recscale.laws._common.single_threaded_blas`).
-    """
-    with single_threaded_blas():
-        return _fit_power_law(*args, **kwargs)
-
-
-def _fit_power_law(
+@blas_single_threaded
+def fit_power_law(
     x: Any,
     y: Any,
     *,
@@ -799,7 +795,8 @@ def _fit_power_law(
         "gamma_bounds": [lo, hi],
         "beta_bounds": list(opts.beta_bounds),
         "starts": (f"global geometric grid of {opts.grid_size} β values, golden-section refinement ({opts.golden_iters} iterations)"
-                   if form != "broken_powerlaw" else f"54-point screened grid, best {opts.broken_starts} polished"),
+                   if form != "broken_powerlaw" else f"54-point screened grid, best {opts.broken_starts} polished "
+                   f"({opts.broken_starts_bootstrap} per bootstrap refit, screened on its own data)"),
         "tolerances": {"polish": opts.polish_tol, "gn_iters": opts.gn_iters},
         "optimizer": polish,
         "dof": dof,
