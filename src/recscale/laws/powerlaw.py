@@ -68,12 +68,12 @@ class FitOptions:
     """Numerical settings and flag thresholds of :func:`fit_power_law`; the defaults live only here.
 
     Args:
-        beta_bounds: Range searched for β (and β₂). β is an exponent of NE in a resource; values
-            outside (0.001, 3) have never been reported for recommendation or language models, and
-            a fit at either end is flagged rather than trusted.
+        beta_bounds: Range searched for β (and β₂). Exponents reported for recommendation and
+            language models lie well inside it (roughly 0.05–0.5); a fit at either end is flagged
+            rather than trusted.
         grid_size: Number of β values (geometric grid) in the global search. 160 cells give a
-            5% step over the default range, fine enough that golden-section refinement of the best
-            cell cannot miss the global optimum of a smooth profile.
+            5% step over the default range, so the golden-section refinement of the best cell can
+            only miss the global optimum if the profile has a dip narrower than one step.
         golden_iters: Golden-section iterations on log β. Each shrinks the two-cell bracket by
             0.618, so 30 leave β determined to ~1e-7 relative, far below any statistical error
             (40 iterations changed bootstrap β draws by < 3e-8).
@@ -654,7 +654,9 @@ def fit_power_law(
             separate rows with ``seeds``.
         seeds: Optional seed label per row. With enough seeds (see
             :class:`FitOptions`), ``resample="auto"`` resamples whole seeds, which keeps the
-            correlation between the points of one run's curve.
+            correlation between the points of one run's curve. With fewer, rows are resampled as
+            independent points (residuals), which understates the uncertainty if a run's whole
+            curve shifts together; say so when reporting, or run more seeds.
         gamma: Fix the floor γ at this value (e.g. the synthetic world's Bayes NE).
         gamma_bounds: Bound γ to (lo, hi), e.g. a floor shared across the curves of one study.
             Default: γ ≥ 0.
