@@ -46,6 +46,10 @@ def _interval(est: Any, ci: tuple[Any, Any] | None) -> str:
     return f"{_fmt(est)} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
+def _where(key: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in key.items()) + ": " if key else ""
+
+
 def _print_table(rows: list[dict[str, str]]) -> None:
     if not rows:
         return
@@ -115,7 +119,7 @@ def fit_command(
     _print_table(rows)
     for r in results:
         for fl in (r.fit.flags if r.fit else ()):
-            typer.echo(f"  {r.key or ''} {fl.code}: {fl.message}".replace("{} ", ""))
+            typer.echo(f"  {_where(r.key)}{fl.code}: {fl.message}")
 
 
 def plan_command(
@@ -185,7 +189,7 @@ def plan_command(
     _print_table(rows)
     for r in results:
         for note in (r.plan.notes if r.plan else ()):
-            typer.echo(f"  {r.key or ''} {note}".replace("{} ", ""))
+            typer.echo(f"  {_where(r.key)}{note}")
 
 
 def register(app: typer.Typer) -> None:
