@@ -19,7 +19,10 @@ def run(
     db: Path = typer.Option(None, "--db", help="Ledger file (default: runs/<name>.db)."),
     workers: int = typer.Option(None, "--workers", min=1, help="Concurrent trials (default: cores / train.threads)."),
     executor: str = typer.Option(None, "--executor", help="inline, process or ray (default: inline for 1 worker, else process)."),
-    device: str = typer.Option("cpu", "--device", help="Torch device: cpu, cuda, cuda:N."),
+    device: str = typer.Option("auto", "--device", help="Torch device: auto (cuda when available), cpu, cuda, cuda:N."),
+    trials_per_device: int = typer.Option(None, "--trials-per-device", min=1, help="Trials run concurrently on one device (default: cores / train.threads on CPU, 1 on a GPU)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (default), tf32 (CUDA) or bf16 (autocast)."),
+    compile_: bool = typer.Option(False, "--compile", help="Train through torch.compile."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
     new: bool = typer.Option(False, "--new", help="Discard the ledger's results and start over."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
@@ -29,13 +32,16 @@ def run(
     Examples:
         recscale study run examples/tiny.toml
         recscale study run examples/quick.toml --db runs/quick.db --workers 2
+        recscale study run examples/tiny.toml --device cuda --trials-per-device 4
+        recscale study run examples/tiny.toml --executor ray --address 10.0.0.1:6379
     """
     from recscale.study.runner import RunOptions, run_study
     from recscale.study.spec import load_spec
 
     spec = load_spec(spec_path)
     db = db or _default_db(spec.name)
-    opts = RunOptions(workers=workers, executor=executor, device=device, new=new, progress=not quiet, ray_address=address)
+    opts = RunOptions(workers=workers, executor=executor, device=device, trials_per_device=trials_per_device,
+                      precision=precision, compile=compile_, new=new, progress=not quiet, ray_address=address)
     summary = run_study(spec, db, opts)
     typer.echo(
         f"{db}: {summary.trials} trials, {summary.ran} run now, {len(summary.failed)} failed, {summary.wall_s:.1f} s"

@@ -22,16 +22,23 @@ from recscale.model.cost import model_cost
 from recscale.study.executors import TrialTask, make_executor
 from recscale.study.ledger import Ledger, TrialRow
 from recscale.study.spec import StudySpec
+from recscale.train.device import check_precision, default_trials_per_device, resolve_device
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How (not what) to run: none of this changes the numbers.
+    """How (not what) to run: none of this changes the numbers, except ``precision`` (tf32, bf16)
+    and, in the last bits, ``compile`` and a GPU ``device`` (see docs/scale-out.md).
 
     Attributes:
-        workers: Concurrent trials; None means cores // train.threads.
+        workers: Concurrent trials; None means trials_per_device (one device locally).
         executor: "inline", "process" or "ray"; None picks inline for one worker, else process.
-        device: Torch device for training ("cpu", "cuda", ...).
+        device: Torch device for training ("auto": cuda when available, else cpu; "cpu", "cuda", ...).
+        trials_per_device: Trials run concurrently on one device (None: cores // train.threads on a
+            CPU, recscale.train.device.GPU_TRIALS_PER_DEVICE on a GPU). With Ray, each trial asks
+            for 1/K of a GPU.
+        precision: "fp32", "tf32" (CUDA) or "bf16"; see recscale.train.device.
+        compile: Train through torch.compile.
         new: Discard an existing ledger (and its results) instead of resuming.
         progress: Show a live progress display.
         ray_address: Ray cluster address for the ray executor (None: start a local instance).
@@ -39,7 +46,10 @@ class RunOptions:
 
     workers: int | None = None
     executor: str | None = None
-    device: str = "cpu"
+    device: str = "auto"
+    trials_per_device: int | None = None
+    precision: str = "fp32"
+    compile: bool = False
     new: bool = False
     progress: bool = True
     ray_address: str | None = None
@@ -146,6 +156,14 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
     ds_path = dataset_path(spec, db)
     ds = _open_dataset_if_any(spec, ds_path)
     _check_ledger(spec, db, opts.new)
+    # Ray resolves "auto" against the cluster's GPUs, not the driver's.
+    device = opts.device if opts.executor == "ray" and opts.device == "auto" else resolve_device(opts.device)
+    if device != "auto":
+        check_precision(opts.precision, device)
+    if opts.executor == "ray":
+        from recscale.study.ray_executor import import_ray
+
+        import_ray()  # not installed: say how to install it before anything is written
     # ---- nothing has been written before this line -----------------------------------------------
     if opts.new:
         _remove_ledger(db)
@@ -172,10 +190,10 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
         done = led.done_ids()
         todo = [r for r in rows if r.trial_id not in done]
         threads = spec.train.threads
-        workers = opts.workers or max(1, (os.cpu_count() or 1) // threads)
+        workers = opts.workers or opts.trials_per_device or default_trials_per_device(device, threads)
         workers = max(1, min(workers, len(todo) or 1))
         kind = opts.executor or ("inline" if workers == 1 else "process")
-        train_cfg = replace(spec.train, device=opts.device)
+        train_cfg = replace(spec.train, device=device, precision=opts.precision, compile=opts.compile)
         trials = {t.trial_id: t for t in spec.trials()}
         tasks = [
             TrialTask(r.trial_id, trials[r.trial_id].model.dlrm(ds.n_dense, ds.cardinalities), train_cfg,
@@ -183,7 +201,10 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
             for r in todo
         ]  # fmt: skip
         failed: list[str] = []
-        executor = make_executor(kind, workers, address=opts.ray_address) if kind == "ray" else make_executor(kind, workers)
+        if kind == "ray":  # Ray schedules by declared resources; --workers only caps trials in flight
+            executor = make_executor(kind, opts.workers, address=opts.ray_address, trials_per_device=opts.trials_per_device)
+        else:
+            executor = make_executor(kind, workers)
         with _Display(opts.progress, tasks, len(rows) - len(todo), len(rows)) as display:
             for result in executor.run(tasks, display.update):
                 if result.error is None:
@@ -193,7 +214,8 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
                     failed.append(result.trial_id)
                 display.finish(result.trial_id, result.error is None)
         wall = time.perf_counter() - t0
-        led.set_meta({"last_run_wall_s": wall, "last_run_workers": workers, "last_run_executor": kind})
+        led.set_meta({"last_run_wall_s": wall, "last_run_workers": workers, "last_run_executor": kind,
+                      "last_run_device": device, "last_run_precision": opts.precision})
     return RunSummary(db, len(rows), len(todo), failed, wall)
 
 

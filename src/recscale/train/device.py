@@ -1,8 +1,8 @@
 """Where and how a trial computes: the device, the float precision, ``torch.compile``, and how many
 trials share one device.
 
-Everything device-specific in recscale goes through this module and ``torch.device``: there is no
-``.cuda()`` anywhere, so the GPU code path is the CPU code path with another device string, and the
+Everything device-specific in recscale goes through this module and ``torch.device``: no tensor is
+moved by a CUDA-specific method anywhere, so the GPU code path is the CPU code path with another device string, and the
 tests exercise it on the CPU (bf16 autocast and ``torch.compile`` included).
 
 Numbers by precision (``TrainConfig.precision``):
