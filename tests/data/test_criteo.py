@@ -520,6 +520,15 @@ def test_fast_path_and_recovery_agree_with_per_line_parser_on_tricky_lines(lines
     for field in ("records", "labels", "dense", "keys", "missing", "dense_missing", "dense_negative", "sparse_missing"):
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
     assert got.n_records == want.n_records == 4000
+    # The screen flags every bad line (so recovery needs no bisection here) and few good ones.
+    from recscale.data.criteo import _screen
+
+    a = np.frombuffer(buf, dtype=np.uint8)
+    flagged = set((np.flatnonzero(_screen(a, np.flatnonzero(a == 10))) + 1).tolist())
+    bad = {p.line for p in want.problems}
+    assert bad <= flagged and len(flagged - bad) < 0.2 * len(bad)
+    clean = np.frombuffer(lines10k, dtype=np.uint8)
+    assert not _screen(clean, np.flatnonzero(clean == 10)).any()
 
 
 def test_torchrec_array_format_errors(tmp_path, lines10k):

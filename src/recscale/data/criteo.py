@@ -277,37 +277,57 @@ def _fast(buf: bytes, records: np.ndarray) -> Block | np.ndarray | None:
     )
 
 
-_BYTE_OK = np.zeros(256, dtype=bool)
-_BYTE_OK[np.frombuffer(_ALLOWED, dtype=np.uint8)] = True
+# Byte classes for the screen: one table lookup, then cheap comparisons on small integers.
+_DIGIT, _TAB, _NL, _DASH, _HEXLETTER, _CR, _OTHER = range(7)
+_CLASS = np.full(256, _OTHER, dtype=np.uint8)
+_CLASS[np.frombuffer(b"0123456789", np.uint8)] = _DIGIT
+_CLASS[np.frombuffer(b"abcdefABCDEF", np.uint8)] = _HEXLETTER
+_CLASS[[9, 10, 45, 13]] = [_TAB, _NL, _DASH, _CR]
 
 
 def _screen(a: np.ndarray, nl: np.ndarray) -> np.ndarray:
-    """Lines that cannot be clean (not 39 tabs, or a byte outside the allowed set): a cheap, vectorised guess.
+    """Lines that cannot be clean, found with a few vectorised passes; the others are likely clean.
 
-    ``a`` is the piece's bytes, ``nl`` the positions of its newlines. A flagged line is parsed line
-    by line, so flagging a good line costs time, never correctness.
+    Flags a line with other than 39 tabs, a byte outside ``0-9 a-f A-F - \\t`` (but a CR before
+    the newline), a label other than ``0``/``1``, a letter or stray '-' in an integer field, an
+    integer field of more than 18 characters, a categorical field of other than 0 or 8 characters
+    or with a '-'. ``a`` is the piece's bytes, ``nl`` the
+    positions of its newlines. A flagged line is parsed line by line, so a false alarm costs time,
+    never correctness.
     """
-    tabs = np.flatnonzero(a == 9)
-    first_tab = np.searchsorted(tabs, np.concatenate(([0], nl[:-1] + 1)))
+    c = _CLASS[a]
+    starts = np.concatenate(([0], nl[:-1] + 1))
+    tabs = np.flatnonzero(c == _TAB)
+    first_tab = np.searchsorted(tabs, starts)
     sus = np.diff(np.concatenate((first_tab, [len(tabs)]))) != N_FIELDS - 1
-    bad = np.flatnonzero(~_BYTE_OK[a])
-    if bad.size:
-        crlf = (a[bad] == 13) & (bad + 1 < len(a)) & (a[np.minimum(bad + 1, len(a) - 1)] == 10)
-        sus[np.searchsorted(nl, bad[~crlf])] = True
-    # Integer fields (label, I1..I13: before a line's 14th tab) hold digits and a leading '-' only.
-    end_int = np.full(len(nl), -1, dtype=np.int64)
-    whole = ~sus
-    end_int[whole] = tabs[first_tab[whole] + N_DENSE]
-    odd = np.flatnonzero(((a < 48) | (a > 57)) & (a != 9) & (a != 10) & (a != 13) & (a != 45))
-    dashes = np.flatnonzero(a == 45)
-    if dashes.size:  # a '-' is fine only at the start of a field and before a digit
-        prev = a[np.maximum(dashes - 1, 0)]
-        nxt = a[np.minimum(dashes + 1, len(a) - 1)]
-        lone = ~(((prev == 9) | (prev == 10) | (dashes == 0)) & (nxt >= 48) & (nxt <= 57))
-        odd = np.concatenate((odd, dashes[lone]))
-    if odd.size:
-        line = np.searchsorted(nl, odd)
-        sus[line[odd < end_int[line]]] = True
+    other = np.flatnonzero(c >= _CR)
+    if other.size:
+        crlf = (c[other] == _CR) & (c[np.minimum(other + 1, len(c) - 1)] == _NL)
+        sus[np.searchsorted(nl, other[~crlf])] = True
+    ok = np.flatnonzero(~sus)
+    if ok.size:
+        t = tabs[first_tab[ok, None] + np.arange(N_FIELDS - 1)]  # [lines, 39] tab positions
+        lab = a[starts[ok]]
+        sus[ok[(t[:, 0] - starts[ok] != 1) | ((lab != 48) & (lab != 49))]] = True
+        ends = np.concatenate((t[:, 1 + N_DENSE :], nl[ok, None]), axis=1)  # ends of C1..C26
+        widths = np.diff(np.concatenate((t[:, N_DENSE : N_DENSE + 1], ends), axis=1), axis=1) - 1
+        widths[:, -1] -= c[np.maximum(nl[ok] - 1, 0)] == _CR  # a CRLF line's CR is not part of C26
+        sus[ok[((widths != 0) & (widths != 8)).any(axis=1)]] = True
+        sus[ok[(np.diff(t[:, : N_DENSE + 1], axis=1) > 19).any(axis=1)]] = True  # may overflow int64
+        # Integer fields (before the 14th tab) hold digits, and '-' only first and before a digit.
+        end_int = np.full(len(nl), -1, dtype=np.int64)
+        end_int[ok] = t[:, N_DENSE]
+        odd = np.flatnonzero(c == _HEXLETTER)
+        if odd.size:
+            line = np.searchsorted(nl, odd)
+            sus[line[odd < end_int[line]]] = True
+        dashes = np.flatnonzero(c == _DASH)
+        if dashes.size:  # never in a hex field; in an integer field only first and before a digit
+            prev = c[np.maximum(dashes - 1, 0)]
+            nxt = c[np.minimum(dashes + 1, len(c) - 1)]
+            lone = ~(((prev == _TAB) | (prev == _NL) | (dashes == 0)) & (nxt == _DIGIT))
+            line = np.searchsorted(nl, dashes)
+            sus[line[lone | (dashes > end_int[line])]] = True
     return sus
 
 
@@ -345,13 +365,20 @@ def _parse_chunk(chunk: _Chunk, name: str) -> Block:
     return block
 
 
-def _lines(a: np.ndarray, nl: np.ndarray, idx: np.ndarray) -> bytes:
-    """The bytes of lines ``idx`` (0-based, sorted) of a piece, newline-terminated, without a Python loop."""
-    starts = np.concatenate(([0], nl[:-1] + 1))[idx]
-    keep = np.zeros(len(a) + 1, dtype=np.int8)
-    np.add.at(keep, starts, 1)
-    np.add.at(keep, nl[idx] + 1, -1)
-    return a[np.cumsum(keep[:-1]).astype(bool)].tobytes()
+def _lines(buf: bytes, nl: np.ndarray, idx: np.ndarray) -> bytes:
+    """The bytes of lines ``idx`` (0-based, sorted) of a piece, newline-terminated.
+
+    Joins runs of consecutive lines, so the cost is one copy plus one slice per run.
+    """
+    if not len(idx):
+        return b""
+    breaks = np.flatnonzero(np.diff(idx) != 1)
+    first = np.concatenate(([idx[0]], idx[breaks + 1]))
+    last = np.concatenate((idx[breaks], [idx[-1]]))
+    lo = np.where(first == 0, 0, nl[np.maximum(first - 1, 0)] + 1)
+    hi = nl[last] + 1
+    mv = memoryview(buf)
+    return b"".join(mv[x:y] for x, y in zip(lo.tolist(), hi.tolist()))
 
 
 def _slow_lines(a: np.ndarray, nl: np.ndarray, idx: np.ndarray, chunk: _Chunk, name: str) -> Block:
@@ -369,7 +396,7 @@ def _recover(a, nl, idx, failed, chunk: _Chunk, name: str, screened: bool) -> li
     step removes lines or halves the piece, so this ends, and bad lines cost little beyond themselves.
     """
     if failed is None and not screened:
-        piece = a if len(idx) == len(nl) else np.frombuffer(_lines(a, nl, idx), dtype=np.uint8)
+        piece = a if len(idx) == len(nl) else np.frombuffer(_lines(chunk.buf, nl, idx), dtype=np.uint8)
         sus = np.flatnonzero(_screen(piece, nl if len(idx) == len(nl) else np.flatnonzero(piece == 10)))
         failed = sus if sus.size else None
         screened = True
@@ -377,14 +404,14 @@ def _recover(a, nl, idx, failed, chunk: _Chunk, name: str, screened: bool) -> li
         good = np.delete(idx, failed)
         out = [_slow_lines(a, nl, idx[failed], chunk, name)]
         if good.size:
-            r = _fast(_lines(a, nl, good), chunk.first_line + good)
+            r = _fast(_lines(chunk.buf, nl, good), chunk.first_line + good)
             out += [r] if isinstance(r, Block) else _recover(a, nl, good, r, chunk, name, screened)
         return out
     if len(idx) <= LEAF_LINES:
         return [_slow_lines(a, nl, idx, chunk, name)]
     parts = []
     for half in (idx[: len(idx) // 2], idx[len(idx) // 2 :]):
-        r = _fast(_lines(a, nl, half), chunk.first_line + half)
+        r = _fast(_lines(chunk.buf, nl, half), chunk.first_line + half)
         parts += [r] if isinstance(r, Block) else _recover(a, nl, half, r, chunk, name, screened=True)
     return parts
 
