@@ -215,7 +215,7 @@ def _hex_column(col) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
     return keys, ~present
 
 
-def _fast(buf: bytes, records: np.ndarray) -> Block | np.ndarray | None:
+def _fast(buf: bytes | bytearray, records: np.ndarray) -> Block | np.ndarray | None:
     """Parse whole lines in C/numpy (see module docstring).
 
     Returns:
@@ -335,7 +335,7 @@ def _screen(a: np.ndarray, nl: np.ndarray) -> np.ndarray:
 class _Chunk:
     """Newline-terminated lines of one input, starting at line ``first_line``."""
 
-    buf: bytes
+    buf: bytes | bytearray
     first_line: int
     n_lines: int
     unterminated_line: int  # line number of a final line that had no newline (0: none here)
@@ -365,7 +365,7 @@ def _parse_chunk(chunk: _Chunk, name: str) -> Block:
     return block
 
 
-def _lines(buf: bytes, nl: np.ndarray, idx: np.ndarray) -> bytes:
+def _lines(buf: bytes | bytearray, nl: np.ndarray, idx: np.ndarray) -> bytes:
     """The bytes of lines ``idx`` (0-based, sorted) of a piece, newline-terminated.
 
     Joins runs of consecutive lines, so the cost is one copy plus one slice per run.
@@ -442,7 +442,7 @@ class CriteoSource:
                 n = reader.lines - line + 1
                 unterminated = 0
                 if reader.unterminated and not buf.endswith(b"\n"):  # the file's last line, without newline
-                    buf += b"\n"
+                    buf += b"\n"  # in place: buf is a bytearray
                     unterminated = line + n - 1
                 yield _Chunk(buf, line, n, unterminated)
                 line += n

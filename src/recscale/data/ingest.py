@@ -652,13 +652,13 @@ def run_ingest(
         cards = encoder.cardinalities
         sparse_dtype = "int32" if max(cards, default=1) <= np.iinfo(np.int32).max + 1 else "int64"
 
-        def finish(b: Block, split: str, file_index: int) -> tuple[Block, np.ndarray, np.ndarray]:
+        def finish(b: Block, split: str, file_index: int) -> tuple[Block, list[tuple]]:
+            """Ids and split, in the worker: the main thread only appends (it is the serial part)."""
             ids = encoder.encode(b.keys, b.missing)
-            if split == "train+eval":
-                is_eval = eval_mask(file_index, b.records, fraction, seed)
-            else:
-                is_eval = np.full(len(b.labels), split == "eval")
-            return b, ids, is_eval
+            if split != "train+eval":
+                return b, [(split, b.dense, ids, b.labels)]
+            is_eval = eval_mask(file_index, b.records, fraction, seed)
+            return b, [(name, b.dense[m], ids[m], b.labels[m]) for name, m in (("train", ~is_eval), ("eval", is_eval))]
 
         report = _ReportBuilder(options.strict)
         stats = _Stats(len(source.dense_names), n_sparse)
@@ -667,7 +667,7 @@ def run_ingest(
                 records = valid = 0
                 first_problem = None
                 fn = lambda b, s=split, i=file.index: finish(b, s, i)  # noqa: E731
-                for b, ids, is_eval in source.blocks(file, fn, pool, in_flight):
+                for b, parts in source.blocks(file, fn, pool, in_flight):
                     report.add(b.problems)
                     report.add_counts(b.unlisted)
                     if first_problem is None and b.problems:
@@ -675,9 +675,9 @@ def run_ingest(
                     records += b.n_records
                     valid += len(b.labels)
                     stats.add(b)
-                    for name, mask in (("train", ~is_eval), ("eval", is_eval)):
-                        if mask.any():
-                            w.append(name, b.dense[mask], ids[mask], b.labels[mask])
+                    for name, dense, ids, labels in parts:
+                        if len(labels):
+                            w.append(name, dense, ids, labels)
                     if progress is not None:
                         progress(file.name, records)
                 if valid == 0:
@@ -841,11 +841,18 @@ class LineReader(io.RawIOBase):
                 self._fed = False
         return b"".join(out)
 
-    def _next(self, size: int) -> bytes:
-        """About ``size`` more bytes of content; b"" at the end or where the stream broke."""
+    def _append(self, ba: bytearray, size: int) -> int:
+        """Append about ``size`` more bytes of content to ``ba``; 0 at the end or where the stream broke.
+
+        A plain file is read straight into ``ba`` (one copy); gzip is inflated piece by piece.
+        """
         if not self.gzip:
-            return self._raw.read(size)
-        out: list[bytes] = []
+            old = len(ba)
+            ba.extend(bytes(size))
+            with memoryview(ba) as mv:
+                n = self._raw.readinto(mv[old:])
+            del ba[old + n :]
+            return n
         have = 0
         while have < size and self._error is None:
             raw = self._raw.read(self._PIECE)
@@ -854,25 +861,27 @@ class LineReader(io.RawIOBase):
                     self._error = ("truncated_gzip", "gzip stream ends early (truncated file?)")
                 break
             data = self._decompress(raw)
-            out.append(data)
+            ba += data
             have += len(data)
-        return b"".join(out)
+        return have
 
-    def read_lines(self, size: int) -> bytes:
-        """At least ``size`` bytes of whole lines (fewer at the end, more if a line is long); b"" at the end."""
+    def read_lines(self, size: int) -> bytearray:
+        """At least ``size`` bytes of whole lines (fewer at the end, more if a line is long); empty at the end.
+
+        Returns a fresh bytearray the caller may keep (and extend); it is never reused here.
+        """
         if self._done:
-            return b""
-        parts, have = [self._tail], len(self._tail)
+            return bytearray()
+        buf = bytearray(self._tail)
         self._tail = b""
         while True:
-            data = self._next(max(size - have, 1 << 16))
-            if not data:
+            start = len(buf)
+            if not self._append(buf, max(size - start, 1 << 16)):
                 self._done = True
-                buf = b"".join(parts)
                 if self._error is not None:
                     cut = buf.rfind(b"\n") + 1
                     lost = " and the partial line before it" if cut < len(buf) else ""
-                    buf = buf[:cut]
+                    del buf[cut:]
                     lines = self.lines + buf.count(b"\n")
                     kind, what = self._error
                     self.problem = Problem(
@@ -883,12 +892,10 @@ class LineReader(io.RawIOBase):
                     self.unterminated = True
                     self.lines += 1
                 break
-            parts.append(data)
-            have += len(data)
-            if have >= size and b"\n" in data:
-                buf = b"".join(parts)
+            if len(buf) >= size and buf.find(b"\n", start) >= 0:
                 cut = buf.rfind(b"\n") + 1
-                buf, self._tail = buf[:cut], buf[cut:]
+                self._tail = bytes(buf[cut:])
+                del buf[cut:]  # truncating a bytearray's end copies nothing
                 break
         self.lines += buf.count(b"\n")
         return buf
