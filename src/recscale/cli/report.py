@@ -1,0 +1,41 @@
+"""``recscale report``: a study's scaling report (figures, HTML, summary.md, fits.json).
+
+Thin layer over :func:`recscale.report.build_report`: parse, call, print the summary and the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def report_command(
+    source: Path = typer.Argument(..., metavar="LEDGER", help="Study ledger (runs/NAME.db) or an exported .csv/.parquet."),
+    out: Path = typer.Option(None, "--out", help="Report folder (default: reports/<study name>)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap refits per law (0: no intervals)."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level of every interval."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstraps."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print only the report's path."),
+) -> None:
+    """Fit every scaling law of a study and write its report: report.html (self-contained), summary.md, fits.json, figures/.
+
+    Examples:
+        recscale report runs/quick.db --out reports/quick
+        recscale report runs/tiny.csv --out reports/tiny --bootstrap 200
+    """
+    from recscale.report import ReportOptions, build_report, load_study
+
+    opts = ReportOptions(bootstrap=bootstrap, level=level, seed=seed)
+    if out is None:
+        out = Path("reports") / load_study(source).name
+    result = build_report(source, out, opts)
+    if not quiet:
+        typer.echo(result.summary)
+        typer.echo(f"report built in {result.wall_s:.1f} s")
+    typer.echo(f"report: {result.html}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the top-level ``report`` command to the ``recscale`` app."""
+    app.command("report")(report_command)

@@ -1,0 +1,718 @@
+"""The analysis behind a report: every law, regime, plan, extrapolation check and warning, once.
+
+Figures, ``fits.json``, ``summary.md``, the HTML page and the terminal summary all read one
+:class:`Analysis`, so they cannot disagree. Everything here is torch-free and matplotlib-free.
+
+Curves (following the paper, Ardalani et al. 2022, and :mod:`recscale.laws.table`):
+
+* **model data curves**: one per (scheme, value): NE against training samples, every seed's rows
+  (the paper's Figure 2). The base model stands in every scheme and is fitted once.
+* **data frontier** per scheme: the Pareto-optimal (samples, seed-mean NE) points over the
+  scheme's models (Figure 4), with all seeds' rows of the chosen configurations.
+* **parameter slices** per scheme: NE against the parameters the scheme grows, at several data
+  sizes; the slice at the largest data size reached by every model is the headline one. MLP
+  schemes grow the dense (MLP) parameters and embedding schemes the embedding parameters; the
+  total barely moves in MLP schemes (embeddings dominate it), so a law in the total would read a
+  few percent of change as an enormous exponent.
+* **compute frontier** per scheme: the Pareto-optimal (training FLOPs, seed-mean NE) points over
+  all models and data sizes (Figure 5).
+
+Each curve is fitted twice with :func:`recscale.laws.fit_power_law`: with the floor bounded below
+by the synthetic world's Bayes NE when it is known (the *primary* fit: no model can beat the Bayes
+NE, so a floor below it is impossible) and free (γ ≥ 0), so that a reader sees both, and the free
+floor can be checked against the known one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recscale.errors import RecscaleError
+from recscale.laws import Curve, PowerLawFit, Regime, fit_power_law, plan_for_target, regime
+from recscale.laws._common import plain
+from recscale.laws.table import axis_curve, frontier_curve
+from recscale.report.study import Study
+
+AXES = ("data", "params", "compute")
+SCHEME_PARAMS = {
+    "mlp_width": "params_dense", "overarch_width": "params_dense",
+    "embedding_dim": "params_sparse", "embedding_rows": "params_sparse",
+}  # fmt: skip
+SCHEME_TITLES = {
+    "mlp_width": "bottom MLP width", "overarch_width": "top MLP (overarch) width",
+    "embedding_dim": "embedding dimension", "embedding_rows": "embedding rows (hash size)",
+}  # fmt: skip
+SCHEME_SYMBOL = {"mlp_width": "w", "overarch_width": "w", "embedding_dim": "d", "embedding_rows": "rows"}
+PARAM_TITLES = {"params_dense": "MLP parameters", "params_sparse": "embedding parameters", "params_total": "parameters"}
+AXIS_VAR = {"data": "D", "params": "N", "compute": "C"}
+AXIS_NOUN = {"data": "data", "params": "parameters", "compute": "compute"}
+AXIS_ADJ = {"data": "data", "params": "parameter", "compute": "compute"}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """Settings of a report; the defaults live only here.
+
+    Args:
+        bootstrap: Bootstrap refits per law (intervals); 0 gives point estimates only.
+        level: Confidence level of every interval.
+        seed: Seed of the bootstraps.
+        plan_rel_gain: The plan answers "how much more to lower NE by this fraction" (0.01 = 1%).
+        param_slices: Data sizes at which parameter-scaling laws are fitted (log-spaced, always
+            including the largest one every model reached).
+        holdout: Share of each axis's log-range held out in the extrapolation check: laws are
+            fitted on the smaller part and scored on the larger.
+        rise_tol: A rise of the seed-mean NE between neighbouring points larger than this
+            relative amount (and than 2 standard errors of the seed mean) counts as "not
+            decreasing": 0.1% NE, the size of change production CTR teams treat as real.
+    """
+
+    bootstrap: int = 1000
+    level: float = 0.95
+    seed: int = 0
+    plan_rel_gain: float = 0.01
+    param_slices: int = 4
+    holdout: float = 1.0 / 3.0
+    rise_tol: float = 1e-3
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.bootstrap, int) or self.bootstrap < 0:
+            problems.append(f"bootstrap must be an integer >= 0, got {self.bootstrap!r}")
+        if not 0 < self.level < 1:
+            problems.append(f"level must be in (0, 1), e.g. 0.95, got {self.level!r}")
+        if not 0 < self.plan_rel_gain < 1:
+            problems.append(f"plan_rel_gain must be in (0, 1), e.g. 0.01, got {self.plan_rel_gain!r}")
+        if not isinstance(self.param_slices, int) or self.param_slices < 1:
+            problems.append(f"param_slices must be an integer >= 1, got {self.param_slices!r}")
+        if not 0 < self.holdout < 1:
+            problems.append(f"holdout must be in (0, 1), got {self.holdout!r}")
+        if problems:
+            raise RecscaleError("report options: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form."""
+        return plain(dict(self.__dict__))
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One curve and its two laws.
+
+    Attributes:
+        key: Stable identifier, e.g. ``"model:mlp_width:32"``, ``"frontier:data:mlp_width"``,
+            ``"params:mlp_width:524288"``.
+        kind: ``"model"``, ``"frontier"`` or ``"param_slice"``.
+        scheme, axis: Where it belongs (axis: ``"data"``, ``"params"`` or ``"compute"``).
+        x_col: Table column of x.
+        value: The model's scheme value (model curves), else None.
+        samples: The data size of a parameter slice, else None.
+        curve: The points (every seed's rows).
+        bounded: Fit with γ ≥ Bayes NE (None without a known Bayes NE or if it failed).
+        free: Fit with γ ≥ 0 (None if it failed).
+        error: Why fitting failed, else None.
+        mean_x, mean_y, sd_y, n_y: Seed means at each distinct x.
+        curve_rmse_log: RMS of log(seed-mean NE / primary law) over the distinct x.
+    """
+
+    key: str
+    kind: str
+    scheme: str
+    axis: str
+    x_col: str
+    value: float | None
+    samples: float | None
+    curve: Curve = field(repr=False, compare=False)
+    bounded: PowerLawFit | None = field(repr=False, compare=False)
+    free: PowerLawFit | None = field(repr=False, compare=False)
+    error: str | None
+    mean_x: np.ndarray = field(repr=False, compare=False)
+    mean_y: np.ndarray = field(repr=False, compare=False)
+    sd_y: np.ndarray = field(repr=False, compare=False)
+    n_y: np.ndarray = field(repr=False, compare=False)
+    curve_rmse_log: float | None
+
+    @property
+    def primary(self) -> PowerLawFit | None:
+        """The fit the report leads with: bounded by the Bayes NE when known, else free."""
+        return self.bounded if self.bounded is not None else self.free
+
+    @property
+    def primary_name(self) -> str:
+        return "γ ≥ Bayes NE" if self.bounded is not None else "free"
+
+    def to_dict(self, level: float) -> dict[str, Any]:
+        """Plain-Python form: the points, both fits and the curve RMSE."""
+        return plain({
+            "key": self.key, "kind": self.kind, "scheme": self.scheme, "axis": self.axis, "x_col": self.x_col,
+            "value": self.value, "samples": self.samples, "selection": self.curve.selection, "error": self.error,
+            "points": {"x": self.mean_x, "ne_mean": self.mean_y, "ne_sd": self.sd_y, "n_seeds": self.n_y},
+            "curve_rmse_log": self.curve_rmse_log,
+            "fit_bounded": self.bounded.to_dict(level) if self.bounded is not None else None,
+            "fit_free": self.free.to_dict(level) if self.free is not None else None,
+        })
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One scheme × axis: its headline curve, regime and plan.
+
+    Attributes:
+        scheme, axis: Which.
+        fitted: The headline curve (data/compute: frontier; params: largest common data size).
+        regime: Regime of the primary fit at the largest x, or None.
+        target_ne: The plan's target: (1 − plan_rel_gain) × the law's NE at the largest x.
+        plan: :class:`recscale.laws.Plan` for the target, or None.
+        factor: x needed / largest x (None if unreachable); factor_lo, factor_hi its interval
+            (factor_hi None: unbounded).
+        error: Why regime or plan failed, else None.
+        ne_first, ne_last: Seed-mean NE at the smallest and largest x of the curve (model-free).
+    """
+
+    scheme: str
+    axis: str
+    fitted: Fitted = field(repr=False, compare=False)
+    regime: Regime | None = field(repr=False, compare=False)
+    target_ne: float | None
+    plan: Any = field(repr=False, compare=False)
+    factor: float | None
+    factor_lo: float | None
+    factor_hi: float | None
+    error: str | None
+
+    @property
+    def ne_first(self) -> float:
+        return float(self.fitted.mean_y[0])
+
+    @property
+    def ne_last(self) -> float:
+        return float(self.fitted.mean_y[-1])
+
+    @property
+    def change_rel(self) -> float:
+        """Relative change of the seed-mean NE from the smallest to the largest x (negative: better)."""
+        return self.ne_last / self.ne_first - 1.0
+
+    @property
+    def x_span(self) -> tuple[float, float]:
+        return float(self.fitted.mean_x[0]), float(self.fitted.mean_x[-1])
+
+    def to_dict(self, level: float) -> dict[str, Any]:
+        f = self.fitted.primary
+        ci = f.ci(level) if (f is not None and f.draws) else {}
+        free = self.fitted.free
+        free_ci = free.ci(level) if (free is not None and free.draws) else {}
+        return plain({
+            "scheme": self.scheme, "axis": self.axis, "curve": self.fitted.key, "x_col": self.fitted.x_col,
+            "primary_fit": self.fitted.primary_name,
+            "beta": f.beta if f else None, "beta_ci": ci.get("beta"),
+            "alpha": f.alpha if f else None, "gamma": f.gamma if f else None, "gamma_ci": ci.get("gamma"),
+            "gamma_free": free.gamma if free else None, "gamma_free_ci": free_ci.get("gamma"),
+            "beta_free": free.beta if free else None, "beta_free_ci": free_ci.get("beta"),
+            "x_max": float(np.max(self.fitted.curve.x)), "x_span": self.x_span,
+            "observed": {"ne_first": self.ne_first, "ne_last": self.ne_last, "change_rel": self.change_rel},
+            "regime": self.regime.to_dict() if self.regime else None,
+            "plan": {"target_ne": self.target_ne, "factor": self.factor, "factor_lo": self.factor_lo,
+                     "factor_hi": self.factor_hi, "detail": self.plan.to_dict() if self.plan else None},
+            "error": self.error,
+        })
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """A law fitted on the smaller part of an axis, scored on the larger part.
+
+    Attributes:
+        key: The curve's key.
+        scheme, axis, x_col: Which curve.
+        x_cut: Largest x used for fitting.
+        fit: The law fitted on x ≤ x_cut (primary style: γ ≥ Bayes NE when known).
+        x_test, y_test: Held-out distinct x and seed-mean NE there.
+        predicted: The law's NE there; lo, hi: its interval band there.
+        rmse_log, bias_log, max_abs_log: Errors of log(predicted / observed); bias > 0: the law
+            predicted worse NE than was measured.
+        inside_band: Held-out points within the law's interval band.
+        error: Why the check could not be made, else None.
+    """
+
+    key: str
+    scheme: str
+    axis: str
+    x_col: str
+    x_cut: float | None
+    fit: PowerLawFit | None = field(repr=False, compare=False)
+    x_test: np.ndarray = field(repr=False, compare=False)
+    y_test: np.ndarray = field(repr=False, compare=False)
+    predicted: np.ndarray = field(repr=False, compare=False)
+    lo: np.ndarray | None = field(repr=False, compare=False)
+    hi: np.ndarray | None = field(repr=False, compare=False)
+    rmse_log: float | None
+    bias_log: float | None
+    max_abs_log: float | None
+    inside_band: int | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return plain({
+            "key": self.key, "scheme": self.scheme, "axis": self.axis, "x_col": self.x_col, "x_cut": self.x_cut,
+            "n_test": int(self.x_test.size), "rmse_log": self.rmse_log, "bias_log": self.bias_log,
+            "max_abs_log": self.max_abs_log, "inside_band": self.inside_band,
+            "x_test": self.x_test, "y_test": self.y_test, "predicted": self.predicted,
+            "fit": {"params": self.fit.params, "flags": [f.code for f in self.fit.flags]} if self.fit else None,
+            "error": self.error,
+        })
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """A sanity warning: a stable code, where it was seen, and what it means."""
+
+    code: str
+    where: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "where": self.where, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything a report shows (see the module docstring)."""
+
+    study: Study = field(repr=False, compare=False)
+    options: ReportOptions
+    schemes: tuple[str, ...]
+    models: dict[str, list[Fitted]] = field(repr=False, compare=False)
+    frontiers: dict[tuple[str, str], Fitted] = field(repr=False, compare=False)
+    param_slices: dict[str, list[Fitted]] = field(repr=False, compare=False)
+    headlines: dict[tuple[str, str], Headline] = field(repr=False, compare=False)
+    extrapolations: dict[tuple[str, str], Extrapolation] = field(repr=False, compare=False)
+    model_backtests: list[dict[str, Any]] = field(repr=False, compare=False)
+    warnings: list[Warning_] = field(repr=False, compare=False)
+    notes: list[str] = field(repr=False, compare=False)
+    elapsed_s: float
+
+    @property
+    def base_identity(self) -> str | None:
+        """Trial ids of the model that stands in more than one scheme (the base model), if any."""
+        count: dict[str, int] = {}
+        for s in self.schemes:
+            for f in self.models.get(s, []):
+                k = _model_identity(f)
+                count[k] = count.get(k, 0) + 1
+        shared = [k for k, n in count.items() if n > 1]
+        return shared[0] if len(shared) == 1 else None
+
+    @property
+    def param_col(self) -> dict[str, str]:
+        return {s: SCHEME_PARAMS.get(s, "params_total") for s in self.schemes}
+
+    def all_fitted(self) -> list[Fitted]:
+        """Every distinct fitted curve (the base model once)."""
+        seen: dict[str, Fitted] = {}
+        for s in self.schemes:
+            for f in self.models.get(s, []):
+                seen.setdefault(_model_identity(f), f)
+        out = list(seen.values())
+        out += list(self.frontiers.values())
+        for s in self.schemes:
+            out += self.param_slices.get(s, [])
+        return out
+
+    def floor_checks(self) -> list[dict[str, Any]]:
+        """Free-fit floors of every curve against the Bayes NE (empty without a known Bayes NE)."""
+        b = self.study.bayes_ne
+        if b is None:
+            return []
+        out = []
+        lvl = self.options.level
+        for f in self.all_fitted():
+            if f.free is None:
+                continue
+            ci = f.free.ci(lvl)["gamma"] if f.free.draws else (f.free.gamma, f.free.gamma)
+            below = ci[1] < self.study.bayes_lower
+            out.append({"curve": f.key, "gamma_free": f.free.gamma, "gamma_free_ci": ci, "bayes_ne": b,
+                        "below_bayes": bool(below), "gap": f.free.gamma - b})
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form: what ``fits.json`` holds."""
+        lvl = self.options.level
+        st = self.study
+        models = []
+        seen = set()
+        for s in self.schemes:
+            for f in self.models.get(s, []):
+                d = f.to_dict(lvl)
+                ident = _model_identity(f)
+                d["shared_with"] = ident if ident in seen else None
+                seen.add(ident)
+                models.append(d)
+        return plain({
+            "format": "recscale-report", "version": 1,
+            "study": {"name": st.name, "source": st.source, "kind": st.kind, "rows": int(len(st.frame)),
+                      "schemes": list(self.schemes)},
+            "bayes": None if st.bayes_ne is None else {"ne": st.bayes_ne, "se": st.bayes_ne_se, "source": st.bayes_source},
+            "options": self.options.to_dict(),
+            "param_axis": self.param_col,
+            "headlines": [h.to_dict(lvl) for h in self.headlines.values()],
+            "model_curves": models,
+            "frontiers": [f.to_dict(lvl) for f in self.frontiers.values()],
+            "param_slices": [f.to_dict(lvl) for s in self.schemes for f in self.param_slices.get(s, [])],
+            "extrapolation": [e.to_dict() for e in self.extrapolations.values()],
+            "model_backtests": self.model_backtests,
+            "floor_checks": self.floor_checks(),
+            "warnings": [w.to_dict() for w in self.warnings],
+            "notes": self.notes,
+            "provenance": st.provenance,
+            "analysis_wall_s": self.elapsed_s,
+        })
+
+
+def _model_identity(f: Fitted) -> str:
+    return "|".join(sorted(set(map(str, f.curve.trial_ids or ()))))
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ux, inv = np.unique(x, return_inverse=True)
+    n = np.bincount(inv).astype(float)
+    m = np.bincount(inv, weights=y) / n
+    var = np.bincount(inv, weights=(y - m[inv]) ** 2) / np.maximum(n - 1, 1)
+    return ux, m, np.where(n > 1, np.sqrt(var), np.nan), n
+
+
+def _curve_from_rows(rows, x_col: str, selection: str) -> Curve:
+    rows = rows.sort_values([x_col, "seed"]).reset_index(drop=True)
+    return Curve(x=rows[x_col].to_numpy(dtype=float), y=rows["ne"].to_numpy(dtype=float), seeds=rows["seed"].to_numpy(),
+                 trial_ids=tuple(rows["trial_id"].tolist()), selection=selection, rows=rows)
+
+
+def _fit_kwargs(curve: Curve, opts: ReportOptions, seed_offset: int) -> dict[str, Any]:
+    return {"seeds": curve.seeds, "trial_ids": curve.trial_ids, "bootstrap": opts.bootstrap, "seed": opts.seed + seed_offset}
+
+
+def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, value=None, samples=None, seed_offset=0) -> Fitted:
+    bounded = free = None
+    errors = []
+    kw = _fit_kwargs(curve, opts, seed_offset)
+    try:
+        free = fit_power_law(curve.x, curve.y, **kw)
+    except RecscaleError as e:
+        errors.append(str(e))
+    if study.bayes_ne is not None:
+        try:
+            bounded = fit_power_law(curve.x, curve.y, gamma_bounds=(study.bayes_ne, math.inf), **kw)
+        except RecscaleError as e:
+            errors.append(str(e))
+    mx, my, sd, n = _means(curve.x, curve.y)
+    primary = bounded if bounded is not None else free
+    rmse = None
+    if primary is not None:
+        rmse = float(np.sqrt(np.mean((np.log(my) - np.log(primary.predict(mx))) ** 2)))
+    return Fitted(key=key, kind=kind, scheme=scheme, axis=axis, x_col=x_col, value=value, samples=samples, curve=curve,
+                  bounded=bounded, free=free, error="; ".join(dict.fromkeys(errors)) or None,
+                  mean_x=mx, mean_y=my, sd_y=sd, n_y=n, curve_rmse_log=rmse)
+
+
+def _slice_samples(part, param_slices: int) -> list[float]:
+    """Data sizes for parameter slices: shared by every value of the scheme, log-spaced, largest included."""
+    sets = [set(g["samples"].tolist()) for _, g in part.groupby("value")]
+    common = np.array(sorted(set.intersection(*sets))) if sets else np.array([])
+    if common.size == 0:
+        return []
+    if common.size <= param_slices:
+        return [float(v) for v in common]
+    targets = np.geomspace(common[0], common[-1], param_slices)
+    idx = sorted({int(np.argmin(np.abs(np.log(common) - math.log(t)))) for t in targets} | {common.size - 1})
+    return [float(common[i]) for i in idx]
+
+
+def _regime_and_plan(f: Fitted, opts: ReportOptions) -> Headline:
+    fit = f.primary
+    if fit is None:
+        return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, f.error or "no fit")
+    x_max = float(np.max(f.curve.x))
+    try:
+        reg = regime(fit, level=opts.level)
+    except RecscaleError as e:
+        return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, str(e))
+    target = float(fit.predict(np.array([x_max]))[0]) * (1.0 - opts.plan_rel_gain)
+    try:
+        p = plan_for_target(fit, target, level=opts.level, axis=f.x_col, resources=f.curve.rows)
+    except RecscaleError as e:
+        return Headline(f.scheme, f.axis, f, reg, target, None, None, None, None, str(e))
+    factor = lo = hi = None
+    if p.reachable and p.x_needed is not None:
+        factor = p.x_needed / x_max
+        if p.x_interval is not None:
+            lo = p.x_interval[0] / x_max if p.x_interval[0] is not None else None
+            hi = p.x_interval[1] / x_max if p.x_interval[1] is not None else None
+    return Headline(f.scheme, f.axis, f, reg, target, p, factor, lo, hi, None)
+
+
+def _holdout_split(x: np.ndarray, holdout: float, min_train: int) -> float | None:
+    """Largest x kept for fitting: the lower (1 − holdout) of the log-range, at least min_train distinct x."""
+    ux = np.unique(x)
+    if ux.size < min_train + 1:
+        return None
+    lx = np.log(ux)
+    cut = lx[0] + (1.0 - holdout) * (lx[-1] - lx[0])
+    n_train = int(np.sum(lx <= cut + 1e-9))
+    n_train = min(max(n_train, min_train), ux.size - 1)
+    return float(ux[n_train - 1])
+
+
+def _extrapolate(f: Fitted, study: Study, opts: ReportOptions, bootstrap: int) -> Extrapolation:
+    empty = np.array([])
+    c = f.curve
+    k = 3  # free parameters of the law with a bounded floor: α, β, γ
+    x_cut = _holdout_split(c.x, opts.holdout, k)
+    if x_cut is None:
+        return Extrapolation(f.key, f.scheme, f.axis, f.x_col, None, None, empty, empty, empty, None, None, None, None,
+                             None, None, f"too few distinct x ({np.unique(c.x).size}) to hold any out")
+    train = c.x <= x_cut
+    kw: dict[str, Any] = {"seeds": c.seeds[train] if c.seeds is not None else None, "bootstrap": bootstrap, "seed": opts.seed}
+    if study.bayes_ne is not None:
+        kw["gamma_bounds"] = (study.bayes_ne, math.inf)
+    try:
+        fit = fit_power_law(c.x[train], c.y[train], **kw)
+    except RecscaleError as e:
+        return Extrapolation(f.key, f.scheme, f.axis, f.x_col, x_cut, None, empty, empty, empty, None, None, None, None,
+                             None, None, str(e))
+    test = f.mean_x > x_cut
+    xt, yt = f.mean_x[test], f.mean_y[test]
+    pred = fit.predict(xt)
+    d = np.log(pred) - np.log(yt)
+    lo = hi = None
+    inside = None
+    if fit.draws:
+        lo, hi = fit.predict_interval(xt, level=opts.level)
+        inside = int(np.sum((yt >= lo) & (yt <= hi)))
+    return Extrapolation(f.key, f.scheme, f.axis, f.x_col, x_cut, fit, xt, yt, pred, lo, hi,
+                         float(np.sqrt(np.mean(d**2))), float(np.mean(d)), float(np.max(np.abs(d))), inside, None)
+
+
+def _not_decreasing(f: Fitted, rise_tol: float) -> str | None:
+    """Describe rises of the seed-mean curve beyond noise, or None."""
+    m, sd, n = f.mean_y, f.sd_y, f.n_y
+    if m.size < 2:
+        return None
+    se = np.where(np.isfinite(sd), sd / np.sqrt(n), 0.0)
+    tol = np.maximum(rise_tol * m[:-1], 2.0 * np.sqrt(se[1:] ** 2 + se[:-1] ** 2))
+    rise = np.diff(m)
+    bad = np.flatnonzero(rise > tol)
+    if not bad.size:
+        return None
+    i = int(bad[np.argmax(rise[bad] / m[bad])])
+    return (f"seed-mean NE rises {len(bad)} time(s) beyond noise; largest: {m[i]:.4f} → {m[i + 1]:.4f} "
+            f"(+{(m[i + 1] / m[i] - 1):.2%}) from {f.x_col} = {f.mean_x[i]:.4g} to {f.mean_x[i + 1]:.4g}")
+
+
+def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOptions) -> list[Warning_]:
+    out: list[Warning_] = []
+    lvl = opts.level
+    # 1. A free floor below the known Bayes NE, beyond both intervals: the law (or the data) is wrong.
+    if study.bayes_ne is not None:
+        lower = study.bayes_lower
+        se_txt = f" ± {1.96 * study.bayes_ne_se:.4f}" if study.bayes_ne_se else ""
+        for f in _distinct(models, frontiers, slices):
+            if f.free is None:
+                continue
+            ci = f.free.ci(lvl)["gamma"] if f.free.draws else (f.free.gamma, f.free.gamma)
+            if ci[1] < lower:
+                out.append(Warning_("floor_below_bayes", f"{f.key} (free fit)",
+                                    f"fitted floor γ = {f.free.gamma:.4f} (interval {ci[0]:.4f} to {ci[1]:.4f}) lies below the "
+                                    f"Bayes NE {study.bayes_ne:.4f}{se_txt}: impossible for any model; the free law "
+                                    "extrapolates this curve too optimistically"))
+    # 2. Curves that do not decrease.
+    for s, fs in models.items():
+        for f in fs:
+            msg = _not_decreasing(f, opts.rise_tol)
+            if msg:
+                out.append(Warning_("not_decreasing", f.key, f"data curve: {msg}"))
+    for s, fs in slices.items():
+        if fs:
+            f = fs[-1]
+            msg = _not_decreasing(f, opts.rise_tol)
+            if msg:
+                out.append(Warning_("not_decreasing", f.key,
+                                    f"NE does not fall with {PARAM_TITLES.get(f.x_col, f.x_col)} at {f.samples:.4g} samples: {msg}"))
+    # 3. Fits the laws engine flagged.
+    for f in _distinct(models, frontiers, slices):
+        for which, fit in (("γ ≥ Bayes NE", f.bounded), ("free", f.free)):
+            if fit is None:
+                continue
+            for fl in fit.flags:
+                out.append(Warning_(fl.code, f"{f.key} ({which} fit)", fl.message))
+        if f.error:
+            out.append(Warning_("fit_failed", f.key, f.error))
+    for h in headlines.values():
+        if h.error and h.fitted.error is None:
+            out.append(Warning_("plan_failed", h.fitted.key, h.error))
+    return _dedupe(out)
+
+
+def _dedupe(ws: list[Warning_]) -> list[Warning_]:
+    seen = set()
+    out = []
+    for w in ws:
+        k = (w.code, w.where, w.message)
+        if k not in seen:
+            seen.add(k)
+            out.append(w)
+    return out
+
+
+def _distinct(models, frontiers, slices) -> list[Fitted]:
+    seen: dict[str, Fitted] = {}
+    for fs in models.values():
+        for f in fs:
+            seen.setdefault(_model_identity(f), f)
+    return list(seen.values()) + list(frontiers.values()) + [f for fs in slices.values() for f in fs]
+
+
+# ---- the analysis -------------------------------------------------------------------------------
+
+
+def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
+    """Fit every curve of a study, judge regimes, plan, check extrapolation and sanity.
+
+    Args:
+        study: From :func:`recscale.report.study.load_study`.
+        options: :class:`ReportOptions` (defaults documented there).
+
+    Returns:
+        An :class:`Analysis`.
+    """
+    opts = options or ReportOptions()
+    t0 = time.perf_counter()
+    df = study.frame
+    schemes = tuple(study.schemes)
+    models: dict[str, list[Fitted]] = {}
+    frontiers: dict[tuple[str, str], Fitted] = {}
+    slices: dict[str, list[Fitted]] = {}
+    headlines: dict[tuple[str, str], Headline] = {}
+    extrap: dict[tuple[str, str], Extrapolation] = {}
+    notes: list[str] = []
+    cache: dict[str, Fitted] = {}
+    for si, s in enumerate(schemes):
+        part = df[df["scheme"] == s]
+        # Model data curves (the base model is fitted once and reused by every scheme).
+        fs = []
+        for value, rows in part.groupby("value", sort=True):
+            curve = _curve_from_rows(rows, "samples", f"{s} = {value}: every seed's evaluations")
+            ident = "|".join(sorted(set(map(str, curve.trial_ids))))
+            if ident in cache:
+                f0 = cache[ident]
+                fs.append(Fitted(**{**f0.__dict__, "key": f"model:{s}:{value:g}", "scheme": s, "value": float(value)}))
+                continue
+            f = _fit_curve(f"model:{s}:{value:g}", "model", s, "data", "samples", curve, study, opts, value=float(value),
+                           seed_offset=len(cache))
+            cache[ident] = f
+            fs.append(f)
+        models[s] = fs
+        # Frontiers along data and compute.
+        for axis, col in (("data", "samples"), ("compute", "train_flops")):
+            try:
+                curve = frontier_curve(part, col)
+                frontiers[(s, axis)] = _fit_curve(f"frontier:{axis}:{s}", "frontier", s, axis, col, curve, study, opts,
+                                                  seed_offset=1000 + si)
+            except RecscaleError as e:
+                notes.append(f"{s}, {AXIS_NOUN[axis]}: no frontier law ({e})")
+        # Parameter slices at several data sizes.
+        pcol = SCHEME_PARAMS.get(s, "params_total")
+        sl = []
+        n_sizes = part[pcol].nunique()
+        slice_at = _slice_samples(part, opts.param_slices) if n_sizes >= 3 else []
+        if 1 < n_sizes < 3:
+            notes.append(f"{s}: {n_sizes} model sizes; a parameter law needs at least 3")
+        for samples in slice_at:
+            rows = part[part["samples"] == samples]
+            curve = _curve_from_rows(rows, pcol, f"{s}: rows at samples = {samples:.6g}")
+            sl.append(_fit_curve(f"params:{s}:{samples:g}", "param_slice", s, "params", pcol, curve, study, opts,
+                                 samples=samples, seed_offset=2000 + si))
+        if n_sizes < 2:
+            notes.append(f"{s}: the models do not differ in {pcol}; no parameter law")
+        slices[s] = sl
+        # Headlines: regime, plan, extrapolation.
+        head = {"data": frontiers.get((s, "data")), "params": sl[-1] if sl else None,
+                "compute": frontiers.get((s, "compute"))}
+        if head["params"] is not None:
+            # The laws' own choice of the parameter curve, to keep `recscale fit` and the report in step.
+            ref = axis_curve(part, pcol)
+            if not np.array_equal(np.sort(ref.x), np.sort(head["params"].curve.x)):  # pragma: no cover - defensive
+                notes.append(f"{s}: parameter slice differs from recscale.laws.table.param_curve ({ref.selection})")
+        for axis, f in head.items():
+            if f is None:
+                continue
+            headlines[(s, axis)] = _regime_and_plan(f, opts)
+            extrap[(s, axis)] = _extrapolate(f, study, opts, opts.bootstrap)
+    # Every model's data curve, backtested without bootstrap (a table, not a figure).
+    backtests = []
+    for f in cache.values():
+        e = _extrapolate(f, study, opts, 0)
+        backtests.append({"curve": f.key, "identity": _model_identity(f), "x_cut": e.x_cut, "n_test": int(e.x_test.size), "rmse_log": e.rmse_log,
+                          "bias_log": e.bias_log, "max_abs_log": e.max_abs_log, "error": e.error})
+    if study.bayes_ne is None:
+        notes.append("the Bayes NE is unknown (not a synthetic world, or not recorded): floors are free (γ ≥ 0)")
+    warnings = _warnings(models, frontiers, slices, headlines, study, opts)
+    return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
+                    headlines=headlines, extrapolations=extrap, model_backtests=backtests, warnings=warnings, notes=notes,
+                    elapsed_s=time.perf_counter() - t0)
+
+
+# ---- text helpers shared by the writers ---------------------------------------------------------
+
+
+def fmt_num(v: float | None, digits: int = 3) -> str:
+    """A number for people: ``digits`` significant digits, ``4.1e3`` style outside [1e-3, 1e4)."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    a = abs(v)
+    if a != 0 and (a >= 1e4 or a < 1e-3):
+        m, e = f"{v:.{digits - 1}e}".split("e")
+        return f"{m}e{int(e)}"
+    out = f"{v:.{digits}g}"
+    if "e" in out:  # e.g. 4096 with 2 digits
+        m, e = out.split("e")
+        out = f"{m}e{int(e)}"
+    return out
+
+
+def is_flat(fit: PowerLawFit) -> bool:
+    """True when the law is a constant over its data (α = 0: no decrease with x)."""
+    return fit.alpha <= 0 or not math.isfinite(fit.alpha)
+
+
+def law_text(fit: PowerLawFit, var: str) -> str:
+    """``0.512·D^-0.213 + 0.757`` (plain text)."""
+    if is_flat(fit):
+        return f"flat: {fit.gamma:.4f}"
+    return f"{fmt_num(fit.alpha)}·{var}^-{fit.beta:.3f} + {fit.gamma:.4f}"
+
+
+def law_tex(fit: PowerLawFit, var: str) -> str:
+    """The law in matplotlib mathtext."""
+    if is_flat(fit):
+        return f"flat at {fit.gamma:.4f}"
+    a = fit.alpha
+    e = int(math.floor(math.log10(a))) if a > 0 else 0
+    if a > 0 and (e >= 4 or e <= -3):
+        at = f"{a / 10**e:.2f}{{\\times}}10^{{{e}}}"
+    else:
+        at = fmt_num(a)
+    return f"${at}\\,{var}^{{-{fit.beta:.3f}}} + {fit.gamma:.4f}$"
+
+
+def value_label(scheme: str, value: float) -> str:
+    sym = SCHEME_SYMBOL.get(scheme, "v")
+    v = int(value) if float(value).is_integer() else value
+    return f"{sym}={v:,}" if isinstance(v, int) and v >= 10_000 else f"{sym}={v}"

@@ -1,0 +1,518 @@
+"""The report's content as a renderer-neutral list of blocks, plus the terminal summary.
+
+One builder, two renderers (:mod:`recscale.report.html` writes HTML and Markdown from the same
+blocks), so ``report.html`` and ``summary.md`` always say the same thing. Order, for readers in a
+hurry: key findings (exponents, regimes, floor against the Bayes NE, the plan), sanity warnings,
+figures, tables, provenance.
+
+Inline text may use ``**bold**``; renderers translate it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recscale.report.analysis import (
+    AXES,
+    AXIS_ADJ,
+    AXIS_NOUN,
+    AXIS_VAR,
+    PARAM_TITLES,
+    SCHEME_TITLES,
+    Analysis,
+    Headline,
+    fmt_num,
+    is_flat,
+    law_text,
+    value_label,
+)
+
+SANITY_CODES = ("floor_below_bayes", "not_decreasing", "fit_failed", "plan_failed")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block: ``kind`` is "h2", "h3", "p", "list", "table", "figure", "pre" or "details"."""
+
+    kind: str
+    text: str = ""
+    items: list[Any] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    figure: Any = None
+    anchor: str | None = None
+
+
+def _pct(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v * 100:.{digits}f}%"
+
+
+def _ci(ci: Any, fmt=lambda v: f"{v:.3f}") -> str:
+    if ci is None or ci[0] is None or ci[1] is None:
+        return ""
+    return f" [{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def _beta_cell(f, level: float) -> str:
+    if f is None:
+        return "no law"
+    if is_flat(f):
+        return "flat (no decrease)"
+    ci = f.ci(level)["beta"] if f.draws else None
+    return f"{f.beta:.3f}{_ci(ci)}"
+
+
+def _gamma_cell(f, level: float) -> str:
+    if f is None:
+        return "–"
+    ci = f.ci(level)["gamma"] if f.draws else None
+    return f"{f.gamma:.4f}{_ci(ci, lambda v: f'{v:.4f}')}"
+
+
+def _factor_cell(h: Headline | None) -> str:
+    if h is None:
+        return "no law"
+    if h.plan is None:
+        return f"– ({h.error})" if h.error else "–"
+    if not h.plan.reachable:
+        return f"unreachable (floor {h.plan.floor:.4f} ≥ target {h.target_ne:.4f})"
+    hi = "∞" if h.factor_hi is None else f"{h.factor_hi:.2f}"
+    iv = f" [{h.factor_lo:.2f}, {hi}]" if h.factor_lo is not None else ""
+    return f"{h.factor:.2f}×{iv}"
+
+
+def _regime_cell(h: Headline | None) -> str:
+    if h is None or h.regime is None:
+        return "–"
+    r = h.regime
+    share = f", {r.label_share:.0%} of bootstrap fits agree" if r.label_share is not None else ""
+    return f"{r.label} ({_pct(r.gain_rel)} NE per doubling{share})"
+
+
+def _x_name(a: Analysis, axis: str, scheme: str) -> str:
+    if axis == "params":
+        return PARAM_TITLES.get(a.param_col[scheme], a.param_col[scheme])
+    return {"data": "training samples", "compute": "training FLOPs"}[axis]
+
+
+def _span(h: Headline) -> str:
+    lo, hi = h.x_span
+    return f"{fmt_num(lo, 2)}–{fmt_num(hi, 2)}"
+
+
+# ---- key findings -------------------------------------------------------------------------------
+
+
+def key_findings(a: Analysis) -> list[Block]:
+    st = a.study
+    lvl = a.options.level
+    df = st.frame
+    blocks: list[Block] = [Block("h2", "Key findings", anchor="findings")]
+    n_models = df.groupby(["scheme", "value"]).ngroups
+    seeds = sorted(df["seed"].unique())
+    samples = np.sort(df["samples"].unique())
+    dec = math.log10(samples[-1] / samples[0]) if samples.size > 1 else 0.0
+    src = "ledger" if st.kind == "ledger" else "exported table (no provenance)"
+    intro = (f"Study **{st.name}** ({src} `{st.source}`): {len(a.schemes)} scaling schemes, {n_models} scheme × size "
+             f"curves, {len(seeds)} seed(s), data checkpoints from {fmt_num(samples[0], 2)} to {fmt_num(samples[-1], 2)} "
+             f"samples ({dec:.1f} decades). Every law is NE = α·x^-β + γ with {lvl:.0%} bootstrap intervals "
+             f"({a.options.bootstrap} refits).")
+    if st.bayes_ne is not None:
+        se = f" ± {1.96 * st.bayes_ne_se:.4f}" if st.bayes_ne_se else ""
+        intro += (f" The floor γ is bounded below by the synthetic world's **Bayes NE {st.bayes_ne:.4f}{se}**, a known "
+                  "lower bound (no model can beat it); free fits (γ ≥ 0) are reported beside them so both can be compared.")
+    else:
+        intro += " The Bayes NE is unknown for this data, so floors are free (γ ≥ 0)."
+    blocks.append(Block("p", intro))
+
+    # Exponents and regimes.
+    blocks.append(Block("h3", "Exponents and regimes"))
+    header = ["scheme"] + [f"{AXIS_ADJ[ax]} β ({AXIS_VAR[ax]})" for ax in AXES] + [f"{AXIS_ADJ[ax]} regime" for ax in AXES]
+    rows = []
+    for s in a.schemes:
+        row = [SCHEME_TITLES.get(s, s)]
+        for ax in AXES:
+            h = a.headlines.get((s, ax))
+            row.append(_beta_cell(h.fitted.primary if h else None, lvl))
+        for ax in AXES:
+            h = a.headlines.get((s, ax))
+            row.append(h.regime.label if h and h.regime else "–")
+        rows.append(row)
+    blocks.append(Block("table", header=header, rows=rows))
+    blocks.append(Block("list", items=_regime_sentences(a)))
+
+    # Floors against the Bayes NE.
+    blocks.append(Block("h3", "Floors against the Bayes NE"))
+    blocks.append(Block("list", items=_floor_sentences(a)))
+
+    # The plan.
+    blocks.append(Block("h3", f"Plan: lowering NE by {a.options.plan_rel_gain:.0%} relative"))
+    blocks.append(Block("p", (f"From the edge of the data (the largest x of each headline curve), the law's NE must fall by "
+                              f"{a.options.plan_rel_gain:.0%}; the table gives how many times more of each resource that "
+                              f"needs, with its {lvl:.0%} interval (∞: some bootstrap fits never get there).")))
+    rows = []
+    for s in a.schemes:
+        rows.append([SCHEME_TITLES.get(s, s)] + [_factor_cell(a.headlines.get((s, ax))) for ax in AXES])
+    blocks.append(Block("table", header=["scheme", "× data", "× parameters", "× compute"], rows=rows))
+    best = _plan_sentence(a)
+    if best:
+        blocks.append(Block("p", best))
+
+    # Sanity, in one line.
+    blocks.append(Block("p", _sanity_line(a)))
+    if a.notes:
+        blocks.append(Block("list", items=[f"Note: {n}" for n in a.notes]))
+    return blocks
+
+
+def _regime_sentences(a: Analysis) -> list[str]:
+    out = []
+    for ax in AXES:
+        hs = [a.headlines[(s, ax)] for s in a.schemes if (s, ax) in a.headlines and a.headlines[(s, ax)].regime]
+        if not hs:
+            continue
+        labels: dict[str, list[str]] = {}
+        for h in hs:
+            labels.setdefault(h.regime.label, []).append(h.scheme)
+        parts = [f"{lab} in {len(ss)} of {len(hs)} ({', '.join(ss)})" for lab, ss in labels.items()]
+        gains = [h.regime.gain_rel for h in hs]
+        changes = [h.change_rel for h in hs]
+        what = {"data": "from the smallest to the largest data size on the Pareto curve",
+                "params": "from the smallest to the largest model at the largest data size",
+                "compute": "along the compute frontier"}[ax]
+        out.append(f"**{AXIS_ADJ[ax].capitalize()} scaling**: {'; '.join(parts)}. The next doubling gains "
+                   f"{_pct(min(gains))}–{_pct(max(gains))} NE; measured NE changed by {_pct(min(changes), 1)} to "
+                   f"{_pct(max(changes), 1)} {what}.")
+    return out
+
+
+def _floor_sentences(a: Analysis) -> list[str]:
+    st = a.study
+    out = []
+    checks = a.floor_checks()
+    best = min(float(np.min(f.mean_y)) for s in a.schemes for f in a.models[s])
+    if st.bayes_ne is None:
+        out.append(f"The Bayes NE is unknown; the best measured NE is {best:.4f}.")
+        return out
+    below = [c for c in checks if c["below_bayes"]]
+    if below:
+        out.append(f"**{len(below)} of {len(checks)} free-fit floors lie below the Bayes NE beyond their interval** "
+                   f"({', '.join(c['curve'] for c in below)}): those free laws extrapolate to an impossible NE; trust the "
+                   "bounded fits there.")
+    elif checks:
+        lowest = min(checks, key=lambda c: c["gamma_free_ci"][1])
+        out.append(f"No free-fit floor lies below the Bayes NE beyond its interval ({len(checks)} curves checked; the lowest "
+                   f"upper bound is {lowest['gamma_free_ci'][1]:.4f}, {lowest['curve']}).")
+    gap = best - st.bayes_ne
+    line = (f"The best measured NE is {best:.4f}, {gap:.4f} above the Bayes NE ({gap / st.bayes_ne:.1%} of it): that much "
+            "is still reducible by some model with enough data.")
+    if "oracle_ne" in st.frame.columns and st.frame["oracle_ne"].notna().any():
+        last = st.frame.loc[st.frame["samples"] == st.frame["samples"].max(), "oracle_ne"].dropna()
+        if len(last):
+            line += (f" The seen-id oracle (the true model, knowing only ids seen in the training data) reaches "
+                     f"{float(last.iloc[0]):.4f} at the largest data size, so nearly all of that gap is the students' "
+                     "(what they have not yet learned), not ids the data never showed.")
+    out.append(line)
+    fr = [a.frontiers[(s, "data")] for s in a.schemes if (s, "data") in a.frontiers and a.frontiers[(s, "data")].free]
+    if fr:
+        parts = [f"{f.scheme} {f.free.gamma:.4f}{_ci(f.free.ci(a.options.level)['gamma'] if f.free.draws else None, lambda v: f'{v:.4f}')}"
+                 for f in fr]
+        out.append("Free floors of the Pareto data curves: " + "; ".join(parts) + ".")
+    return out
+
+
+def _plan_sentence(a: Analysis) -> str | None:
+    hs = [h for h in a.headlines.values() if h.axis == "data" and h.factor is not None]
+    if not hs:
+        return None
+    h = min(hs, key=lambda h: h.factor)
+    parts = []
+    for ax in AXES:
+        hh = a.headlines.get((h.scheme, ax))
+        if hh is None:
+            continue
+        if hh.factor is not None:
+            parts.append(f"{hh.factor:.2f}× {AXIS_NOUN[ax]}")
+        elif hh.plan is not None and not hh.plan.reachable:
+            parts.append(f"no amount of {AXIS_NOUN[ax]} alone")
+    return (f"For example, in the {SCHEME_TITLES.get(h.scheme, h.scheme)} scheme, taking NE from {h.target_ne / (1 - a.options.plan_rel_gain):.4f} "
+            f"to {h.target_ne:.4f} needs " + ", or ".join(parts) + ".")
+
+
+def _sanity_line(a: Analysis) -> str:
+    counts: dict[str, int] = {}
+    for w in a.warnings:
+        counts[w.code] = counts.get(w.code, 0) + 1
+    sanity = ", ".join(f"{counts.get(c, 0)} {c.replace('_', ' ')}" for c in ("floor_below_bayes", "not_decreasing"))
+    flags = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()) if c not in SANITY_CODES)
+    return (f"**Sanity checks**: {sanity}" + (f"; {counts['fit_failed']} failed fits" if counts.get("fit_failed") else "")
+            + (f"; flags raised by the laws engine: {flags}" if flags else "; no flags raised by the laws engine")
+            + " (details under Warnings).")
+
+
+# ---- warnings -----------------------------------------------------------------------------------
+
+_CODE_MEANING = {
+    "floor_below_bayes": "a free floor below the known Bayes NE, beyond its interval: impossible for any model",
+    "not_decreasing": "the measured curve rises beyond seed noise somewhere",
+    "fit_failed": "the curve could not be fitted (usually too few sizes or points)",
+    "plan_failed": "the plan could not be computed",
+    "param_at_bound": "a parameter sits on its bound (for γ at the Bayes NE: the data show no floor above it; "
+                      "for α = 0: a flat curve)",
+    "narrow_range": "x spans under two decades, so β and γ are hard to separate",
+    "beta_gamma_tradeoff": "β and γ trade off: the exponent is not pinned down by these points",
+    "non_monotone": "the points do not decrease in x",
+    "few_points_per_decade": "few distinct x per decade",
+    "bootstrap_failures": "many bootstrap refits were degenerate",
+}
+
+
+def warnings_section(a: Analysis) -> list[Block]:
+    blocks = [Block("h2", "Warnings", anchor="warnings")]
+    if not a.warnings:
+        blocks.append(Block("p", "None: every check passed and the laws engine raised no flags."))
+        return blocks
+    blocks.append(Block("p", ("Sanity checks of the report (floors below the Bayes NE, curves that do not decrease, failed "
+                              "fits) come first, then flags the laws engine attached to individual fits. Flags on "
+                              "parameter slices and on fits with γ at the Bayes-NE bound are expected in a small study; "
+                              "they say how far to trust each exponent.")))
+    groups: dict[str, list] = {}
+    for w in a.warnings:
+        groups.setdefault(w.code, []).append(w)
+    order = [c for c in SANITY_CODES if c in groups] + sorted(c for c in groups if c not in SANITY_CODES)
+    rows = []
+    for c in order:
+        ws = groups[c]
+        where = ", ".join(w.where for w in ws[:8]) + (f", … ({len(ws) - 8} more)" if len(ws) > 8 else "")
+        rows.append([c, str(len(ws)), _CODE_MEANING.get(c, ws[0].message), where])
+    blocks.append(Block("table", header=["code", "count", "meaning", "where"], rows=rows))
+    sanity = [w for w in a.warnings if w.code in SANITY_CODES]
+    if sanity:
+        blocks.append(Block("list", items=[f"**{w.code}** — {w.where}: {w.message}" for w in sanity]))
+    blocks.append(Block("details", text=f"All {len(a.warnings)} warnings with their messages",
+                        rows=[[w.code, w.where, w.message] for w in a.warnings], header=["code", "where", "message"]))
+    return blocks
+
+
+# ---- tables -------------------------------------------------------------------------------------
+
+
+def tables_section(a: Analysis) -> list[Block]:
+    lvl = a.options.level
+    blocks = [Block("h2", "Tables", anchor="tables")]
+    var = AXIS_VAR
+
+    blocks.append(Block("h3", "Headline laws: each scheme × axis"))
+    blocks.append(Block("p", ("Data and compute: the Pareto frontier of the scheme's models; parameters: all models at the "
+                              "largest data size every model reached. β and γ with their intervals, for the primary fit "
+                              "(γ ≥ Bayes NE when known) and the free fit; RMSE: of log NE, seed means against the primary law.")))
+    rows = []
+    for (s, ax), h in a.headlines.items():
+        f = h.fitted
+        p, fr = f.primary, f.free
+        rows.append([s, AXIS_ADJ[ax], _x_name(a, ax, s), _span(h), str(f.mean_x.size),
+                     law_text(p, var[ax]) if p else "–", _beta_cell(p, lvl), _gamma_cell(p, lvl),
+                     _beta_cell(fr, lvl), _gamma_cell(fr, lvl), _pct(f.curve_rmse_log), _regime_cell(h),
+                     ", ".join(sorted(set(p.flag_codes))) if p else (f.error or "")])
+    blocks.append(Block("table", header=["scheme", "axis", "x", "x range", "points", "law (primary)", "β", "γ", "β (free)",
+                                         "γ (free)", "RMSE", "regime", "flags"], rows=rows))
+
+    blocks.append(Block("h3", "Data-scaling laws of every model"))
+    bt = {b["identity"]: b for b in a.model_backtests}
+    rows = []
+    base = a.base_identity
+    for s in a.schemes:
+        for f in a.models[s]:
+            ident = "|".join(sorted(set(map(str, f.curve.trial_ids or ()))))
+            p, fr = f.primary, f.free
+            label = value_label(s, f.value) + (" (base)" if ident == base else "")
+            b = bt.get(ident)
+            rows.append([s, label, fmt_num(float(f.curve.rows["params_total"].iloc[0]), 3),
+                         law_text(p, "D") if p else "–", _beta_cell(p, lvl), _gamma_cell(p, lvl), _gamma_cell(fr, lvl),
+                         _pct(f.curve_rmse_log), _pct(b["rmse_log"]) if b and b["rmse_log"] is not None else "–",
+                         ", ".join(sorted(set(p.flag_codes))) if p else (f.error or "")])
+    blocks.append(Block("table", header=["scheme", "model", "parameters", "law (primary)", "β", "γ", "γ (free)",
+                                         "fit RMSE", "held-out RMSE", "flags"], rows=rows))
+    blocks.append(Block("p", ("Fit RMSE: of log NE, seed means against the law over all data sizes (the power law plus "
+                              "constant describes a curve well when this is a fraction of a percent). Held-out RMSE: the "
+                              f"law fitted on the smaller {1 - a.options.holdout:.0%} of the log data range, scored on the rest.")))
+
+    blocks.append(Block("h3", "Parameter-scaling laws at each data size"))
+    rows = []
+    for s in a.schemes:
+        for f in a.param_slices.get(s, []):
+            p = f.primary
+            rows.append([s, fmt_num(f.samples, 3), PARAM_TITLES.get(f.x_col, f.x_col),
+                         f"{fmt_num(f.mean_x.min(), 3)}–{fmt_num(f.mean_x.max(), 3)}", law_text(p, "N") if p else "–",
+                         _beta_cell(p, lvl), _gamma_cell(p, lvl), _pct(f.mean_y[-1] / f.mean_y[0] - 1),
+                         ", ".join(sorted(set(p.flag_codes))) if p else (f.error or "")])
+    blocks.append(Block("table", header=["scheme", "samples", "x", "x range", "law (primary)", "β", "γ",
+                                         "NE change small → large", "flags"], rows=rows))
+
+    blocks.append(Block("h3", "Extrapolation check"))
+    rows = []
+    for (s, ax), e in a.extrapolations.items():
+        if e.error:
+            rows.append([s, AXIS_ADJ[ax], "–", "–", "–", "–", "–", "–", e.error])
+            continue
+        rows.append([s, AXIS_ADJ[ax], fmt_num(e.x_cut, 3), str(e.x_test.size), _pct(e.rmse_log), _pct(e.bias_log),
+                     _pct(e.max_abs_log), f"{e.inside_band}/{e.x_test.size}" if e.inside_band is not None else "–", ""])
+    blocks.append(Block("table", header=["scheme", "axis", "fitted up to x", "held out", "RMSE", "bias", "max |error|",
+                                         f"inside {lvl:.0%} band", "note"], rows=rows))
+    blocks.append(Block("p", "Errors are of log NE (≈ relative NE); bias > 0 means the law predicted a worse NE than measured."))
+
+    blocks.append(Block("h3", "Plan detail"))
+    rows = []
+    for (s, ax), h in a.headlines.items():
+        p = h.plan
+        if p is None:
+            rows.append([s, AXIS_ADJ[ax], "–", "–", "–", "–", "–", "–", h.error or ""])
+            continue
+        imp = p.implied or {}
+
+        def iv(col):
+            d = imp.get(col) or {}
+            return fmt_num(d.get("value"), 3) if d.get("value") is not None else "–"
+
+        rows.append([s, AXIS_ADJ[ax], fmt_num(float(np.max(h.fitted.curve.x)), 3), f"{h.target_ne:.4f}",
+                     _x_needed_cell(p),
+                     _factor_cell(h), iv("samples"), iv("train_flops"), "; ".join(p.notes)])
+    blocks.append(Block("table", header=["scheme", "axis", "largest x", "target NE", "x needed", "factor", "samples",
+                                         "training FLOPs", "notes"], rows=rows))
+    return blocks
+
+
+def _x_needed_cell(p) -> str:
+    if not p.reachable:
+        return "never"
+    out = fmt_num(p.x_needed, 3)
+    if p.x_interval:
+        lo, hi = p.x_interval
+        out += f" [{fmt_num(lo, 3)}, {'∞' if hi is None else fmt_num(hi, 3)}]"
+    return out
+
+
+# ---- provenance ---------------------------------------------------------------------------------
+
+
+def provenance_section(a: Analysis, wall_s: float | None) -> list[Block]:
+    st = a.study
+    blocks = [Block("h2", "Provenance", anchor="provenance")]
+    items = [f"Source: `{st.source}` ({'recscale ledger' if st.kind == 'ledger' else 'exported table'}), "
+             f"{len(st.frame)} evaluation rows."]
+    if st.bayes_ne is not None:
+        se = f" (standard error {st.bayes_ne_se:.2g})" if st.bayes_ne_se else ""
+        items.append(f"Bayes NE {st.bayes_ne:.5f}{se}: {st.bayes_source}.")
+    opts = a.options
+    items.append(f"Report settings: {opts.bootstrap} bootstrap refits per law, {opts.level:.0%} intervals, seed {opts.seed}, "
+                 f"{opts.param_slices} parameter slices, {opts.holdout:.0%} of each log-axis held out; analysis took "
+                 f"{a.elapsed_s:.1f} s" + (f", the whole report {wall_s:.1f} s" if wall_s is not None else "") + ".")
+    pv = st.provenance
+    if pv is None:
+        items.append("**Provenance unavailable**: this report was built from an exported table (CSV or Parquet), which "
+                     "carries no spec, versions, machine or timing. Build it from the study's ledger to include them.")
+        blocks.append(Block("list", items=items))
+        return blocks
+    if pv.get("created_at"):
+        items.append(f"Study created {pv['created_at']}.")
+    status = pv.get("trial_status") or {}
+    if status:
+        items.append("Trials: " + ", ".join(f"{v} {k}" for k, v in sorted(status.items())) + ".")
+    if pv.get("last_run_wall_s") is not None:
+        extra = ", ".join(f"{k.replace('last_run_', '')} {pv[k]}" for k in ("last_run_workers", "last_run_executor",
+                                                                            "last_run_device", "last_run_precision") if pv.get(k) is not None)
+        items.append(f"Last `study run`: {pv['last_run_wall_s']:.1f} s wall" + (f" ({extra})" if extra else "")
+                     + (f"; training time summed over trials {pv['trial_wall_s_total']:.1f} s" if pv.get("trial_wall_s_total") else "")
+                     + ".")
+    if pv.get("versions"):
+        items.append("Versions: " + ", ".join(f"{k} {v}" for k, v in pv["versions"].items()) + ".")
+    if pv.get("machine"):
+        items.append("Machine: " + ", ".join(f"{k} {v}" for k, v in pv["machine"].items() if v not in (None, "")) + ".")
+    if pv.get("dataset"):
+        items.append(f"Dataset: `{pv['dataset']}`.")
+    blocks.append(Block("list", items=items))
+    meta = pv.get("dataset_meta") or {}
+    world = meta.get("world")
+    if world:
+        blocks.append(Block("details", text="Synthetic world", rows=[[k, json.dumps(v)] for k, v in world.items()],
+                            header=["field", "value"]))
+    if pv.get("spec_toml"):
+        blocks.append(Block("h3", "Spec"))
+        blocks.append(Block("pre", pv["spec_toml"]))
+    elif pv.get("spec"):
+        blocks.append(Block("h3", "Spec (resolved)"))
+        blocks.append(Block("pre", json.dumps(pv["spec"], indent=2)))
+    return blocks
+
+
+def figures_section(figures: list[Any]) -> list[Block]:
+    blocks = [Block("h2", "Figures", anchor="figures")]
+    for fig in figures:
+        blocks.append(Block("figure", text=fig.title, figure=fig, anchor=f"fig-{fig.name}"))
+    return blocks
+
+
+def build_document(a: Analysis, figures: list[Any], wall_s: float | None = None) -> list[Block]:
+    """All blocks of the report, in reading order."""
+    return key_findings(a) + warnings_section(a) + figures_section(figures) + tables_section(a) + provenance_section(a, wall_s)
+
+
+# ---- the terminal summary -----------------------------------------------------------------------
+
+
+def terminal_summary(a: Analysis) -> str:
+    """A short plain-text summary: exponents and regimes per scheme × axis, floors against the Bayes NE, the plan."""
+    lvl = a.options.level
+    st = a.study
+    lines = []
+    w_scheme = max(len(s) for s in a.schemes) if a.schemes else 6
+    head = f"{'scheme':<{w_scheme}}  " + "  ".join(f"{AXIS_ADJ[ax] + ' beta [' + f'{lvl:.0%}' + ']':<30}" for ax in AXES)
+    lines.append(f"exponents (NE = a*x^-beta + c; regime at the edge of the data):")
+    lines.append(head)
+    for s in a.schemes:
+        cells = []
+        for ax in AXES:
+            h = a.headlines.get((s, ax))
+            f = h.fitted.primary if h else None
+            if f is None:
+                cell = "no law"
+            elif is_flat(f):
+                cell = "flat"
+            else:
+                ci = f.ci(lvl)["beta"] if f.draws else None
+                cell = f"{f.beta:.3f}" + (f" [{ci[0]:.3f},{ci[1]:.3f}]" if ci else "")
+            if h and h.regime:
+                cell += f" {h.regime.label}"
+            cells.append(f"{cell:<30}")
+        lines.append(f"{s:<{w_scheme}}  " + "  ".join(cells))
+    if st.bayes_ne is not None:
+        checks = a.floor_checks()
+        below = [c for c in checks if c["below_bayes"]]
+        fr = [a.frontiers[(s, "data")] for s in a.schemes if (s, "data") in a.frontiers and a.frontiers[(s, "data")].free]
+        lines.append(f"floors (free fits of the Pareto data curves) vs Bayes NE {st.bayes_ne:.4f}:")
+        for f in fr:
+            ci = f.free.ci(lvl)["gamma"] if f.free.draws else (f.free.gamma, f.free.gamma)
+            lines.append(f"  {f.scheme:<{w_scheme}}  gamma {f.free.gamma:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]")
+        lines.append(f"  {len(below)} of {len(checks)} free floors below the Bayes NE beyond their interval"
+                     + (": " + ", ".join(c["curve"] for c in below) if below else ""))
+    rmses = [f.curve_rmse_log for s in a.schemes for f in a.models[s] if f.curve_rmse_log is not None]
+    if rmses:
+        lines.append(f"data curves: power law + constant, log RMSE {min(rmses):.2%} to {max(rmses):.2%} over {len(rmses)} curves")
+    lines.append(f"to lower NE by {a.options.plan_rel_gain:.0%}: " + "; ".join(
+        f"{s}: " + ", ".join(f"{AXIS_NOUN[ax]} {_short_factor(a.headlines.get((s, ax)))}" for ax in AXES) for s in a.schemes))
+    sanity = [w for w in a.warnings if w.code in SANITY_CODES]
+    lines.append(f"warnings: {len(sanity)} sanity, {len(a.warnings) - len(sanity)} fit flags")
+    return "\n".join(lines)
+
+
+def _short_factor(h: Headline | None) -> str:
+    if h is None or h.plan is None:
+        return "-"
+    if not h.plan.reachable:
+        return "unreachable"
+    return f"{h.factor:.2f}x"

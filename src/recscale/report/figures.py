@@ -1,0 +1,568 @@
+"""The report's figures: the paper's (Ardalani et al. 2022, Figures 2, 4 and 5) and ours.
+
+Every figure is drawn from an :class:`~recscale.report.analysis.Analysis` with matplotlib's
+object-oriented API (no pyplot, so no global state and no GUI backend), and saved as PNG and SVG.
+All axes are log-scaled; each fitted law is drawn with its interval band and its equation in the
+legend; where the synthetic world's Bayes NE is known it is a dashed line on every NE axis.
+
+Figures:
+
+* ``data_scaling``: NE vs training samples, one panel per scheme, one line per model size (Fig. 2).
+* ``param_scaling``: NE vs the parameters each scheme grows, at several data sizes.
+* ``data_efficiency``: every model's data curve with the Pareto-optimal curve and its law (Fig. 4).
+* ``compute_data`` and ``compute_model``: compute grown with data in tandem, and with model size in
+  tandem, each with the compute frontier's law (Fig. 5).
+* ``scaling_efficiency``: β with intervals for each scheme × axis, with regime labels.
+* ``extrapolation``: laws fitted on the smaller part of each axis, predicting the larger part.
+* ``floors``: fitted floors (free and bounded) against the Bayes NE.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from recscale.report.analysis import (
+    AXES,
+    AXIS_ADJ,
+    AXIS_NOUN,
+    AXIS_VAR,
+    PARAM_TITLES,
+    SCHEME_TITLES,
+    Analysis,
+    Fitted,
+    fmt_num,
+    law_tex,
+    value_label,
+)
+
+DPI = 130
+AXIS_COLORS = {"data": "#1f77b4", "params": "#2ca02c", "compute": "#d62728"}
+REGIME_COLORS = {"high-return": "#1a7f37", "diminishing": "#b08800", "saturated": "#cf222e"}
+_RC = {
+    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7.2, "xtick.labelsize": 8,
+    "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none",
+    "legend.framealpha": 0.85, "legend.borderaxespad": 0.4,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """A saved figure.
+
+    Attributes:
+        name: File stem, e.g. ``"data_scaling"``.
+        title: Heading for the report.
+        caption: What it shows and how to read it.
+        png, svg: The files.
+    """
+
+    name: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def _sizes_cmap(n: int, name: str = "viridis") -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps[name]
+    return [cmap(v) for v in (np.linspace(0.08, 0.85, n) if n > 1 else [0.45])]
+
+
+def _ne_axis(ax, lo: float, hi: float) -> None:
+    """Log-scaled NE axis with a handful of plainly labelled ticks (NE spans far less than a decade)."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, NullFormatter, NullLocator
+
+    ax.set_yscale("log")
+    pad = (math.log(hi) - math.log(lo)) * 0.06 or 0.01
+    lo2, hi2 = math.exp(math.log(lo) - pad), math.exp(math.log(hi) + pad)
+    ax.set_ylim(lo2, hi2)
+    ticks = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo2, hi2)
+    ticks = [t for t in ticks if lo2 <= t <= hi2]
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 0.1
+    digits = max(2, int(math.ceil(-math.log10(step))) if step > 0 else 2)
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FormatStrFormatter(f"%.{digits}f"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _tick(v: float) -> str:
+    if v >= 1e4 or v < 1e-2:
+        m, e = f"{v:.2e}".split("e")
+        return f"{m.rstrip('0').rstrip('.')}e{int(e)}"
+    return f"{v:g}"
+
+
+def _x_log(ax, x: np.ndarray | None = None) -> None:
+    """Log x axis; over less than a decade, a few plainly labelled ticks instead of crowded 1.2×10^4 labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter, NullLocator
+
+    ax.set_xscale("log")
+    ax.grid(True, which="major", alpha=0.25, lw=0.6)
+    ax.grid(True, which="minor", axis="x", alpha=0.08, lw=0.4)
+    if x is None or not np.size(x):
+        return
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if not (lo > 0 and hi / lo < 8):
+        return
+    k0, k1 = int(math.floor(math.log10(lo))), int(math.ceil(math.log10(hi)))
+    cands = sorted(m * 10.0**k for k in range(k0, k1 + 1) for m in (1, 1.5, 2, 3, 4, 5, 6, 8))
+    ticks = [t for t in cands if lo * 0.98 <= t <= hi * 1.02]
+    if len(ticks) > 5:
+        idx = np.unique(np.round(np.linspace(0, len(ticks) - 1, 5)).astype(int))
+        ticks = [ticks[i] for i in idx]
+    if len(ticks) < 3:
+        ticks = [t for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo * 0.98 <= t <= hi * 1.02]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick(v)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _ne_range(a: Analysis, values: list[np.ndarray]) -> tuple[float, float]:
+    vals = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values if np.size(v)] or [np.array([1.0])])
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    lo, hi = float(vals.min()), float(vals.max())
+    if a.study.bayes_ne is not None:
+        lo = min(lo, a.study.bayes_ne)
+    return lo, hi
+
+
+def _bayes(ax, a: Analysis, label: bool = True) -> None:
+    b = a.study.bayes_ne
+    if b is None:
+        return
+    ax.axhline(b, color="black", ls="--", lw=1.0, zorder=1, label=f"Bayes NE {b:.4f}" if label else None)
+
+
+def _draw_law(ax, fit, x_lo: float, x_hi: float, color, label: str | None, level: float, lw: float = 1.6,
+              band: bool = True, ls: str = "-") -> None:
+    xs = np.geomspace(x_lo, x_hi, 120)
+    ax.plot(xs, fit.predict(xs), color=color, lw=lw, ls=ls, label=label, zorder=3)
+    if band and fit.draws:
+        lo, hi = fit.predict_interval(xs, level=level)
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.16, lw=0, zorder=2)
+
+
+def _points(ax, f: Fitted, color, marker: str = "o", ms: float = 3.4, hollow: bool = False, label=None, line=False) -> None:
+    """Seed means with the seed range as error bars."""
+    x, m = f.mean_x, f.mean_y
+    lo, hi = _seed_range(f)
+    ax.errorbar(x, m, yerr=[m - lo, hi - m], fmt=marker + ("-" if line else ""), ms=ms, color=color, lw=0.8 if line else 0,
+                elinewidth=0.8, capsize=0, mfc="white" if hollow else color, mec=color, label=label, zorder=4,
+                alpha=0.95)
+
+
+def _seed_range(f: Fitted) -> tuple[np.ndarray, np.ndarray]:
+    ux, inv = np.unique(f.curve.x, return_inverse=True)
+    lo = np.full(ux.size, np.inf)
+    hi = np.full(ux.size, -np.inf)
+    np.minimum.at(lo, inv, f.curve.y)
+    np.maximum.at(hi, inv, f.curve.y)
+    return lo, hi
+
+
+def _new_figure(rows: int, cols: int, w: float, h: float, **kw):
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(w, h), dpi=DPI, layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _scheme_grid(n: int, panel_w: float = 5.4, panel_h: float = 4.1, sharey: bool = True):
+    """A grid with one panel per scheme: 2 × 2 for four schemes (readable when embedded), else one row."""
+    cols = 2 if n == 4 else max(1, min(n, 3))
+    rows = math.ceil(n / cols)
+    fig, axes = _new_figure(rows, cols, panel_w * cols, panel_h * rows, sharey=sharey)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n], cols
+
+
+def _legend(ax, **kw) -> None:
+    import matplotlib as mpl
+
+    with mpl.rc_context(_RC):
+        ax.legend(**{"loc": "upper right", "handlelength": 1.6, "borderpad": 0.4, "labelspacing": 0.3, **kw})
+
+
+def _panel_title(ax, scheme: str) -> None:
+    ax.set_title(SCHEME_TITLES.get(scheme, scheme), fontsize=10)
+
+
+def _no_data(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.4", wrap=True)
+
+
+# ---- the figures --------------------------------------------------------------------------------
+
+
+def fig_data_scaling(a: Analysis):
+    """NE vs training samples per scheme, one law per model size (the paper's Figure 2)."""
+    fig, axes, cols = _scheme_grid(len(a.schemes))
+    lvl = a.options.level
+    ys = [f.mean_y for s in a.schemes for f in a.models[s]]
+    lo, hi = _ne_range(a, ys)
+    oracle = _oracle(a)
+    for j, s in enumerate(a.schemes):
+        ax = axes[j]
+        fs = a.models[s]
+        for f, c in zip(fs, _sizes_cmap(len(fs))):
+            fit = f.primary
+            lab = f"{value_label(s, f.value)}: " + (law_tex(fit, "D") if fit else "no fit")
+            _points(ax, f, c)
+            if fit is not None:
+                _draw_law(ax, fit, f.mean_x.min(), f.mean_x.max(), c, lab, lvl)
+            else:
+                ax.plot([], [], color=c, label=lab)
+        if oracle is not None:
+            ax.plot(oracle[0], oracle[1], color="0.45", ls=":", lw=1.1, label="seen-id oracle", zorder=1)
+        _bayes(ax, a)
+        _x_log(ax)
+        _ne_axis(ax, lo, hi)
+        ax.set_xlabel("training samples D")
+        _panel_title(ax, s)
+        _legend(ax)
+        if j % cols == 0:
+            ax.set_ylabel("NE (eval)")
+    return fig
+
+
+def _oracle(a: Analysis):
+    df = a.study.frame
+    if "oracle_ne" not in df.columns:
+        return None
+    o = df[["samples", "oracle_ne"]].dropna().drop_duplicates().sort_values("samples")
+    if o.empty:
+        return None
+    return o["samples"].to_numpy(dtype=float), o["oracle_ne"].to_numpy(dtype=float)
+
+
+def fig_param_scaling(a: Analysis):
+    """NE vs the parameters each scheme grows, one law per data size."""
+    fig, axes, cols = _scheme_grid(len(a.schemes), sharey=False)
+    lvl = a.options.level
+    ys = [f.mean_y for s in a.schemes for f in a.param_slices.get(s, [])]
+    lo, hi = _ne_range(a, ys or [np.array([1.0])])
+    for j, s in enumerate(a.schemes):
+        ax = axes[j]
+        sl = a.param_slices.get(s, [])
+        if not sl:
+            _no_data(ax, "no parameter law:\nthe models do not differ\nin parameters, or too few sizes")
+        for f, c in zip(sl, _sizes_cmap(len(sl), "plasma")):
+            fit = f.primary
+            lab = f"D={fmt_num(f.samples, 2)}: " + (law_tex(fit, "N") if fit else f"no fit ({f.mean_x.size} sizes)")
+            _points(ax, f, c, line=fit is None)
+            if fit is not None:
+                _draw_law(ax, fit, f.mean_x.min(), f.mean_x.max(), c, lab, lvl)
+            else:
+                ax.plot([], [], color=c, label=lab)
+        _bayes(ax, a)
+        _x_log(ax, np.concatenate([f.mean_x for f in sl]) if sl else None)
+        _ne_axis(ax, lo, hi)
+        ax.set_xlabel(f"{PARAM_TITLES.get(a.param_col[s], a.param_col[s])} N")
+        _panel_title(ax, s)
+        if sl:
+            _legend(ax, loc="best")
+        if j % cols == 0:
+            ax.set_ylabel("NE (eval)")
+    return fig
+
+
+def fig_data_efficiency(a: Analysis):
+    """Every model's data curve, and the Pareto-optimal curve with its law (the paper's Figure 4)."""
+    fig, axes, cols = _scheme_grid(len(a.schemes))
+    lvl = a.options.level
+    ys = [f.mean_y for s in a.schemes for f in a.models[s]]
+    lo, hi = _ne_range(a, ys)
+    for j, s in enumerate(a.schemes):
+        ax = axes[j]
+        fs = a.models[s]
+        for f, c in zip(fs, _sizes_cmap(len(fs))):
+            ax.plot(f.mean_x, f.mean_y, "-", marker=".", ms=4, lw=1.0, color=c, alpha=0.85, label=value_label(s, f.value))
+        fr = a.frontiers.get((s, "data"))
+        if fr is not None:
+            ax.plot(fr.mean_x, fr.mean_y, "o", ms=6.5, mfc="none", mec="black", mew=1.1, zorder=5, label="Pareto-optimal points")
+            if fr.primary is not None:
+                _draw_law(ax, fr.primary, fr.mean_x.min(), fr.mean_x.max(), "black", "Pareto: " + law_tex(fr.primary, "D"),
+                          lvl, lw=2.0)
+        _bayes(ax, a)
+        _x_log(ax)
+        _ne_axis(ax, lo, hi)
+        ax.set_xlabel("training samples D")
+        _panel_title(ax, s)
+        _legend(ax)
+        if j % cols == 0:
+            ax.set_ylabel("NE (eval)")
+    return fig
+
+
+def _compute_frontier(ax, a: Analysis, s: str, label_points: bool) -> None:
+    fr = a.frontiers.get((s, "compute"))
+    if fr is None:
+        return
+    ax.plot(fr.mean_x, fr.mean_y, "o", ms=6, mfc="none", mec="black", mew=1.0, zorder=5,
+            label="compute frontier" if label_points else None)
+    if fr.primary is not None:
+        _draw_law(ax, fr.primary, fr.mean_x.min(), fr.mean_x.max(), "black", "frontier: " + law_tex(fr.primary, "C"),
+                  a.options.level, lw=2.0)
+
+
+def fig_compute_data(a: Analysis):
+    """Compute grown with data: each model's curve against training FLOPs, with the compute frontier (Fig. 5a)."""
+    fig, axes, cols = _scheme_grid(len(a.schemes))
+    lo, hi = _ne_range(a, [f.mean_y for s in a.schemes for f in a.models[s]])
+    df = a.study.frame
+    for j, s in enumerate(a.schemes):
+        ax = axes[j]
+        part = df[df["scheme"] == s]
+        fs = a.models[s]
+        for f, c in zip(fs, _sizes_cmap(len(fs))):
+            g = part[part["value"] == f.value].groupby("train_flops")["ne"].mean()
+            ax.plot(g.index, g.values, "-", marker=".", ms=4, lw=1.0, color=c, alpha=0.85, label=value_label(s, f.value))
+        _compute_frontier(ax, a, s, True)
+        _bayes(ax, a)
+        _x_log(ax)
+        _ne_axis(ax, lo, hi)
+        ax.set_xlabel("training FLOPs C")
+        _panel_title(ax, s)
+        _legend(ax)
+        if j % cols == 0:
+            ax.set_ylabel("NE (eval)")
+    return fig
+
+
+def fig_compute_model(a: Analysis):
+    """Compute grown with model size at fixed data sizes, with the compute frontier (Fig. 5b)."""
+    fig, axes, cols = _scheme_grid(len(a.schemes))
+    lo, hi = _ne_range(a, [f.mean_y for s in a.schemes for f in a.models[s]])
+    df = a.study.frame
+    for j, s in enumerate(a.schemes):
+        ax = axes[j]
+        part = df[df["scheme"] == s]
+        slice_d = [f.samples for f in a.param_slices.get(s, [])] or sorted(part["samples"].unique())[-1:]
+        flat = True
+        for d, c in zip(slice_d, _sizes_cmap(len(slice_d), "plasma")):
+            g = part[part["samples"] == d].groupby("value")[["train_flops", "ne"]].mean().sort_values("train_flops")
+            flat &= g["train_flops"].nunique() <= 1
+            ax.plot(g["train_flops"], g["ne"], "-o", ms=3.5, lw=1.1, color=c, label=f"D={fmt_num(d, 2)}, growing model")
+        if flat:
+            ax.text(0.03, 0.14, "model size does not change\nFLOPs per sample in this scheme", transform=ax.transAxes,
+                    fontsize=7.5, color="0.35", va="bottom")
+        _compute_frontier(ax, a, s, True)
+        _bayes(ax, a)
+        _x_log(ax)
+        _ne_axis(ax, lo, hi)
+        ax.set_xlabel("training FLOPs C")
+        _panel_title(ax, s)
+        _legend(ax)
+        if j % cols == 0:
+            ax.set_ylabel("NE (eval)")
+    return fig
+
+
+def fig_scaling_efficiency(a: Analysis):
+    """β with intervals per scheme × axis, the regime at the edge of the data written beside it."""
+    fig, axes = _new_figure(1, 3, 13.5, 0.55 * len(a.schemes) + 1.9)
+    lvl = a.options.level
+    for j, axis in enumerate(AXES):
+        ax = axes[0, j]
+        ylabels = []
+        xmax = 0.0
+        for i, s in enumerate(a.schemes):
+            ylabels.append(SCHEME_TITLES.get(s, s))
+            h = a.headlines.get((s, axis))
+            y = len(a.schemes) - 1 - i
+            if h is None or h.fitted.primary is None:
+                ax.text(0.0, y, "  no law", va="center", fontsize=8, color="0.4")
+                continue
+            f = h.fitted.primary
+            ci = f.ci(lvl)["beta"] if f.draws else (f.beta, f.beta)
+            ax.errorbar([f.beta], [y], xerr=[[f.beta - ci[0]], [ci[1] - f.beta]], fmt="o", color=AXIS_COLORS[axis], ms=6,
+                        capsize=3, lw=1.4, zorder=3)
+            xmax = max(xmax, ci[1], f.beta)
+            if h.fitted.free is not None and h.fitted.bounded is not None:
+                ff = h.fitted.free
+                ax.plot([ff.beta], [y - 0.22], marker="D", ms=4, mfc="white", mec="0.45", ls="none", zorder=3,
+                        label="free fit β" if i == 0 else None)
+            if h.regime is not None:
+                share = f" ({h.regime.label_share:.0%})" if h.regime.label_share is not None else ""
+                ax.annotate(f"{h.regime.label}{share}", (ci[1], y), xytext=(6, 0), textcoords="offset points",
+                            va="center", fontsize=8, color=REGIME_COLORS.get(h.regime.label, "black"))
+        ax.set_yticks(range(len(a.schemes)))
+        ax.set_yticklabels(ylabels[::-1] if j == 0 else [""] * len(ylabels))
+        ax.set_ylim(-0.7, len(a.schemes) - 0.4)
+        ax.set_xlim(0, max(xmax * 1.6, 0.05))
+        ax.set_xlabel(f"β ({AXIS_NOUN[axis]}: NE ∝ {AXIS_VAR[axis]}^-β + γ)")
+        ax.set_title(f"{AXIS_ADJ[axis]} scaling", color=AXIS_COLORS[axis])
+        ax.grid(True, axis="x", alpha=0.25)
+        if any(a.headlines.get((s, axis)) is not None and a.headlines[(s, axis)].fitted.bounded is not None for s in a.schemes):
+            _legend(ax, loc="lower right")
+    return fig
+
+
+def fig_extrapolation(a: Analysis):
+    """Laws fitted on the smaller part of each axis (filled points), predicting the larger part (open)."""
+    S = len(a.schemes)
+    fig, axes = _new_figure(S, 3, 13.2, 3.3 * S + 0.3)
+    lvl = a.options.level
+    for i, s in enumerate(a.schemes):
+        for j, axis in enumerate(AXES):
+            ax = axes[i, j]
+            e = a.extrapolations.get((s, axis))
+            h = a.headlines.get((s, axis))
+            if i == 0:
+                ax.text(0.5, 1.12, f"{AXIS_ADJ[axis]} axis", transform=ax.transAxes, ha="center", va="bottom",
+                        fontsize=11, color=AXIS_COLORS[axis], weight="bold")
+            ax.set_title(SCHEME_TITLES.get(s, s), fontsize=9)
+            if e is None or h is None:
+                _no_data(ax, f"no {AXIS_NOUN[axis]} curve")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
+            f = h.fitted
+            color = AXIS_COLORS[axis]
+            train = f.mean_x <= (e.x_cut if e.x_cut is not None else np.inf)
+            ax.plot(f.mean_x[train], f.mean_y[train], "o", ms=4, color=color, label="fitted on", zorder=4)
+            ax.plot(f.mean_x[~train], f.mean_y[~train], "o", ms=5, mfc="white", mec=color, mew=1.2, label="held out", zorder=4)
+            if e.fit is not None:
+                _draw_law(ax, e.fit, f.mean_x.min(), f.mean_x.max(), color, law_tex(e.fit, AXIS_VAR[axis]), lvl, lw=1.4)
+                ax.axvline(e.x_cut, color="0.5", ls=":", lw=1.0)
+                txt = (f"held-out error of log NE:\nRMSE {e.rmse_log:.2%}, bias {e.bias_log:+.2%}"
+                       + (f"\n{e.inside_band}/{e.x_test.size} inside the {lvl:.0%} band" if e.inside_band is not None else ""))
+                ax.text(0.03, 0.04, txt, transform=ax.transAxes, fontsize=7.2, va="bottom",
+                        bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9})
+            else:
+                _no_data(ax, f"no check: {e.error}")
+            _bayes(ax, a)
+            _x_log(ax, f.mean_x)
+            _ne_axis(ax, *_ne_range(a, [f.mean_y]))
+            xl = {"data": "training samples D", "compute": "training FLOPs C",
+                  "params": f"{PARAM_TITLES.get(f.x_col, f.x_col)} N"}[axis]
+            ax.set_xlabel(xl)
+            if j == 0:
+                ax.set_ylabel("NE (eval)")
+            _legend(ax)
+    return fig
+
+
+def fig_floors(a: Analysis):
+    """Fitted floors γ with intervals, free (open) and bounded by the Bayes NE (filled), per curve."""
+    curves = [f for f in a.all_fitted() if f.kind in ("model", "frontier") and f.free is not None]
+    n = max(len(curves), 1)
+    fig, axes = _new_figure(1, 1, 8.5, 0.24 * n + 1.6)
+    ax = axes[0, 0]
+    lvl = a.options.level
+    labels = []
+    for i, f in enumerate(curves):
+        y = n - 1 - i
+        labels.append(_curve_label(f, a.base_identity))
+        ff = f.free
+        ci = ff.ci(lvl)["gamma"] if ff.draws else (ff.gamma, ff.gamma)
+        ax.errorbar([ff.gamma], [y], xerr=[[ff.gamma - ci[0]], [ci[1] - ff.gamma]], fmt="o", ms=4.5, mfc="white",
+                    color="#6e40c9", capsize=2, lw=1.0, label="free fit γ" if i == 0 else None)
+        if f.bounded is not None:
+            fb = f.bounded
+            cb = fb.ci(lvl)["gamma"] if fb.draws else (fb.gamma, fb.gamma)
+            ax.errorbar([fb.gamma], [y - 0.25], xerr=[[fb.gamma - cb[0]], [cb[1] - fb.gamma]], fmt="s", ms=3.5,
+                        color="#0969da", capsize=2, lw=1.0, label="γ ≥ Bayes NE fit" if i == 0 else None)
+    b = a.study.bayes_ne
+    if b is not None:
+        ax.axvline(b, color="black", ls="--", lw=1.0, label=f"Bayes NE {b:.4f}")
+        if a.study.bayes_ne_se:
+            ax.axvspan(b - 1.96 * a.study.bayes_ne_se, b + 1.96 * a.study.bayes_ne_se, color="0.5", alpha=0.2, lw=0)
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(labels[::-1], fontsize=7.5)
+    ax.set_ylim(-0.8, n - 0.3)
+    ax.set_xlabel("fitted floor γ (NE as the resource → ∞)")
+    ax.grid(True, axis="x", alpha=0.25)
+    _legend(ax, loc="lower left")
+    return fig
+
+
+def _curve_label(f: Fitted, base: str | None = None) -> str:
+    if base is not None and f.kind == "model" and _ident(f) == base:
+        return f"base model ({value_label(f.scheme, f.value)})"
+    if f.kind == "frontier":
+        return f"{f.scheme}: Pareto ({AXIS_NOUN[f.axis]})"
+    if f.kind == "param_slice":
+        return f"{f.scheme}: params at D={fmt_num(f.samples, 2)}"
+    return f"{f.scheme}: {value_label(f.scheme, f.value)}" if f.value is not None else f.key
+
+
+def _ident(f: Fitted) -> str:
+    return "|".join(sorted(set(map(str, f.curve.trial_ids or ()))))
+
+
+FIGURES: list[tuple[str, str, Callable, str]] = [
+    ("data_scaling", "Data scaling: NE vs training samples (paper Fig. 2)", fig_data_scaling,
+     "One panel per scaling scheme, one colour per model size. Points: NE averaged over seeds (bars: seed range). "
+     "Lines: NE = α·D^-β + γ fitted with γ ≥ Bayes NE, shaded: its {level} confidence band. Dashed: the world's Bayes NE; "
+     "dotted: the seen-id oracle (the teacher knowing only ids seen in the first D samples)."),
+    ("param_scaling", "Parameter scaling at each data size", fig_param_scaling,
+     "NE against the parameters each scheme grows (MLP parameters for the MLP schemes, embedding parameters for the "
+     "embedding schemes), one colour per data size D, with the law NE = α·N^-β + γ and its band. Flat lines mean "
+     "parameter scaling has saturated at that data size."),
+    ("data_efficiency", "Data-scaling efficiency: the Pareto-optimal curve (paper Fig. 4)", fig_data_efficiency,
+     "Thin lines: every model's data curve. Open circles: the Pareto-optimal points (the best model at each data "
+     "size); black: their law with its band and equation."),
+    ("compute_data", "Compute scaling with data in tandem (paper Fig. 5, left)", fig_compute_data,
+     "Compute grown with data: each model's NE against its training FLOPs as it trains on more samples. Open circles: "
+     "the compute frontier (the best NE reached for each FLOP budget, over all models and data sizes); black: its law "
+     "with band and equation."),
+    ("compute_model", "Compute scaling with model size in tandem (paper Fig. 5, right)", fig_compute_model,
+     "Compute grown with model size: at fixed data sizes D, the scheme's models from smallest to largest. Black: the "
+     "same compute frontier and law as above."),
+    ("scaling_efficiency", "Scaling efficiency: exponents and regimes", fig_scaling_efficiency,
+     "β of each scheme × axis with its {level} interval (filled: the primary fit; open diamond: the free fit). Beside "
+     "it, the regime at the edge of the data, with the share of bootstrap fits that agree."),
+    ("extrapolation", "Extrapolation check", fig_extrapolation,
+     "Each axis's headline curve: the law is fitted on the smaller part of the axis (filled points, left of the dotted "
+     "line) and predicts the larger part (open points). The box gives the error of log NE on the held-out points."),
+    ("floors", "Fitted floors against the Bayes NE", fig_floors,
+     "The floor γ of every data curve and frontier: free fit (open circles) and fit bounded below by the Bayes NE "
+     "(squares), each with its {level} interval. A free floor left of the dashed line (beyond its interval) would be "
+     "impossible: no model beats the Bayes NE."),
+]
+
+
+def save_figures(a: Analysis, out_dir: str | Path) -> list[FigureFile]:
+    """Draw every figure and save it as PNG and SVG under ``out_dir/figures``.
+
+    Returns:
+        The saved figures, in report order.
+    """
+    import matplotlib as mpl
+
+    fig_dir = Path(out_dir) / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    level = f"{a.options.level:.0%}"
+    for name, title, fn, caption in FIGURES:
+        if name == "floors" and a.study.bayes_ne is None:
+            caption = caption.replace(" A free floor left of the dashed line (beyond its interval) would be impossible: "
+                                      "no model beats the Bayes NE.", " The Bayes NE is unknown for this study.")
+        with mpl.rc_context(_RC):
+            fig = fn(a)
+            # Lay out once, then freeze: otherwise every save re-runs the constrained layout.
+            fig.get_layout_engine().execute(fig)
+            fig.set_layout_engine("none")
+            png, svg = fig_dir / f"{name}.png", fig_dir / f"{name}.svg"
+            fig.savefig(png, dpi=DPI)
+            fig.savefig(svg)
+        out.append(FigureFile(name, title, caption.format(level=level), png, svg))
+    return out

@@ -1,0 +1,142 @@
+"""A study's table of runs plus what is known about where it came from.
+
+A report can be built from a ledger (SQLite, written by ``recscale study run``) or from an exported
+table (``recscale study export``: CSV or Parquet). Both give the same rows; only the ledger also
+carries provenance (spec, versions, machine, wall time) and the synthetic world's Bayes NE with its
+standard error. From a table the Bayes NE is read from its ``bayes_ne`` column when present (no
+standard error), and the report says that provenance is unavailable.
+
+Torch-free: the ledger is read through :mod:`recscale.study.ledger`, which imports only sqlite3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recscale.errors import RecscaleError
+
+REQUIRED_COLUMNS = ("scheme", "value", "seed", "samples", "ne", "params_dense", "params_sparse", "params_total")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class Study:
+    """Rows of a study and its provenance.
+
+    Attributes:
+        frame: One row per (scheme membership, evaluation), columns as in
+            ``recscale.study.ledger.EXPORT_COLUMNS`` (at least :data:`REQUIRED_COLUMNS`).
+        source: The file the rows came from.
+        kind: ``"ledger"`` or ``"table"`` (CSV/Parquet: no provenance).
+        name: The study's name (the spec's ``name``, else the file's stem).
+        bayes_ne: The synthetic world's Bayes NE (the floor no model can beat), or None.
+        bayes_ne_se: Its standard error, or None when unknown (e.g. read from a table).
+        bayes_source: Where ``bayes_ne`` came from, in words, or None.
+        provenance: Spec, versions, machine, times and trial counts (ledger only), else None.
+    """
+
+    frame: Any = field(repr=False, compare=False)
+    source: str
+    kind: str
+    name: str
+    bayes_ne: float | None
+    bayes_ne_se: float | None
+    bayes_source: str | None
+    provenance: dict[str, Any] | None
+
+    @property
+    def schemes(self) -> list[str]:
+        """Schemes present, in the order of the paper (then any others, sorted)."""
+        order = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")
+        present = set(self.frame["scheme"].unique())
+        return [s for s in order if s in present] + sorted(present - set(order))
+
+    @property
+    def bayes_lower(self) -> float | None:
+        """Lower end of the Bayes NE's 95% interval (the value itself when its error is unknown)."""
+        if self.bayes_ne is None:
+            return None
+        return self.bayes_ne - 1.96 * (self.bayes_ne_se or 0.0)
+
+
+def _is_ledger(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        return fh.read(16) == _SQLITE_MAGIC
+
+
+def load_study(path: str | Path) -> Study:
+    """Read a study's runs from a ledger, CSV or Parquet file.
+
+    Raises:
+        RecscaleError: missing file, unknown format, missing columns, or no finished trials.
+    """
+    import pandas as pd
+
+    from recscale.laws.table import load_table
+
+    p = Path(path)
+    if not p.exists():
+        raise RecscaleError(f"{p}: no such file; give a ledger (recscale study run ... --db {p}) or an exported .csv/.parquet")
+    if p.is_dir():
+        raise RecscaleError(f"{p}: is a directory; give a ledger file (e.g. runs/quick.db) or an exported .csv/.parquet")
+    ledger = p.suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq") and _is_ledger(p)
+    df = load_table(p)
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise RecscaleError(f"{p}: missing column(s) {', '.join(missing)}; a study table (recscale study export) has "
+                            f"{', '.join(REQUIRED_COLUMNS)} and more")
+    if "train_flops" not in df.columns:
+        if "flops_per_sample" not in df.columns:
+            raise RecscaleError(f"{p}: needs train_flops or flops_per_sample (for the compute axis); neither is present")
+        df = df.assign(train_flops=3 * df["flops_per_sample"] * df["samples"])
+    df = df.dropna(subset=["ne", "samples"])
+    if df.empty:
+        hint = f"; check `recscale study status {p}`" if ledger else ""
+        raise RecscaleError(f"{p}: no finished evaluations to report on{hint}")
+    df = df.assign(scheme=df["scheme"].astype(str)).reset_index(drop=True)
+    if "trial_id" not in df.columns:
+        df = df.assign(trial_id=[f"{s}-{v}-s{sd}" for s, v, sd in zip(df["scheme"], df["value"], df["seed"])])
+
+    provenance = None
+    bayes = se = None
+    bayes_source = None
+    name = p.stem
+    if ledger:
+        provenance = _ledger_provenance(p)
+        name = provenance.get("spec_name") or name
+        world = (provenance.get("dataset_meta") or {}).get("world") or {}
+        if world.get("bayes_ne") is not None:
+            bayes, se = float(world["bayes_ne"]), world.get("bayes_ne_se")
+            se = float(se) if se is not None else None
+            bayes_source = "the synthetic world's Bayes NE, estimated on a large independent sample (ledger metadata)"
+    if bayes is None and "bayes_ne" in df.columns:
+        vals = pd.to_numeric(df["bayes_ne"], errors="coerce").dropna().unique()
+        if len(vals):
+            bayes = float(vals.mean())
+            bayes_source = "the table's bayes_ne column (no standard error available)"
+    if bayes is not None and not (math.isfinite(bayes) and 0 < bayes < 1.5):
+        bayes = se = bayes_source = None
+    return Study(frame=df, source=str(p), kind="ledger" if ledger else "table", name=str(name), bayes_ne=bayes,
+                 bayes_ne_se=se, bayes_source=bayes_source, provenance=provenance)
+
+
+def _ledger_provenance(p: Path) -> dict[str, Any]:
+    from recscale.study.ledger import open_existing
+
+    keys = ("spec_name", "spec", "spec_toml", "dataset", "dataset_meta", "checkpoints", "created_at", "versions",
+            "machine", "last_run_wall_s", "last_run_workers", "last_run_executor", "last_run_device", "last_run_precision")
+    with open_existing(p) as led:
+        out = {k: led.get_meta(k) for k in keys}
+        out["trial_status"] = led.status_counts()
+        row = led.conn.execute("SELECT SUM(wall_s) FROM trials WHERE status = 'done'").fetchone()
+        out["trial_wall_s_total"] = row[0]
+    meta = out.get("dataset_meta") or {}
+    # Cardinalities and feature names are long and say little in a report; keep the summary.
+    out["dataset_meta"] = {k: v for k, v in meta.items() if k not in ("dense_names", "sparse_names", "cardinalities")}
+    if "cardinalities" in meta:
+        c = meta["cardinalities"]
+        out["dataset_meta"]["cardinalities_summary"] = {"features": len(c), "min": min(c), "max": max(c), "sum": sum(c)}
+    return out
