@@ -165,10 +165,13 @@ def test_ray_ledger_equals_inline(ray_address, ray_spec, inline_run, tmp_path):
 
 
 @needs_ray
-def test_ray_rejects_devices_the_cluster_lacks(ray_address, ray_spec):
-    """Check that --device cuda on a GPU-less cluster, and cuda:N, fail before any trial runs."""
-    with pytest.raises(RecscaleError, match="the Ray cluster has no GPUs"):
-        _run_tasks(ray_spec, "cuda")
+def test_ray_rejects_devices_the_cluster_lacks(ray_address, ray_spec, inline_run):
+    """Check that --device cuda on a GPU-less cluster (from a GPU-less driver), and cuda:N, fail
+    before any trial runs, naming the fix."""
+    db = ray_spec.parent / "gpu.db"
+    with pytest.raises(RecscaleError, match="the Ray cluster has no GPUs.*use --device cpu"):
+        run_study(load_spec(ray_spec), db, RunOptions(executor="ray", device="cuda", progress=False))
+    assert _done(db) == {}
     with pytest.raises(RecscaleError, match="use --device cuda; Ray gives each trial its own GPU"):
         _run_tasks(ray_spec, "cuda:1")
 

@@ -7,6 +7,7 @@ The tests marked ``cuda`` run only where a GPU is visible; everything else runs 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,9 +153,9 @@ def test_compile_matches_eager(small_synth, monkeypatch):
 
 @cuda
 def test_cuda_matches_cpu_within_bound(small_synth):
-    """Check GPU fp32 NE against the CPU's within the documented bound (docs/scale-out.md: 1e-3)."""
+    """Check GPU fp32 NE against the CPU's within the documented bound (docs/scale-out.md: 2e-3)."""
     gpu, cpu = np.array(_ne(small_synth, device="cuda")), np.array(_ne(small_synth))
-    assert np.abs(gpu - cpu).max() < 1e-3
+    assert np.abs(gpu - cpu).max() < 2e-3
 
 
 @cuda
@@ -163,3 +164,44 @@ def test_cuda_fast_precisions_run(small_synth, precision):
     """Check that tf32 and bf16 train on a GPU and stay near fp32."""
     fast, ref = np.array(_ne(small_synth, device="cuda", precision=precision)), np.array(_ne(small_synth, device="cuda"))
     assert np.abs(fast - ref).max() < 0.01
+
+
+# ---- the benchmarks run (small sizes, CPU) -------------------------------------------------------
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gpu_benchmark_runs_small_on_cpu(capsys):
+    """Check that benchmarks/gpu_throughput.py --small runs on the CPU and ends with its summary line."""
+    threads = torch.get_num_threads()
+    try:
+        _load("gpu_throughput").main(["--small", "--device", "cpu", "--steps", "1", "--warmup", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "NOT a GPU measurement" in lines[0]
+    assert re.fullmatch(r"gpu: \d+\.\d\dx baseline at 256, \d+\.\d\dx at 1024", lines[-1])
+
+
+def test_study_benchmark_runs(tmp_path, capsys):
+    """Check that benchmarks/study_throughput.py times a (tiny) study and ends with its summary line."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        'name = "s"\n[data.synthetic]\nrows = 2048\neval_rows = 500\nmax_cardinality = 1000\ninteraction_max_cardinality = 100\n'
+        "[train]\nbatch_size = 256\ncheckpoints = { start = 1024, stop = 2048 }\n"
+        "[model]\nembedding_dim = 4\nembedding_rows = 500\nbottom_mlp = [8]\ntop_mlp = [8]\n[schemes]\nembedding_dim = [4]\n"
+    )
+    _load("study_throughput").main(["--spec", str(spec), "--device", "cpu", "--k", "1"])
+    out = capsys.readouterr().out
+    assert "max |dNE| vs K=1: 0.00e+00" in out
+    assert re.search(r"^study: K=1 \d+\.\d s, best K=1 \d+\.\d s \(1\.00x\); default K on this device = \d+$", out, re.M)

@@ -156,14 +156,14 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
     ds_path = dataset_path(spec, db)
     ds = _open_dataset_if_any(spec, ds_path)
     _check_ledger(spec, db, opts.new)
-    # Ray resolves "auto" against the cluster's GPUs, not the driver's.
-    device = opts.device if opts.executor == "ray" and opts.device == "auto" else resolve_device(opts.device)
-    if device != "auto":
-        check_precision(opts.precision, device)
-    if opts.executor == "ray":
+    if opts.executor == "ray":  # the device is checked against the cluster's GPUs, not the driver's
         from recscale.study.ray_executor import import_ray
 
         import_ray()  # not installed: say how to install it before anything is written
+        device = opts.device
+    else:
+        device = resolve_device(opts.device)
+        check_precision(opts.precision, device)
     # ---- nothing has been written before this line -----------------------------------------------
     if opts.new:
         _remove_ledger(db)

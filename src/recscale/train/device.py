@@ -9,7 +9,7 @@ Numbers by precision (``TrainConfig.precision``):
     fp32: float32 everywhere, TF32 off. The default, and the one NE is reported in. On the CPU this
         is exactly the code path before precision options existed (bitwise the same numbers).
     tf32: float32 storage, TF32 tensor-core matmuls (CUDA only; about 10 bits of mantissa in the
-        matmul inputs). Faster on Ampere and later; NE moves in the 4th-5th decimal.
+        matmul inputs). Faster on Ampere and later; its effect on NE is not yet measured.
     bf16: ``torch.autocast`` to bfloat16 for the MLPs and the interaction; parameters, optimiser
         state, the loss and the embedding tables stay float32. Works on CPU and CUDA.
 
@@ -30,7 +30,7 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 # Concurrent trials per GPU when --trials-per-device is not given. Not yet measured on a GPU (no
 # GPU was available when this was written): 1 is the safe choice until
 # `benchmarks/study_throughput.py --device cuda` has been run on the target card (see
-# benchmarks/RESULTS.md). On the CPU the default is measured: one 1-thread trial per core.
+# benchmarks/RESULTS.md). On the CPU the default is one trial per `train.threads` cores.
 GPU_TRIALS_PER_DEVICE = 1
 
 # Backend for ``TrainConfig.compile``; tests switch it to "aot_eager" (no C++ compiler needed).
@@ -66,8 +66,9 @@ def resolve_device(device: str) -> str:
 def default_trials_per_device(device: str, threads: int) -> int:
     """Concurrent trials on one device when the user does not say.
 
-    CPU: one trial per ``threads`` cores (measured: two 1-thread trials on 2 cores finish a study
-    about 1.6x sooner than one; see benchmarks/RESULTS.md). GPU: :data:`GPU_TRIALS_PER_DEVICE`.
+    CPU: one trial per ``threads`` cores, which pays once the study's training time is well above
+    the process pool's start-up (a few seconds; measurements in benchmarks/RESULTS.md). GPU:
+    :data:`GPU_TRIALS_PER_DEVICE`.
     """
     if device.startswith("cuda"):
         return GPU_TRIALS_PER_DEVICE
