@@ -26,6 +26,7 @@ def run(
     address: str = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
     new: bool = typer.Option(False, "--new", help="Discard the ledger's results and start over."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print trials, samples, FLOPs and an estimated wall time; run nothing."),
 ) -> None:
     """Run a study (or resume it: finished trials are kept, the rest run).
 
@@ -40,6 +41,9 @@ def run(
 
     spec = load_spec(spec_path)
     db = db or _default_db(spec.name)
+    if dry_run:
+        _print_dry_run(spec, db, workers or trials_per_device, device)
+        return
     opts = RunOptions(workers=workers, executor=executor, device=device, trials_per_device=trials_per_device,
                       precision=precision, compile=compile_, new=new, progress=not quiet, ray_address=address)
     summary = run_study(spec, db, opts)
@@ -49,6 +53,28 @@ def run(
     if summary.failed:
         typer.echo(f"failed trials (details: recscale study status {db}): {', '.join(summary.failed)}", err=True)
         raise typer.Exit(1)
+
+
+def _print_dry_run(spec, db: Path, workers: int | None, device: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from recscale.study.dryrun import dry_run
+    from recscale.train.device import resolve_device
+
+    est = dry_run(spec, db, workers=workers, device=resolve_device(device))
+    table = Table(title=f"{spec.name}: {est.trials} trials, {len(est.models)} distinct models")
+    for col in ("model", "trials", "params", "FLOPs/sample", "ms/step", "s/eval"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    for m in est.models:
+        table.add_row(m.label, str(m.trials), f"{m.params_total:,}", f"{m.flops_per_sample:,}", f"{1e3 * m.step_s:.2f}", f"{m.eval_s:.2f}")
+    console = Console()
+    console.print(table)
+    console.print(
+        f"checkpoints: {len(est.checkpoints)} ({est.checkpoints[0]:,} … {est.checkpoints[-1]:,} samples); "
+        f"training samples: {est.samples:,}; training FLOPs: {est.train_flops:.3g}\n"
+        f"estimated wall time with {est.workers} worker(s): {est.estimated_s / 60:.1f} min (calibrated on this machine)"
+    )
 
 
 @app.command("status")
