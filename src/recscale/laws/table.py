@@ -14,6 +14,8 @@ curves the paper fits:
 
 from __future__ import annotations
 
+import importlib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +65,8 @@ def load_table(path: str | Path):
     if head != _SQLITE_MAGIC:
         raise RecscaleError(f"load_table: {p}: unknown table format {suffix or '(no suffix)'}; "
                             "allowed: .csv, .tsv, .parquet, .pq, or a recscale ledger (SQLite)")
-    try:
-        from recscale.study import ledger
+    try:  # import_module consults sys.modules, so the ledger module can be swapped in tests
+        ledger = importlib.import_module("recscale.study.ledger")
     except ImportError as e:
         raise RecscaleError(f"load_table: {p} is a ledger; ledger support needs recscale.study ({e}); "
                             "export the study to CSV or Parquet and fit that") from None
