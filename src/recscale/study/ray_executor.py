@@ -135,26 +135,24 @@ class RayExecutor:
     # ---- running --------------------------------------------------------------------------------
 
     def run(self, tasks: Sequence[TrialTask], on_progress: ProgressFn | None = None) -> Iterator[TrialResult]:
-        """Run ``tasks`` on Ray, yielding each result as it arrives (in completion order)."""
+        """Run ``tasks`` on Ray, yielding each result as it arrives (in completion order).
+
+        Progress is reported per finished trial only: ``on_progress`` is not called. (A progress
+        queue actor costs a worker process per run, 5-20 s of start-up on a small machine.)
+        """
         if not tasks:
             return
         ray = self.ray
         started = self._connect()
         try:
-            yield from self._run(self._resolve(tasks), on_progress)
+            yield from self._run(self._resolve(tasks))
         finally:
             if started:
                 ray.shutdown()
 
-    def _run(self, tasks: list[TrialTask], on_progress: ProgressFn | None) -> Iterator[TrialResult]:
+    def _run(self, tasks: list[TrialTask]) -> Iterator[TrialResult]:
         ray = self.ray
         remote = ray.remote(_remote_trial)
-        queue = None
-        if on_progress is not None:
-            from ray.util.queue import Queue
-
-            # A small actor holding progress events; it needs no CPU of its own.
-            queue = Queue(actor_options={"num_cpus": 0})
         todo = list(reversed(tasks))
         pending: dict[Any, TrialTask] = {}
         cap = self.workers or len(tasks)
@@ -163,13 +161,12 @@ class RayExecutor:
             while todo and len(pending) < cap:
                 task = todo.pop()
                 opts = self.resources(task) | {"max_retries": self.max_retries, "retry_exceptions": False}
-                pending[remote.options(**opts).remote(task, queue)] = task
+                pending[remote.options(**opts).remote(task, None)] = task
 
         try:
             submit()
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0.25)
-                _drain(queue, on_progress)
                 for ref in ready:
                     task = pending.pop(ref)
                     try:
@@ -179,18 +176,6 @@ class RayExecutor:
                         result = TrialResult(task.trial_id, error=f"Ray task failed ({type(e).__name__}) after up to {self.max_retries} retries: {e}")
                     yield result
                 submit()
-            _drain(queue, on_progress)
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
-            if queue is not None:
-                queue.shutdown()
-
-
-def _drain(queue: Any, on_progress: ProgressFn | None) -> None:
-    if queue is None or on_progress is None:
-        return
-    n = queue.size()
-    if n:
-        for item in queue.get_nowait_batch(n):
-            on_progress(*item)
