@@ -374,6 +374,10 @@ class Analysis:
         })
 
 
+def _num_key(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
 def _model_identity(f: Fitted) -> str:
     return "|".join(sorted(set(map(str, f.curve.trial_ids or ()))))
 
@@ -513,7 +517,7 @@ def _not_decreasing(f: Fitted, rise_tol: float) -> str | None:
         return None
     i = int(bad[np.argmax(rise[bad] / m[bad])])
     return (f"seed-mean NE rises {len(bad)} time(s) beyond noise; largest: {m[i]:.4f} → {m[i + 1]:.4f} "
-            f"(+{(m[i + 1] / m[i] - 1):.2%}) from {f.x_col} = {f.mean_x[i]:.4g} to {f.mean_x[i + 1]:.4g}")
+            f"(+{(m[i + 1] / m[i] - 1):.2%}) from {f.x_col} = {fmt_num(f.mean_x[i], 2)} to {fmt_num(f.mean_x[i + 1], 2)}")
 
 
 def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOptions) -> list[Warning_]:
@@ -612,9 +616,9 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
             ident = "|".join(sorted(set(map(str, curve.trial_ids))))
             if ident in cache:
                 f0 = cache[ident]
-                fs.append(Fitted(**{**f0.__dict__, "key": f"model:{s}:{value:g}", "scheme": s, "value": float(value)}))
+                fs.append(Fitted(**{**f0.__dict__, "key": f"model:{s}:{_num_key(value)}", "scheme": s, "value": float(value)}))
                 continue
-            f = _fit_curve(f"model:{s}:{value:g}", "model", s, "data", "samples", curve, study, opts, value=float(value),
+            f = _fit_curve(f"model:{s}:{_num_key(value)}", "model", s, "data", "samples", curve, study, opts, value=float(value),
                            seed_offset=len(cache))
             cache[ident] = f
             fs.append(f)
@@ -631,13 +635,15 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
         pcol = SCHEME_PARAMS.get(s, "params_total")
         sl = []
         n_sizes = part[pcol].nunique()
-        slice_at = _slice_samples(part, opts.param_slices) if n_sizes >= 3 else []
-        if 1 < n_sizes < 3:
-            notes.append(f"{s}: {n_sizes} model sizes; a parameter law needs at least 3")
+        n_seeds = part["seed"].nunique()
+        slice_at = _slice_samples(part, opts.param_slices) if n_sizes >= 3 and n_sizes * n_seeds >= 4 else []
+        if 1 < n_sizes and not slice_at:
+            notes.append(f"{s}: {n_sizes} model sizes × {n_seeds} seed(s); a parameter law needs at least 3 sizes and "
+                         "4 points")
         for samples in slice_at:
             rows = part[part["samples"] == samples]
             curve = _curve_from_rows(rows, pcol, f"{s}: rows at samples = {samples:.6g}")
-            sl.append(_fit_curve(f"params:{s}:{samples:g}", "param_slice", s, "params", pcol, curve, study, opts,
+            sl.append(_fit_curve(f"params:{s}:{_num_key(samples)}", "param_slice", s, "params", pcol, curve, study, opts,
                                  samples=samples, seed_offset=2000 + si))
         if n_sizes < 2:
             notes.append(f"{s}: the models do not differ in {pcol}; no parameter law")

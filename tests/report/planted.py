@@ -1,0 +1,106 @@
+"""A study with known laws, written straight into a ledger (no training, no torch): the report's fixture.
+
+Every model's NE follows NE = α·D^-β + γ exactly, times seeded log-normal noise, with γ above the
+world's Bayes NE, so a report can be checked against the truth (STYLE rule 8).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recscale.study.ledger import Ledger, TrialRow
+
+BAYES_NE = 0.75
+BAYES_SE = 3e-4
+BETA = 0.30
+BASE = {"mlp_width": 32, "overarch_width": 32, "embedding_dim": 8, "embedding_rows": 8000}
+SIZES = {
+    "mlp_width": [8, 32, 128], "overarch_width": [8, 32, 128],
+    "embedding_dim": [2, 8, 32], "embedding_rows": [500, 8000, 128000],
+}  # fmt: skip
+CHECKPOINTS = [int(round(x / 256)) * 256 for x in np.geomspace(1024, 1_048_576, 11)]
+SPEC_TOML = '# planted test study\nname = "planted"\nseeds = [0, 1]\n'
+
+
+def model_of(scheme: str, value: int) -> dict[str, int]:
+    m = dict(BASE)
+    m[scheme] = value
+    return m
+
+
+def _rank(m: dict[str, int]) -> float:
+    """How much better than the smallest model this one is, in [0, 1]: a product of saturating gains."""
+    g = 0.0
+    for k, v in m.items():
+        lo, hi = min(SIZES[k]), max(SIZES[k])
+        g += 0.25 * np.log(v / lo) / np.log(hi / lo)
+    return g
+
+
+def law(m: dict[str, int]) -> tuple[float, float, float]:
+    """The planted (α, β, γ) of a model: bigger models get a lower floor and a lower α."""
+    r = _rank(m)
+    return 6.0 * (1.0 - 0.25 * r), BETA, BAYES_NE + 0.030 * (1.0 - r) + 0.005
+
+
+def planted_rows(schemes=None, seeds=(0, 1), noise=0.0015, checkpoints=CHECKPOINTS, overrides=None):
+    """Trials of the planted study: a list of (TrialRow, points).
+
+    Args:
+        schemes: Subset of :data:`SIZES` keys (default: all four).
+        seeds: Seeds.
+        noise: Standard deviation of the log-normal noise on NE.
+        checkpoints: Data sizes evaluated.
+        overrides: {(scheme, value): function(samples array, ne array) -> ne array} to distort curves.
+    """
+    schemes = list(schemes or SIZES)
+    overrides = overrides or {}
+    models: dict[tuple, list[tuple[str, int]]] = {}
+    for s in schemes:
+        for v in SIZES[s]:
+            m = model_of(s, v)
+            models.setdefault(tuple(sorted(m.items())), []).append((s, v))
+    out = []
+    D = np.array(checkpoints, dtype=float)
+    for key, members in models.items():
+        m = dict(key)
+        a, b, g = law(m)
+        dense = 500 + 30 * m["mlp_width"] + 370 * m["overarch_width"]
+        sparse = m["embedding_dim"] * min(m["embedding_rows"], 60_000) * 26
+        label = f"D{m['embedding_dim']}-R{m['embedding_rows']}-B{m['mlp_width']}-T{m['overarch_width']}-dot"
+        for seed in seeds:
+            rng = np.random.default_rng(hash((label, seed)) % 2**32)
+            ne = (a * D**-b + g) * np.exp(rng.normal(0.0, noise, D.size))
+            for mem in members:
+                if mem in overrides:
+                    ne = overrides[mem](D, ne)
+            row = TrialRow(
+                trial_id=f"{label}-s{seed}", seed=seed, label=label,
+                model={"embedding_dim": m["embedding_dim"], "embedding_rows": m["embedding_rows"],
+                       "bottom_mlp": [m["mlp_width"]], "top_mlp": [m["overarch_width"]], "interaction": "dot"},
+                params_dense=dense, params_sparse=sparse, params_total=dense + sparse,
+                flops_per_sample=2 * dense + 52 * m["embedding_dim"], memberships=tuple(members),
+            )  # fmt: skip
+            points = [{"samples": int(d), "ne": float(y), "logloss": float(y) * 0.42, "auc": 0.7, "calibration": 1.0,
+                       "base_ctr": 0.15, "wall_s": 0.01 * i} for i, (d, y) in enumerate(zip(D, ne))]  # fmt: skip
+            out.append((row, points))
+    return out
+
+
+def write_ledger(path, schemes=None, **kw) -> None:
+    """Write the planted study into a new ledger at ``path``, with provenance like a real run."""
+    rows = planted_rows(schemes, **kw)
+    cps = kw.get("checkpoints", CHECKPOINTS)
+    with Ledger(path) as led:
+        led.set_meta({
+            "spec_hash": "planted", "spec_name": "planted", "spec": {"name": "planted"}, "spec_toml": SPEC_TOML,
+            "dataset": "/nowhere/synthetic", "checkpoints": list(cps), "created_at": "2026-01-01T00:00:00",
+            "dataset_meta": {"format": "recscale-shards", "cardinalities": [4, 100, 60_000],
+                             "world": {"bayes_ne": BAYES_NE, "bayes_ne_se": BAYES_SE, "ctr": 0.15}},
+            "versions": {"recscale": "test", "python": "3"}, "machine": {"platform": "test", "cpus": 2},
+        })  # fmt: skip
+        led.add_trials([r for r, _ in rows])
+        for r, pts in rows:
+            led.record_trial(r.trial_id, pts, wall_s=1.0)
+        led.set_reference([(int(c), BAYES_NE, BAYES_SE, BAYES_NE + 0.002) for c in cps])
+        led.set_meta({"last_run_wall_s": 12.5, "last_run_workers": 2, "last_run_device": "cpu"})

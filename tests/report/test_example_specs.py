@@ -1,0 +1,41 @@
+"""Check the two specs the report is built around: the demo (examples/quick.toml) and the full design
+(examples/paper.toml) validate and have the shape the paper's analysis needs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from recscale.study.spec import SCHEMES, load_spec
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _decades(spec) -> float:
+    cps = spec.checkpoint_samples()
+    return math.log10(cps[-1] / cps[0])
+
+
+@pytest.mark.parametrize("name, min_sizes, min_seeds, min_decades", [("quick", 4, 2, 2.0), ("paper", 5, 3, 3.0)])
+def test_spec_has_the_papers_shape(name, min_sizes, min_seeds, min_decades):
+    """Check: synthetic world (known Bayes NE), all four schemes with enough sizes, seeds and decades of data,
+    and the base model standing in every scheme."""
+    spec = load_spec(EXAMPLES / f"{name}.toml")
+    assert spec.data.synthetic is not None
+    assert set(spec.schemes) == set(SCHEMES)
+    assert all(len(v) >= min_sizes for v in spec.schemes.values()), spec.schemes
+    assert len(spec.seeds) >= min_seeds
+    assert _decades(spec) >= min_decades
+    base = [t for t in spec.trials() if len(t.memberships) == len(SCHEMES)]
+    assert len(base) == len(spec.seeds), "the base model must be one of the values of every scheme"
+
+
+def test_paper_spec_is_sized_for_a_gpu_or_cluster():
+    """Check the full design: 1e8 synthetic rows, 60 trials, every scheme over at least a decade of its size."""
+    spec = load_spec(EXAMPLES / "paper.toml")
+    assert spec.data.synthetic.rows >= 100_000_000
+    assert len(spec.trials()) == 60
+    for values in spec.schemes.values():
+        assert math.log10(max(values) / min(values)) >= 1.0

@@ -1,0 +1,180 @@
+"""Check the report's files: the HTML parses and embeds decodable, non-blank images; fits.json round-trips;
+the figures exist as PNG and SVG; the laws recover the planted truth; CSV and ledger agree."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from recscale.report import ReportOptions, analyze, load_study
+from recscale.report.figures import FIGURES
+from tests.report.planted import BAYES_NE, BETA, law, model_of
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs: list[dict] = []
+        self.links: list[str] = []
+        self.scripts = 0
+        self.headings: list[str] = []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a)
+        if tag in ("a", "link") and "href" in a:
+            self.links.append(a["href"])
+        if tag == "script":
+            self.scripts += 1
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.headings.append(data)
+            self._in_h2 = False
+
+
+def _parse(path) -> _Collect:
+    c = _Collect()
+    c.feed(path.read_text(encoding="utf-8"))
+    c.close()
+    return c
+
+
+def test_html_parses_and_is_self_contained(ledger_report):
+    """Check the page is well-formed XML, has no scripts or remote links, and its sections come in reading order."""
+    text = ledger_report.html.read_text(encoding="utf-8")
+    ET.fromstring(re.sub(r"^<!DOCTYPE html>\s*", "", text))  # strict: every tag closed, only XML entities
+    c = _parse(ledger_report.html)
+    assert c.scripts == 0
+    assert not [h for h in c.links if h.startswith(("http:", "https:", "//"))]
+    assert c.headings == ["Key findings", "Warnings", "Figures", "Tables", "Provenance"]
+
+
+def test_every_embedded_image_decodes_and_is_not_blank(ledger_report):
+    """Check one embedded PNG per figure, each decoding to an image with real content (not one flat colour)."""
+    import matplotlib.image as mpimg
+
+    c = _parse(ledger_report.html)
+    assert len(c.imgs) == len(FIGURES) == len(ledger_report.figures)
+    for img in c.imgs:
+        src = img["src"]
+        assert src.startswith("data:image/png;base64,")
+        arr = mpimg.imread(io.BytesIO(base64.b64decode(src.split(",", 1)[1])), format="png")
+        assert arr.ndim == 3 and arr.shape[0] > 300 and arr.shape[1] > 300
+        rgb = arr[..., :3]
+        ink = np.mean(np.any(rgb < 0.9, axis=-1))
+        assert rgb.std() > 0.02 and ink > 0.01, f"{img.get('alt')}: looks blank (std {rgb.std():.3f}, ink {ink:.3f})"
+        assert img.get("alt")
+
+
+def test_figures_are_written_as_png_and_svg(ledger_report):
+    """Check every figure has a PNG and a well-formed SVG file, named after its figure."""
+    names = {f.name for f in ledger_report.figures}
+    assert names == {name for name, *_ in FIGURES}
+    for f in ledger_report.figures:
+        assert f.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        ET.parse(f.svg)
+
+
+def test_fits_json_round_trips(ledger_report):
+    """Check fits.json is strict JSON (no NaN), equals the analysis it was written from, and re-serialises identically."""
+    text = ledger_report.fits_json.read_text(encoding="utf-8")
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data == json.loads(json.dumps(ledger_report.analysis.to_dict(), allow_nan=False))
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert data["bayes"]["ne"] == BAYES_NE
+    assert {(h["scheme"], h["axis"]) for h in data["headlines"]} == {
+        (s, ax) for s in ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows") for ax in ("data", "params", "compute")
+    }
+    assert data["provenance"]["spec_toml"].startswith("# planted test study")
+
+
+def test_laws_recover_the_planted_truth(ledger_report):
+    """Check every model's data law: β within its interval of the planted 0.30, γ near the planted floor, RMSE small."""
+    a = ledger_report.analysis
+    for s in a.schemes:
+        for f in a.models[s]:
+            alpha, beta, gamma = law(model_of(s, int(f.value)))
+            fit = f.primary
+            lo, hi = fit.ci(0.95)["beta"]
+            assert lo - 0.005 <= beta <= hi + 0.005, (f.key, fit.beta, (lo, hi))
+            assert abs(fit.gamma - gamma) < 0.01, (f.key, fit.gamma, gamma)
+            assert f.curve_rmse_log < 0.005
+            assert fit.gamma >= BAYES_NE
+    for s in a.schemes:
+        h = a.headlines[(s, "data")]
+        assert abs(h.fitted.primary.beta - BETA) < 0.02
+        assert h.regime.label == "high-return"
+        assert h.factor is not None and 1.0 < h.factor < 5.0
+
+
+def test_clean_study_has_no_sanity_warnings(ledger_report):
+    """Check the planted study (decreasing curves, floors above the Bayes NE) raises no sanity warning."""
+    codes = {w.code for w in ledger_report.analysis.warnings}
+    assert not codes & {"floor_below_bayes", "not_decreasing", "fit_failed"}
+    assert not any(c["below_bayes"] for c in ledger_report.analysis.floor_checks())
+
+
+def test_summary_md_and_terminal_summary(ledger_report):
+    """Check summary.md leads with key findings (exponents, floors, plan) and links every figure; the terminal summary is short."""
+    md = ledger_report.markdown.read_text(encoding="utf-8")
+    order = [md.index(h) for h in ("## Key findings", "### Exponents and regimes", "### Floors against the Bayes NE",
+                                   "## Warnings", "## Figures", "## Tables", "## Provenance")]
+    assert order == sorted(order)
+    for f in ledger_report.figures:
+        assert f"](figures/{f.name}.png)" in md
+    assert "Bayes NE 0.7500" in md and "Last `study run`: 12.5 s wall" in md
+    lines = ledger_report.summary.splitlines()
+    assert len(lines) < 20 and any("0 of" in line and "below the Bayes NE" in line for line in lines)
+
+
+def test_report_from_csv_has_no_provenance_and_matches_the_ledger(csv_report, small_ledger):
+    """Check a report builds from an exported CSV, says provenance is unavailable, and fits what the ledger fits."""
+    assert csv_report.analysis.study.kind == "table"
+    assert csv_report.analysis.study.bayes_ne == pytest.approx(BAYES_NE)
+    assert csv_report.analysis.study.bayes_ne_se is None
+    md = csv_report.markdown.read_text(encoding="utf-8")
+    assert "**Provenance unavailable**" in md
+    c = _parse(csv_report.html)
+    assert len(c.imgs) == len(FIGURES)
+    from_ledger = analyze(load_study(small_ledger), ReportOptions(bootstrap=0))
+    for key, h in csv_report.analysis.headlines.items():
+        assert h.fitted.primary.params == pytest.approx(from_ledger.headlines[key].fitted.primary.params, rel=1e-9)
+
+
+def test_report_never_imports_torch(small_ledger):
+    """Check the report modules and an analysis of a ledger import no torch, and recscale.report alone no matplotlib."""
+    code = (
+        "import sys\n"
+        "import recscale.report\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported by recscale.report'\n"
+        "import recscale.report.figures, recscale.report.html, recscale.report.document, recscale.cli.report\n"
+        "from recscale.report import ReportOptions, analyze, load_study\n"
+        "from recscale.report.figures import fig_scaling_efficiency\n"
+        f"a = analyze(load_study({str(small_ledger)!r}), ReportOptions(bootstrap=0))\n"
+        "fig_scaling_efficiency(a).savefig(__import__('io').BytesIO(), format='png')\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_fmt_and_law_text():
+    """Check numbers and equations print compactly and a flat law says so."""
+    from recscale.report.analysis import fmt_num
+
+    assert fmt_num(4096, 2) == "4.1e3" and fmt_num(524288, 2) == "5.2e5" and fmt_num(0.75031, 3) == "0.75"
+    assert fmt_num(None) == "–" and fmt_num(math.nan) == "–"
