@@ -698,6 +698,12 @@ def is_flat(fit: PowerLawFit) -> bool:
     return fit.alpha <= 0 or not math.isfinite(fit.alpha)
 
 
+def beta_at_bound(fit: PowerLawFit) -> bool:
+    """True when β sits on the search bound: the points do not determine it."""
+    lo, hi = fit.method.get("beta_bounds", (1e-3, 3.0))
+    return fit.beta <= lo * (1 + 1e-6) or fit.beta >= hi * (1 - 1e-6)
+
+
 def law_text(fit: PowerLawFit, var: str) -> str:
     """``0.512·D^-0.213 + 0.757`` (plain text)."""
     if is_flat(fit):

@@ -26,6 +26,7 @@ from recscale.report.analysis import (
     SCHEME_TITLES,
     Analysis,
     Headline,
+    beta_at_bound,
     fmt_num,
     is_flat,
     law_text,
@@ -64,7 +65,7 @@ def _beta_cell(f, level: float) -> str:
     if is_flat(f):
         return "flat (no decrease)"
     ci = f.ci(level)["beta"] if f.draws else None
-    return f"{f.beta:.3f}{_ci(ci)}"
+    return f"{f.beta:.3f}{' (at bound)' if beta_at_bound(f) else ''}{_ci(ci)}"
 
 
 def _gamma_cell(f, level: float) -> str:
@@ -248,10 +249,18 @@ def _sanity_line(a: Analysis) -> str:
     counts: dict[str, int] = {}
     for w in a.warnings:
         counts[w.code] = counts.get(w.code, 0) + 1
-    sanity = ", ".join(f"{counts.get(c, 0)} {c.replace('_', ' ')}" for c in ("floor_below_bayes", "not_decreasing"))
+    parts = []
+    if a.study.bayes_ne is not None:
+        n = counts.get("floor_below_bayes", 0)
+        parts.append(f"{n} free floor(s) below the Bayes NE beyond their interval" if n else
+                     "no free floor below the Bayes NE beyond its interval")
+    n = counts.get("not_decreasing", 0)
+    parts.append(f"{n} curve(s) rising beyond seed noise" if n else "no curve rising beyond seed noise")
+    if counts.get("fit_failed"):
+        parts.append(f"{counts['fit_failed']} failed fit(s)")
     flags = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()) if c not in SANITY_CODES)
-    return (f"**Sanity checks**: {sanity}" + (f"; {counts['fit_failed']} failed fits" if counts.get("fit_failed") else "")
-            + (f"; flags raised by the laws engine: {flags}" if flags else "; no flags raised by the laws engine")
+    return (f"**Sanity checks**: {'; '.join(parts)}; "
+            + (f"flags raised by the laws engine: {flags}" if flags else "no flags raised by the laws engine")
             + " (details under Warnings).")
 
 
@@ -469,11 +478,11 @@ def terminal_summary(a: Analysis) -> str:
     """A short plain-text summary: exponents and regimes per scheme × axis, floors against the Bayes NE, the plan."""
     lvl = a.options.level
     st = a.study
-    lines = []
-    w_scheme = max(len(s) for s in a.schemes) if a.schemes else 6
-    head = f"{'scheme':<{w_scheme}}  " + "  ".join(f"{AXIS_ADJ[ax] + ' beta [' + f'{lvl:.0%}' + ']':<30}" for ax in AXES)
-    lines.append(f"exponents (NE = a*x^-beta + c; regime at the edge of the data):")
-    lines.append(head)
+    w = max([len(s) for s in a.schemes] + [6])
+    col = 34
+    lines = ["exponents beta of NE = a*x^-beta + c, with " + f"{lvl:.0%}" + " intervals, and the regime at the edge of the data:",
+             f"  {'scheme':<{w}}  " + "".join(f"{AXIS_ADJ[ax]:<{col}}" for ax in AXES).rstrip()]
+    loose = False
     for s in a.schemes:
         cells = []
         for ax in AXES:
@@ -485,28 +494,34 @@ def terminal_summary(a: Analysis) -> str:
                 cell = "flat"
             else:
                 ci = f.ci(lvl)["beta"] if f.draws else None
-                cell = f"{f.beta:.3f}" + (f" [{ci[0]:.3f},{ci[1]:.3f}]" if ci else "")
+                star = "*" if beta_at_bound(f) else ""
+                loose |= bool(star)
+                cell = f"{f.beta:.3f}{star}" + (f" [{ci[0]:.3f},{ci[1]:.3f}]" if ci else "")
             if h and h.regime:
                 cell += f" {h.regime.label}"
-            cells.append(f"{cell:<30}")
-        lines.append(f"{s:<{w_scheme}}  " + "  ".join(cells))
+            cells.append(f"{cell:<{col}}")
+        lines.append(f"  {s:<{w}}  " + "".join(cells).rstrip())
+    if loose:
+        lines.append("  * beta at its search bound: those points do not determine it")
+    rmses = [f.curve_rmse_log for s in a.schemes for f in a.models[s] if f.curve_rmse_log is not None]
+    if rmses:
+        lines.append(f"data curves: power law + constant on each of {len(rmses)} curves, log RMSE "
+                     f"{min(rmses):.2%} to {max(rmses):.2%}")
     if st.bayes_ne is not None:
         checks = a.floor_checks()
         below = [c for c in checks if c["below_bayes"]]
         fr = [a.frontiers[(s, "data")] for s in a.schemes if (s, "data") in a.frontiers and a.frontiers[(s, "data")].free]
-        lines.append(f"floors (free fits of the Pareto data curves) vs Bayes NE {st.bayes_ne:.4f}:")
+        lines.append(f"floors: free fits of the Pareto data curves against the Bayes NE {st.bayes_ne:.4f}:")
         for f in fr:
             ci = f.free.ci(lvl)["gamma"] if f.free.draws else (f.free.gamma, f.free.gamma)
-            lines.append(f"  {f.scheme:<{w_scheme}}  gamma {f.free.gamma:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]")
+            lines.append(f"  {f.scheme:<{w}}  gamma {f.free.gamma:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]")
         lines.append(f"  {len(below)} of {len(checks)} free floors below the Bayes NE beyond their interval"
                      + (": " + ", ".join(c["curve"] for c in below) if below else ""))
-    rmses = [f.curve_rmse_log for s in a.schemes for f in a.models[s] if f.curve_rmse_log is not None]
-    if rmses:
-        lines.append(f"data curves: power law + constant, log RMSE {min(rmses):.2%} to {max(rmses):.2%} over {len(rmses)} curves")
-    lines.append(f"to lower NE by {a.options.plan_rel_gain:.0%}: " + "; ".join(
-        f"{s}: " + ", ".join(f"{AXIS_NOUN[ax]} {_short_factor(a.headlines.get((s, ax)))}" for ax in AXES) for s in a.schemes))
-    sanity = [w for w in a.warnings if w.code in SANITY_CODES]
-    lines.append(f"warnings: {len(sanity)} sanity, {len(a.warnings) - len(sanity)} fit flags")
+    lines.append(f"plan: to lower NE by {a.options.plan_rel_gain:.0%} (relative) from the edge of the data, times more")
+    for s in a.schemes:
+        lines.append(f"  {s:<{w}}  " + "   ".join(f"{AXIS_NOUN[ax]} {_short_factor(a.headlines.get((s, ax)))}" for ax in AXES))
+    sanity = [x for x in a.warnings if x.code in SANITY_CODES]
+    lines.append(f"warnings: {len(sanity)} sanity, {len(a.warnings) - len(sanity)} fit flags (see the report)")
     return "\n".join(lines)
 
 

@@ -35,7 +35,9 @@ from recscale.report.analysis import (
     SCHEME_TITLES,
     Analysis,
     Fitted,
+    beta_at_bound,
     fmt_num,
+    is_flat,
     law_tex,
     value_label,
 )
@@ -88,8 +90,7 @@ def _ne_axis(ax, lo: float, hi: float) -> None:
     ax.set_ylim(lo2, hi2)
     ticks = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo2, hi2)
     ticks = [t for t in ticks if lo2 <= t <= hi2]
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else 0.1
-    digits = max(2, int(math.ceil(-math.log10(step))) if step > 0 else 2)
+    digits = next((d for d in range(2, 6) if all(abs(round(t, d) - t) < 1e-9 for t in ticks)), 5)
     ax.yaxis.set_major_locator(FixedLocator(ticks))
     ax.yaxis.set_major_formatter(FormatStrFormatter(f"%.{digits}f"))
     ax.yaxis.set_minor_locator(NullLocator())
@@ -392,8 +393,12 @@ def fig_scaling_efficiency(a: Analysis):
                 continue
             f = h.fitted.primary
             ci = f.ci(lvl)["beta"] if f.draws else (f.beta, f.beta)
+            loose = is_flat(f) or beta_at_bound(f)
             ax.errorbar([f.beta], [y], xerr=[[f.beta - ci[0]], [ci[1] - f.beta]], fmt="o", color=AXIS_COLORS[axis], ms=6,
-                        capsize=3, lw=1.4, zorder=3)
+                        capsize=3, lw=1.4, zorder=3, mfc="white" if loose else AXIS_COLORS[axis])
+            if loose:
+                ax.annotate("flat" if is_flat(f) else "β at bound", (f.beta, y), xytext=(0, 7), textcoords="offset points",
+                            ha="center", fontsize=7, color="0.35")
             xmax = max(xmax, ci[1], f.beta)
             if h.fitted.free is not None and h.fitted.bounded is not None:
                 ff = h.fitted.free
@@ -456,7 +461,7 @@ def fig_extrapolation(a: Analysis):
             ax.set_xlabel(xl)
             if j == 0:
                 ax.set_ylabel("NE (eval)")
-            _legend(ax)
+            _legend(ax, loc="best")
     return fig
 
 
