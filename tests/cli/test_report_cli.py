@@ -28,7 +28,7 @@ def test_report_writes_files_and_prints_summary_and_path(ledger, tmp_path, monke
     for name in ("report.html", "summary.md", "fits.json", "figures/data_scaling.png", "figures/data_scaling.svg"):
         assert (out / name).is_file(), name
     assert f"report: {out / 'report.html'}" in cap.out
-    assert "exponents (NE = a*x^-beta + c" in cap.out and "embedding_dim" in cap.out
+    assert "exponents beta of NE = a*x^-beta + c" in cap.out and "embedding_dim" in cap.out
 
 
 def test_report_errors_exit_2_with_one_line(tmp_path, ledger, capsys):

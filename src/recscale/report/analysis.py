@@ -531,9 +531,10 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
             if f.free is None:
                 continue
             ci = f.free.ci(lvl)["gamma"] if f.free.draws else (f.free.gamma, f.free.gamma)
+            iv = f"interval {ci[0]:.4f} to {ci[1]:.4f}" if f.free.draws else "no interval: bootstrap = 0"
             if ci[1] < lower:
                 out.append(Warning_("floor_below_bayes", f"{f.key} (free fit)",
-                                    f"fitted floor γ = {f.free.gamma:.4f} (interval {ci[0]:.4f} to {ci[1]:.4f}) lies below the "
+                                    f"fitted floor γ = {f.free.gamma:.4f} ({iv}) lies below the "
                                     f"Bayes NE {study.bayes_ne:.4f}{se_txt}: impossible for any model; the free law "
                                     "extrapolates this curve too optimistically"))
     # 2. Curves that do not decrease.
