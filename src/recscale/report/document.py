@@ -214,10 +214,12 @@ def _floor_sentences(a: Analysis) -> list[str]:
             "is still reducible by some model with enough data.")
     if "oracle_ne" in st.frame.columns and st.frame["oracle_ne"].notna().any():
         last = st.frame.loc[st.frame["samples"] == st.frame["samples"].max(), "oracle_ne"].dropna()
-        if len(last):
+        if len(last) and gap > 0:
+            o = float(last.iloc[0])
+            share = min(max((best - o) / gap, 0.0), 1.0)
             line += (f" The seen-id oracle (the true model, knowing only ids seen in the training data) reaches "
-                     f"{float(last.iloc[0]):.4f} at the largest data size, so nearly all of that gap is the students' "
-                     "(what they have not yet learned), not ids the data never showed.")
+                     f"{o:.4f} at the largest data size: {share:.0%} of the gap is what the models have not yet learned "
+                     f"from the data they saw, {1 - share:.0%} ids the data never showed.")
     out.append(line)
     fr = [a.frontiers[(s, "data")] for s in a.schemes if (s, "data") in a.frontiers and a.frontiers[(s, "data")].free]
     if fr:
