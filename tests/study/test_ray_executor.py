@@ -176,6 +176,16 @@ def test_ray_rejects_devices_the_cluster_lacks(ray_address, ray_spec, inline_run
         _run_tasks(ray_spec, "cuda:1")
 
 
+@needs_ray
+def test_ray_static_refusals_write_nothing(tmp_path, spec_file):
+    """Check that cuda:N and tf32-on-cpu are refused on the driver, before a ledger is written."""
+    db = tmp_path / "t.db"
+    for device, precision, msg in (("cuda:1", "fp32", "use --device cuda"), ("cpu", "tf32", "tf32 needs a CUDA device")):
+        with pytest.raises(RecscaleError, match=msg):
+            run_study(load_spec(spec_file), db, RunOptions(executor="ray", device=device, precision=precision, progress=False))
+        assert not db.exists()
+
+
 def _run_tasks(ray_spec, device: str):
     # The runner resolves explicit devices on the driver (no GPU here), so call the executor directly.
     from recscale.study.ray_executor import RayExecutor

@@ -41,6 +41,19 @@ def import_ray() -> Any:
     return ray
 
 
+def check_ray_run(device: str, precision: str) -> None:
+    """What can be checked on the driver before anything is written: Ray installed, and a device
+    and precision that can run on some cluster (its GPUs are checked when the run starts)."""
+    import_ray()
+    if device.startswith("cuda:"):
+        raise RecscaleError(f"--device {device} with --executor ray: use --device cuda; Ray gives each trial its own GPU")
+    if device not in ("auto", "cpu", "cuda"):
+        raise RecscaleError(f"--device must be auto, cpu or cuda with --executor ray; got {device!r}")
+    from recscale.train.device import check_precision
+
+    check_precision(precision, "cuda" if device == "auto" else device)  # auto: the cluster may have GPUs
+
+
 def _remote_trial(task: TrialTask, progress: Any) -> TrialResult:
     """The body of one Ray task (module-level, so workers import it instead of unpickling code)."""
     if not (Path(task.dataset) / "meta.json").is_file():

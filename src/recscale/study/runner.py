@@ -157,9 +157,9 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
     ds = _open_dataset_if_any(spec, ds_path)
     _check_ledger(spec, db, opts.new)
     if opts.executor == "ray":  # the device is checked against the cluster's GPUs, not the driver's
-        from recscale.study.ray_executor import import_ray
+        from recscale.study.ray_executor import check_ray_run
 
-        import_ray()  # not installed: say how to install it before anything is written
+        check_ray_run(opts.device, opts.precision)  # Ray missing, cuda:N: say so before anything is written
         device = opts.device
     else:
         device = resolve_device(opts.device)
