@@ -323,6 +323,19 @@ def _compute_frontier(ax, a: Analysis, s: str, label_points: bool) -> None:
                   a.options.level, lw=2.0)
 
 
+def _finish_compute_panel(ax, a: Analysis, s: str, lo: float, hi: float, ylabel: bool) -> None:
+    """The compute frontier, Bayes line, axes and legend shared by both compute figures."""
+    _compute_frontier(ax, a, s, True)
+    _bayes(ax, a)
+    _x_log(ax)
+    _ne_axis(ax, lo, hi)
+    ax.set_xlabel("training FLOPs C")
+    _panel_title(ax, s)
+    _legend(ax)
+    if ylabel:
+        ax.set_ylabel("NE (eval)")
+
+
 def fig_compute_data(a: Analysis):
     """Compute grown with data: each model's curve against training FLOPs, with the compute frontier (Fig. 5a)."""
     fig, axes, cols = _scheme_grid(len(a.schemes))
@@ -335,15 +348,7 @@ def fig_compute_data(a: Analysis):
         for f, c in zip(fs, _sizes_cmap(len(fs))):
             g = part[part["value"] == f.value].groupby("train_flops")["ne"].mean()
             ax.plot(g.index, g.values, "-", marker=".", ms=4, lw=1.0, color=c, alpha=0.85, label=value_label(s, f.value))
-        _compute_frontier(ax, a, s, True)
-        _bayes(ax, a)
-        _x_log(ax)
-        _ne_axis(ax, lo, hi)
-        ax.set_xlabel("training FLOPs C")
-        _panel_title(ax, s)
-        _legend(ax)
-        if j % cols == 0:
-            ax.set_ylabel("NE (eval)")
+        _finish_compute_panel(ax, a, s, lo, hi, ylabel=j % cols == 0)
     return fig
 
 
@@ -364,15 +369,7 @@ def fig_compute_model(a: Analysis):
         if flat:
             ax.text(0.03, 0.14, "model size does not change\nFLOPs per sample in this scheme", transform=ax.transAxes,
                     fontsize=7.5, color="0.35", va="bottom")
-        _compute_frontier(ax, a, s, True)
-        _bayes(ax, a)
-        _x_log(ax)
-        _ne_axis(ax, lo, hi)
-        ax.set_xlabel("training FLOPs C")
-        _panel_title(ax, s)
-        _legend(ax)
-        if j % cols == 0:
-            ax.set_ylabel("NE (eval)")
+        _finish_compute_panel(ax, a, s, lo, hi, ylabel=j % cols == 0)
     return fig
 
 
