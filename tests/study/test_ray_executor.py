@@ -6,7 +6,6 @@ addresses only) and are skipped when Ray is not installed; the error-message tes
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import sqlite3
@@ -30,7 +29,12 @@ from recscale.train.config import TrainConfig
 # Single-node Ray on loopback addresses only (set before Ray is imported; Ray reads it at import).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-HAVE_RAY = importlib.util.find_spec("ray") is not None
+try:
+    import ray  # noqa: F401
+
+    HAVE_RAY = True
+except ImportError:
+    HAVE_RAY = False
 needs_ray = pytest.mark.skipif(not HAVE_RAY, reason='Ray is not installed; pip install "recscale[ray]" (make test installs it)')
 
 # 3 trials of 8k rows: small enough for three Ray runs in well under a minute on 2 cores.
