@@ -71,6 +71,7 @@ def test_hash_ignores_runtime_fields_but_not_numbers():
         ({"train__lr_dense": -1}, r"train.lr_dense: must be a positive number, got -1"),
         ({"train__device": "cuda"}, r"train.device: unknown field"),
         ({"seeds": []}, r"seeds: must be a non-empty list"),
+        ({"schemes": None}, r"schemes: give at least one scheme"),
         ({"model__interaction": "sum"}, r"model.interaction: must be 'dot' or 'cat', got 'sum'"),
     ],
 )

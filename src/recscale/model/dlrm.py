@@ -64,6 +64,7 @@ class DLRM(nn.Module):
         offsets = torch.tensor([0, *rows[:-1]], dtype=torch.long).cumsum(0)
         self.register_buffer("offsets", offsets, persistent=False)
         hashed = torch.tensor([c > r for c, r in zip(config.cardinalities, rows)])
+        self._any_hashed = bool(hashed.any())
         self.register_buffer("hashed", hashed, persistent=False)
         self.register_buffer("rows", torch.tensor(rows, dtype=torch.long), persistent=False)
         # Fixed per-feature multipliers of the universal hash ((id mod P) * a + b) mod P mod rows.
@@ -97,7 +98,7 @@ class DLRM(nn.Module):
     def embedding_ids(self, sparse: torch.Tensor) -> torch.Tensor:
         """Raw ids [B, F] (any integer dtype) → rows of the fused table [B, F] (int64)."""
         ids = sparse.long()
-        if bool(self.hashed.any()):
+        if self._any_hashed:  # a Python bool: no device sync on the hot path
             h = ((ids % _HASH_PRIME) * self.hash_a + self.hash_b) % _HASH_PRIME % self.rows
             ids = torch.where(self.hashed, h, ids)
         return ids + self.offsets

@@ -174,8 +174,6 @@ class StudySpec:
         for scheme, values in self.schemes.items():
             for v in values:
                 members.setdefault(self.model.scaled(scheme, v), []).append((scheme, v))
-        if not members:
-            members[self.model] = []
         return [
             Trial(f"{m.label()}-s{seed}", m, seed, tuple(ms))
             for m, ms in members.items()
@@ -364,6 +362,11 @@ def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
     train, checkpoints = _parse_train(raw, problems)
     model = _parse_model(raw, problems)
     schemes = _parse_schemes(raw, problems)
+    if not schemes and not any(p.startswith("schemes") for p in problems):
+        problems.append(
+            "schemes: give at least one scheme (mlp_width, overarch_width, embedding_dim, embedding_rows); "
+            "to study one model, list its own value, e.g. embedding_dim = [16]"
+        )
     if data.synthetic is not None and checkpoints is not None and checkpoints.stop > data.synthetic.rows:
         problems.append(
             f"train.checkpoints.stop: {checkpoints.stop:,} exceeds the {data.synthetic.rows:,} rows of data.synthetic.rows"
