@@ -16,7 +16,6 @@ once per *distinct* value (``pd.factorize``, then ``int(s, 16)``) rather than pe
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import subprocess

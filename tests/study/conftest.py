@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
 
 import pytest
@@ -40,3 +41,21 @@ def spec_file(tmp_path):
     p = tmp_path / "t.toml"
     p.write_text(TEST_SPEC)
     return p
+
+
+def ledger_numbers(db):
+    """A ledger's export without its timing column: what must be identical across runs."""
+    from recscale.study.ledger import export_frame
+
+    return export_frame(db).drop(columns=["wall_s"])
+
+
+def done_trials(db) -> dict[str, str]:
+    """trial_id → finished_at of the ledger's finished trials ({} before the ledger exists)."""
+    if not db.exists():
+        return {}
+    try:
+        with sqlite3.connect(db) as c:
+            return dict(c.execute("SELECT trial_id, finished_at FROM trials WHERE status='done'").fetchall())
+    except sqlite3.OperationalError:  # tables not created yet
+        return {}

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -21,10 +19,11 @@ import pytest
 from recscale.cli.main import main
 from recscale.errors import RecscaleError
 from recscale.study.executors import TrialTask
-from recscale.study.ledger import Ledger, export_frame
+from recscale.study.ledger import Ledger
 from recscale.study.runner import RunOptions, run_study
 from recscale.study.spec import load_spec
 from recscale.train.config import TrainConfig
+from tests.study.conftest import TEST_SPEC, done_trials, ledger_numbers
 
 # Single-node Ray on loopback addresses only (set before Ray is imported; Ray reads it at import).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -38,47 +37,10 @@ except ImportError:
 needs_ray = pytest.mark.skipif(not HAVE_RAY, reason='Ray is not installed; pip install "recscale[ray]" (make test installs it)')
 
 # 3 trials of 8k rows: small enough for three Ray runs in well under a minute on 2 cores.
-RAY_SPEC = textwrap.dedent(
-    """
-    name = "r"
-    seeds = [0]
-
-    [data.synthetic]
-    rows = 8_192
-    eval_rows = 2_000
-    seed = 0
-    max_cardinality = 5_000
-    interaction_max_cardinality = 1_000
-
-    [train]
-    batch_size = 256
-    checkpoints = { start = 1024, stop = 8_192, per_doubling = 1 }
-
-    [model]
-    embedding_dim = 8
-    embedding_rows = 2_000
-    bottom_mlp = [16]
-    top_mlp = [16]
-
-    [schemes]
-    embedding_dim = [4, 8]
-    mlp_width = [16, 32]
-    """
+RAY_SPEC = (
+    TEST_SPEC.replace("rows = 16_384", "rows = 8_192").replace("stop = 16_384", "stop = 8_192").replace("eval_rows = 4_000", "eval_rows = 2_000")
 )
-
-
-def _numbers(db) -> pd.DataFrame:
-    return export_frame(db).drop(columns=["wall_s"])
-
-
-def _done(db) -> dict[str, str]:
-    if not db.exists():
-        return {}
-    try:
-        with sqlite3.connect(db) as c:
-            return dict(c.execute("SELECT trial_id, finished_at FROM trials WHERE status='done'").fetchall())
-    except sqlite3.OperationalError:
-        return {}
+assert "8_192" in RAY_SPEC and "16_384" not in RAY_SPEC
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +124,7 @@ def test_ray_ledger_equals_inline(ray_address, ray_spec, inline_run, tmp_path):
     """Check that `study run --executor ray` writes exactly the numbers of --executor inline."""
     db = ray_spec.parent / "ray.db"
     assert main(["study", "run", str(ray_spec), "--db", str(db), "--executor", "ray", "--quiet"]) == 0
-    pd.testing.assert_frame_equal(_numbers(db), _numbers(inline_run))
+    pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(inline_run))
     with Ledger(db) as led:
         assert led.get_meta("last_run_executor") == "ray"
         assert led.get_meta("last_run_device") == "auto"  # resolved per trial on the cluster (to cpu here)
@@ -175,7 +137,7 @@ def test_ray_rejects_devices_the_cluster_lacks(ray_address, ray_spec, inline_run
     db = ray_spec.parent / "gpu.db"
     with pytest.raises(RecscaleError, match="the Ray cluster has no GPUs.*use --device cpu"):
         run_study(load_spec(ray_spec), db, RunOptions(executor="ray", device="cuda", progress=False))
-    assert _done(db) == {}
+    assert done_trials(db) == {}
     with pytest.raises(RecscaleError, match="use --device cuda; Ray gives each trial its own GPU"):
         _run_tasks(ray_spec, "cuda:1")
 
@@ -248,7 +210,7 @@ def test_killed_worker_is_retried(ray_address, ray_spec, inline_run):
         th.join(5)
     assert killed, "no Ray worker was caught mid-trial"
     assert s.ran == 3 and not s.failed
-    pd.testing.assert_frame_equal(_numbers(db), _numbers(inline_run))
+    pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(inline_run))
 
 
 @needs_ray
@@ -261,7 +223,7 @@ def test_killed_driver_resumes(ray_address, ray_spec, inline_run):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
-        while len(_done(db)) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        while len(done_trials(db)) < 1 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proc.poll() is None, f"driver ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
         proc.send_signal(signal.SIGKILL)
@@ -269,10 +231,10 @@ def test_killed_driver_resumes(ray_address, ray_spec, inline_run):
     finally:
         if proc.poll() is None:
             proc.kill()
-    before = _done(db)
+    before = done_trials(db)
     assert 1 <= len(before) < 3
     s = run_study(load_spec(ray_spec), db, RunOptions(executor="ray", ray_address=ray_address, progress=False))
     assert s.ran == 3 - len(before) and not s.failed
-    after = _done(db)
+    after = done_trials(db)
     assert all(after[t] == before[t] for t in before)  # finished trials were not rerun
-    pd.testing.assert_frame_equal(_numbers(db), _numbers(inline_run))
+    pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(inline_run))

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ from recscale.errors import RecscaleError, SpecError
 from recscale.study.ledger import export_frame
 from recscale.study.runner import RunOptions, run_study
 from recscale.study.spec import load_spec
-
-TIMING = ["wall_s"]
-
-
-def _numbers(db):
-    return export_frame(db).drop(columns=TIMING)
+from tests.study.conftest import done_trials, ledger_numbers
 
 
 @pytest.fixture(scope="module")
@@ -49,21 +43,11 @@ def test_ledger_holds_curves_and_reference(reference_run):
     assert df.bayes_ne.notna().all() and (df.oracle_ne >= df.bayes_ne - 0.01).all()
 
 
-def test_workers_do_not_change_numbers(reference_run, spec_file, tmp_path):
+def test_workers_do_not_changeledger_numbers(reference_run, spec_file, tmp_path):
     """Check that --workers 2 (process pool) gives exactly the numbers of --workers 1 (inline)."""
     db = tmp_path / "t.db"
     assert main(["study", "run", str(spec_file), "--db", str(db), "--workers", "2", "--quiet"]) == 0
-    pd.testing.assert_frame_equal(_numbers(db), _numbers(reference_run))
-
-
-def _done(db) -> dict[str, str]:
-    if not db.exists():
-        return {}
-    try:
-        with sqlite3.connect(db) as c:
-            return dict(c.execute("SELECT trial_id, finished_at FROM trials WHERE status='done'").fetchall())
-    except sqlite3.OperationalError:  # tables not created yet
-        return {}
+    pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(reference_run))
 
 
 def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_path):
@@ -76,8 +60,8 @@ def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_pat
     cmd = [sys.executable, "-m", "recscale.cli.main", "study", "run", str(spec_file), "--db", str(db), "--workers", "1", "--quiet"]
     moments = [
         lambda: time.sleep(1.0) or True,  # during start-up / dataset generation
-        lambda: len(_done(db)) >= 1,  # the second trial has just started
-        lambda: len(_done(db)) >= 2,  # just after a commit
+        lambda: len(done_trials(db)) >= 1,  # the second trial has just started
+        lambda: len(done_trials(db)) >= 2,  # just after a commit
     ]
     finished_before: dict[str, str] = {}
     for moment in moments:
@@ -88,15 +72,15 @@ def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_pat
         assert proc.poll() is None, "the study finished before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        now = _done(db)
+        now = done_trials(db)
         assert all(now[k] == v for k, v in finished_before.items())
         finished_before = now
     assert 1 <= len(finished_before) < 3
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half dataset left behind
-    now = _done(db)
+    now = done_trials(db)
     assert len(now) == 3 and all(now[k] == v for k, v in finished_before.items())
-    pd.testing.assert_frame_equal(_numbers(db), _numbers(reference_run))
+    pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(reference_run))
 
 
 def test_changed_spec_is_refused_unless_new(reference_run, tmp_path):

@@ -1,8 +1,7 @@
 """Check spec parsing: expansion into trials, checkpoints, and every error naming its field."""
 
-import tomllib
-
 import pytest
+import tomllib
 
 from recscale.errors import SpecError
 from recscale.study.spec import CheckpointSpec, load_spec, parse_spec
