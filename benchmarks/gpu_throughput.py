@@ -28,19 +28,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+from baselines import LR_DENSE, LR_EMB, N_DENSE, StraightforwardDLRM, make_data
 from torch import nn
 
 from recscale.data.loader import iter_batches
-from recscale.data.shards import Dataset, DatasetWriter
+from recscale.data.shards import Dataset
 from recscale.model.config import DLRMConfig
 from recscale.train.config import TrainConfig
 from recscale.train.device import maybe_compile, precision_context, resolve_device
 from recscale.train.trainer import Trainer
 
-N_DENSE, N_SPARSE = 13, 26
-LR_EMB, LR_DENSE = 0.05, 0.02
 ROUNDS = 3
 
 
@@ -55,41 +53,6 @@ class Config:
 
 LARGE = Config(100_000, 16, (512, 256, 64), (512, 256), (16_384, 65_536))
 SMALL = Config(1_000, 16, (512, 256, 64), (512, 256), (256, 1_024))  # --small: CPU smoke test
-
-
-def make_data(path: Path, rows: int, card: int, seed: int = 0) -> Dataset:
-    """A shards dataset of ``rows`` training rows: uniform dense features, Zipf ids, 20% positives."""
-    rng = np.random.default_rng(seed)
-    with DatasetWriter(path, [f"I{i}" for i in range(N_DENSE)], [f"C{i}" for i in range(N_SPARSE)], overwrite=True) as w:
-        for split, n in (("train", rows), ("eval", 1024)):
-            for s in range(0, n, 1 << 20):  # in chunks: 2M x 26 Zipf draws at once is memory-hungry
-                m = min(1 << 20, n - s)
-                ids = np.minimum(rng.zipf(1.2, (m, N_SPARSE)) - 1, card - 1).astype(np.int32)
-                w.append(split, rng.random((m, N_DENSE), dtype=np.float32), ids, (rng.random(m) < 0.2).astype(np.float32))
-        return w.commit(cardinalities=[card] * N_SPARSE)
-
-
-class StraightforwardDLRM(nn.Module):
-    """One nn.EmbeddingBag per feature (sparse gradients), nn.Sequential MLPs, torch.bmm interaction."""
-
-    def __init__(self, c: Config):
-        super().__init__()
-        self.embs = nn.ModuleList(nn.EmbeddingBag(c.rows, c.dim, mode="sum", sparse=True) for _ in range(N_SPARSE))
-        w = [N_DENSE, *c.bottom, c.dim]
-        self.bottom = nn.Sequential(*[m for a, b in zip(w[:-1], w[1:]) for m in (nn.Linear(a, b), nn.ReLU())])
-        f = N_SPARSE + 1
-        w = [c.dim + f * (f - 1) // 2, *c.top, 1]
-        self.top = nn.Sequential(*[m for a, b in zip(w[:-1], w[1:]) for m in (nn.Linear(a, b), nn.ReLU())][:-1])
-        li, lj = torch.tril_indices(f, f, offset=-1)
-        self.register_buffer("li", li, persistent=False)
-        self.register_buffer("lj", lj, persistent=False)
-
-    def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        x = self.bottom(dense)  # [B, D]
-        offsets = torch.arange(sparse.shape[0], device=sparse.device)
-        t = torch.stack([x, *(e(sparse[:, i], offsets) for i, e in enumerate(self.embs))], dim=1)  # [B, F+1, D]
-        z = torch.bmm(t, t.transpose(1, 2))
-        return self.top(torch.cat([x, z[:, self.li, self.lj]], dim=1)).squeeze(1)
 
 
 def synchronize(device: torch.device) -> None:
@@ -127,9 +90,8 @@ def bench_recscale(ds: Dataset, c: Config, batch: int, device: torch.device, arg
 
 def bench_baseline(ds: Dataset, c: Config, batch: int, device: torch.device, args) -> float:
     torch.manual_seed(0)
-    model = StraightforwardDLRM(c).to(device)
-    sparse_opt = torch.optim.Adagrad(list(model.embs.parameters()), lr=LR_EMB)
-    dense_opt = torch.optim.Adagrad([*model.bottom.parameters(), *model.top.parameters()], lr=LR_DENSE, foreach=True)
+    model = StraightforwardDLRM(c.rows, c.dim, c.bottom, c.top).to(device)
+    sparse_opt, dense_opt = model.optimizers()
     loss_fn = maybe_compile(lambda d, s, y: nn.functional.binary_cross_entropy_with_logits(model(d, s), y), args.compile)
 
     def step(b):

@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+from baselines import N_DENSE, N_SPARSE, StraightforwardDLRM, make_data
 from torch import nn
 
 from recscale.data.loader import iter_batches
-from recscale.data.shards import Dataset, DatasetWriter
+from recscale.data.shards import Dataset
 from recscale.model.config import DLRMConfig
 from recscale.train.config import TrainConfig
 from recscale.train.trainer import Trainer
@@ -45,41 +45,6 @@ CONFIGS = [
     Bench("small", 10_000, 8, (64,), (64,), 1024),  # bottom 13-64-8, top 64-1
     Bench("large", 100_000, 16, (512, 256, 64), (512, 256), 2048),  # bottom 13-512-256-64-16, top 512-256-1
 ]
-N_DENSE, N_SPARSE = 13, 26
-
-
-def make_data(path: Path, rows: int, card: int, seed: int = 0) -> Dataset:
-    rng = np.random.default_rng(seed)
-    with DatasetWriter(path, [f"I{i}" for i in range(N_DENSE)], [f"C{i}" for i in range(N_SPARSE)], overwrite=True) as w:
-        for split, n in (("train", rows), ("eval", 1024)):
-            ids = np.minimum(rng.zipf(1.2, (n, N_SPARSE)) - 1, card - 1).astype(np.int32)
-            w.append(split, rng.random((n, N_DENSE), dtype=np.float32), ids, (rng.random(n) < 0.2).astype(np.float32))
-        return w.commit(cardinalities=[card] * N_SPARSE)
-
-
-class StraightforwardDLRM(nn.Module):
-    """The DLRM most PyTorch users would write: one EmbeddingBag per feature, Sequential MLPs, bmm."""
-
-    def __init__(self, b: Bench):
-        super().__init__()
-        self.embs = nn.ModuleList(nn.EmbeddingBag(b.rows, b.dim, mode="sum", sparse=True) for _ in range(N_SPARSE))
-        widths = [N_DENSE, *b.bottom, b.dim]
-        self.bottom = nn.Sequential(*[m for a, c in zip(widths[:-1], widths[1:]) for m in (nn.Linear(a, c), nn.ReLU())])
-        f = N_SPARSE + 1
-        widths = [b.dim + f * (f - 1) // 2, *b.top, 1]
-        layers = [m for a, c in zip(widths[:-1], widths[1:]) for m in (nn.Linear(a, c), nn.ReLU())][:-1]
-        self.top = nn.Sequential(*layers)
-        self.li, self.lj = torch.tril_indices(f, f, offset=-1)
-
-    def forward(self, dense, sparse):
-        x = self.bottom(dense)
-        offsets = torch.arange(sparse.shape[0])
-        embs = [e(sparse[:, i], offsets) for i, e in enumerate(self.embs)]
-        t = torch.stack([x, *embs], dim=1)
-        z = torch.bmm(t, t.transpose(1, 2))
-        return self.top(torch.cat([x, z[:, self.li, self.lj]], dim=1)).squeeze(1)
-
-
 ROUNDS = 3  # best of several timed rounds: robust to other processes sharing the machine
 
 
@@ -109,9 +74,8 @@ def bench_recscale(ds: Dataset, b: Bench, warmup: int, steps: int, threads: int)
 
 def bench_straightforward(ds: Dataset, b: Bench, warmup: int, steps: int) -> float:
     torch.manual_seed(0)
-    model = StraightforwardDLRM(b)
-    sparse_opt = torch.optim.Adagrad(list(model.embs.parameters()), lr=0.05)
-    dense_opt = torch.optim.Adagrad([*model.bottom.parameters(), *model.top.parameters()], lr=0.02)
+    model = StraightforwardDLRM(b.rows, b.dim, b.bottom, b.top)
+    sparse_opt, dense_opt = model.optimizers()
     loss_fn = nn.BCEWithLogitsLoss()
 
     def step(bt):
