@@ -6,14 +6,17 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from recscale.cli.main import main
+from recscale.data.shards import Dataset
 from recscale.errors import RecscaleError, SpecError
 from recscale.study.ledger import export_frame
 from recscale.study.runner import RunOptions, run_study
 from recscale.study.spec import load_spec
+from recscale.train.metrics import evaluate
 from tests.study.conftest import done_trials, ledger_numbers
 
 
@@ -40,7 +43,14 @@ def test_ledger_holds_curves_and_reference(reference_run):
     assert (df.train_flops == 3 * df.flops_per_sample * df.samples).all()
     for _, g in df.groupby("trial_id"):
         assert g.sort_values("samples")["ne"].iloc[-1] < g.sort_values("samples")["ne"].iloc[0]
-    assert df.bayes_ne.notna().all() and (df.oracle_ne >= df.bayes_ne - 0.01).all()
+    assert df.bayes_ne.notna().all()
+    # The seen-id oracle knows fewer ids than the full teacher, so on the same eval rows it does no
+    # better than the teacher itself (4,000 rows: comparing with the world's Bayes NE would be noise).
+    ev = Dataset(next(reference_run.parent.glob("synthetic-*"))).split("eval")
+    p = np.asarray(ev.prob, dtype=np.float64)
+    full = evaluate(np.asarray(ev.labels, dtype=np.float64), np.log(p / (1 - p))).ne
+    oracle = df.groupby("samples")["oracle_ne"].first()
+    assert (oracle >= full - 1e-3).all() and oracle.iloc[-1] < oracle.iloc[0]
 
 
 def test_workers_do_not_changeledger_numbers(reference_run, spec_file, tmp_path):
