@@ -107,6 +107,12 @@ def test_changed_spec_is_refused_unless_new(reference_run, tmp_path):
     assert main(["study", "run", str(p), "--db", str(db), "--quiet"]) == 2
 
 
+def test_other_precision_is_refused_on_resume(reference_run, spec_file):
+    """Check that resuming a ledger at another --precision is refused (one ledger, one precision)."""
+    with pytest.raises(RecscaleError, match="trained with --precision fp32, not bf16.*--new"):
+        run_study(load_spec(spec_file), reference_run, RunOptions(workers=1, progress=False, precision="bf16", device="cpu"))
+
+
 def test_missing_dataset_and_too_short_dataset(tmp_path, small_synth):
     """Check refusals for a data.path that does not exist or has fewer rows than the checkpoints, writing nothing."""
     from tests.study.conftest import TEST_SPEC

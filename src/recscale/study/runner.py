@@ -99,18 +99,24 @@ def _open_dataset_if_any(spec: StudySpec, path: Path) -> Dataset | None:
     return Dataset(path) if (path / "meta.json").exists() else None
 
 
-def _check_ledger(spec: StudySpec, db: Path, new: bool) -> None:
+def _check_ledger(spec: StudySpec, db: Path, new: bool, precision: str) -> None:
+    """Refuse to resume a ledger made from another spec, or trained at another precision."""
     if not db.exists() or new:
         return
     try:
         with Ledger(db) as led:
-            old = led.get_meta("spec_hash")
+            old, old_precision = led.get_meta("spec_hash"), led.get_meta("precision")
     except Exception as e:  # noqa: BLE001
         raise RecscaleError(f"{db}: not a recscale ledger ({e}); choose another --db") from None
     if old is not None and old != spec.hash():
         raise RecscaleError(
             f"{db} was created from a different spec (the spec changed since); "
             "pass --new to discard its results and start over, or use another --db"
+        )
+    if old_precision is not None and old_precision != precision:
+        raise RecscaleError(
+            f"{db} was trained with --precision {old_precision}, not {precision}: one ledger holds one precision; "
+            f"resume with --precision {old_precision}, or pass --new to start over"
         )
 
 
@@ -155,7 +161,7 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
     db = Path(db)
     ds_path = dataset_path(spec, db)
     ds = _open_dataset_if_any(spec, ds_path)
-    _check_ledger(spec, db, opts.new)
+    _check_ledger(spec, db, opts.new, opts.precision)
     if opts.executor == "ray":  # the device is checked against the cluster's GPUs, not the driver's
         from recscale.study.ray_executor import check_ray_run
 
@@ -178,7 +184,7 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
     with Ledger(db) as led:
         if led.get_meta("spec_hash") is None:
             led.set_meta({
-                "spec_hash": spec.hash(), "spec": spec.to_dict(), "spec_name": spec.name,
+                "spec_hash": spec.hash(), "spec": spec.to_dict(), "spec_name": spec.name, "precision": opts.precision,
                 "spec_toml": Path(spec.source).read_text() if spec.source and Path(spec.source).is_file() else None,
                 "dataset": str(ds_path.resolve()), "dataset_meta": {k: v for k, v in ds.meta.items() if k != "world"} | {"world": ds.meta.get("world")},
                 "checkpoints": checkpoints, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
