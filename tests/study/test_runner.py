@@ -63,15 +63,17 @@ def test_workers_do_not_changeledger_numbers(reference_run, spec_file, tmp_path)
 def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_path):
     """Check that killing `recscale study run` with SIGKILL at several moments, then rerunning, changes nothing.
 
-    Kills land during start-up (dataset generation), and right after the first and the second
-    trial are committed, while the next one trains. Trials finished before a kill keep their timestamps (not rerun).
+    Kills land during start-up (dataset generation), right after the first and the second trial
+    are committed, and in the third trial once it has saved a snapshot (so it resumes mid-way). Trials finished before a kill keep their timestamps (not rerun).
     """
     db = tmp_path / "t.db"
-    cmd = [sys.executable, "-m", "recscale.cli.main", "study", "run", str(spec_file), "--db", str(db), "--workers", "1", "--quiet"]
+    cmd = [sys.executable, "-m", "recscale.cli.main", "study", "run", str(spec_file), "--db", str(db), "--workers", "1", "--quiet",
+           "--snapshot-every", "0"]  # fmt: skip
     moments = [
         lambda: time.sleep(1.0) or True,  # during start-up / dataset generation
         lambda: len(done_trials(db)) >= 1,  # the second trial has just started
         lambda: len(done_trials(db)) >= 2,  # just after a commit
+        lambda: any((tmp_path / "t.db.snapshots").rglob("*.pt")),  # mid-trial, with a snapshot to resume from
     ]
     finished_before: dict[str, str] = {}
     for moment in moments:
@@ -85,9 +87,11 @@ def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_pat
         now = done_trials(db)
         assert all(now[k] == v for k, v in finished_before.items())
         finished_before = now
-    assert 1 <= len(finished_before) < 3
+    assert 2 <= len(finished_before) < 3
+    assert any((tmp_path / "t.db.snapshots").rglob("*.pt"))  # the last trial will resume mid-way
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half dataset left behind
+    assert [p for p in (tmp_path / "t.db.snapshots").rglob("*") if p.is_file()] == []  # finished trials leave none
     now = done_trials(db)
     assert len(now) == 3 and all(now[k] == v for k, v in finished_before.items())
     pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(reference_run))

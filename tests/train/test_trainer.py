@@ -80,3 +80,20 @@ def test_sparse_adagrad_unique_paths_agree(rows):
         uniq, inv = opt._unique(ids)
         ref_u, ref_i = torch.unique(ids, return_inverse=True)
         assert torch.equal(uniq, ref_u) and torch.equal(inv, ref_i)
+
+
+def test_resume_from_snapshot_is_exact(small_synth, tmp_path):
+    """Check that a trial stopped after two checkpoints and resumed from its snapshot gives the
+    numbers of a trial that never stopped, bitwise, and keeps the evaluations made before the stop."""
+    tc = TrainConfig(batch_size=256, eval_rows=3000)
+    cps = [1024, 2048, 4096, 8192]
+    whole = Trainer(_cfg(small_synth), tc, small_synth, seed=5).run(cps)
+    snap = tmp_path / "trial.pt"
+    first = Trainer(_cfg(small_synth), tc, small_synth, seed=5).run(cps[:2], snapshot=snap, snapshot_every_s=0)
+    assert snap.exists()  # saved after 1,024 samples (not after a run's last checkpoint)
+    # "Killed" after 4,096; this run itself resumed from the 1,024 snapshot and saved after 2,048.
+    Trainer(_cfg(small_synth), tc, small_synth, seed=5).run(cps[:3], snapshot=snap, snapshot_every_s=0)
+    resumed = Trainer(_cfg(small_synth), tc, small_synth, seed=99).run(cps, snapshot=snap)  # seed is overwritten
+    assert [p.samples for p in resumed] == cps
+    assert [p.evaluation.ne for p in resumed] == [p.evaluation.ne for p in whole]
+    assert first[0].evaluation.ne == whole[0].evaluation.ne

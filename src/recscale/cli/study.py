@@ -27,6 +27,7 @@ def run(
     new: bool = typer.Option(False, "--new", help="Discard the ledger's results and start over."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print trials, samples, FLOPs and an estimated wall time; run nothing."),
+    snapshot_every: float = typer.Option(60.0, "--snapshot-every", min=0, help="Seconds between a running trial's state snapshots (a killed trial resumes from its last)."),
 ) -> None:
     """Run a study (or resume it: finished trials are kept, the rest run).
 
@@ -45,7 +46,8 @@ def run(
         _print_dry_run(spec, db, workers or trials_per_device, device)
         return
     opts = RunOptions(workers=workers, executor=executor, device=device, trials_per_device=trials_per_device,
-                      precision=precision, compile=compile_, new=new, progress=not quiet, ray_address=address)
+                      precision=precision, compile=compile_, new=new, progress=not quiet, ray_address=address,
+                      snapshot_every_s=snapshot_every)
     summary = run_study(spec, db, opts)
     typer.echo(
         f"{db}: {summary.trials} trials, {summary.ran} run now, {len(summary.failed)} failed, {summary.wall_s:.1f} s"

@@ -18,6 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from recscale.model.config import DLRMConfig
@@ -36,6 +37,8 @@ class TrialTask:
     dataset: str
     checkpoints: tuple[int, ...]
     seed: int
+    snapshot: str | None = None  # training-state file: resume from it if present, delete when done
+    snapshot_every_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,9 @@ def run_trial(task: TrialTask, progress: Any = None) -> TrialResult:
             if progress is not None:
                 progress.put((task.trial_id, point.samples, total))
 
-        points = trainer.run(task.checkpoints, on_eval=on_eval)
+        points = trainer.run(task.checkpoints, on_eval=on_eval, snapshot=task.snapshot, snapshot_every_s=task.snapshot_every_s)
+        if task.snapshot is not None:  # finished: the driver commits the points; a rerun starts clean
+            Path(task.snapshot).unlink(missing_ok=True)
         return TrialResult(task.trial_id, [p.to_dict() for p in points], time.perf_counter() - t0)
     except Exception:  # noqa: BLE001 - reported to the driver, which records the trial as failed
         return TrialResult(task.trial_id, wall_s=time.perf_counter() - t0, error=traceback.format_exc(limit=6))

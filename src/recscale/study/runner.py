@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +41,8 @@ class RunOptions:
         precision: "fp32", "tf32" (CUDA) or "bf16"; see recscale.train.device.
         compile: Train through torch.compile.
         new: Discard an existing ledger (and its results) instead of resuming.
+        snapshot_every_s: How often a running trial saves its training state beside the ledger
+            (``<db>.snapshots/``), so a killed trial resumes where it stopped with the same numbers.
         progress: Show a live progress display.
         ray_address: Ray cluster address for the ray executor (None: start a local instance).
     """
@@ -52,6 +55,7 @@ class RunOptions:
     compile: bool = False
     new: bool = False
     progress: bool = True
+    snapshot_every_s: float = 60.0
     ray_address: str | None = None
 
 
@@ -120,11 +124,17 @@ def _check_ledger(spec: StudySpec, db: Path, new: bool, precision: str) -> None:
         )
 
 
+def snapshot_dir(db: Path) -> Path:
+    """Where running trials keep their training state (one file per trial, deleted when done)."""
+    return db.parent / f"{db.name}.snapshots"
+
+
 def _remove_ledger(db: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         p = Path(str(db) + suffix)
         if p.exists():
             p.unlink()
+    shutil.rmtree(snapshot_dir(db), ignore_errors=True)
 
 
 def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
@@ -203,7 +213,9 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
         trials = {t.trial_id: t for t in spec.trials()}
         tasks = [
             TrialTask(r.trial_id, trials[r.trial_id].model.dlrm(ds.n_dense, ds.cardinalities), train_cfg,
-                      str(ds_path.resolve()), tuple(checkpoints), r.seed)
+                      str(ds_path.resolve()), tuple(checkpoints), r.seed,
+                      # keyed by the spec hash: a snapshot never outlives the spec it was trained under
+                      str((snapshot_dir(db) / spec.hash()[:16] / f"{r.trial_id}.pt").resolve()), opts.snapshot_every_s)
             for r in todo
         ]  # fmt: skip
         failed: list[str] = []

@@ -15,9 +15,11 @@ instead of a schedule.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,6 +44,11 @@ class EvalPoint:
 
     def to_dict(self) -> dict:
         return {"samples": self.samples, **self.evaluation.to_dict(), "wall_s": self.wall_s}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EvalPoint":
+        fields = {k: d[k] for k in ("ne", "logloss", "auc", "calibration", "base_ctr", "rows")}
+        return cls(int(d["samples"]), Evaluation(**fields), float(d["wall_s"]))
 
 
 class TrainState:
@@ -74,6 +81,21 @@ class TrainState:
     def _forward_loss(self, dense: torch.Tensor, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = self.model.forward_embedded(dense, emb)
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+
+    def state_dict(self) -> dict:
+        """Everything that determines the next step: weights, both optimisers' state, samples seen."""
+        return {
+            "samples": self.samples,
+            "model": self.model.state_dict(),
+            "dense_opt": self.dense_opt.state_dict(),
+            "sparse_opt": self.sparse_opt.state,
+        }
+
+    def load_state_dict(self, d: dict) -> None:
+        self.samples = int(d["samples"])
+        self.model.load_state_dict(d["model"])
+        self.dense_opt.load_state_dict(d["dense_opt"])
+        self.sparse_opt.state.copy_(d["sparse_opt"])
 
     def _lr_factor(self) -> float:
         w = self.cfg.warmup_samples
@@ -141,12 +163,23 @@ class Trainer:
         self.model.train()
         return evaluate(self._eval_labels, logits.double().cpu().numpy())
 
-    def run(self, checkpoints: Sequence[int], on_eval: Callable[[EvalPoint], None] | None = None) -> list[EvalPoint]:
+    def run(
+        self,
+        checkpoints: Sequence[int],
+        on_eval: Callable[[EvalPoint], None] | None = None,
+        snapshot: str | os.PathLike | None = None,
+        snapshot_every_s: float = 60.0,
+    ) -> list[EvalPoint]:
         """Train to the last checkpoint, evaluating at each one.
 
         Args:
             checkpoints: Increasing sample counts, each a multiple of the batch size.
             on_eval: Called with each EvalPoint as soon as it is measured (progress, logging).
+            snapshot: A file for the training state. If it exists, training resumes from it, with
+                exactly the numbers of a run that never stopped (same batches, same optimiser
+                state); while training, the state is saved there after an evaluation at most every
+                ``snapshot_every_s`` seconds. A killed trial loses at most that much work.
+            snapshot_every_s: Minimum seconds between snapshots (0: after every evaluation).
         """
         bs = self.cfg.batch_size
         cps = sorted(set(int(c) for c in checkpoints))
@@ -156,10 +189,12 @@ class Trainer:
         train = self.dataset.split("train")
         if cps[-1] > train.rows:
             raise ValueError(f"last checkpoint {cps[-1]:,} exceeds the {train.rows:,} training rows")
-        points: list[EvalPoint] = []
-        nxt = 0
-        t0 = time.perf_counter()
-        train_s = 0.0
+        points = self._resume(snapshot) if snapshot is not None else []
+        nxt = sum(c <= self.samples for c in cps)
+        if nxt == len(cps):
+            return points
+        t0 = last_save = time.perf_counter()
+        train_s = points[-1].wall_s if points else 0.0
         # On a GPU the next block is read from disk and pinned while this one trains.
         prefetch = self.device.type != "cpu"
         for batch in iter_batches(train, bs, cps[-1], start=self.samples, device=self.device, prefetch=prefetch):
@@ -171,5 +206,23 @@ class Trainer:
                 if on_eval is not None:
                     on_eval(point)
                 nxt += 1
+                if snapshot is not None and nxt < len(cps) and time.perf_counter() - last_save >= snapshot_every_s:
+                    self._save(snapshot, points)
+                    last_save = time.perf_counter()
                 t0 = time.perf_counter()
         return points
+
+    def _save(self, path: str | os.PathLike, points: list[EvalPoint]) -> None:
+        """Write the snapshot atomically (a killed save leaves the previous one intact)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save({"state": self.state.state_dict(), "points": [p.to_dict() for p in points]}, tmp)
+        os.replace(tmp, path)
+
+    def _resume(self, path: str | os.PathLike) -> list[EvalPoint]:
+        if not Path(path).is_file():
+            return []
+        d = torch.load(path, map_location=self.device, weights_only=True)
+        self.state.load_state_dict(d["state"])
+        return [EvalPoint.from_dict(p) for p in d["points"]]
