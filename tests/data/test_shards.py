@@ -72,3 +72,19 @@ def test_not_a_dataset_is_a_clear_error(tmp_path):
         ds = w.commit()
     with pytest.raises(DataError, match="has no split 'eval'"):
         ds.split("eval")
+
+
+def test_stale_temp_dirs_are_cleared_but_live_ones_kept(tmp_path):
+    """Check that a new writer removes a dead writer's temp dir and leaves a live writer's alone."""
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".ds.tmp-{int(dead.stdout)}-deadbeef"
+    live = tmp_path / f".ds.tmp-{os.getpid()}-cafef00d"
+    stale.mkdir()
+    live.mkdir()
+    w = DatasetWriter(tmp_path / "ds", ["a"], ["x"])
+    assert not stale.exists() and live.exists()
+    w.abort()

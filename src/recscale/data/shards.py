@@ -49,6 +49,21 @@ def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
 
 
+def _writer_alive(tmp_name: str) -> bool:
+    """Whether the process that owns a ``.NAME.tmp-PID-XXXX`` directory is still running."""
+    try:
+        pid = int(tmp_name.rsplit(".tmp-", 1)[1].split("-")[0])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
 class _ArrayAppender:
     """Appends row blocks to one .npy file whose header is finalised on close."""
 
@@ -117,9 +132,10 @@ class DatasetWriter:
         self.with_prob = with_prob
         self.overwrite = overwrite
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.out.parent.glob(f".{self.out.name}.tmp-*"):  # left by a killed writer
-            shutil.rmtree(stale, ignore_errors=True)
-        self.tmp = self.out.parent / f".{self.out.name}.tmp-{uuid.uuid4().hex[:8]}"
+        for stale in self.out.parent.glob(f".{self.out.name}.tmp-*"):
+            if not _writer_alive(stale.name):  # left by a killed writer, not one still writing
+                shutil.rmtree(stale, ignore_errors=True)
+        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.tmp.mkdir()
         self._arrays: dict[str, dict[str, _ArrayAppender]] = {}
         self.stats: dict[str, SplitStats] = {}
