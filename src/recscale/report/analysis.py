@@ -716,6 +716,8 @@ def law_tex(fit: PowerLawFit, var: str) -> str:
     """The law in matplotlib mathtext."""
     if is_flat(fit):
         return f"flat at {fit.gamma:.4f}"
+    if beta_at_bound(fit):  # the exponent is the search bound, not a measurement: do not print it as one
+        return f"β at bound (not determined), floor {fit.gamma:.4f}"
     a = fit.alpha
     e = int(math.floor(math.log10(a))) if a > 0 else 0
     if a > 0 and (e >= 4 or e <= -3):
