@@ -12,6 +12,9 @@ import sys
 import typer
 
 from recscale.cli import data as data_cli
+from recscale.cli import demo as demo_cli
+from recscale.cli import laws as laws_cli
+from recscale.cli import report as report_cli
 from recscale.cli import study as study_cli
 from recscale.errors import RecscaleError
 
@@ -24,24 +27,9 @@ app = typer.Typer(
 )
 app.add_typer(data_cli.app, name="data")
 app.add_typer(study_cli.app, name="study")
-# Further groups register below (one line each): fit/plan, report, demo.
-
-
-def _register_optional() -> None:
-    """Commands whose modules may not exist yet in a partial checkout are added if importable."""
-    import importlib
-
-    for module in ("recscale.cli.laws", "recscale.cli.report", "recscale.cli.demo"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        mod.register(app)
-
-
-_register_optional()
+laws_cli.register(app)  # fit, plan
+report_cli.register(app)  # report
+demo_cli.register(app)  # demo
 
 
 def main(argv: list[str] | None = None) -> int:
