@@ -25,6 +25,8 @@ floor can be checked against the known one.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import time
 from dataclasses import dataclass, field
@@ -448,6 +450,11 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions) -> Headline:
         reg = regime(fit, level=opts.level)
     except RecscaleError as e:
         return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, str(e))
+    if beta_at_bound(fit) and not is_flat(fit):
+        # The exponent is the search bound, not a measurement: a regime or plan read off it would be
+        # an artefact of the bound, so neither is given.
+        return Headline(f.scheme, f.axis, f, dataclasses.replace(reg, label="undetermined", label_share=None),
+                        None, None, None, None, None, "β at its search bound: these points do not determine the law")
     target = float(fit.predict(np.array([x_max]))[0]) * (1.0 - opts.plan_rel_gain)
     try:
         p = plan_for_target(fit, target, level=opts.level, axis=f.x_col, resources=f.curve.rows)

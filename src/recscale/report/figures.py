@@ -44,7 +44,7 @@ from recscale.report.analysis import (
 
 DPI = 130
 AXIS_COLORS = {"data": "#1f77b4", "params": "#2ca02c", "compute": "#d62728"}
-REGIME_COLORS = {"high-return": "#1a7f37", "diminishing": "#b08800", "saturated": "#cf222e"}
+REGIME_COLORS = {"high-return": "#1a7f37", "diminishing": "#b08800", "saturated": "#cf222e", "undetermined": "#6e7781"}
 _RC = {
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7.2, "xtick.labelsize": 8,
     "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none",
