@@ -232,14 +232,7 @@ def fig_data_scaling(a: Analysis):
                 ax.plot([], [], color=c, label=lab)
         if oracle is not None:
             ax.plot(oracle[0], oracle[1], color="0.45", ls=":", lw=1.1, label="seen-id oracle", zorder=1)
-        _bayes(ax, a)
-        _x_log(ax)
-        _ne_axis(ax, lo, hi)
-        ax.set_xlabel("training samples D")
-        _panel_title(ax, s)
-        _legend(ax)
-        if j % cols == 0:
-            ax.set_ylabel("NE (eval)")
+        _finish_ne_panel(ax, a, s, lo, hi, "training samples D", ylabel=j % cols == 0)
     return fig
 
 
@@ -301,14 +294,7 @@ def fig_data_efficiency(a: Analysis):
             if fr.primary is not None:
                 _draw_law(ax, fr.primary, fr.mean_x.min(), fr.mean_x.max(), "black", "Pareto: " + law_tex(fr.primary, "D"),
                           lvl, lw=2.0)
-        _bayes(ax, a)
-        _x_log(ax)
-        _ne_axis(ax, lo, hi)
-        ax.set_xlabel("training samples D")
-        _panel_title(ax, s)
-        _legend(ax)
-        if j % cols == 0:
-            ax.set_ylabel("NE (eval)")
+        _finish_ne_panel(ax, a, s, lo, hi, "training samples D", ylabel=j % cols == 0)
     return fig
 
 
@@ -323,13 +309,12 @@ def _compute_frontier(ax, a: Analysis, s: str, label_points: bool) -> None:
                   a.options.level, lw=2.0)
 
 
-def _finish_compute_panel(ax, a: Analysis, s: str, lo: float, hi: float, ylabel: bool) -> None:
-    """The compute frontier, Bayes line, axes and legend shared by both compute figures."""
-    _compute_frontier(ax, a, s, True)
+def _finish_ne_panel(ax, a: Analysis, s: str, lo: float, hi: float, xlabel: str, ylabel: bool) -> None:
+    """Bayes line, log x axis, NE axis, labels, title and legend shared by every NE-vs-x panel."""
     _bayes(ax, a)
     _x_log(ax)
     _ne_axis(ax, lo, hi)
-    ax.set_xlabel("training FLOPs C")
+    ax.set_xlabel(xlabel)
     _panel_title(ax, s)
     _legend(ax)
     if ylabel:
@@ -348,7 +333,8 @@ def fig_compute_data(a: Analysis):
         for f, c in zip(fs, _sizes_cmap(len(fs))):
             g = part[part["value"] == f.value].groupby("train_flops")["ne"].mean()
             ax.plot(g.index, g.values, "-", marker=".", ms=4, lw=1.0, color=c, alpha=0.85, label=value_label(s, f.value))
-        _finish_compute_panel(ax, a, s, lo, hi, ylabel=j % cols == 0)
+        _compute_frontier(ax, a, s, True)
+        _finish_ne_panel(ax, a, s, lo, hi, "training FLOPs C", ylabel=j % cols == 0)
     return fig
 
 
@@ -369,7 +355,8 @@ def fig_compute_model(a: Analysis):
         if flat:
             ax.text(0.03, 0.14, "model size does not change\nFLOPs per sample in this scheme", transform=ax.transAxes,
                     fontsize=7.5, color="0.35", va="bottom")
-        _finish_compute_panel(ax, a, s, lo, hi, ylabel=j % cols == 0)
+        _compute_frontier(ax, a, s, True)
+        _finish_ne_panel(ax, a, s, lo, hi, "training FLOPs C", ylabel=j % cols == 0)
     return fig
 
 
