@@ -70,7 +70,7 @@ def load_table(path: str | Path):
     except ImportError as e:
         raise RecscaleError(f"load_table: {p} is a ledger; ledger support needs recscale.study ({e}); "
                             "export the study to CSV or Parquet and fit that") from None
-    reader = getattr(ledger, "export_frame", None) or getattr(ledger, "read_table", None)
+    reader = getattr(ledger, "export_frame", None)
     if reader is None:
         raise RecscaleError(f"load_table: {p} is a ledger; ledger support needs recscale.study.ledger.export_frame, "
                             "which this installation lacks; export the study to CSV or Parquet and fit that")

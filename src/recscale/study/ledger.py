@@ -202,7 +202,6 @@ def export_frame(path: str | Path):
         return pd.DataFrame(led.export_rows(), columns=EXPORT_COLUMNS)
 
 
-read_table = export_frame
 
 
 def export(path: str | Path, out: str | Path) -> int:
