@@ -202,8 +202,6 @@ def export_frame(path: str | Path):
         return pd.DataFrame(led.export_rows(), columns=EXPORT_COLUMNS)
 
 
-
-
 def export(path: str | Path, out: str | Path) -> int:
     """Write the ledger's table to ``out`` (.csv or .parquet); returns the number of rows."""
     out = Path(out)
