@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))  # for tests.data.criteo_fixtures (the generator)
 
 from recscale.cli.main import main as recscale_main  # noqa: E402
 from recscale.data.criteo import COLUMN_NAMES, DENSE_NAMES, SPARSE_NAMES  # noqa: E402
-from recscale.data.ingest import eval_mask, hash_buckets, transform_dense  # noqa: E402
+from recscale.data.hashing import eval_mask, hash_buckets  # noqa: E402
+from recscale.data.sources import transform_dense  # noqa: E402
 from tests.data.criteo_fixtures import write_criteo  # noqa: E402
 
 HASH_SIZE = 1_000_000

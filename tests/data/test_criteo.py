@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from recscale.data.criteo import hex8_to_int, ingest_criteo, ingest_torchrec, parse_line
-from recscale.data.ingest import IngestOptions, splitmix64
+from recscale.data.hashing import splitmix64
+from recscale.data.ingest_options import IngestOptions
 from recscale.data.shards import Dataset
 from recscale.errors import DataError
 from tests.data.criteo_fixtures import corrupt, criteo_bytes, write_torchrec_day
@@ -582,7 +583,7 @@ def test_inputs_must_be_files(tmp_path):
 
 def test_vocabulary_counts_survive_many_merges(monkeypatch):
     """Check that counts merged chunk by chunk equal one global count, ids ordered by count then key."""
-    from recscale.data.ingest import VocabCounter
+    from recscale.data.vocab import VocabCounter
 
     monkeypatch.setattr(VocabCounter, "MERGE_AT", 4)
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from recscale.data.ingest import IngestOptions
+from recscale.data.ingest_options import IngestOptions
 from recscale.data.tabular import TableColumns, _cast_floats, ingest_table
 from recscale.errors import DataError
 from tests.data.test_criteo import ref_splitmix64

@@ -37,7 +37,7 @@ def synth(
 
 # --------------------------------------------------------------------------------------------
 # Real data. Options shared by every ingest command; their meaning and defaults are documented
-# once, in recscale.data.ingest (IngestOptions and the module docstring).
+# once, in recscale.data.ingest_options (IngestOptions) and recscale.data.ingest's docstring.
 
 _HASH_HELP = "Buckets per categorical feature; id 0 is missing (default 1,000,000 unless --min-count)."
 _MIN_COUNT_HELP = "Vocabulary mode: ids for values seen at least this often in training rows, else 0 (two passes)."
@@ -49,7 +49,7 @@ _STRICT_HELP = "Stop with exit code 2 at the first bad record instead of skippin
 def _options(hash_size, min_count, eval_files, eval_fraction, seed, strict, workers):
     import os
 
-    from recscale.data.ingest import IngestOptions
+    from recscale.data.ingest_options import IngestOptions
 
     if workers is None:
         workers = max(1, min(os.cpu_count() or 1, 8))

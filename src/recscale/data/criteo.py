@@ -46,19 +46,11 @@ from typing import Any
 
 import numpy as np
 
-from recscale.data.ingest import (
-    Block,
-    IngestOptions,
-    IngestResult,
-    InputFile,
-    LineReader,
-    Problem,
-    clip,
-    ordered_map,
-    resolve_inputs,
-    run_ingest,
-    transform_dense,
-)
+from recscale.data.badlines import Problem, clip
+from recscale.data.ingest import IngestResult, run_ingest
+from recscale.data.ingest_options import IngestOptions
+from recscale.data.lines import LineReader
+from recscale.data.sources import Block, InputFile, ordered_map, resolve_inputs, transform_dense
 from recscale.errors import DataError
 
 N_DENSE, N_SPARSE = 13, 26
@@ -478,7 +470,7 @@ def ingest_criteo(
     Args:
         inputs: Input files in stream order (with ``eval_files``, the last ones are the eval split).
         out: Dataset directory to create.
-        options: Ids, split, strictness, parallelism (see :class:`~recscale.data.ingest.IngestOptions`).
+        options: Ids, split, strictness, parallelism (see :class:`~recscale.data.ingest_options.IngestOptions`).
         overwrite: Replace an existing dataset at ``out``.
         progress: Called as ``progress(file_name, lines_so_far)``.
 

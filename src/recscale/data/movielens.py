@@ -40,7 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from recscale.data.ingest import Block, IngestOptions, IngestResult, InputFile, ordered_map, run_ingest
+from recscale.data.ingest import IngestResult, run_ingest
+from recscale.data.ingest_options import IngestOptions
+from recscale.data.sources import Block, InputFile, ordered_map
 from recscale.data.tabular import BATCH_ROWS, TableColumns, parse_batch
 from recscale.errors import DataError
 

@@ -37,20 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from recscale.data.ingest import (
-    Block,
-    IngestOptions,
-    IngestResult,
-    InputFile,
-    LineReader,
-    Problem,
-    clip,
-    fnv1a64,
-    ordered_map,
-    resolve_inputs,
-    run_ingest,
-    transform_dense,
-)
+from recscale.data.badlines import Problem, clip
+from recscale.data.hashing import fnv1a64
+from recscale.data.ingest import IngestResult, run_ingest
+from recscale.data.ingest_options import IngestOptions
+from recscale.data.lines import LineReader
+from recscale.data.sources import Block, InputFile, ordered_map, resolve_inputs, transform_dense
 from recscale.errors import DataError
 
 BATCH_ROWS = 1 << 16
