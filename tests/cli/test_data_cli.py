@@ -49,6 +49,21 @@ def test_criteo_strict_exits_2_and_leaves_nothing(tmp_path, lines, capsys):
     assert list(tmp_path.iterdir()) == [p]
 
 
+@pytest.mark.parametrize("strict", [[], ["--strict"]], ids=["default", "strict"])
+def test_criteo_short_lines_header_and_crlf_are_notes(tmp_path, lines, capsys, strict):
+    """Check that stripped trailing fields, a header and CRLF exit 0 (also with --strict) and print notes."""
+    rows = [r.rstrip(b"\t") for r in lines.split(b"\n")[:-1]]
+    short = sum(r.count(b"\t") < 39 for r in rows)
+    p = tmp_path / "train.txt"
+    p.write_bytes(b"label\t" + b"\t".join(b"f%d" % i for i in range(39)) + b"\r\n" + b"".join(r + b"\r\n" for r in rows))
+    code = main(["data", "criteo", str(p), "--out", str(tmp_path / "ds"), "--quiet", *strict])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert "2,000 records read from 1 input(s), 0 bad skipped" in cap.out
+    assert short > 500 and f"{short:,} lines had trailing fields missing; read as empty" in cap.err
+    assert "1 header line(s) detected and skipped" in cap.err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

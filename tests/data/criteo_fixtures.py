@@ -73,8 +73,8 @@ def write_criteo(path: Path, n: int, seed: int = 0, *, gzip: bool = False, scale
 def corrupt(line: bytes, kind: str) -> bytes:
     """A bad version of a good line (without newline) for each kind the parser reports."""
     f = line.split(b"\t")
-    if kind == "wrong_field_count":
-        return b"\t".join(f[:-1])
+    if kind == "wrong_field_count":  # too many fields (fewer are read as trailing fields missing)
+        return b"\t".join([*f, b"1"])
     if kind == "bad_dense":
         f[5] = b"12a"
     elif kind == "bad_label":

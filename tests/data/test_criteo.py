@@ -39,9 +39,10 @@ def ref_is_eval(file_index: int, line: int, fraction: float, seed: int) -> bool:
 
 def ref_parse(line: str):
     """None for a bad line, else (label, dense floats, keys or None)."""
-    f = line.split("\t")
-    if len(f) != 40 or f[0] not in ("0", "1"):
+    f = line.removesuffix("\r").split("\t")
+    if not line or len(f) > 40 or f[0] not in ("0", "1"):
         return None
+    f += [""] * (40 - len(f))  # trailing fields missing are empty
     dense = []
     for v in f[1:14]:
         x = int(v) if v else 0
@@ -198,6 +199,90 @@ def test_crlf_line_endings_are_accepted(tmp_path, lines10k):
     np.testing.assert_array_equal(a.dense, b.dense)
 
 
+# ------------------------------------------------------------------------------------------
+# Criteo files as they circulate: trailing empty fields stripped, CRLF, a header line
+
+HEADER = ("\t".join(["label", *[f"I{i}" for i in range(1, 14)], *[f"C{i}" for i in range(1, 27)]]) + "\r\n").encode()
+
+
+def _circulating(lines10k: bytes, n: int = 3000) -> tuple[bytes, bytes, Counter]:
+    """(canonical file, the same rows as they circulate, field counts of the circulating lines).
+
+    Lines 7, 70, ... lose C24..C26 (37 fields) and lines 8, 80, ... lose C25..C26 (38 fields) in both
+    versions; the circulating one strips every line's trailing empty fields, uses CRLF and a header.
+    Lines 100 and 2000 are bad in both (an invalid hex, 41 fields).
+    """
+    rows = lines10k.split(b"\n")[:n]
+    for i in range(n):
+        f = rows[i].split(b"\t")
+        keep = 37 if i % 63 == 6 else 38 if i % 72 == 7 else 40
+        rows[i] = b"\t".join(f[:keep] + [b""] * (40 - keep))
+    rows[99], rows[1999] = corrupt(rows[99], "bad_hex"), corrupt(rows[1999], "wrong_field_count")
+    stripped = [r.rstrip(b"\t") for r in rows]
+    counts = Counter(r.count(b"\t") + 1 for r in stripped)
+    canonical = b"".join(r + b"\n" for r in rows)
+    return canonical, HEADER + b"".join(r + b"\r\n" for r in stripped), counts
+
+
+@pytest.mark.parametrize("options", [dict(eval_fraction=0.2, seed=1), dict(min_count=2, hash_size=5000)], ids=["hash", "vocab"])
+def test_circulating_file_gives_the_canonical_shards(tmp_path, lines10k, options):
+    """Check that 37-, 38- and 40-field lines, CRLF and a header give byte-identical shards, with notes counted."""
+    canonical, circulating, fields = _circulating(lines10k)
+    assert fields[37] >= 40 and fields[38] >= 30 and fields[40] > 1000 and fields[41] == 1
+    (tmp_path / "canon.txt").write_bytes(canonical)
+    (tmp_path / "circ.txt").write_bytes(circulating)
+    opts = IngestOptions(workers=2, chunk_bytes=32 << 10, **options)
+    a = ingest_criteo([tmp_path / "canon.txt"], tmp_path / "a", opts)
+    b = ingest_criteo([tmp_path / "circ.txt"], tmp_path / "b", opts)
+    for f in sorted((tmp_path / "a").rglob("*.npy")):
+        assert f.read_bytes() == (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes(), f
+    assert a.dataset.meta["stats"] == b.dataset.meta["stats"] and a.dataset.cardinalities == b.dataset.cardinalities
+    short = sum(n for k, n in fields.items() if k < 40) - 1  # the bad-hex line is short, and bad
+    assert a.report.notes == {} and b.report.notes == {"header": 1, "trailing_fields_missing": short}
+    assert a.report.counts == b.report.counts == {"wrong_field_count": 1, "bad_hex": 1}
+    assert b.report.records == a.report.records == 3000 and b.report.valid == a.report.valid == 2998
+    assert b.report.examples["bad_hex"][0].startswith(f"{tmp_path / 'circ.txt'}:101: field C7")  # the header is line 1
+    assert f"{short:,} lines had trailing fields missing; read as empty" in b.report.lines()
+    assert b.dataset.meta["ingest_report"]["notes"] == {"header": 1, "trailing_fields_missing": short}
+
+
+def test_strict_reads_short_lines_and_rejects_long_ones(tmp_path, lines10k):
+    """Check that --strict keeps short lines and the header (notes, not errors) but stops at 41 fields."""
+    canonical, circulating, _ = _circulating(lines10k)
+    drop = lambda data, n: b"".join(x for i, x in enumerate(data.splitlines(keepends=True)) if i not in n)  # noqa: E731
+    (tmp_path / "canon.txt").write_bytes(drop(canonical, {99, 1999}))
+    (tmp_path / "circ.txt").write_bytes(drop(circulating, {100, 2000}))
+    a = ingest_criteo([tmp_path / "canon.txt"], tmp_path / "a", IngestOptions(strict=True))
+    b = ingest_criteo([tmp_path / "circ.txt"], tmp_path / "b", IngestOptions(strict=True))
+    assert b.report.bad == 0 and b.report.notes["header"] == 1 and b.report.notes["trailing_fields_missing"] > 60
+    np.testing.assert_array_equal(a.dataset.split("eval").sparse, b.dataset.split("eval").sparse)
+    (tmp_path / "long.txt").write_bytes(circulating)
+    with pytest.raises(DataError, match=r"long\.txt:101: field C7: 'xyz12345' is not 8 hex digits \[bad_hex; --strict"):
+        ingest_criteo([tmp_path / "long.txt"], tmp_path / "c", IngestOptions(strict=True))
+    (tmp_path / "long.txt").write_bytes(drop(circulating, {100}))
+    with pytest.raises(DataError, match=r"long\.txt:2000: expected at most 40 tab-separated fields, got 41 \[wrong_field_count"):
+        ingest_criteo([tmp_path / "long.txt"], tmp_path / "c", IngestOptions(strict=True))
+
+
+def test_short_last_line_without_newline_is_truncated(tmp_path, lines10k):
+    """Check that a final line without newline and with fewer than 40 fields is 'truncated_line', not short."""
+    rows = lines10k.split(b"\n")[:20]
+    p = tmp_path / "cut.txt"
+    p.write_bytes(b"\n".join(rows[:19]) + b"\n" + b"\t".join(rows[19].split(b"\t")[:38]))
+    rep = ingest_criteo([p], tmp_path / "a", IngestOptions()).report
+    assert rep.counts == {"truncated_line": 1} and rep.valid == 19 and rep.notes == {}
+    assert rep.examples["truncated_line"] == (f"{p}:20: last line has no newline and is incomplete (only 38 of 40 fields)",)
+
+
+def test_header_is_detected_only_when_every_field_is_a_name():
+    """Check header detection: names are a header (BOM allowed); a data or bad line never is."""
+    from recscale.data.criteo import is_header
+
+    assert is_header(HEADER) and is_header(b"\xef\xbb\xbfclick\tI1\n") and is_header(b"label\tI1")
+    assert not is_header(b"1\t5\t\n") and not is_header(b"hello\n") and not is_header(b"label\t5\n")
+    assert not is_header(b"x\tdeadbeef\t\n")  # an empty field: not a header line
+
+
 def test_meta_records_counts_ctr_rates_and_options(tmp_path, lines10k):
     """Check that meta.json has row counts, CTR, cardinalities, missing rates and every option."""
     p = tmp_path / "t.txt"
@@ -249,8 +334,8 @@ def test_corrupt_corpus_counts_kinds_and_line_numbers(tmp_path, lines10k):
     assert rep.counts == {"undecodable": 1, "wrong_field_count": 2, "bad_label": 1, "bad_dense": 3, "bad_hex": 2}
     assert rep.records == 3000 and rep.valid == 3000 - len(BAD_AT)
     assert rep.examples["wrong_field_count"] == (
-        f"{p}:5: expected 40 tab-separated fields, got 39",
-        f"{p}:2999: expected 40 tab-separated fields, got 39",
+        f"{p}:5: expected at most 40 tab-separated fields, got 41",
+        f"{p}:2999: expected at most 40 tab-separated fields, got 41",
     )
     assert rep.examples["bad_dense"][0] == f"{p}:17: field I5: '12a' is not an integer"
     assert rep.examples["bad_label"] == (f"{p}:18: field label: '2' is not 0 or 1",)
@@ -279,7 +364,7 @@ def test_strict_stops_at_first_bad_line_and_leaves_nothing(tmp_path, lines10k):
     p = tmp_path / "bad.txt"
     p.write_bytes(data)
     out = tmp_path / "sub" / "ds"
-    with pytest.raises(DataError, match=r"bad\.txt:5: expected 40 tab-separated fields, got 39 \[wrong_field_count; --strict"):
+    with pytest.raises(DataError, match=r"bad\.txt:5: expected at most 40 tab-separated fields, got 41 \[wrong_field_count; --strict"):
         ingest_criteo([p], out, IngestOptions(strict=True, chunk_bytes=4096))
     assert not out.exists() and list(out.parent.iterdir()) == []
 
@@ -347,9 +432,10 @@ def test_corrupt_gzip_is_reported(tmp_path, lines10k):
         (b"", r"empty\.txt: empty input \(0 bytes\)"),
         # mtime=0: a timestamped header would give each pytest-xdist worker a different test id
         (gzip.compress(b"", mtime=0), r"empty\.txt: empty input \(no lines after gzip decompression\)"),
-        (b"hello\nworld\n", r"empty\.txt: none of its 2 records is valid; the first problem: .*empty\.txt:1: expected 40"),
+        (b"hello\nworld\n", r"empty\.txt: none of its 2 records is valid; the first problem: .*empty\.txt:1: field label: 'hello'"),
+        (b"label\tI1\tC1\r\n", r"empty\.txt: empty input \(no lines after the header\)"),
     ],
-    ids=["empty", "empty-gzip", "no-valid-line"],
+    ids=["empty", "empty-gzip", "no-valid-line", "header-only"],
 )
 def test_empty_or_all_bad_input_is_an_error(tmp_path, content, match):
     """Check that an empty input, or one without a valid line, raises and leaves no dataset."""
@@ -410,7 +496,9 @@ def test_parse_line_reports_field_and_value():
     assert parse_line(good.replace(b"\t5\t", b"\t99999999999999999999\t", 1)) == (
         "bad_dense", "field I1: '99999999999999999999' is not an integer within int64")
     assert parse_line(good.replace(b"0a1b2c3d", b"0a1b2c3", 1)) == ("bad_hex", "field C1: '0a1b2c3' is not 8 hex digits")
-    assert parse_line(b"1\t2") == ("wrong_field_count", "expected 40 tab-separated fields, got 2")
+    assert parse_line(good + b"\t1") == ("wrong_field_count", "expected at most 40 tab-separated fields, got 41")
+    assert parse_line(b"") == parse_line(b"\r") == ("wrong_field_count", "empty line (expected 40 tab-separated fields)")
+    assert parse_line(b"1\t2") == (1, [2] + [None] * 12, [-1] * 26)  # trailing fields missing: read as empty
 
 
 # ------------------------------------------------------------------------------------------
@@ -504,7 +592,7 @@ TRICKY = [  # (field index, value): odd values each path must judge alike
 
 def test_fast_path_and_recovery_agree_with_per_line_parser_on_tricky_lines(lines10k):
     """Check that a chunk full of odd lines gives exactly what the per-line parser gives, line by line."""
-    from recscale.data.criteo import _Chunk, _parse_chunk, _slow
+    from recscale.data.criteo import _Chunk, _pad_short_lines, _parse_chunk, _slow
 
     rng = np.random.default_rng(3)
     lines = lines10k.split(b"\n")[:4000]
@@ -515,18 +603,22 @@ def test_fast_path_and_recovery_agree_with_per_line_parser_on_tricky_lines(lines
         lines[i] = b"\t".join(f)
     for i in rng.choice(4000, 40, replace=False):
         lines[i] = [b"", b"\t" * 39, lines[i] + b"\r", lines[i] + b"\tx", b"\xff" + lines[i]][i % 5]
+    for i in rng.choice(4000, 300, replace=False):  # trailing fields stripped, some lines also bad
+        lines[i] = b"\t".join(lines[i].split(b"\t")[: [37, 38, 39, 20, 2][i % 5]]) + [b"", b"\r"][i % 2]
     buf = b"\n".join(lines) + b"\n"
-    got = _parse_chunk(_Chunk(buf, 1, 4000, 0), "f")
-    want = _slow(lines, np.arange(1, 4001), "f", 0)
+    chunk = _Chunk(buf, 1, 4000, 0)
+    got = _parse_chunk(chunk, "f")
+    want = _slow(lines, np.arange(1, 4001), chunk, "f")
     assert [str(p) for p in got.problems] == [str(p) for p in want.problems]
-    assert 300 < len(want.problems) < 440
+    assert 250 < len(want.problems) < 440
+    assert got.notes == want.notes and 200 < want.notes["trailing_fields_missing"] <= 300
     for field in ("records", "labels", "dense", "keys", "missing", "dense_missing", "dense_negative", "sparse_missing"):
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
     assert got.n_records == want.n_records == 4000
     # The screen flags every bad line (so recovery needs no bisection here) and few good ones.
     from recscale.data.criteo import _screen
 
-    a = np.frombuffer(buf, dtype=np.uint8)
+    a = np.frombuffer(_pad_short_lines(chunk)[0].buf, dtype=np.uint8)
     flagged = set((np.flatnonzero(_screen(a, np.flatnonzero(a == 10))) + 1).tolist())
     bad = {p.line for p in want.problems}
     assert bad <= flagged and len(flagged - bad) < 0.2 * len(bad)

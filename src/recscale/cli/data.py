@@ -106,7 +106,9 @@ def criteo(
 
     Dense: empty or negative → 0, then log(1 + x). Categorical: 8-hex-digit values hashed into
     --hash-size buckets, or a vocabulary with --min-count. Bad lines are skipped and reported with
-    file and line (--strict stops at the first).
+    file and line (--strict stops at the first). Lines with fewer than 40 fields (trailing empty
+    fields stripped, as many copies circulate) are read as empty there and counted as a note, also
+    under --strict; a header line and CRLF endings are accepted.
 
     Examples:
         recscale data criteo train.txt --out data/criteo-kaggle --hash-size 1000000

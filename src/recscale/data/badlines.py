@@ -7,7 +7,7 @@ in input order, so the report (and ``--strict``'s first error) does not depend o
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from recscale.errors import DataError
@@ -24,6 +24,12 @@ KINDS: dict[str, str] = {
     "truncated_line": "truncated last line",
     "truncated_gzip": "truncated gzip",
     "corrupt_gzip": "corrupt gzip",
+}
+
+#: Records read with a remark but kept (not errors, not stopped by ``--strict``), with the report's words.
+NOTES: dict[str, str] = {
+    "header": "header line(s) detected and skipped",
+    "trailing_fields_missing": "lines had trailing fields missing; read as empty",
 }
 
 
@@ -69,6 +75,7 @@ class IngestReport:
         counts: Bad records by kind (keys of :data:`KINDS`); kinds that did not occur are absent.
         examples: Up to MAX_EXAMPLES ``"file:line: message"`` strings per kind, in input order.
         files: Per-input counts.
+        notes: Records kept with a remark, by kind (keys of :data:`NOTES`); absent kinds did not occur.
     """
 
     records: int
@@ -76,6 +83,7 @@ class IngestReport:
     counts: dict[str, int]
     examples: dict[str, tuple[str, ...]]
     files: tuple[FileReport, ...]
+    notes: dict[str, int] = field(default_factory=dict)
 
     @property
     def bad(self) -> int:
@@ -91,11 +99,12 @@ class IngestReport:
             "counts": dict(self.counts),
             "examples": {k: list(v) for k, v in self.examples.items()},
             "files": [f.__dict__ for f in self.files],
+            "notes": dict(self.notes),
         }
 
     def lines(self) -> list[str]:
-        """Human-readable summary, one line per kind and example (empty when nothing was bad)."""
-        out = []
+        """Human-readable summary: one line per note, then per kind of bad record and example."""
+        out = [f"{n:,} {NOTES[kind]}" for kind, n in self.notes.items()]
         for kind, n in self.counts.items():
             out.append(f"{n:,} × {KINDS[kind]} ({kind}), skipped; first:")
             out.extend(f"    {e}" for e in self.examples[kind])
@@ -112,6 +121,7 @@ class ReportBuilder:
         self.records = 0
         self.valid = 0
         self.files: list[FileReport] = []
+        self.notes: dict[str, int] = {}
 
     def add(self, problems: Iterable[Problem]) -> None:
         for p in problems:
@@ -127,6 +137,12 @@ class ReportBuilder:
         for kind, n in counts.items():
             self.counts[kind] = self.counts.get(kind, 0) + n
 
+    def add_notes(self, notes: dict[str, int]) -> None:
+        """Records kept with a remark (see :data:`NOTES`); never an error, even under ``strict``."""
+        for kind, n in notes.items():
+            if n:
+                self.notes[kind] = self.notes.get(kind, 0) + n
+
     def build(self) -> IngestReport:
         order = [k for k in KINDS if k in self.counts]
         return IngestReport(
@@ -135,5 +151,6 @@ class ReportBuilder:
             counts={k: self.counts[k] for k in order},
             examples={k: tuple(self.examples[k]) for k in order},
             files=tuple(self.files),
+            notes={k: self.notes[k] for k in NOTES if k in self.notes},
         )
 

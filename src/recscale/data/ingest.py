@@ -217,6 +217,7 @@ def _write_file(run: _Pass, encoder: Encoder, sinks: _Sinks, file: InputFile, sp
     for b, parts in run.blocks(file, split, fn):
         sinks.report.add(b.problems)
         sinks.report.add_counts(b.unlisted)
+        sinks.report.add_notes(b.notes)
         if first_problem is None and b.problems:
             first_problem = b.problems[0]
         records += b.n_records

@@ -49,6 +49,8 @@ class Block:
             or None where the source cannot know (TorchRec arrays store missing as 0).
         unlisted: Further bad records by kind, counted but not listed in ``problems`` (vectorised
             sources list only the first few of each kind per block, so a wholly bad input stays cheap).
+        notes: Records read with a remark, not skipped, by kind (keys of
+            :data:`~recscale.data.badlines.NOTES`), e.g. Criteo lines with trailing fields missing.
     """
 
     records: np.ndarray
@@ -62,6 +64,7 @@ class Block:
     dense_negative: np.ndarray | None
     sparse_missing: np.ndarray | None
     unlisted: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, n_dense: int, n_sparse: int, problems: list[Problem], n_records: int = 0) -> "Block":
@@ -100,8 +103,17 @@ class Block:
             total("dense_missing"),
             total("dense_negative"),
             total("sparse_missing"),
-            {k: sum(b.unlisted.get(k, 0) for b in blocks) for k in {k for b in blocks for k in b.unlisted}},
+            _merge_counts([b.unlisted for b in blocks]),
+            _merge_counts([b.notes for b in blocks]),
         )
+
+
+def _merge_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, n in c.items():
+            out[k] = out.get(k, 0) + n
+    return out
 
 
 @dataclass(frozen=True)
