@@ -123,7 +123,34 @@ def test_table_command(tmp_path, capsys):
     capsys.readouterr()
     code = main(["data", "table", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "x"), "--label", "clicked", "--sparse", "usr"])
     assert code == 2
-    assert "no column 'usr'; its columns are: clicked, price, user" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == f"error: --sparse 'usr' is not a column in {tmp_path / 't.parquet'}; its columns are: clicked, price, user\n"
+
+
+def test_table_command_patterns_ranges_and_rest(tmp_path, capsys):
+    """Check --dense 'I*' --sparse 'C*', ranges, and --sparse rest --ignore on a Criteo-layout CSV; a no-match exits 2."""
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"id": np.arange(200), "label": rng.integers(0, 2, 200)})
+    for i in range(1, 14):
+        df[f"I{i}"] = rng.integers(0, 50, 200)
+    for i in range(1, 27):
+        df[f"C{i}"] = rng.choice(["a", "b", "c"], 200)
+    df.to_csv(tmp_path / "t.csv", index=False)
+    base = ["data", "table", str(tmp_path / "t.csv"), "--label", "label", "--quiet"]
+    metas = []
+    for i, cols in enumerate([["--dense", "I*", "--sparse", "C*"], ["--dense", "I1-I13", "--sparse", "C[1-26]"],
+                              ["--dense", "I[1-13]", "--sparse", "rest", "--ignore", "id"]]):
+        assert main([*base, "--out", str(tmp_path / f"ds{i}"), *cols]) == 0, capsys.readouterr().err
+        metas.append(Dataset(tmp_path / f"ds{i}").meta)
+    assert all(m["dense_names"] == [f"I{i}" for i in range(1, 14)] for m in metas)
+    assert all(m["sparse_names"] == [f"C{i}" for i in range(1, 27)] for m in metas)
+    assert metas[2]["source"]["column_selectors"] == {"dense": ["I[1-13]"], "sparse": ["rest"], "ignore": ["id"]}
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "x"), "--dense", "I*", "--sparse", "X*"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --sparse 'X*' matches no column in ") and err.count("\n") == 1
+    assert err.endswith("its columns are: id, label, I1, I2, I3, I4, I5, I6, I7, I8, I9, I10, I11, I12, I13, " + ", ".join(f"C{i}" for i in range(1, 27)) + "\n")
+    assert not (tmp_path / "x").exists()
 
 
 def test_movielens_command_with_a_bad_wheel_exits_2(tmp_path, capsys):

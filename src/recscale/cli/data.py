@@ -167,6 +167,10 @@ def _parse_days(text: str | None) -> list[int] | None:
     return days
 
 
+_DENSE_HELP = "Numeric feature columns: names, ranges (I1-I13, I[1-13]), patterns ('I*'), or rest."
+_SPARSE_HELP = "Categorical feature columns: names, ranges (C1-C26, C[1-26]), patterns ('C*'), or rest."
+
+
 def _columns(text: str | None) -> tuple[str, ...]:
     return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
@@ -176,8 +180,9 @@ def table(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Parquet or CSV/TSV files (CSV may be gzip)."),
     out: Path = typer.Option(..., "--out", help="Dataset directory to create."),
     label: str = typer.Option(..., "--label", help="Label column (0/1)."),
-    dense: str = typer.Option(None, "--dense", help="Comma-separated numeric feature columns."),
-    sparse: str = typer.Option(None, "--sparse", help="Comma-separated categorical feature columns."),
+    dense: str = typer.Option(None, "--dense", help=_DENSE_HELP),
+    sparse: str = typer.Option(None, "--sparse", help=_SPARSE_HELP),
+    ignore: str = typer.Option(None, "--ignore", help="Columns that `rest` leaves out (names, ranges or patterns)."),
     delimiter: str = typer.Option(None, "--delimiter", help="CSV separator (default: tab for .tsv/.txt, else comma)."),
     hash_size: int = typer.Option(None, "--hash-size", help=_HASH_HELP),
     min_count: int = typer.Option(None, "--min-count", help=_MIN_COUNT_HELP),
@@ -194,13 +199,21 @@ def table(
     Dense columns: missing, NaN or negative → 0, then log(1 + x). Sparse columns: any type; the
     value's text is hashed (--hash-size) or mapped through a vocabulary (--min-count).
 
+    --dense, --sparse and --ignore take comma-separated names, ranges (C1-C26, or I[1-13]: numeric)
+    and shell patterns ('C*', 'f_?'), matched against the first input's columns; --sparse rest (or
+    --dense rest) means every other column but the label and --ignore. Quote patterns in the shell.
+
     Examples:
         recscale data table clicks.parquet --out data/mine --label clicked --dense price,age --sparse user,item,country
         recscale data table day1.csv.gz day2.csv.gz --out data/mine --label y --sparse user,item --eval-files 1
+        recscale data table criteo.csv --out data/criteo --label label --dense 'I*' --sparse 'C*'
+        recscale data table criteo.csv --out data/criteo --label label --dense I1-I13 --sparse 'C[1-26]'
+        recscale data table avazu.csv.gz --out data/avazu --label click --sparse rest --ignore id
     """
-    from recscale.data.tabular import TableColumns, ingest_table
+    from recscale.data.columns import ColumnSpec
+    from recscale.data.tabular import ingest_table
 
-    cols = TableColumns(label, _columns(dense), _columns(sparse))
+    cols = ColumnSpec(label, _columns(dense), _columns(sparse), _columns(ignore))
     opts = _options(hash_size, min_count, eval_files, eval_fraction, seed, strict, workers)
     result = ingest_table(inputs, out, cols, opts, delimiter=delimiter, overwrite=overwrite, progress=_progress(quiet))
     _summary(out, result)

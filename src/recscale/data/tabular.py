@@ -31,13 +31,13 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recscale.data.badlines import Problem, clip
+from recscale.data.columns import ColumnSpec, TableColumns
 from recscale.data.hashing import fnv1a64
 from recscale.data.ingest import IngestResult, run_ingest
 from recscale.data.ingest_options import IngestOptions
@@ -47,33 +47,6 @@ from recscale.errors import DataError
 
 BATCH_ROWS = 1 << 16
 CSV_BLOCK_BYTES = 4 << 20
-
-
-@dataclass(frozen=True)
-class TableColumns:
-    """Which columns of the table are the label, the dense features and the sparse features."""
-
-    label: str
-    dense: tuple[str, ...] = ()
-    sparse: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "dense", tuple(self.dense))
-        object.__setattr__(self, "sparse", tuple(self.sparse))
-        if not self.label:
-            raise DataError("--label must name a column")
-        if not self.dense and not self.sparse:
-            raise DataError("give at least one feature column with --dense or --sparse")
-        seen: dict[str, str] = {}
-        for role, cols in (("--label", (self.label,)), ("--dense", self.dense), ("--sparse", self.sparse)):
-            for c in cols:
-                if c in seen:
-                    raise DataError(f"column {c!r} is given twice ({seen[c]} and {role}); each column has one role")
-                seen[c] = role
-
-    @property
-    def all(self) -> list[str]:
-        return [self.label, *self.dense, *self.sparse]
 
 
 def _pa():
@@ -86,6 +59,42 @@ def _pa():
 def is_parquet(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(4) == b"PAR1"
+
+
+def csv_delimiter(file: InputFile, delimiter: str | None) -> str:
+    """The given delimiter, else tab for .tsv/.tab/.txt (gzip too), else comma."""
+    if delimiter is not None:
+        return delimiter
+    n = file.path.name.lower()
+    return "\t" if n.endswith((".tsv", ".tsv.gz", ".tab", ".txt", ".txt.gz")) else ","
+
+
+def csv_header(file: InputFile, delimiter: str) -> tuple[list[str], bool]:
+    """The column names on a CSV's first line, and whether the file is gzip."""
+    head = LineReader(file)
+    try:
+        first = re.split(rb"\r\n|\r|\n", head.read_lines(1), maxsplit=1)[0]
+    finally:
+        head.close()
+    if not first:
+        raise DataError(f"{file.name}: empty input (no header line)")
+    return next(csv.reader([first.decode("utf-8", "replace")], delimiter=delimiter)), head.gzip
+
+
+def _parquet_file(file: InputFile):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(file.path)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise DataError(f"{file.name}: not a readable Parquet file ({e})") from None
+
+
+def column_names(file: InputFile, delimiter: str | None = None) -> list[str]:
+    """The columns of a Parquet or CSV input, in the file's order."""
+    if is_parquet(file.path):
+        return list(_parquet_file(file).schema_arrow.names)
+    return csv_header(file, csv_delimiter(file, delimiter))[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,8 +276,9 @@ class TableSource:
 
     kind = "table"
 
-    def __init__(self, files: list[InputFile], columns: TableColumns, delimiter: str | None = None):
+    def __init__(self, files: list[InputFile], columns: TableColumns, delimiter: str | None = None, selectors: dict | None = None):
         self.files = files
+        self.selectors = selectors
         self.columns = columns
         self.delimiter = delimiter
         self.dense_names = list(columns.dense)
@@ -282,19 +292,8 @@ class TableSource:
                 f"{name}: no column {', '.join(repr(c) for c in lacking)}; its columns are: {', '.join(available)}"
             )
 
-    def _delimiter(self, file: InputFile) -> str:
-        if self.delimiter is not None:
-            return self.delimiter
-        n = file.path.name.lower()
-        return "\t" if n.endswith((".tsv", ".tsv.gz", ".tab", ".txt", ".txt.gz")) else ","
-
     def _parquet(self, file: InputFile) -> Iterator[tuple]:
-        import pyarrow.parquet as pq
-
-        try:
-            pf = pq.ParquetFile(file.path)
-        except Exception as e:  # pyarrow raises several types for a damaged file
-            raise DataError(f"{file.name}: not a readable Parquet file ({e})") from None
+        pf = _parquet_file(file)
         self._check_columns(file.name, pf.schema_arrow.names)
         if pf.metadata.num_rows == 0:
             raise DataError(f"{file.name}: empty input (no rows)")
@@ -309,17 +308,10 @@ class TableSource:
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        delim = self._delimiter(file)
-        head = LineReader(file)
-        try:
-            first = re.split(rb"\r\n|\r|\n", head.read_lines(1), maxsplit=1)[0]
-        finally:
-            head.close()
-        if not first:
-            raise DataError(f"{file.name}: empty input (no header line)")
-        available = next(csv.reader([first.decode("utf-8", "replace")], delimiter=delim))
+        delim = csv_delimiter(file, self.delimiter)
+        available, gz = csv_header(file, delim)
         self._check_columns(file.name, available)
-        self.formats[file.name] = "csv" + ("+gzip" if head.gzip else "")
+        self.formats[file.name] = "csv" + ("+gzip" if gz else "")
 
         reader = LineReader(file)
         invalid: list[Problem] = []
@@ -392,6 +384,7 @@ class TableSource:
             "inputs": [str(f.path) for f in self.files],
             "formats": dict(self.formats),
             "columns": {"label": self.columns.label, "dense": list(self.columns.dense), "sparse": list(self.columns.sparse)},
+            **({"column_selectors": self.selectors} if self.selectors else {}),
             "keys": "categorical key = FNV-1a 64 of the value's UTF-8 text; null and '' are missing",
         }
 
@@ -399,7 +392,7 @@ class TableSource:
 def ingest_table(
     inputs: list[str | os.PathLike],
     out: str | os.PathLike,
-    columns: TableColumns,
+    columns: TableColumns | ColumnSpec,
     options: IngestOptions = IngestOptions(),
     *,
     delimiter: str | None = None,
@@ -412,7 +405,8 @@ def ingest_table(
     Args:
         inputs: Parquet or CSV/TSV files (gzip allowed for CSV), in stream order.
         out: Dataset directory to create.
-        columns: Label, dense and sparse columns.
+        columns: Label, dense and sparse columns: exact (:class:`TableColumns`), or names, ranges and
+            patterns resolved against the first input's columns (:class:`~recscale.data.columns.ColumnSpec`).
         options: Ids, split, strictness, parallelism, as for Criteo.
         delimiter: CSV field separator (default: tab for .tsv/.txt/.tab, else comma).
         overwrite: Replace an existing dataset at ``out``.
@@ -423,5 +417,9 @@ def ingest_table(
         >>> ingest_table(["clicks.parquet"], "data/mine", TableColumns("clicked", ("price",), ("user", "item")))  # doctest: +SKIP
     """
     files = resolve_inputs(inputs)
-    src = TableSource(files, columns, delimiter)
+    selectors = None
+    if isinstance(columns, ColumnSpec):
+        selectors = {k: list(getattr(columns, k)) for k in ("dense", "sparse", "ignore")}
+        columns = columns.resolve(column_names(files[0], delimiter), files[0].name)
+    src = TableSource(files, columns, delimiter, selectors)
     return run_ingest(src, out, options, overwrite=overwrite, progress=progress, extra_meta=extra_meta)
