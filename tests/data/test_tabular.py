@@ -259,6 +259,26 @@ def test_quoted_header_and_cr_line_endings(tmp_path):
     assert rep.valid == 2 and rep.bad == 0
 
 
+@pytest.mark.parametrize("sep", [",", "\t"], ids=["csv", "tsv"])
+def test_crlf_and_repeated_header_give_the_canonical_shards(tmp_path, sep):
+    """Check that CRLF endings and header lines repeated inside (as `cat a.csv b.csv` leaves) change nothing."""
+    df = frame(600, seed=4)
+    ext = "csv" if sep == "," else "tsv"
+    df.to_csv(tmp_path / f"canon.{ext}", index=False, sep=sep)
+    text = (tmp_path / f"canon.{ext}").read_bytes().split(b"\n")
+    header, rows = text[0], text[1:-1]
+    glued = [header, *rows[:250], header, *rows[250:251], header, *rows[251:]]
+    (tmp_path / f"glued.{ext}").write_bytes(b"".join(r + b"\r\n" for r in glued))
+    opts = IngestOptions(eval_fraction=0.3, seed=2)
+    a = ingest_table([tmp_path / f"canon.{ext}"], tmp_path / "a", COLS, opts)
+    b = ingest_table([tmp_path / f"glued.{ext}"], tmp_path / "b", COLS, opts)
+    for f in sorted((tmp_path / "a").rglob("*.npy")):
+        assert f.read_bytes() == (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes(), f
+    assert a.report.notes == {} and b.report.notes == {"header": 2}
+    assert b.report.records == a.report.records == 600 and b.report.bad == a.report.bad == 0
+    assert "2 header line(s) detected and skipped" in b.report.lines()
+
+
 def test_explicit_delimiter_and_split_by_file(tmp_path):
     """Check --delimiter and that --eval-files makes the last table the eval split."""
     df = frame(300)

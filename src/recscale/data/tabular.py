@@ -22,6 +22,11 @@ few or too many fields; ``truncated_line`` if it is a last line without newline)
 located by line (the header is line 1; a quoted field spanning lines would shift the count after it);
 Parquet problems by row (1-based). The split hashes the 1-based *data row* number, the same for a
 CSV and a Parquet file of the same table.
+
+Files as they circulate: CRLF (and CR) line endings are read as LF. The first line of a CSV is
+always its header; a later line that repeats it (every used column holding its own name, as
+``cat a.csv b.csv`` leaves) is skipped and counted as a note (``header``), and the data rows after it
+keep the numbers, so the split, of the same file without it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +277,48 @@ def parse_batch(
 # The source
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """One record batch of an input (or only problems), handed from the reader to a parsing thread.
+
+    Attributes:
+        batch: pyarrow RecordBatch of the used columns, or None when the piece carries only problems.
+        records: 1-based data-row number of each row (the split key).
+        where: Line (CSV) or row (Parquet) number of each row, for messages.
+        unit: "line" or "row".
+        check_utf8: Columns are raw bytes to be checked for UTF-8 (CSV).
+        problems: Bad records found while reading (wrong field count, a broken gzip stream).
+        notes: Rows skipped with a remark (repeated header lines).
+    """
+
+    batch: Any
+    records: np.ndarray | None
+    where: np.ndarray | None
+    unit: str
+    check_utf8: bool
+    problems: list[Problem]
+    notes: dict[str, int] = field(default_factory=dict)
+
+
+def _drop_repeated_headers(batch, lines: np.ndarray, columns: TableColumns, headers: list[int]) -> tuple[Any, np.ndarray, int]:
+    """The batch without rows that repeat the header (as ``cat a.csv b.csv`` leaves), their lines added to ``headers``.
+
+    A row repeats the header when every used column holds its own name; it is skipped with a note,
+    not reported as a bad label, and the data rows after it keep the numbers (and split) they would
+    have without it.
+    """
+    pa, pc = _pa()
+    is_header = None
+    for c in columns.all:
+        eq = pc.fill_null(pc.equal(batch.column(c), pa.scalar(c.encode(), pa.binary())), False)
+        is_header = eq if is_header is None else pc.and_(is_header, eq)
+    mask = is_header.to_numpy(zero_copy_only=False)
+    if not mask.any():
+        return batch, lines, 0
+    headers.extend(lines[mask].tolist())
+    return batch.filter(pa.array(~mask)), lines[~mask], int(mask.sum())
+
+
 class TableSource:
     """Parquet or CSV inputs with named columns."""
 
@@ -302,7 +350,7 @@ class TableSource:
         for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=self.columns.all):
             rows = np.arange(start + 1, start + batch.num_rows + 1, dtype=np.int64)
             start += batch.num_rows
-            yield batch, rows, rows, "row", False, []
+            yield _Piece(batch, rows, rows, "row", False, [])
 
     def _csv(self, file: InputFile) -> Iterator[tuple]:
         import pyarrow as pa
@@ -342,6 +390,7 @@ class TableSource:
                 ),
             )
             k = 0  # valid data rows so far
+            headers: list[int] = []  # lines that repeat the header
             while True:
                 try:
                     batch = stream.read_next_batch()
@@ -353,25 +402,28 @@ class TableSource:
                 lines = idx + 2 + np.searchsorted(w, idx, side="right")
                 k += batch.num_rows
                 problems, invalid[:] = list(invalid), []
-                yield batch, lines - 1, lines, "line", True, problems
+                batch, lines, n_headers = _drop_repeated_headers(batch, lines, self.columns, headers)
+                records = lines - 1 - np.searchsorted(np.array(headers, dtype=np.int64), lines)
+                yield _Piece(batch, records, lines, "line", True, problems, {"header": n_headers})
             if invalid:
-                yield None, None, None, "line", True, list(invalid)
+                yield _Piece(None, None, None, "line", True, list(invalid))
         finally:
             reader.close()
         if reader.problem is not None:
-            yield None, None, None, "line", True, [reader.problem]
+            yield _Piece(None, None, None, "line", True, [reader.problem])
         if k == 0 and not invalid_lines and reader.problem is None:
             raise DataError(f"{file.name}: empty input (no rows after the header)")
 
-    def _parse(self, item: tuple, name: str) -> Block:
-        batch, records, where, unit, check_utf8, extra = item
-        if batch is None:
+    def _parse(self, piece: _Piece, name: str) -> Block:
+        if piece.batch is None:
             block = Block.empty(len(self.dense_names), len(self.sparse_names), [], 0)
         else:
-            block = parse_batch(batch, self.columns, name, records, where, unit, check_utf8)
+            block = parse_batch(piece.batch, self.columns, name, piece.records, piece.where, piece.unit, piece.check_utf8)
+        extra = piece.problems
         if extra:
             block.problems = sorted(block.problems + extra, key=lambda p: p.line)
             block.n_records += sum(p.kind in ("wrong_field_count", "truncated_line") for p in extra)
+        block.notes = piece.notes
         return block
 
     def blocks(self, file: InputFile, finish: Callable[[Block], Any], pool: Executor | None, in_flight: int) -> Iterator[Any]:
