@@ -259,6 +259,14 @@ def test_quoted_header_and_cr_line_endings(tmp_path):
     assert rep.valid == 2 and rep.bad == 0
 
 
+def test_byte_order_mark_before_the_header(tmp_path):
+    """Check that a UTF-8 byte-order mark (as Excel writes) is not part of the first column's name."""
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfy,x\r\n1,2\r\n0,3\r\n")
+    res = ingest_table([tmp_path / "bom.csv"], tmp_path / "ds", TableColumns("y", ("x",)), IngestOptions(eval_fraction=0.0))
+    assert res.report.valid == 2 and res.report.bad == 0
+    np.testing.assert_array_equal(res.dataset.split("train").labels, [1.0, 0.0])
+
+
 @pytest.mark.parametrize("sep", [",", "\t"], ids=["csv", "tsv"])
 def test_crlf_and_repeated_header_give_the_canonical_shards(tmp_path, sep):
     """Check that CRLF endings and header lines repeated inside (as `cat a.csv b.csv` leaves) change nothing."""

@@ -84,7 +84,8 @@ def csv_header(file: InputFile, delimiter: str) -> tuple[list[str], bool]:
         head.close()
     if not first:
         raise DataError(f"{file.name}: empty input (no header line)")
-    return next(csv.reader([first.decode("utf-8", "replace")], delimiter=delimiter)), head.gzip
+    text = first.decode("utf-8", "replace").removeprefix("\ufeff")  # a byte-order mark (pyarrow skips it too)
+    return next(csv.reader([text], delimiter=delimiter)), head.gzip
 
 
 def _parquet_file(file: InputFile):
