@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ingest_throughput.py                      # 1M lines
     .venv/bin/python benchmarks/ingest_throughput.py --memory-lines 10000000   # also peak RSS on 10M
+    .venv/bin/python benchmarks/ingest_throughput.py --circulating             # also the file as it circulates
 
 Both sides start from the same generated Criteo-format file (realistic missing rates, negatives,
 Zipf categorical values) and end with the same arrays on disk: dense ``log(1 + max(x, 0))``
@@ -11,6 +12,10 @@ a seeded 10% eval split. The pandas baseline is written the way a careful user w
 once per *distinct* value (``pd.factorize``, then ``int(s, 16)``) rather than per row. Each side runs
 ``--repeat`` times, alternating, and its best time counts (the machine is shared). The last line reads
 ``ingest: X.XXx pandas, N rows/s``.
+
+``--circulating`` also writes the same rows as many copies circulate (trailing empty fields stripped,
+CRLF, a header line) and times recscale on it against the canonical file, alternating; it prints
+``circulating: X.XXx the canonical file's time`` and checks that the shards are the same.
 """
 
 from __future__ import annotations
@@ -75,6 +80,39 @@ def recscale_ingest(path: Path, out: Path, workers: int) -> None:
         raise SystemExit(f"recscale data criteo exited {code}")
 
 
+def write_circulating(src: Path, dst: Path) -> int:
+    """``src`` with every line's trailing empty fields stripped, CRLF endings and a header; returns short lines."""
+    short = 0
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        g.write("\t".join(COLUMN_NAMES).encode() + b"\r\n")
+        for line in f:
+            s = line.rstrip(b"\n").rstrip(b"\t")
+            short += s.count(b"\t") < len(COLUMN_NAMES) - 1
+            g.write(s + b"\r\n")
+    return short
+
+
+def time_circulating(src: Path, work: Path, workers: int, repeat: int) -> None:
+    """Best time of recscale on the circulating file over the canonical one, alternating."""
+    circ = work / (src.stem + "_circulating.tsv")
+    short = write_circulating(src, circ)
+    best = {"canonical": float("inf"), "circulating": float("inf")}
+    for _ in range(repeat):
+        for name, path in (("canonical", src), ("circulating", circ)):
+            out = work / f"out_{name}"
+            shutil.rmtree(out, ignore_errors=True)
+            t = time.perf_counter()
+            recscale_ingest(path, out, workers)
+            best[name] = min(best[name], time.perf_counter() - t)
+    same = all(
+        np.array_equal(np.load(work / "out_canonical" / s / a), np.load(work / "out_circulating" / s / a))
+        for s in ("train", "eval") for a in ("dense.npy", "sparse.npy", "labels.npy")
+    )
+    print(f"circulating file: {short:,} short lines, CRLF, a header; same shards: {same}")
+    print(f"circulating: {best['circulating'] / best['canonical']:.2f}x the canonical file's time "
+          f"({best['canonical']:.2f}s vs {best['circulating']:.2f}s)")
+
+
 def peak_rss_of_cli(path: Path, out: Path, workers: int) -> float:
     """Peak resident memory (GB) of ``recscale data criteo`` in a fresh process."""
     cmd = [sys.executable, "-m", "recscale.cli.main", "data", "criteo", str(path), "--out", str(out),
@@ -90,6 +128,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-lines", type=int, default=0, help="also measure peak RSS on a file this long")
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temporary one)")
+    ap.add_argument("--circulating", action="store_true", help="also time the file with trailing fields stripped")
     args = ap.parse_args()
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="recscale-bench-"))
@@ -116,6 +155,8 @@ def main() -> None:
         a, b = (work / "out_recscale" / "train" / "sparse.npy"), (work / "out_pandas" / "train" / "sparse.npy")
         same = np.array_equal(np.load(a), np.load(b))
         print(f"same sparse ids as pandas: {same}")
+        if args.circulating:
+            time_circulating(src, work, args.workers, args.repeat)
         if args.memory_lines:
             big = work / f"criteo_{args.memory_lines}.tsv"
             if not big.exists():

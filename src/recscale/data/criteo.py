@@ -22,8 +22,9 @@ Files as they circulate: many copies have trailing empty fields stripped, so a l
 categorical values are missing has 37 or 38 fields. A line with fewer than 40 fields is read as
 missing its trailing fields (empty categoricals, missing dense), as pandas reads it, and counted in
 the report's notes (``trailing_fields_missing``), not as an error; short lines are padded with tabs in
-one vectorised pass, so they stay on the fast path (measured: 300k lines, 44% short, CRLF, parse in
-1.5x the time of the canonical file). ``--strict`` accepts them too: it stops at *bad* records, and a
+one vectorised pass, so they stay on the fast path (``benchmarks/ingest_throughput.py --circulating``:
+1M lines, 44% short, CRLF and a header in 1.3x the canonical file's time on a shared 2-core machine).
+``--strict`` accepts them too: it stops at *bad* records, and a
 short line is how the data circulates, not a damaged one. A final line without newline that is short
 is ``truncated_line`` instead (a cut file looks the same). A first line whose fields are all names
 (``label``, ``I1``, ...) is a header: skipped, noted (``header``), and records are numbered after
