@@ -24,9 +24,9 @@ missing its trailing fields (empty categoricals, missing dense), as pandas reads
 the report's notes (``trailing_fields_missing``), not as an error; short lines are padded with tabs in
 one vectorised pass, so they stay on the fast path (``benchmarks/ingest_throughput.py --circulating``:
 1M lines, 44% short, CRLF and a header in 1.3x the canonical file's time on a shared 2-core machine).
-``--strict`` accepts them too: it stops at *bad* records, and a
-short line is how the data circulates, not a damaged one. A final line without newline that is short
-is ``truncated_line`` instead (a cut file looks the same). A first line whose fields are all names
+``--strict`` accepts them too: it stops at *bad* records, and a short line is how the data
+circulates, not a damaged one. A final line without newline that is short is ``truncated_line``
+instead (a cut file looks the same). A first line whose fields are all names
 (``label``, ``I1``, ...) is a header: skipped, noted (``header``), and records are numbered after
 it, so the split is the same as without it. CRLF line endings are accepted.
 
