@@ -85,7 +85,7 @@ def bench_recscale(ds: Dataset, c: Config, batch: int, device: torch.device, arg
                      device=str(device), precision=args.precision, compile=args.compile)  # fmt: skip
     tr = Trainer(cfg, tc, ds, seed=0)
     batches = iter_batches(ds.split("train"), batch, ds.rows("train"), device=device, prefetch=device.type != "cpu")
-    return time_steps(lambda b: tr.step(b.dense, b.sparse, b.labels), batches, device, args.warmup, args.steps)
+    return time_steps(lambda b: tr.state.step(b.dense, b.sparse, b.labels), batches, device, args.warmup, args.steps)
 
 
 def bench_baseline(ds: Dataset, c: Config, batch: int, device: torch.device, args) -> float:

@@ -69,7 +69,7 @@ def bench_recscale(ds: Dataset, b: Bench, warmup: int, steps: int, threads: int)
     cfg = DLRMConfig(N_DENSE, tuple(ds.cardinalities), b.dim, None, b.bottom, b.top)
     tr = Trainer(cfg, TrainConfig(batch_size=b.batch, eval_rows=1, threads=threads), ds, seed=0)
     batches = iter_batches(ds.split("train"), b.batch, ds.rows("train"))
-    return time_loop(lambda bt: tr.step(bt.dense, bt.sparse, bt.labels), batches, warmup, steps)
+    return time_loop(lambda bt: tr.state.step(bt.dense, bt.sparse, bt.labels), batches, warmup, steps)
 
 
 def bench_straightforward(ds: Dataset, b: Bench, warmup: int, steps: int) -> float:

@@ -7,7 +7,7 @@ import torch
 from recscale.model.config import DLRMConfig
 from recscale.train.config import TrainConfig
 from recscale.train.optim import SparseRowAdagrad
-from recscale.train.trainer import Trainer
+from recscale.train.trainer import Trainer, TrainState
 
 
 def _cfg(ds, **kw):
@@ -97,3 +97,49 @@ def test_resume_from_snapshot_is_exact(small_synth, tmp_path):
     assert [p.samples for p in resumed] == cps
     assert [p.evaluation.ne for p in resumed] == [p.evaluation.ne for p in whole]
     assert first[0].evaluation.ne == whole[0].evaluation.ne
+
+
+def _lrs_per_step(warmup: int, steps: int, batch: int = 4) -> list[tuple[float, float]]:
+    """(embedding lr, dense lr) used in each of ``steps`` steps of a tiny model on random batches."""
+    tc = TrainConfig(batch_size=batch, lr_embedding=0.05, lr_dense=0.02, warmup_samples=warmup)
+    state = TrainState(DLRMConfig(n_dense=3, cardinalities=(10, 20), embedding_dim=4, bottom_mlp=(8,), top_mlp=(8,)), tc, seed=0)
+    sparse_lrs = []
+    step = state.sparse_opt.step
+    state.sparse_opt.step = lambda ids, grad, lr: (sparse_lrs.append(lr), step(ids, grad, lr=lr))[1]
+    gen = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(steps):
+        dense, sparse = torch.rand(batch, 3, generator=gen), torch.randint(0, 10, (batch, 2), generator=gen)
+        state.step(dense, sparse, (torch.rand(batch, generator=gen) < 0.3).float())
+        out.append((sparse_lrs[-1], state.dense_opt.param_groups[0]["lr"]))
+    return out
+
+
+@pytest.mark.parametrize("warmup, fractions", [
+    (0, [1, 1, 1, 1, 1]),
+    (12, [1 / 3, 2 / 3, 1, 1, 1]),  # W a multiple of B: the step reaching W trains at the full rates
+    (10, [0.4, 0.8, 1, 1, 1]),  # W not a multiple: the step crossing W is capped at the full rates
+])  # fmt: skip
+def test_warmup_schedule_then_configured_rates(warmup, fractions):
+    """Check the documented warm-up (the step after s samples uses min(1, (s + B) / W) of each rate)
+    and that from W samples on both learning rates are exactly the configured ones (the dense one
+    used to stay at its last warm-up value)."""
+    got = _lrs_per_step(warmup, len(fractions))
+    assert got == [pytest.approx((0.05 * f, 0.02 * f), rel=1e-12) for f in fractions]
+    assert got[-1] == (0.05, 0.02)
+
+
+def test_state_and_trainer_leave_process_state_alone(small_synth):
+    """Check that building a TrainState touches neither the global RNG nor the thread count, and that
+    Trainer.run trains with train.threads and restores the process's count after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rng = torch.random.get_rng_state()
+        tr = Trainer(_cfg(small_synth), TrainConfig(batch_size=256, eval_rows=500, threads=2), small_synth, seed=7)
+        assert torch.equal(torch.random.get_rng_state(), rng) and torch.get_num_threads() == 1
+        during = []
+        tr.run([512], on_eval=lambda p: during.append(torch.get_num_threads()))
+        assert during == [2] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)

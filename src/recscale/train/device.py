@@ -118,3 +118,22 @@ def maybe_compile(fn: Callable[..., Any], enabled: bool) -> Callable[..., Any]:
     import torch
 
     return torch.compile(fn, backend=COMPILE_BACKEND)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run this block with ``n`` torch intra-op threads, then restore the process's count.
+
+    The thread count is part of the numbers' identity (``TrainConfig.threads``), but it is process
+    state: whoever runs a trial's steps sets it for their duration, no constructor sets it for good.
+    """
+    import torch
+
+    old = torch.get_num_threads()
+    if n != old:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)

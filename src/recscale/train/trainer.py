@@ -9,8 +9,13 @@ is evaluated; evaluation changes no state and draws no random numbers.
 
 Optimisers (defaults in :class:`TrainConfig`): Adagrad for the embeddings (fused, sparse; see
 :mod:`recscale.train.optim`) and Adagrad for the MLPs, with an optional linear warm-up over a fixed
-number of samples. Adagrad's own per-parameter step decay is what one-pass CTR training relies on
-instead of a schedule.
+number of samples (:meth:`TrainState.lr_factor`). Adagrad's own per-parameter step decay is what
+one-pass CTR training relies on instead of a schedule.
+
+Ownership: :class:`TrainState` owns the model, optimisers, device and precision; :class:`Trainer`
+owns the data and the evaluation rows and reaches the rest through ``trainer.state``. Nothing here
+sets process-wide torch state for good: the seed only seeds the model's initialisation (the global
+RNG is restored after it), and :meth:`Trainer.run` uses ``train.threads`` for its duration.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from recscale.data.shards import Dataset
 from recscale.model.config import DLRMConfig
 from recscale.model.dlrm import DLRM
 from recscale.train.config import TrainConfig
-from recscale.train.device import check_precision, maybe_compile, precision_context, resolve_device
+from recscale.train.device import check_precision, maybe_compile, precision_context, resolve_device, torch_threads
 from recscale.train.metrics import Evaluation, evaluate
 from recscale.train.optim import SparseRowAdagrad
 
@@ -57,7 +62,9 @@ class TrainState:
     Args:
         model_cfg: Architecture (``base_ctr`` should be set; :class:`Trainer` fills it).
         train_cfg: Optimisation settings (device, precision, compile included).
-        seed: Seeds the model's initialisation.
+        seed: Seeds the model's initialisation; the process's global RNG is left as it was.
+
+    Training threads are not set here: the caller that runs the steps does (:meth:`Trainer.run`).
     """
 
     def __init__(self, model_cfg: DLRMConfig, train_cfg: TrainConfig, seed: int):
@@ -65,9 +72,10 @@ class TrainState:
         device = resolve_device(train_cfg.device)
         check_precision(train_cfg.precision, device)
         self.device = torch.device(device)
-        torch.set_num_threads(train_cfg.threads)
-        torch.manual_seed(seed)
-        self.model = DLRM(model_cfg).to(self.device)
+        # The model is built on the CPU, so only the CPU generator is forked (and restored after).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.model = DLRM(model_cfg).to(self.device)
         self.model_cfg = model_cfg
         dense_params = [p for n, p in self.model.named_parameters() if not n.startswith("embedding.")]
         self.dense_opt = torch.optim.Adagrad(dense_params, lr=train_cfg.lr_dense, foreach=True)
@@ -75,7 +83,8 @@ class TrainState:
         self.samples = 0
         self._loss = maybe_compile(self._forward_loss, train_cfg.compile)
 
-    def _precision(self):
+    def precision(self):
+        """A context in which the forward pass computes in ``train.precision`` (training and evaluation)."""
         return precision_context(self.cfg.precision, self.device.type)
 
     def _forward_loss(self, dense: torch.Tensor, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -97,9 +106,15 @@ class TrainState:
         self.dense_opt.load_state_dict(d["dense_opt"])
         self.sparse_opt.state.copy_(d["sparse_opt"])
 
-    def _lr_factor(self) -> float:
+    def lr_factor(self) -> float:
+        """The multiplier of both learning rates in the next step: min(1, (samples + B) / W).
+
+        A linear warm-up over W = ``warmup_samples`` samples (none when W = 0): the step that starts
+        after s samples uses the fraction of the warm-up it completes, so the step that reaches W
+        (and every one after it) trains at the configured rates.
+        """
         w = self.cfg.warmup_samples
-        return 1.0 if w <= 0 or self.samples >= w else (self.samples + self.cfg.batch_size) / w
+        return 1.0 if w <= 0 else min(1.0, (self.samples + self.cfg.batch_size) / w)
 
     def step(self, dense: torch.Tensor, sparse: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """One optimisation step on a batch; returns its training log loss (a 0-d tensor)."""
@@ -108,14 +123,13 @@ class TrainState:
         # Gather outside autograd: the gradient of this leaf is exactly what the sparse optimiser needs.
         weight = model.embedding.weight.detach()
         emb = weight.index_select(0, ids.view(-1)).view(*ids.shape, -1).requires_grad_()  # [B, F, D]
-        with self._precision():
+        with self.precision():
             loss = self._loss(dense, emb, labels)
         self.dense_opt.zero_grad(set_to_none=True)
         loss.backward()
-        f = self._lr_factor()
-        if f != 1.0:
-            for g in self.dense_opt.param_groups:
-                g["lr"] = self.cfg.lr_dense * f
+        f = self.lr_factor()
+        for g in self.dense_opt.param_groups:  # every step: after warm-up this writes lr_dense back
+            g["lr"] = self.cfg.lr_dense * f
         self.dense_opt.step()
         self.sparse_opt.step(ids.view(-1), emb.grad.view(-1, emb.shape[-1]), lr=self.cfg.lr_embedding * f)
         self.samples += labels.shape[0]
@@ -130,37 +144,29 @@ class Trainer:
         train_cfg: Optimisation and evaluation settings.
         dataset: A shards dataset with ``train`` and ``eval`` splits.
         seed: Seeds the model's initialisation (the data order is the file order).
+
+    The model, optimisers, device, settings and samples seen live in ``self.state`` (a
+    :class:`TrainState`); the trainer adds the data and the fixed evaluation rows.
     """
 
     def __init__(self, model_cfg: DLRMConfig, train_cfg: TrainConfig, dataset: Dataset, seed: int):
         if model_cfg.base_ctr is None:
             model_cfg = model_cfg.with_(base_ctr=float(dataset.meta["splits"]["train"]["ctr"]))
-        self.cfg = train_cfg
         self.dataset = dataset
         self.state = TrainState(model_cfg, train_cfg, seed)
-        self.model, self.device, self.model_cfg = self.state.model, self.state.device, model_cfg
         ev = dataset.split("eval")
         n_eval = ev.rows if train_cfg.eval_rows is None else min(train_cfg.eval_rows, ev.rows)
-        self._eval = load_rows(ev, 0, n_eval, self.device)
+        self._eval = load_rows(ev, 0, n_eval, self.state.device)
         self._eval_labels = ev.labels[:n_eval].astype(np.float64)
-
-    @property
-    def samples(self) -> int:
-        return self.state.samples
-
-    def step(self, dense: torch.Tensor, sparse: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """One optimisation step (see :meth:`TrainState.step`)."""
-        return self.state.step(dense, sparse, labels)
 
     @torch.no_grad()
     def evaluate(self) -> Evaluation:
         """Metrics on the fixed eval rows (NE normalised by their own CTR)."""
-        self.model.eval()
-        bs = self.cfg.eval_batch_size
-        e = self._eval
-        with self.state._precision():
-            logits = torch.cat([self.model(e.dense[i : i + bs], e.sparse[i : i + bs]) for i in range(0, len(e), bs)])
-        self.model.train()
+        model, bs, e = self.state.model, self.state.cfg.eval_batch_size, self._eval
+        model.eval()
+        with self.state.precision():
+            logits = torch.cat([model(e.dense[i : i + bs], e.sparse[i : i + bs]) for i in range(0, len(e), bs)])
+        model.train()
         return evaluate(self._eval_labels, logits.double().cpu().numpy())
 
     def run(
@@ -170,7 +176,7 @@ class Trainer:
         snapshot: str | os.PathLike | None = None,
         snapshot_every_s: float = 60.0,
     ) -> list[EvalPoint]:
-        """Train to the last checkpoint, evaluating at each one.
+        """Train to the last checkpoint, evaluating at each one, with ``train.threads`` torch threads.
 
         Args:
             checkpoints: Increasing sample counts, each a multiple of the batch size.
@@ -181,7 +187,8 @@ class Trainer:
                 ``snapshot_every_s`` seconds. A killed trial loses at most that much work.
             snapshot_every_s: Minimum seconds between snapshots (0: after every evaluation).
         """
-        bs = self.cfg.batch_size
+        state = self.state
+        bs = state.cfg.batch_size
         cps = sorted(set(int(c) for c in checkpoints))
         bad = [c for c in cps if c <= 0 or c % bs]
         if bad:
@@ -190,18 +197,26 @@ class Trainer:
         if cps[-1] > train.rows:
             raise ValueError(f"last checkpoint {cps[-1]:,} exceeds the {train.rows:,} training rows")
         points = self._resume(snapshot) if snapshot is not None else []
-        nxt = sum(c <= self.samples for c in cps)
+        nxt = sum(c <= state.samples for c in cps)
         if nxt == len(cps):
             return points
+        with torch_threads(state.cfg.threads):
+            self._train(train, cps, nxt, points, on_eval, snapshot, snapshot_every_s)
+        return points
+
+    def _train(self, train, cps, nxt, points, on_eval, snapshot, snapshot_every_s) -> None:
+        """The loop of :meth:`run`: step, evaluate at each checkpoint, snapshot now and then."""
+        state = self.state
         t0 = last_save = time.perf_counter()
         train_s = points[-1].wall_s if points else 0.0
         # On a GPU the next block is read from disk and pinned while this one trains.
-        prefetch = self.device.type != "cpu"
-        for batch in iter_batches(train, bs, cps[-1], start=self.samples, device=self.device, prefetch=prefetch):
-            self.step(batch.dense, batch.sparse, batch.labels)
-            if self.samples == cps[nxt]:
+        prefetch = state.device.type != "cpu"
+        batches = iter_batches(train, state.cfg.batch_size, cps[-1], start=state.samples, device=state.device, prefetch=prefetch)
+        for batch in batches:
+            state.step(batch.dense, batch.sparse, batch.labels)
+            if state.samples == cps[nxt]:
                 train_s += time.perf_counter() - t0
-                point = EvalPoint(self.samples, self.evaluate(), train_s)
+                point = EvalPoint(state.samples, self.evaluate(), train_s)
                 points.append(point)
                 if on_eval is not None:
                     on_eval(point)
@@ -210,7 +225,6 @@ class Trainer:
                     self._save(snapshot, points)
                     last_save = time.perf_counter()
                 t0 = time.perf_counter()
-        return points
 
     def _save(self, path: str | os.PathLike, points: list[EvalPoint]) -> None:
         """Write the snapshot atomically (a killed save leaves the previous one intact)."""
@@ -223,6 +237,6 @@ class Trainer:
     def _resume(self, path: str | os.PathLike) -> list[EvalPoint]:
         if not Path(path).is_file():
             return []
-        d = torch.load(path, map_location=self.device, weights_only=True)
+        d = torch.load(path, map_location=self.state.device, weights_only=True)
         self.state.load_state_dict(d["state"])
         return [EvalPoint.from_dict(p) for p in d["points"]]
