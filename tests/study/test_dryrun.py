@@ -30,3 +30,20 @@ def test_dry_run_cli(spec_file, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "3 trials" in out and "estimated wall time" in out
     assert not db.exists()
+
+
+def test_dry_run_without_timing_does_not_import_torch(spec_file, tmp_path):
+    """Check that sizing a study (steps=0) leaves torch unimported, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from recscale.study.dryrun import dry_run\n"
+        "from recscale.study.spec import load_spec\n"
+        f"est = dry_run(load_spec({str(spec_file)!r}), {str(tmp_path / 't.db')!r}, workers=1, steps=0)\n"
+        "assert est.trials == 3 and est.train_flops > 0 and est.estimated_s is None, est\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
