@@ -109,3 +109,50 @@ def test_every_shipped_example_loads():
     for p in specs:
         spec = load_spec(p)
         assert spec.trials(), p
+
+
+def test_repository_examples_are_the_packaged_ones():
+    """Check that examples/ links to the specs shipped in the package (same names, same bytes)."""
+    from pathlib import Path
+
+    from recscale import examples
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    assert sorted(p.stem for p in root.glob("*.toml")) == examples.names()
+    for name in examples.names():
+        assert (root / f"{name}.toml").is_symlink()
+        assert (root / f"{name}.toml").read_bytes() == examples.path(name).read_bytes()
+
+
+def test_spec_names_resolve_to_packaged_examples_unless_a_file_exists(tmp_path, monkeypatch):
+    """Check that `tiny` and `tiny.toml` name the packaged example, that a file of that name in the
+    working folder wins, and that an unknown name lists the examples."""
+    from recscale import examples
+    from recscale.study.spec import resolve_spec
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_spec("tiny") == resolve_spec("tiny.toml") == examples.path("tiny")
+    assert load_spec("tiny").name == "tiny"
+    (tmp_path / "tiny.toml").write_text(TEST_SPEC)
+    assert resolve_spec("tiny.toml").resolve() == tmp_path / "tiny.toml"
+    assert load_spec("tiny.toml").name == "t"
+    with pytest.raises(SpecError, match=r"spec file nope does not exist; or name a packaged example: criteo, movielens, paper, quick, tiny"):
+        load_spec("nope")
+    with pytest.raises(SpecError, match="spec file sub/tiny.toml does not exist"):  # a path is never a name
+        load_spec("sub/tiny.toml")
+
+
+def test_model_spec_defaults_are_the_configs():
+    """Check that ModelSpec has DLRMConfig's dataset-independent fields with DLRMConfig's defaults, and
+    that a model built from it and from DLRMConfig directly are the same."""
+    from dataclasses import fields
+
+    from recscale.model.config import DLRMConfig
+    from recscale.study.spec import ModelSpec
+
+    cfg = {f.name: f.default for f in fields(DLRMConfig)}
+    spec = {f.name: f.default for f in fields(ModelSpec)}
+    assert set(cfg) - set(spec) == {"n_dense", "cardinalities", "base_ctr"}
+    assert spec == {k: cfg[k] for k in spec}
+    assert ModelSpec().dlrm(13, [10, 20]) == DLRMConfig(13, (10, 20))
+    assert ModelSpec().scaled("embedding_rows", 500).dlrm(1, [9]) == DLRMConfig(1, (9,), embedding_rows=500)

@@ -1,6 +1,7 @@
 """``recscale demo`` (``make demo``): the paper's study on the built-in synthetic world, end to end.
 
-Runs ``examples/quick.toml`` into ``runs/quick.db`` (resumable: rerunning keeps finished trials),
+Runs the packaged example ``quick`` (``recscale example quick``; ``examples/quick.toml`` in the
+repository) into ``runs/quick.db`` (resumable: rerunning keeps finished trials),
 then writes the report into ``reports/quick/`` and prints a short summary, the report's path and the
 measured wall time. Two library calls, :func:`recscale.study.runner.run_study` and
 :func:`recscale.report.build_report`; nothing else happens here.
@@ -13,23 +14,14 @@ from pathlib import Path
 
 import typer
 
-from recscale.errors import RecscaleError
-
-DEFAULT_SPEC = Path("examples") / "quick.toml"
+DEFAULT_SPEC = "quick"  # a packaged example (recscale.examples), so the demo runs from any folder
 
 
-def _find_spec(spec: Path | None) -> Path:
-    """The given spec, else examples/quick.toml here, else the one beside an editable install's source."""
-    if spec is not None:
-        return spec
-    if DEFAULT_SPEC.is_file():
-        return DEFAULT_SPEC
-    import recscale
+def _find_spec(spec: str | None) -> Path:
+    """The spec file ``spec`` (a path, or a packaged example's name), by default the packaged ``quick``."""
+    from recscale.study.spec import resolve_spec
 
-    repo = Path(recscale.__file__).resolve().parents[2] / DEFAULT_SPEC
-    if repo.is_file():
-        return repo
-    raise RecscaleError(f"{DEFAULT_SPEC} not found here; run `recscale demo` from the repository root, or pass --spec PATH")
+    return resolve_spec(DEFAULT_SPEC if spec is None else spec).resolve()
 
 
 def _minutes(s: float) -> str:
@@ -37,7 +29,7 @@ def _minutes(s: float) -> str:
 
 
 def demo_command(
-    spec: Path = typer.Option(None, "--spec", help="Study spec (default: examples/quick.toml)."),
+    spec: str = typer.Option(None, "--spec", help="Study spec: a TOML file or a packaged example's name (default: quick)."),
     db: Path = typer.Option(None, "--db", help="Ledger (default: runs/<spec name>.db)."),
     out: Path = typer.Option(None, "--out", help="Report folder (default: reports/<spec name>)."),
     workers: int = typer.Option(None, "--workers", min=1, help="Concurrent trials (default: cores / train.threads)."),
@@ -53,7 +45,7 @@ def demo_command(
     Examples:
         recscale demo
         recscale demo --workers 2 --out reports/quick
-        recscale demo --spec examples/tiny.toml
+        recscale demo --spec tiny
     """
     from recscale.report import ReportOptions, build_report
     from recscale.study.runner import RunOptions, run_study

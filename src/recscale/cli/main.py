@@ -13,6 +13,7 @@ import typer
 
 from recscale.cli import data as data_cli
 from recscale.cli import demo as demo_cli
+from recscale.cli import example as example_cli
 from recscale.cli import laws as laws_cli
 from recscale.cli import report as report_cli
 from recscale.cli import study as study_cli
@@ -30,6 +31,7 @@ app.add_typer(study_cli.app, name="study")
 laws_cli.register(app)  # fit, plan
 report_cli.register(app)  # report
 demo_cli.register(app)  # demo
+example_cli.register(app)  # example
 
 
 def main(argv: list[str] | None = None) -> int:

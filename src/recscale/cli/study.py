@@ -15,7 +15,7 @@ def _default_db(spec_name: str) -> Path:
 
 @app.command("run")
 def run(
-    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Study spec (TOML)."),
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="Study spec: a TOML file, or a packaged example's name (`recscale example`)."),
     db: Path = typer.Option(None, "--db", help="Ledger file (default: runs/<name>.db)."),
     workers: int = typer.Option(None, "--workers", min=1, help="Concurrent trials (default: cores / train.threads)."),
     executor: str = typer.Option(None, "--executor", help="inline, process or ray (default: inline for 1 worker, else process)."),
@@ -32,6 +32,7 @@ def run(
     """Run a study (or resume it: finished trials are kept, the rest run).
 
     Examples:
+        recscale study run tiny
         recscale study run examples/tiny.toml
         recscale study run examples/quick.toml --db runs/quick.db --workers 2
         recscale study run examples/tiny.toml --device cuda --trials-per-device 4

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+INTERACTIONS = ("dot", "cat")  # pairwise dot products (DLRM), or concatenation
+
 
 @dataclass(frozen=True)
 class DLRMConfig:
@@ -38,8 +40,8 @@ class DLRMConfig:
         object.__setattr__(self, "cardinalities", tuple(int(c) for c in self.cardinalities))
         object.__setattr__(self, "bottom_mlp", tuple(int(w) for w in self.bottom_mlp))
         object.__setattr__(self, "top_mlp", tuple(int(w) for w in self.top_mlp))
-        if self.interaction not in ("dot", "cat"):
-            raise ValueError(f"interaction must be 'dot' or 'cat', got {self.interaction!r}")
+        if self.interaction not in INTERACTIONS:
+            raise ValueError(f"interaction must be {' or '.join(map(repr, INTERACTIONS))}, got {self.interaction!r}")
         bad = [w for w in (self.embedding_dim, *self.bottom_mlp, *self.top_mlp, *self.cardinalities) if w < 1]
         if bad or (self.embedding_rows is not None and self.embedding_rows < 1) or self.n_dense < 0:
             raise ValueError(f"all widths, rows and cardinalities must be positive: {self}")

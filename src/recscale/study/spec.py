@@ -39,13 +39,14 @@ import hashlib
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from recscale import examples
 from recscale.data.synthetic import WorldConfig
 from recscale.errors import SpecError
-from recscale.model.config import DLRMConfig
+from recscale.model.config import INTERACTIONS, DLRMConfig
 from recscale.train.config import TrainConfig
 
 SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")
@@ -90,26 +91,41 @@ class CheckpointSpec:
         return sorted({min(max(batch_size, round(x / batch_size) * batch_size), last) for x in raw})
 
 
+# What a dataset decides (its schema and base rate), not a study: never part of a ModelSpec.
+_DATASET_FIELDS = ("n_dense", "cardinalities", "base_ctr")
+
+
+def _config_default(config_class: type, name: str) -> Any:
+    """The default of ``config_class``'s field ``name``: the config class is its only home."""
+    return next(f.default for f in fields(config_class) if f.name == name)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """The dataset-independent part of a DLRM config (the base model, or one trial's model)."""
+    """The dataset-independent part of a DLRM config (the base model, or one trial's model).
 
-    embedding_dim: int = 16
-    embedding_rows: int | None = None
-    bottom_mlp: tuple[int, ...] = (64,)
-    top_mlp: tuple[int, ...] = (64,)
-    interaction: str = "dot"
+    Its fields are :class:`DLRMConfig`'s minus what the dataset decides (``n_dense``,
+    ``cardinalities``, ``base_ctr``), with DLRMConfig's defaults; :meth:`dlrm` adds the dataset's
+    part back. Another architecture slots in as a spec class of the same shape over its own config
+    (``config_class`` and the fields its schemes scale).
+    """
+
+    config_class: ClassVar[type] = DLRMConfig
+
+    embedding_dim: int = _config_default(DLRMConfig, "embedding_dim")
+    embedding_rows: int | None = _config_default(DLRMConfig, "embedding_rows")
+    bottom_mlp: tuple[int, ...] = _config_default(DLRMConfig, "bottom_mlp")
+    top_mlp: tuple[int, ...] = _config_default(DLRMConfig, "top_mlp")
+    interaction: str = _config_default(DLRMConfig, "interaction")
 
     def scaled(self, scheme: str, value: int) -> "ModelSpec":
         """This model with one scheme's dimension set to ``value``."""
         if scheme == "mlp_width":
-            return ModelSpec(self.embedding_dim, self.embedding_rows, (value,) * max(1, len(self.bottom_mlp)), self.top_mlp, self.interaction)
+            return replace(self, bottom_mlp=(value,) * max(1, len(self.bottom_mlp)))
         if scheme == "overarch_width":
-            return ModelSpec(self.embedding_dim, self.embedding_rows, self.bottom_mlp, (value,) * max(1, len(self.top_mlp)), self.interaction)
-        if scheme == "embedding_dim":
-            return ModelSpec(value, self.embedding_rows, self.bottom_mlp, self.top_mlp, self.interaction)
-        if scheme == "embedding_rows":
-            return ModelSpec(self.embedding_dim, value, self.bottom_mlp, self.top_mlp, self.interaction)
+            return replace(self, top_mlp=(value,) * max(1, len(self.top_mlp)))
+        if scheme in ("embedding_dim", "embedding_rows"):
+            return replace(self, **{scheme: value})
         raise ValueError(f"unknown scheme {scheme!r}")
 
     def label(self) -> str:
@@ -120,15 +136,8 @@ class ModelSpec:
         )
 
     def dlrm(self, n_dense: int, cardinalities: list[int] | tuple[int, ...]) -> DLRMConfig:
-        return DLRMConfig(
-            n_dense=n_dense,
-            cardinalities=tuple(cardinalities),
-            embedding_dim=self.embedding_dim,
-            embedding_rows=self.embedding_rows,
-            bottom_mlp=self.bottom_mlp,
-            top_mlp=self.top_mlp,
-            interaction=self.interaction,
-        )
+        """The full config of this model on a dataset with ``n_dense`` dense and these sparse features."""
+        return self.config_class(n_dense=n_dense, cardinalities=tuple(cardinalities), **asdict(self))
 
 
 @dataclass(frozen=True)
@@ -184,11 +193,27 @@ class StudySpec:
 # ---- parsing ------------------------------------------------------------------------------------
 
 
-def load_spec(path: str | Path) -> StudySpec:
-    """Read and validate a TOML spec file; raises SpecError listing every problem."""
+def resolve_spec(path: str | Path) -> Path:
+    """The spec file ``path``, or else the packaged example of that name (``tiny``, ``quick.toml``).
+
+    A file that exists always wins, so an edited copy in the working directory is never shadowed.
+
+    Raises:
+        SpecError: If there is neither such a file nor such an example (the message lists the examples).
+    """
     p = Path(path)
-    if not p.is_file():
-        raise SpecError([f"spec file {p} does not exist"])
+    if p.is_file():
+        return p
+    packaged = examples.path(str(path)) if p.name == str(path) else None  # a bare name, not a path
+    if packaged is not None:
+        return packaged
+    raise SpecError([f"spec file {p} does not exist; or name a packaged example: {', '.join(examples.names())} "
+                     "(`recscale example NAME > NAME.toml` copies one to edit)"])
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a TOML spec file or packaged example; raises SpecError listing every problem."""
+    p = resolve_spec(path)
     try:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
@@ -327,8 +352,8 @@ def _parse_model(raw: dict, problems: list[str]) -> ModelSpec:
         if k in m and (w := _width_list(m[k], f"model.{k}", problems, allow_empty=True)) is not None:
             kw[k] = w
     if "interaction" in m:
-        if m["interaction"] not in ("dot", "cat"):
-            problems.append(f"model.interaction: must be 'dot' or 'cat', got {m['interaction']!r}")
+        if m["interaction"] not in INTERACTIONS:
+            problems.append(f"model.interaction: must be {' or '.join(map(repr, INTERACTIONS))}, got {m['interaction']!r}")
         else:
             kw["interaction"] = m["interaction"]
     return ModelSpec(**kw)
