@@ -6,6 +6,8 @@ world's Bayes NE, so a report can be checked against the truth (STYLE rule 8).
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from recscale.study.ledger import Ledger, TrialRow
@@ -20,6 +22,11 @@ SIZES = {
 }  # fmt: skip
 CHECKPOINTS = [int(round(x / 256)) * 256 for x in np.geomspace(1024, 1_048_576, 11)]
 SPEC_TOML = '# planted test study\nname = "planted"\nseeds = [0, 1]\n'
+
+
+def _stable_seed(label: str, seed: int) -> int:
+    """A noise seed per (model, seed) that every process agrees on (``hash()`` of a str is salted per process)."""
+    return zlib.crc32(f"{label}-s{seed}".encode())
 
 
 def model_of(scheme: str, value: int) -> dict[str, int]:
@@ -69,7 +76,7 @@ def planted_rows(schemes=None, seeds=(0, 1), noise=0.0015, checkpoints=CHECKPOIN
         sparse = m["embedding_dim"] * min(m["embedding_rows"], 60_000) * 26
         label = f"D{m['embedding_dim']}-R{m['embedding_rows']}-B{m['mlp_width']}-T{m['overarch_width']}-dot"
         for seed in seeds:
-            rng = np.random.default_rng(hash((label, seed)) % 2**32)
+            rng = np.random.default_rng(_stable_seed(label, seed))
             ne = (a * D**-b + g) * np.exp(rng.normal(0.0, noise, D.size))
             for mem in members:
                 if mem in overrides:
