@@ -13,11 +13,14 @@ class TrainConfig:
         batch_size: Samples per step. Small batches learn faster per sample early on.
         lr_embedding: Adagrad learning rate of the embedding tables.
         lr_dense: Adagrad learning rate of the MLPs.
-        warmup_samples: Linear learning-rate warm-up length, in samples (not a fraction of the run).
+        warmup_samples: Linear learning-rate warm-up length W, in samples (not a fraction of the
+            run): the step that starts after s samples uses min(1, (s + batch_size) / W) of both
+            learning rates, so from W samples on they are exactly lr_embedding and lr_dense.
         eval_rows: Rows of the eval split used (None: all). Every trial uses the same rows.
         eval_batch_size: Rows per forward pass during evaluation (memory only; no effect on numbers).
-        threads: torch intra-op threads for this trial. Part of the numbers' identity: float sums
-            may differ across thread counts, so results are reproducible for a fixed value.
+        threads: torch intra-op threads for this trial (set by ``Trainer.run`` for its duration).
+            Part of the numbers' identity: float sums may differ across thread counts, so results
+            are reproducible for a fixed value.
         device: "cpu", "cuda", "cuda:1", ... ("auto": cuda when available, see train/device.py).
         precision: "fp32" (default; NE is reported in it), "tf32" (CUDA) or "bf16" (autocast).
         compile: Train through ``torch.compile`` (may change the last bits of the numbers).
