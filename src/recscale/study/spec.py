@@ -91,10 +91,6 @@ class CheckpointSpec:
         return sorted({min(max(batch_size, round(x / batch_size) * batch_size), last) for x in raw})
 
 
-# What a dataset decides (its schema and base rate), not a study: never part of a ModelSpec.
-_DATASET_FIELDS = ("n_dense", "cardinalities", "base_ctr")
-
-
 def _config_default(config_class: type, name: str) -> Any:
     """The default of ``config_class``'s field ``name``: the config class is its only home."""
     return next(f.default for f in fields(config_class) if f.name == name)
