@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from recscale.data.synthetic import WorldConfig, bayes_ne, build_teacher, generate, seen_id_oracle_ne
+from recscale.data.synthetic import WorldConfig, bayes_ne, build_teacher, generate
 from recscale.errors import SpecError
-from recscale.train.metrics import evaluate
+from recscale.metrics import evaluate
 from tests.conftest import SMALL_WORLD
 
 
@@ -69,14 +69,6 @@ def test_ids_are_zipf_and_span_decades():
     ranks = np.arange(1, 101)
     slope = np.polyfit(np.log(ranks), np.log(counts[:100] + 1), 1)[0]
     assert slope == pytest.approx(-SMALL_WORLD.zipf_exponent, abs=0.15)
-
-
-def test_seen_id_oracle_approaches_bayes(small_synth):
-    """Check that the seen-id oracle's NE falls with data toward (and never clearly below) Bayes."""
-    ne = seen_id_oracle_ne(small_synth, [256, 4096, 40_000])
-    bayes = small_synth.meta["world"]["bayes_ne"]
-    assert ne[256] > ne[4096] > ne[40_000]
-    assert ne[40_000] > bayes - 0.02
 
 
 def test_world_config_errors_name_fields():

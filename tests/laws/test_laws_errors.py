@@ -12,7 +12,6 @@ from recscale.laws import (
     RegimeThresholds,
     fit_joint_law,
     fit_power_law,
-    load_table,
     plan_for_target,
     regime,
 )
@@ -45,12 +44,6 @@ def test_error_messages(call, match):
     """Check that each remaining bad input raises a RecscaleError with a message naming it."""
     with pytest.raises(RecscaleError, match=match):
         call()
-
-
-def test_load_table_rejects_a_directory(tmp_path):
-    """Check that a directory is refused with the path in the message."""
-    with pytest.raises(RecscaleError, match=r"is a directory; give a \.csv, \.parquet or ledger file"):
-        load_table(tmp_path)
 
 
 def test_fit_groups_errors():

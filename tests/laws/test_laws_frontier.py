@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import math
-import sqlite3
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -16,7 +13,6 @@ from recscale.laws import (
     axis_curve,
     compare_betas,
     fit_frontier,
-    load_table,
     pareto_frontier,
     rank_schemes,
     scaling_table,
@@ -140,42 +136,3 @@ def test_rank_schemes_orders_by_beta():
     assert list(ranks.scheme) == ["emb", "mlp"]
     assert bool(ranks.iloc[0].distinguishable) and bool(ranks.iloc[0].paired)
     assert ranks.iloc[1].diff_to_next is None
-
-
-def test_load_table_formats(tmp_path):
-    """Check CSV, TSV and Parquet loading and the errors for missing or unknown files."""
-    df = study(seeds=1).head(20)
-    df.to_csv(tmp_path / "t.csv", index=False)
-    df.to_csv(tmp_path / "t.tsv", index=False, sep="\t")
-    df.to_parquet(tmp_path / "t.parquet")
-    for name in ("t.csv", "t.tsv", "t.parquet"):
-        got = load_table(tmp_path / name)
-        assert list(got.columns) == list(df.columns) and len(got) == 20
-    with pytest.raises(RecscaleError, match=r"nope\.csv: no such file"):
-        load_table(tmp_path / "nope.csv")
-    (tmp_path / "t.txt").write_text("hello")
-    with pytest.raises(RecscaleError, match=r"unknown table format \.txt; allowed: \.csv"):
-        load_table(tmp_path / "t.txt")
-    (tmp_path / "bad.parquet").write_text("not parquet")
-    with pytest.raises(RecscaleError, match=r"bad\.parquet: cannot read as parquet"):
-        load_table(tmp_path / "bad.parquet")
-
-
-def test_load_table_ledger_dispatch(tmp_path, monkeypatch):
-    """Check that a SQLite file goes to recscale.study.ledger.export_frame, and a clear error without it."""
-    path = tmp_path / "study.ledger"
-    sqlite3.connect(path).close()
-    con = sqlite3.connect(path)
-    con.execute("create table t (a int)")
-    con.commit()
-    con.close()
-    fake = types.ModuleType("recscale.study.ledger")
-    fake.export_frame = lambda p: pd.DataFrame({"path": [str(p)]})
-    monkeypatch.setitem(sys.modules, "recscale.study.ledger", fake)
-    assert load_table(path)["path"][0] == str(path)
-    monkeypatch.setitem(sys.modules, "recscale.study.ledger", types.ModuleType("recscale.study.ledger"))
-    with pytest.raises(RecscaleError, match=r"needs recscale\.study\.ledger\.export_frame"):
-        load_table(path)
-    monkeypatch.setitem(sys.modules, "recscale.study.ledger", None)
-    with pytest.raises(RecscaleError, match=r"ledger support needs recscale\.study"):
-        load_table(path)

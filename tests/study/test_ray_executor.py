@@ -18,7 +18,7 @@ import pytest
 
 from recscale.cli.main import main
 from recscale.errors import RecscaleError
-from recscale.study.executors import TrialTask
+from recscale.study.trial import TrialTask
 from recscale.study.ledger import Ledger
 from recscale.study.runner import RunOptions, run_study
 from recscale.study.spec import load_spec
@@ -75,7 +75,7 @@ def ray_address():
 def test_missing_ray_names_the_install_command(monkeypatch):
     """Check that --executor ray without Ray installed says how to install it."""
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
-    from recscale.study.executors import make_executor
+    from recscale.study.runner import make_executor
 
     with pytest.raises(RecscaleError, match=r'pip install "recscale\[ray\]"'):
         make_executor("ray", 2, address=None)

@@ -16,7 +16,7 @@ from recscale.errors import RecscaleError, SpecError
 from recscale.study.ledger import export_frame
 from recscale.study.runner import RunOptions, run_study
 from recscale.study.spec import load_spec
-from recscale.train.metrics import evaluate
+from recscale.metrics import evaluate
 from tests.study.conftest import done_trials, ledger_numbers
 
 

@@ -87,9 +87,9 @@ def fit_command(
         recscale fit runs.csv --x samples --where scheme=emb --gamma-bounds 0.70,0.76
     """
     from recscale.laws.groups import fit_groups, parse_where
-    from recscale.laws.table import load_table
+    from recscale.study.table_reader import read_table
 
-    df = load_table(table)
+    df = read_table(table)
     results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
                          **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
     if as_json:
@@ -146,9 +146,9 @@ def plan_command(
         recscale plan study.parquet --target-ne 0.74 --x train_flops --group scheme --frontier --json
     """
     from recscale.laws.groups import parse_where, plan_groups
-    from recscale.laws.table import load_table
+    from recscale.study.table_reader import read_table
 
-    df = load_table(table)
+    df = read_table(table)
     results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
                           level=level, bytes_per_param=bytes_per_param,
                           **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))

@@ -28,8 +28,12 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print trials, samples, FLOPs and an estimated wall time; run nothing."),
     snapshot_every: float = typer.Option(60.0, "--snapshot-every", min=0, help="Seconds between a running trial's state snapshots (a killed trial resumes from its last)."),
+    wait: bool = typer.Option(False, "--wait", help="If another driver is running on this --db, wait for it instead of refusing."),
 ) -> None:
     """Run a study (or resume it: finished trials are kept, the rest run).
+
+    One driver per ledger: while it runs it holds DB.lock, and a second `study run` on the same
+    --db exits 2 naming the holder (pid, host, start time), or waits for it with --wait.
 
     Examples:
         recscale study run tiny
@@ -37,6 +41,7 @@ def run(
         recscale study run examples/quick.toml --db runs/quick.db --workers 2
         recscale study run examples/tiny.toml --device cuda --trials-per-device 4
         recscale study run examples/tiny.toml --executor ray --address 10.0.0.1:6379
+        recscale study run examples/tiny.toml --db runs/tiny.db --wait
     """
     from recscale.study.runner import RunOptions, run_study
     from recscale.study.spec import load_spec
@@ -48,7 +53,7 @@ def run(
         return
     opts = RunOptions(workers=workers, executor=executor, device=device, trials_per_device=trials_per_device,
                       precision=precision, compile=compile_, new=new, progress=not quiet, ray_address=address,
-                      snapshot_every_s=snapshot_every)
+                      snapshot_every_s=snapshot_every, wait=wait)
     summary = run_study(spec, db, opts)
     typer.echo(
         f"{db}: {summary.trials} trials, {summary.ran} run now, {len(summary.failed)} failed, {summary.wall_s:.1f} s"
@@ -93,8 +98,8 @@ def status(db: Path = typer.Argument(..., metavar="DB", help="Ledger file.")) ->
         name = led.get_meta("spec_name")
         total = sum(counts.values())
         typer.echo(f"{db} ({name}): {total} trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-        for (key, msg) in led.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'error:%'"):
-            typer.echo(f"  {key[6:]}: {msg.splitlines()[-1] if msg else ''}")
+        for trial_id, msg in led.trial_errors().items():
+            typer.echo(f"  {trial_id}: {msg.splitlines()[-1] if msg else ''}")
 
 
 @app.command("export")

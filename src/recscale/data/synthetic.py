@@ -36,7 +36,7 @@ from scipy.special import expit
 
 from recscale.data.shards import Dataset, DatasetWriter
 from recscale.errors import SpecError
-from recscale.train.metrics import binary_entropy
+from recscale.metrics import binary_entropy
 
 CHUNK = 65_536  # rows drawn per generator call; fixed so outputs never depend on how they are split
 _CALIBRATION_ROWS = 200_000
@@ -332,38 +332,3 @@ def _progress(enabled: bool, total: int, label: str):
             prog.advance(task, k)
 
     return step
-
-
-def seen_id_oracle_ne(dataset: Dataset, checkpoints: list[int], eval_rows: int | None = None) -> dict[int, float]:
-    """NE of the teacher restricted to ids seen in the first D training rows, for each D.
-
-    Unseen ids contribute their prior mean (zero) to every part of the logit. This is the best a
-    learner could do if it knew the teacher's function and every seen id's parameters exactly, so
-    the student's gap above it is the student's, and the oracle's gap above Bayes is the data's.
-    """
-    w = dataset.meta.get("world")
-    if w is None:
-        raise ValueError(f"{dataset.path} is not a synthetic dataset")
-    world = WorldConfig(**w["config"])
-    teacher = build_teacher(world, int(w["seed"]))
-    train, ev = dataset.split("train"), dataset.split("eval")
-    n_eval = ev.rows if eval_rows is None else min(eval_rows, ev.rows)
-    dense, sparse = np.asarray(ev.dense[:n_eval]), np.asarray(ev.sparse[:n_eval])
-    labels = np.asarray(ev.labels[:n_eval], dtype=np.float64)
-    # first_seen[f][id] = first training row where feature f takes that id (inf if never).
-    stop = min(max(checkpoints), train.rows)
-    first_seen = []
-    for f in range(world.n_sparse):
-        col = np.asarray(train.sparse[:stop, f])
-        ids, idx = np.unique(col, return_index=True)
-        fs = np.full(world.cardinalities[f], np.iinfo(np.int64).max, dtype=np.int64)
-        fs[ids] = idx
-        first_seen.append(fs[sparse[:, f]])
-    first_seen_rows = np.stack(first_seen, axis=1)
-    from recscale.train.metrics import evaluate
-
-    out = {}
-    for d in checkpoints:
-        known = first_seen_rows < d
-        out[int(d)] = evaluate(labels, teacher.logit(dense, sparse, known)).ne
-    return out

@@ -10,7 +10,9 @@ fit, compare and plan without the trainer.
   :func:`rank_schemes`: scaling efficiency across schemes.
 * :func:`regime`: high-return / diminishing / saturated at the edge of the data.
 * :func:`plan_for_target`: resources needed for a target NE.
-* :func:`load_table`: CSV, Parquet or recscale ledger → DataFrame.
+
+Files of runs (CSV, Parquet, a study ledger) are read by :func:`recscale.study.table_reader.read_table`,
+outside the laws.
 """
 
 from recscale.laws._common import Flag
@@ -36,12 +38,12 @@ from recscale.laws.powerlaw import (
     fit_power_law,
 )
 from recscale.laws.regime import Regime, RegimeThresholds, regime
-from recscale.laws.table import Curve, axis_curve, load_table, pareto_frontier
+from recscale.laws.table import Curve, axis_curve, pareto_frontier
 
 __all__ = [
     "FORMS", "Backtest", "BetaDifference", "ComputeOptimal", "Curve", "FitOptions", "Flag", "FrontierFit",
     "JointLawFit", "JointOptions", "Plan", "PowerLawFit", "Regime", "RegimeThresholds", "axis_curve", "backtest",
     "bootstrap_interval", "compare_betas", "compare_forms", "compute_optimal", "fit_frontier", "fit_joint_law",
-    "fit_power_law", "load_table", "pareto_frontier", "plan_for_target", "rank_schemes", "regime", "scaling_fits",
+    "fit_power_law", "pareto_frontier", "plan_for_target", "rank_schemes", "regime", "scaling_fits",
     "scaling_table",
 ]

@@ -1,4 +1,5 @@
-"""Tables of runs for the laws: loading (CSV, Parquet, recscale ledger) and picking curves.
+"""Tables of runs for the laws: picking curves from a DataFrame (files are read outside the laws,
+by :func:`recscale.study.table_reader.read_table`).
 
 The study export (one row per evaluation) has the columns in :data:`STUDY_COLUMNS`. Any table with
 an x and a y column can be fitted; the study-specific helpers here turn a study table into the
@@ -14,10 +15,7 @@ curves the paper fits:
 
 from __future__ import annotations
 
-import importlib
-
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,51 +28,6 @@ STUDY_COLUMNS = (
     "samples", "train_flops", "ne", "logloss", "auc", "calibration", "wall_s",
 )
 PARAM_AXES = ("params_total", "params_dense", "params_sparse")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def load_table(path: str | Path):
-    """Read a table of runs: ``.csv``, ``.tsv``, ``.parquet``/``.pq``, or a recscale ledger (SQLite).
-
-    CSV and Parquet need only pandas/pyarrow. A ledger is read through
-    ``recscale.study.ledger.export_frame`` (imported only then, so the laws work without the
-    study package).
-
-    Raises:
-        RecscaleError: missing file, unreadable content, unknown format, or ledger support missing.
-    """
-    import pandas as pd
-
-    p = Path(path)
-    if not p.exists():
-        raise RecscaleError(f"load_table: {p}: no such file")
-    if p.is_dir():
-        raise RecscaleError(f"load_table: {p}: is a directory; give a .csv, .parquet or ledger file")
-    suffix = p.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(p)
-        if suffix == ".tsv":
-            return pd.read_csv(p, sep="\t")
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(p)
-    except (ValueError, OSError, pd.errors.ParserError) as e:
-        raise RecscaleError(f"load_table: {p}: cannot read as {suffix[1:]}: {e}") from None
-    with open(p, "rb") as fh:
-        head = fh.read(16)
-    if head != _SQLITE_MAGIC:
-        raise RecscaleError(f"load_table: {p}: unknown table format {suffix or '(no suffix)'}; "
-                            "allowed: .csv, .tsv, .parquet, .pq, or a recscale ledger (SQLite)")
-    try:  # import_module consults sys.modules, so the ledger module can be swapped in tests
-        ledger = importlib.import_module("recscale.study.ledger")
-    except ImportError as e:
-        raise RecscaleError(f"load_table: {p} is a ledger; ledger support needs recscale.study ({e}); "
-                            "export the study to CSV or Parquet and fit that") from None
-    reader = getattr(ledger, "export_frame", None)
-    if reader is None:
-        raise RecscaleError(f"load_table: {p} is a ledger; ledger support needs recscale.study.ledger.export_frame, "
-                            "which this installation lacks; export the study to CSV or Parquet and fit that")
-    return reader(p)
 
 
 def require_columns(df: Any, columns: tuple[str, ...] | list[str], *, where: str) -> None:

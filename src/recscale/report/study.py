@@ -6,7 +6,8 @@ carries provenance (spec, versions, machine, wall time) and the synthetic world'
 standard error. From a table the Bayes NE is read from its ``bayes_ne`` column when present (no
 standard error), and the report says that provenance is unavailable.
 
-Torch-free: the ledger is read through :mod:`recscale.study.ledger`, which imports only sqlite3.
+Torch-free: files are read by :func:`recscale.study.table_reader.read_table` (pandas, and sqlite3
+for a ledger), the one reader the CLI uses too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 from recscale.errors import RecscaleError
 
 REQUIRED_COLUMNS = ("scheme", "value", "seed", "samples", "ne", "params_dense", "params_sparse", "params_total")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,6 @@ class Study:
         return self.bayes_ne - 1.96 * (self.bayes_ne_se or 0.0)
 
 
-def _is_ledger(p: Path) -> bool:
-    with open(p, "rb") as fh:
-        return fh.read(16) == _SQLITE_MAGIC
-
-
 def load_study(path: str | Path) -> Study:
     """Read a study's runs from a ledger, CSV or Parquet file.
 
@@ -75,23 +70,17 @@ def load_study(path: str | Path) -> Study:
     """
     import pandas as pd
 
-    from recscale.laws.table import load_table
+    from recscale.study.table_reader import is_ledger, read_table
 
     p = Path(path)
-    if not p.exists():
-        raise RecscaleError(f"{p}: no such file; give a ledger (recscale study run ... --db {p}) or an exported .csv/.parquet")
-    if p.is_dir():
-        raise RecscaleError(f"{p}: is a directory; give a ledger file (e.g. runs/quick.db) or an exported .csv/.parquet")
-    ledger = p.suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq") and _is_ledger(p)
-    df = load_table(p)
+    df = read_table(p)
+    ledger = p.suffix.lower() not in (".csv", ".tsv", ".parquet", ".pq") and is_ledger(p)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise RecscaleError(f"{p}: missing column(s) {', '.join(missing)}; a study table (recscale study export) has "
                             f"{', '.join(REQUIRED_COLUMNS)} and more")
-    if "train_flops" not in df.columns:
-        if "flops_per_sample" not in df.columns:
-            raise RecscaleError(f"{p}: needs train_flops or flops_per_sample (for the compute axis); neither is present")
-        df = df.assign(train_flops=3 * df["flops_per_sample"] * df["samples"])
+    if "train_flops" not in df.columns:  # read_table derives it from flops_per_sample when it can
+        raise RecscaleError(f"{p}: needs train_flops or flops_per_sample (for the compute axis); neither is present")
     df = df.dropna(subset=["ne", "samples"])
     if df.empty:
         hint = f"; check `recscale study status {p}`" if ledger else ""
@@ -131,8 +120,7 @@ def _ledger_provenance(p: Path) -> dict[str, Any]:
     with open_existing(p) as led:
         out = {k: led.get_meta(k) for k in keys}
         out["trial_status"] = led.status_counts()
-        row = led.conn.execute("SELECT SUM(wall_s) FROM trials WHERE status = 'done'").fetchone()
-        out["trial_wall_s_total"] = row[0]
+        out["trial_wall_s_total"] = led.done_wall_s()
     meta = out.get("dataset_meta") or {}
     # Cardinalities and feature names are long and say little in a report; keep the summary.
     out["dataset_meta"] = {k: v for k, v in meta.items() if k not in ("dense_names", "sparse_names", "cardinalities")}

@@ -1,8 +1,13 @@
-"""Where trials run: inline, in a local process pool, (or on Ray, see ray_executor.py).
+"""Where trials run locally: inline, or in a process pool (Ray: see ray_executor.py).
 
-Every executor runs the same pure function, :func:`run_trial`: a :class:`TrialTask` in, a
-:class:`TrialResult` out. Executors never touch the ledger; the driver writes results as they come
-back, so a lost worker or a killed driver can never leave a half-written trial.
+Every executor runs the same pure function, :func:`recscale.study.trial.run_trial`: a
+:class:`~recscale.study.trial.TrialTask` in, a :class:`~recscale.study.trial.TrialResult` out.
+Executors never touch the ledger; the driver writes results as they come back, so a lost worker
+or a killed driver can never leave a half-written trial.
+
+A killed driver takes its workers with it: every process the pool starts (the workers and the
+manager behind the progress queue) watches its parent and exits when the parent is gone (see
+:func:`exit_with_parent`), on Linux and macOS alike.
 
 Progress: a trial reports ``(trial_id, samples_done, samples_total)`` events through an optional
 queue; executors forward them to the driver's ``on_progress`` callback.
@@ -14,68 +19,15 @@ import concurrent.futures as cf
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from multiprocessing.managers import SyncManager
 from typing import Any
 
-from recscale.model.config import DLRMConfig
-from recscale.train.config import TrainConfig
+from recscale.study.trial import ProgressFn, TrialResult, TrialTask, run_trial
 
-ProgressFn = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class TrialTask:
-    """Everything a worker needs to train one trial (picklable, no open files)."""
-
-    trial_id: str
-    model: DLRMConfig
-    train: TrainConfig
-    dataset: str
-    checkpoints: tuple[int, ...]
-    seed: int
-    snapshot: str | None = None  # training-state file: resume from it if present, delete when done
-    snapshot_every_s: float = 60.0
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    """Evaluations of a finished trial, or the error that stopped it."""
-
-    trial_id: str
-    points: list[dict[str, Any]] = field(default_factory=list)
-    wall_s: float = 0.0
-    error: str | None = None
-
-
-def run_trial(task: TrialTask, progress: Any = None) -> TrialResult:
-    """Train one trial and return its evaluations; exceptions become ``TrialResult.error``.
-
-    Args:
-        task: The trial.
-        progress: Anything with ``put((trial_id, done, total))`` (a queue), or None.
-    """
-    t0 = time.perf_counter()
-    try:
-        from recscale.data.shards import Dataset
-        from recscale.train.trainer import Trainer
-
-        trainer = Trainer(task.model, task.train, Dataset(task.dataset), task.seed)
-        total = max(task.checkpoints)
-
-        def on_eval(point) -> None:
-            if progress is not None:
-                progress.put((task.trial_id, point.samples, total))
-
-        points = trainer.run(task.checkpoints, on_eval=on_eval, snapshot=task.snapshot, snapshot_every_s=task.snapshot_every_s)
-        if task.snapshot is not None:  # finished: the driver commits the points; a rerun starts clean
-            Path(task.snapshot).unlink(missing_ok=True)
-        return TrialResult(task.trial_id, [p.to_dict() for p in points], time.perf_counter() - t0)
-    except Exception:  # noqa: BLE001 - reported to the driver, which records the trial as failed
-        return TrialResult(task.trial_id, wall_s=time.perf_counter() - t0, error=traceback.format_exc(limit=6))
+PARENT_POLL_S = 0.5  # how often a worker checks that its driver is still alive
 
 
 class _CallbackQueue:
@@ -98,7 +50,28 @@ class InlineExecutor:
             yield run_trial(task, q)
 
 
-def _init_worker() -> None:
+def exit_with_parent(parent: int, poll_s: float = PARENT_POLL_S) -> None:
+    """Exit this process (``os._exit``) soon after its parent, process ``parent``, dies.
+
+    A daemon thread polls ``os.getppid()``: when the parent dies the kernel re-parents the process
+    (to init or a subreaper), so the parent pid changes. The driver passes its own pid, so a driver
+    that dies before the worker starts is noticed too. Portable where ``prctl(PR_SET_PDEATHSIG)``
+    is not (macOS), and it costs one wake-up per ``poll_s``.
+    """
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="recscale-exit-with-parent", daemon=True).start()
+
+
+def _init_worker(driver: int) -> None:
+    exit_with_parent(driver)
     # A worker trains with the trial's own thread count; keep BLAS pools from oversubscribing too.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -119,9 +92,12 @@ class ProcessExecutor:
 
     def run(self, tasks: Sequence[TrialTask], on_progress: ProgressFn | None = None) -> Iterator[TrialResult]:
         ctx = mp.get_context("spawn")
-        with ctx.Manager() as manager:
+        manager = SyncManager(ctx=ctx)
+        manager.start(initializer=exit_with_parent, initargs=(os.getpid(),))
+        with manager:
             q = manager.Queue()
-            with cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker) as pool:
+            pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),))
+            with pool:
                 pending = {pool.submit(run_trial, t, q): t for t in tasks}
                 try:
                     while pending:
@@ -147,18 +123,3 @@ def _drain(q: Any, on_progress: ProgressFn | None) -> None:
             return
         if on_progress is not None:
             on_progress(*item)
-
-
-def make_executor(kind: str, workers: int, **options: Any):
-    """The executor called ``kind`` ("inline", "process", "ray")."""
-    if kind == "inline":
-        return InlineExecutor()
-    if kind == "process":
-        return ProcessExecutor(workers)
-    if kind == "ray":
-        from recscale.study.ray_executor import RayExecutor
-
-        return RayExecutor(workers=workers, **options)
-    from recscale.errors import RecscaleError
-
-    raise RecscaleError(f"--executor must be one of inline, process, ray; got {kind!r}")

@@ -11,7 +11,15 @@ Tables::
     trials(trial_id, seed, label, model_json, params_*, flops_per_sample, status, wall_s, finished_at)
     memberships(trial_id, scheme, value)  which schemes a trial stands in (the base model: all)
     evaluations(trial_id, samples, ne, logloss, auc, calibration, base_ctr, wall_s)
+                                          primary key (trial_id, samples): never a duplicate
     reference(samples, bayes_ne, bayes_ne_se, oracle_ne)   synthetic worlds only
+
+Every query lives here, behind a named method; nothing else runs SQL on a ledger. One driver at a
+time writes it: :func:`recscale.study.lock.hold` keeps a second ``recscale study run`` out.
+
+The export has one row per (scheme membership, evaluation): the base model stands in every scheme,
+so its evaluations appear once per scheme (a 4-scheme study repeats them 4 times). Within one
+scheme each (trial_id, samples) appears once, which is what every fit uses.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from recscale.errors import RecscaleError
+from recscale.model.cost import TRAIN_FLOPS_PER_FORWARD
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,6 +59,11 @@ EXPORT_COLUMNS = [
     "flops_per_sample", "samples", "train_flops", "ne", "logloss", "auc", "calibration", "wall_s",
     "label", "embedding_dim", "embedding_rows", "bottom_mlp", "top_mlp", "base_ctr", "bayes_ne", "oracle_ne",
 ]  # fmt: skip
+
+
+def train_flops(flops_per_sample: Any, samples: Any) -> Any:
+    """Training FLOPs after ``samples``: forward FLOPs per sample × 3 (see :mod:`recscale.model.cost`) × samples."""
+    return TRAIN_FLOPS_PER_FORWARD * flops_per_sample * samples
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,24 @@ class Ledger:
     def done_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT trial_id FROM trials WHERE status = 'done'")}
 
+    def done_wall_s(self) -> float | None:
+        """Total training wall time of the finished trials (None before any finished)."""
+        return self.conn.execute("SELECT SUM(wall_s) FROM trials WHERE status = 'done'").fetchone()[0]
+
+    def trial_errors(self) -> dict[str, str]:
+        """trial_id → error text of the trials that failed (latest failure each)."""
+        rows = self.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'error:%' ORDER BY key")
+        return {key[len("error:"):]: json.loads(value) for key, value in rows}
+
+    def evaluation_counts(self) -> tuple[int, int]:
+        """(evaluations stored, rows of the export): they differ by the base model's extra memberships."""
+        evals = self.conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        rows = self.conn.execute(
+            "SELECT COUNT(*) FROM trials t JOIN memberships m USING (trial_id) JOIN evaluations e USING (trial_id)"
+            " WHERE t.status = 'done'"
+        ).fetchone()[0]
+        return evals, rows
+
     def record_trial(self, trial_id: str, points: list[dict[str, Any]], wall_s: float) -> None:
         """Store a finished trial's evaluations and mark it done, in one transaction."""
         with self.transaction() as c:
@@ -173,7 +205,7 @@ class Ledger:
             out.append({
                 "trial_id": tid, "scheme": scheme, "value": value, "seed": seed, "params_dense": pd_,
                 "params_sparse": ps, "params_total": pt, "flops_per_sample": fps, "samples": samples,
-                "train_flops": 3 * fps * samples, "ne": ne, "logloss": ll, "auc": auc, "calibration": cal,
+                "train_flops": train_flops(fps, samples), "ne": ne, "logloss": ll, "auc": auc, "calibration": cal,
                 "wall_s": wall, "label": label, "embedding_dim": model["embedding_dim"],
                 "embedding_rows": model["embedding_rows"], "bottom_mlp": "x".join(map(str, model["bottom_mlp"])),
                 "top_mlp": "x".join(map(str, model["top_mlp"])), "base_ctr": ctr, "bayes_ne": bayes, "oracle_ne": oracle,

@@ -1,6 +1,6 @@
 """Trials as Ray tasks: the same study on a laptop, one GPU box or a cluster.
 
-Each trial is one Ray task running :func:`recscale.study.executors.run_trial`, with its resources
+Each trial is one Ray task running :func:`recscale.study.trial.run_trial`, with its resources
 declared: ``num_cpus = train.threads`` and, on a GPU, ``num_gpus = 1/K`` for K trials per device
 (Ray then packs K trials on each GPU and sets ``CUDA_VISIBLE_DEVICES`` for each, so the trial's
 ``cuda`` is the GPU Ray gave it). Results come back to the driver as they finish (``ray.wait``);
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from recscale.errors import RecscaleError
-from recscale.study.executors import ProgressFn, TrialResult, TrialTask, run_trial
+from recscale.study.trial import ProgressFn, TrialResult, TrialTask, run_trial
 
 RAY_INSTALL = 'pip install "recscale[ray]"'
 

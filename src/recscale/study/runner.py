@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,9 +21,11 @@ from recscale import __version__
 from recscale.data.shards import Dataset
 from recscale.errors import RecscaleError, SpecError
 from recscale.model.cost import model_cost
-from recscale.study.executors import TrialTask, make_executor
+from recscale.study.executors import InlineExecutor, ProcessExecutor
 from recscale.study.ledger import Ledger, TrialRow
+from recscale.study.lock import hold, lock_path
 from recscale.study.spec import StudySpec
+from recscale.study.trial import TrialTask
 from recscale.train.device import check_precision, default_trials_per_device, resolve_device
 
 
@@ -45,6 +48,7 @@ class RunOptions:
             (``<db>.snapshots/``), so a killed trial resumes where it stopped with the same numbers.
         progress: Show a live progress display.
         ray_address: Ray cluster address for the ray executor (None: start a local instance).
+        wait: If another driver holds the ledger, wait for it to finish instead of refusing.
     """
 
     workers: int | None = None
@@ -57,6 +61,7 @@ class RunOptions:
     progress: bool = True
     snapshot_every_s: float = 60.0
     ray_address: str | None = None
+    wait: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,21 +162,16 @@ def _model_dict(m) -> dict[str, Any]:
             "top_mlp": list(m.top_mlp), "interaction": m.interaction}  # fmt: skip
 
 
-def _reference_rows(ds: Dataset, checkpoints: list[int], eval_rows: int | None) -> list[tuple]:
-    from recscale.data.synthetic import seen_id_oracle_ne
-
-    w = ds.meta["world"]
-    oracle = seen_id_oracle_ne(ds, checkpoints, eval_rows=eval_rows)
-    return [(c, w["bayes_ne"], w["bayes_ne_se"], oracle[c]) for c in checkpoints]
-
-
 def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) -> RunSummary:
-    """Run (or resume) ``spec`` into the ledger ``db``; returns what ran."""
+    """Run (or resume) ``spec`` into the ledger ``db``; returns what ran.
+
+    The driver holds ``<db>.lock`` while it runs (:mod:`recscale.study.lock`): a second driver on
+    the same ledger refuses at once naming the holder, or waits with ``opts.wait``.
+    """
     t0 = time.perf_counter()
     db = Path(db)
     ds_path = dataset_path(spec, db)
     ds = _open_dataset_if_any(spec, ds_path)
-    _check_ledger(spec, db, opts.new, opts.precision)
     if opts.executor == "ray":  # the device is checked against the cluster's GPUs, not the driver's
         from recscale.study.ray_executor import check_ray_run
 
@@ -180,15 +180,43 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
     else:
         device = resolve_device(opts.device)
         check_precision(opts.precision, device)
-    # ---- nothing has been written before this line -----------------------------------------------
-    if opts.new:
-        _remove_ledger(db)
-    if ds is None:
-        from recscale.data.synthetic import generate
+    with hold(lock_path(db), what=f"ledger {db}", wait=opts.wait, on_wait=_say_waiting(opts, f"ledger {db}"),
+              hint="; wait for it to finish, or rerun with --wait"):
+        _check_ledger(spec, db, opts.new, opts.precision)  # under the lock: no driver is changing it
+        # ---- nothing but the lock file has been written before this line ----------------------
+        if opts.new:
+            _remove_ledger(db)
+        if ds is None:
+            ds = _synthetic_dataset(spec, ds_path, opts)
+        return _drive(spec, db, ds, ds_path, device, opts, t0)
 
-        s = spec.data.synthetic
-        ds = generate(s.world, ds_path, rows=s.rows, eval_rows=s.eval_rows, seed=s.seed, progress=opts.progress)
-        check_dataset(spec, ds)
+
+def _say_waiting(opts: RunOptions, what: str):
+    def say(holder: str) -> None:
+        if opts.progress:
+            print(f"waiting for {what}, in use by {holder}", file=sys.stderr)
+
+    return say
+
+
+def _synthetic_dataset(spec: StudySpec, ds_path: Path, opts: RunOptions) -> Dataset:
+    """The study's synthetic dataset, generated unless cached; another driver generating it (a
+    study with another ledger in the same folder) is waited for, not taken for an ``--out`` clash."""
+    with hold(lock_path(ds_path), what=f"synthetic dataset {ds_path}", wait=True,
+              on_wait=_say_waiting(opts, f"synthetic dataset {ds_path} being generated")):
+        if (ds_path / "meta.json").exists():
+            ds = Dataset(ds_path)
+        else:
+            from recscale.data.synthetic import generate
+
+            s = spec.data.synthetic
+            ds = generate(s.world, ds_path, rows=s.rows, eval_rows=s.eval_rows, seed=s.seed, progress=opts.progress)
+    check_dataset(spec, ds)
+    return ds
+
+
+def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, opts: RunOptions, t0: float) -> RunSummary:
+    """Register the trials, run the pending ones and commit each result as it arrives (lock held)."""
     checkpoints = spec.checkpoint_samples()
     rows = trial_rows(spec, ds.meta)
     with Ledger(db) as led:
@@ -202,7 +230,9 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
             })  # fmt: skip
         led.add_trials(rows)
         if "world" in ds.meta and not led.has_reference():
-            led.set_reference(_reference_rows(ds, checkpoints, spec.train.eval_rows))
+            from recscale.study.reference import reference_rows
+
+            led.set_reference(reference_rows(ds, checkpoints, spec.train.eval_rows))
         done = led.done_ids()
         todo = [r for r in rows if r.trial_id not in done]
         threads = spec.train.threads
@@ -235,6 +265,19 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
         led.set_meta({"last_run_wall_s": wall, "last_run_workers": workers, "last_run_executor": kind,
                       "last_run_device": device, "last_run_precision": opts.precision})
     return RunSummary(db, len(rows), len(todo), failed, wall)
+
+
+def make_executor(kind: str, workers: int, **options: Any):
+    """The executor called ``kind`` ("inline", "process", "ray"); ``options`` go to Ray's."""
+    if kind == "inline":
+        return InlineExecutor()
+    if kind == "process":
+        return ProcessExecutor(workers)
+    if kind == "ray":
+        from recscale.study.ray_executor import RayExecutor
+
+        return RayExecutor(workers=workers, **options)
+    raise RecscaleError(f"--executor must be one of inline, process, ray; got {kind!r}")
 
 
 def _versions() -> dict[str, str]:

@@ -34,8 +34,8 @@ from recscale.data.shards import Dataset
 from recscale.model.config import DLRMConfig
 from recscale.model.dlrm import DLRM
 from recscale.train.config import TrainConfig
+from recscale.metrics import Evaluation, evaluate
 from recscale.train.device import check_precision, maybe_compile, precision_context, resolve_device, torch_threads
-from recscale.train.metrics import Evaluation, evaluate
 from recscale.train.optim import SparseRowAdagrad
 
 

@@ -7,7 +7,7 @@ from sklearn.metrics import log_loss as sk_log_loss
 from sklearn.metrics import roc_auc_score
 
 from recscale.errors import RecscaleError
-from recscale.train import metrics
+from recscale import metrics
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -6,7 +6,8 @@ knows nothing beyond the base CTR; lower is better. Which CTR normalises it matt
 eval CTR differ, so :func:`evaluate` records it (``base_ctr``); the default is the eval set's own.
 
 Everything is computed in float64 from logits where possible, so very confident predictions do not
-round to log(0).
+round to log(0). numpy and scipy only (no torch): the data, the trainer, the study and the report
+all score with these same functions, so this module sits below all of them.
 """
 
 from __future__ import annotations
