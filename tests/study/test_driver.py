@@ -129,3 +129,32 @@ def test_two_drivers_one_ledger_and_a_killed_driver_takes_its_workers(spec_file,
     df = export_frame(db)
     assert df.trial_id.nunique() == 3
     assert not df.duplicated(["scheme", "trial_id", "samples"]).any()
+    capsys.readouterr()
+    assert main(["study", "status", str(db)]) == 0
+    evals = len(df.drop_duplicates(["trial_id", "samples"]))
+    assert f"{evals} evaluations, one per (trial, samples); the export has {len(df)} rows" in capsys.readouterr().out
+
+
+def test_a_dataset_being_generated_is_waited_for(spec_file, tmp_path):
+    """Check that a driver finding the study's synthetic dataset being generated (by a driver of
+    another ledger in the same folder) waits and uses it, instead of reporting an --out conflict."""
+    from recscale.data.synthetic import generate
+    from recscale.study.runner import RunOptions, _synthetic_dataset, dataset_path
+    from recscale.study.spec import load_spec
+
+    spec = load_spec(spec_file)
+    ds_path = dataset_path(spec, tmp_path / "a.db")
+    s = spec.data.synthetic
+    started = threading.Event()
+
+    def other_driver() -> None:
+        with hold(lock_path(ds_path), what="x"):
+            started.set()
+            generate(s.world, ds_path, rows=s.rows, eval_rows=s.eval_rows, seed=s.seed, progress=False)
+
+    t = threading.Thread(target=other_driver)
+    t.start()
+    started.wait(10)
+    ds = _synthetic_dataset(spec, ds_path, RunOptions(progress=False))
+    t.join()
+    assert ds.path == ds_path and ds.rows("eval") == s.eval_rows  # the other driver's dataset, opened

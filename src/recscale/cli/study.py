@@ -87,7 +87,7 @@ def _print_dry_run(spec, db: Path, workers: int | None, device: str) -> None:
 
 @app.command("status")
 def status(db: Path = typer.Argument(..., metavar="DB", help="Ledger file.")) -> None:
-    """Show a ledger's trials by status, and errors of failed trials.
+    """Show a ledger's trials by status, its evaluations and export rows, and errors of failed trials.
 
     Example: recscale study status runs/tiny.db
     """
@@ -98,6 +98,9 @@ def status(db: Path = typer.Argument(..., metavar="DB", help="Ledger file.")) ->
         name = led.get_meta("spec_name")
         total = sum(counts.values())
         typer.echo(f"{db} ({name}): {total} trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        evals, rows = led.evaluation_counts()
+        typer.echo(f"  {evals} evaluations, one per (trial, samples); the export has {rows} rows "
+                   "(a trial's evaluations appear once per scheme it stands in)")
         for trial_id, msg in led.trial_errors().items():
             typer.echo(f"  {trial_id}: {msg.splitlines()[-1] if msg else ''}")
 
