@@ -139,7 +139,7 @@ def test_a_dataset_being_generated_is_waited_for(spec_file, tmp_path):
     """Check that a driver finding the study's synthetic dataset being generated (by a driver of
     another ledger in the same folder) waits and uses it, instead of reporting an --out conflict."""
     from recscale.data.synthetic import generate
-    from recscale.study.runner import RunOptions, _synthetic_dataset, dataset_path
+    from recscale.study.runner import RunOptions, _synthetic_dataset, dataset_lock_path, dataset_path
     from recscale.study.spec import load_spec
 
     spec = load_spec(spec_file)
@@ -148,7 +148,7 @@ def test_a_dataset_being_generated_is_waited_for(spec_file, tmp_path):
     started = threading.Event()
 
     def other_driver() -> None:
-        with hold(lock_path(ds_path), what="x"):
+        with hold(dataset_lock_path(ds_path), what="x"):
             started.set()
             generate(s.world, ds_path, rows=s.rows, eval_rows=s.eval_rows, seed=s.seed, progress=False)
 

@@ -90,7 +90,7 @@ def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_pat
     assert 2 <= len(finished_before) < 3
     assert any((tmp_path / "t.db.snapshots").rglob("*.pt"))  # the last trial will resume mid-way
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half dataset left behind
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []  # no half dataset left behind
     assert [p for p in (tmp_path / "t.db.snapshots").rglob("*") if p.is_file()] == []  # finished trials leave none
     now = done_trials(db)
     assert len(now) == 3 and all(now[k] == v for k, v in finished_before.items())

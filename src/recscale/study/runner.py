@@ -191,6 +191,11 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
         return _drive(spec, db, ds, ds_path, device, opts, t0)
 
 
+def dataset_lock_path(ds_path: Path) -> Path:
+    """The lock a driver holds while it generates the synthetic dataset ``ds_path``."""
+    return ds_path.parent / f".{ds_path.name}.lock"
+
+
 def _say_waiting(opts: RunOptions, what: str):
     def say(holder: str) -> None:
         if opts.progress:
@@ -202,7 +207,8 @@ def _say_waiting(opts: RunOptions, what: str):
 def _synthetic_dataset(spec: StudySpec, ds_path: Path, opts: RunOptions) -> Dataset:
     """The study's synthetic dataset, generated unless cached; another driver generating it (a
     study with another ledger in the same folder) is waited for, not taken for an ``--out`` clash."""
-    with hold(lock_path(ds_path), what=f"synthetic dataset {ds_path}", wait=True,
+    # Hidden, like the writer's .NAME.tmp-* folders, so that nothing else matches synthetic-*.
+    with hold(dataset_lock_path(ds_path), what=f"synthetic dataset {ds_path}", wait=True,
               on_wait=_say_waiting(opts, f"synthetic dataset {ds_path} being generated")):
         if (ds_path / "meta.json").exists():
             ds = Dataset(ds_path)
