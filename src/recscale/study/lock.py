@@ -6,7 +6,7 @@ driver never leaves the ledger stuck, and there is no stale-lock cleanup to get 
 writes its pid, host and start time into the file so that a second driver can say who holds it;
 the file itself stays (deleting a lock file while others may open it races).
 
-Works on Linux and macOS (``flock`` is POSIX-ish on both). On a network filesystem flock may be
+Works on Linux and macOS (both have BSD ``flock``). On a network filesystem flock may be
 local to one machine; run one study's driver from one machine (see docs/scale-out.md).
 """
 
