@@ -31,10 +31,10 @@ import torch
 
 from recscale.data.loader import iter_batches, load_rows
 from recscale.data.shards import Dataset
+from recscale.metrics import Evaluation, evaluate
 from recscale.model.config import DLRMConfig
 from recscale.model.dlrm import DLRM
 from recscale.train.config import TrainConfig
-from recscale.metrics import Evaluation, evaluate
 from recscale.train.device import check_precision, maybe_compile, precision_context, resolve_device, torch_threads
 from recscale.train.optim import SparseRowAdagrad
 
