@@ -24,6 +24,7 @@ the same seed gives the same rows, and the first N rows of a larger dataset equa
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import asdict, dataclass, fields
@@ -64,6 +65,18 @@ class WorldConfig:
         share_pairs: Share from pairwise id interactions.
         share_dense: Share from the nonlinear function of the dense features.
         share_dense_sparse: Share from dense × id interactions.
+        share_higher: Share of the logit's variance that is genuinely higher-order (ANOVA: not a sum
+            of functions of fewer than three sparse features). 0 (the default) adds no such part;
+            otherwise the part is scaled so this share is met exactly, and the four shares above set
+            the relative weights of the rest.
+        higher_order: Features in each higher-order term (3 or more).
+        higher_terms: Number of higher-order terms (feature tuples, drawn among eligible features).
+        higher_rank: Rank R of each term, sum_r prod_j F_j[x_j, r].
+        higher_factor_mean: Mean of the factors F_j: non-zero gives each term lower-order projections
+            (pairwise and first-order parts) that SGD can follow; zero-mean terms are not learned.
+        higher_max_cardinality: Features above this cardinality take part in no higher-order term.
+        id_max_cardinality: Features above this cardinality get no per-id effect (0: every feature
+            does), so the first-order part can be learned, and saturate, early.
     """
 
     n_dense: int = 13
@@ -82,13 +95,36 @@ class WorldConfig:
     share_pairs: float = 0.25
     share_dense: float = 0.10
     share_dense_sparse: float = 0.10
+    share_higher: float = 0.0
+    higher_order: int = 3
+    higher_terms: int = 8
+    higher_rank: int = 4
+    higher_factor_mean: float = 0.4
+    higher_max_cardinality: int = 2_000
+    id_max_cardinality: int = 0
+
+    @classmethod
+    def named(cls, name: str, where: str = "world") -> "WorldConfig":
+        """A built-in world by name (see ``WORLDS``)."""
+        if name not in WORLDS:
+            raise SpecError([f"{where}.world: unknown world {name!r}; allowed: {', '.join(WORLDS)}"])
+        return cls(**WORLDS[name])
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "world") -> "WorldConfig":
-        """Build from a (TOML) dict, reporting every unknown or invalid field at once."""
+        """Build from a (TOML) dict, reporting every unknown or invalid field at once.
+
+        ``world = NAME`` starts from a built-in world (``WORLDS``); other keys override its fields.
+        """
         known = {f.name: f for f in fields(cls)}
-        problems = [f"{where}.{k}: unknown field; allowed: {', '.join(known)}" for k in d if k not in known]
-        kw = {}
+        problems = [
+            f"{where}.{k}: unknown field; allowed: world, {', '.join(known)}" for k in d if k not in known and k != "world"
+        ]
+        name = d.get("world", "default")
+        if not isinstance(name, str) or name not in WORLDS:
+            problems.append(f"{where}.world: unknown world {name!r}; allowed: {', '.join(WORLDS)}")
+            name = "default"
+        kw = dict(WORLDS[name])
         for k, v in d.items():
             if k not in known:
                 continue
@@ -120,6 +156,21 @@ class WorldConfig:
         shares = [self.share_id, self.share_pairs, self.share_dense, self.share_dense_sparse]
         if min(shares) < 0 or sum(shares) <= 0:
             p.append(f"{where}.share_*: must be non-negative and not all zero, got {shares}")
+        if not 0.0 <= self.share_higher < 0.95:
+            p.append(f"{where}.share_higher: must be in [0, 0.95), got {self.share_higher}")
+        for name in ("higher_terms", "higher_rank"):
+            if getattr(self, name) < 1:
+                p.append(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.higher_order < 3:
+            p.append(f"{where}.higher_order: must be >= 3 (pairs are interaction_pairs), got {self.higher_order}")
+        if self.id_max_cardinality < 0:
+            p.append(f"{where}.id_max_cardinality: must be >= 0 (0: no limit), got {self.id_max_cardinality}")
+        eligible = sum(c <= self.higher_max_cardinality for c in self.cardinalities)
+        if self.share_higher > 0 and eligible < self.higher_order:
+            p.append(
+                f"{where}.higher_max_cardinality: {self.higher_max_cardinality} leaves {eligible} eligible features, "
+                f"fewer than higher_order ({self.higher_order})"
+            )
         return p
 
     @property
@@ -156,9 +207,21 @@ class Teacher:
         self.ds_features = sorted(rng.choice(mid, size=min(w.dense_sparse_features, len(mid)), replace=False).tolist())
         self.ds_proj = rng.normal(0, 1 / math.sqrt(w.n_dense), (w.n_dense, r))
         self.ds_emb = {f: rng.standard_normal((self.cards[f], r)).astype(np.float32) for f in self.ds_features}
-        # Unit-variance normalisers and the final scale/bias come from calibrate().
+        self.id_features = [f for f in range(w.n_sparse) if w.id_max_cardinality in (0, None) or self.cards[f] <= w.id_max_cardinality]
+        self.higher: list[tuple[tuple[int, ...], list[np.ndarray]]] = []  # (features, factor tables [card, R])
+        if w.share_higher > 0:  # its own stream, so every other part equals the world without it
+            hr = np.random.default_rng(np.random.SeedSequence([seed, 3]))
+            eligible = [f for f in range(w.n_sparse) if self.cards[f] <= w.higher_max_cardinality]
+            tuples = list(itertools.combinations(eligible, w.higher_order))
+            take = hr.choice(len(tuples), size=min(w.higher_terms, len(tuples)), replace=False)
+            for i in sorted(take):
+                tables = [(w.higher_factor_mean + hr.standard_normal((self.cards[f], w.higher_rank))).astype(np.float32) for f in tuples[i]]
+                self.higher.append((tuples[i], tables))
+        # Unit-variance normalisers, the higher-order weight and the final scale/bias come from calibrate().
         self.norm = np.ones(4)
+        self.higher_weight = 0.0
         self.scale, self.bias = 1.0, 0.0
+        self.variances: dict[str, float] = {}
 
     # ---- sampling -------------------------------------------------------------------------------
     def sample_features(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +246,7 @@ class Teacher:
         k = None if known is None else known.astype(np.float32)
         x = (dense - 1.0) / 1.0
         out = np.zeros((4, n))
-        for f in range(self.world.n_sparse):
+        for f in self.id_features:
             e = self.id_effect[f][sparse[:, f]]
             out[0] += e if k is None else e * k[:, f]
         for a, b in self.pairs:
@@ -197,12 +260,34 @@ class Teacher:
             out[3] += dot if k is None else dot * k[:, f]
         return out
 
-    def logit(self, dense: np.ndarray, sparse: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
-        """True logit of a click for each row."""
+    def higher_part(self, sparse: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+        """The raw higher-order part [n]: sum over terms of sum_r prod_j F_j[x_j, r].
+
+        An unseen id (``known`` False) takes its factors' prior mean, ``higher_factor_mean``.
+        """
+        out = np.zeros(sparse.shape[0])
+        mu = np.float32(self.world.higher_factor_mean)
+        for feats, tables in self.higher:
+            prod = None
+            for f, t in zip(feats, tables):
+                v = t[sparse[:, f]]
+                if known is not None:
+                    v = np.where(known[:, f, None], v, mu)
+                prod = v if prod is None else prod * v
+            out += prod.sum(axis=1)
+        return out
+
+    def _weights(self) -> np.ndarray:
         w = self.world
         shares = np.array([w.share_id, w.share_pairs, w.share_dense, w.share_dense_sparse])
-        weights = np.sqrt(shares / shares.sum()) / self.norm
-        return self.scale * (weights @ self.components(dense, sparse, known)) + self.bias
+        return np.sqrt(shares / shares.sum()) / self.norm
+
+    def logit(self, dense: np.ndarray, sparse: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+        """True logit of a click for each row."""
+        z = self._weights() @ self.components(dense, sparse, known)
+        if self.higher_weight:
+            z = z + self.higher_weight * self.higher_part(sparse, known)
+        return self.scale * z + self.bias
 
     def prob(self, dense: np.ndarray, sparse: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
         return expit(self.logit(dense, sparse, known))
@@ -214,6 +299,9 @@ class Teacher:
         comp = self.components(dense, sparse)
         self.norm = np.maximum(comp.std(axis=1), 1e-12)
         self.scale, self.bias = 1.0, 0.0
+        if self.higher:
+            self.higher_weight = self._solve_higher_weight(dense)
+        self.variances = self.anova(dense)
         z = self.logit(dense, sparse)
 
         def bias_for(scale: float) -> float:
@@ -225,6 +313,86 @@ class Teacher:
 
         scale = brentq(lambda s: ne_at(s) - w.bayes_ne, 1e-3, 15.0, xtol=1e-10)
         self.scale, self.bias = scale, bias_for(scale)
+
+    # ---- variance decomposition -----------------------------------------------------------------
+    def id_pmf(self, f: int) -> np.ndarray:
+        """Exact probability of each id of feature f under the sampler's floored power law."""
+        s1, k = 1.0 - self.world.zipf_exponent, int(self.cards[f])
+        cdf = (np.arange(1, k + 2, dtype=np.float64) ** s1 - 1.0) / ((k + 1.0) ** s1 - 1.0)
+        return np.diff(cdf)
+
+    @property
+    def variance_shares(self) -> dict[str, float]:
+        """Shares of the logit's variance: first-order, pairwise, higher-order (sparse ANOVA) and dense."""
+        total = sum(self.variances.values())
+        return {k: v / total for k, v in self.variances.items()}
+
+    def anova(self, dense: np.ndarray, higher_weight: float | None = None) -> dict[str, float]:
+        """Variance of the (unscaled) logit split by the number of sparse features each part depends on.
+
+        Ids of different features are independent, and every sparse part is a sum of products of
+        per-feature tables, so its functional ANOVA is exact given each feature's id pmf: expand each
+        factor as mean + deviation and group the products by the set S of features whose deviations
+        they hold; parts with different S are uncorrelated. |S| = 1 is first-order, 2 pairwise, 3+
+        higher-order. Everything that depends on the dense features (their main effect and dense × id
+        interactions) is "dense"; its moments come from the sample ``dense``.
+        """
+        c = self.higher_weight if higher_weight is None else higher_weight
+        wt = self._weights()
+        x = (np.asarray(dense, dtype=np.float64) - 1.0) / 1.0
+        g = np.tanh(x @ self.w1 + self.b1) @ self.v1  # dense main effect
+        h = np.tanh(x @ self.ds_proj)  # [n, r], the dense side of dense × id
+        nu = h.mean(axis=0)
+        r = self.world.interaction_rank
+        blocks = [(np.array([wt[0]]), (f,), [self.id_effect[f][:, None]]) for f in self.id_features]
+        blocks += [(np.full(r, wt[1]), (a, b), [self.pair_emb[a], self.pair_emb[b]]) for a, b in self.pairs]
+        blocks += [(wt[3] * nu, (f,), [self.ds_emb[f]]) for f in self.ds_features]  # E[dense × id | id]
+        blocks += [(np.full(t[0].shape[1], c), feats, t) for feats, t in self.higher]
+        pmf = {f: self.id_pmf(f) for f in range(self.world.n_sparse)}
+        groups: dict[tuple[int, ...], list] = {}
+        ds_mean = sum((pmf[f] @ np.asarray(self.ds_emb[f], dtype=np.float64) for f in self.ds_features), np.zeros(r))
+        dense_main = wt[2] * g + wt[3] * (h @ ds_mean)  # everything that varies with the dense features alone
+        for coef, feats, tables in blocks:
+            tables = [np.asarray(t, dtype=np.float64) for t in tables]
+            means = [pmf[f] @ t for f, t in zip(feats, tables)]
+            for size in range(1, len(feats) + 1):
+                for sub in itertools.combinations(range(len(feats)), size):
+                    k = coef * np.prod([means[j] for j in range(len(feats)) if j not in sub], axis=0)
+                    groups.setdefault(tuple(feats[j] for j in sub), []).append((k, [tables[j] - means[j] for j in sub]))
+        out = {"first_order": 0.0, "pairwise": 0.0, "higher_order": 0.0, "dense": float(dense_main.var())}
+        for feats, items in groups.items():
+            k = np.concatenate([it[0] for it in items])
+            gram = np.ones((k.size, k.size))
+            for pos, f in enumerate(feats):
+                dev = np.concatenate([it[1][pos] for it in items], axis=1)
+                gram *= dev.T @ (dev * pmf[f][:, None])
+            out[("first_order", "pairwise")[len(feats) - 1] if len(feats) < 3 else "higher_order"] += float(k @ gram @ k)
+        cov_h = np.cov(h, rowvar=False).reshape(r, r)
+        for f in self.ds_features:  # dense × id deviation: E[(sum_r dev_f,r h_r)^2] summed over f
+            t = np.asarray(self.ds_emb[f], dtype=np.float64)
+            dev = t - pmf[f] @ t
+            out["dense"] += float(wt[3] ** 2 * np.sum((dev.T @ (dev * pmf[f][:, None])) * cov_h))
+        return out
+
+    def _solve_higher_weight(self, dense: np.ndarray) -> float:
+        """The higher-order part's weight c at which its pure higher-order variance is share_higher.
+
+        The total variance is quadratic in c, V(c) = A + 2Bc + Cc², the pure part P·c²; solve
+        P·c² = s·V(c) for the positive root.
+        """
+        w = self.world
+        s = w.share_higher
+        v = {c: self.anova(dense, c) for c in (0.0, 1.0, -1.0)}
+        tot = {c: sum(d.values()) for c, d in v.items()}
+        a, p = tot[0.0], v[1.0]["higher_order"]
+        b, cc = (tot[1.0] - tot[-1.0]) / 4, (tot[1.0] + tot[-1.0]) / 2 - a
+        lead = p - s * cc
+        if lead <= 0:
+            raise SpecError([
+                f"world.share_higher: {s} is more than the higher-order terms can carry at higher_factor_mean "
+                f"{w.higher_factor_mean} (at most {p / cc:.2f}); lower one of them"
+            ])
+        return float((s * b + math.sqrt(s * s * b * b + lead * s * a)) / lead)
 
 
 def bayes_ne(prob: np.ndarray) -> tuple[float, float, float]:
