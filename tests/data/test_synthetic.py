@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from recscale.data.synthetic import WorldConfig, bayes_ne, build_teacher, generate
+import itertools
+
+from recscale.data.synthetic import _CALIBRATION_ROWS, WORLDS, WorldConfig, _chunk, _streams, bayes_ne, build_teacher, generate
 from recscale.errors import SpecError
 from recscale.metrics import evaluate
 from tests.conftest import SMALL_WORLD
@@ -18,13 +20,17 @@ def test_world_hits_its_targets(small_synth):
     assert small_synth.meta["cardinalities"] == SMALL_WORLD.cardinalities
 
 
-def test_oracle_scores_the_bayes_ne(tmp_path):
+HIGHER = WorldConfig.named("higher_order")
+
+
+@pytest.mark.parametrize("world, eval_rows", [(SMALL_WORLD, 300_000), (HIGHER, 200_000)], ids=["default", "higher_order"])
+def test_oracle_scores_the_bayes_ne(tmp_path, world, eval_rows):
     """Check that predicting the true probabilities on a fresh sample scores the recorded Bayes NE.
 
     The eval split is drawn independently of the sample that estimated the Bayes NE; the two must
     agree within 3 combined standard errors.
     """
-    ds = generate(SMALL_WORLD, tmp_path / "w", rows=1_000, eval_rows=300_000, seed=3)
+    ds = generate(world, tmp_path / "w", rows=1_000, eval_rows=eval_rows, seed=3)
     ev = ds.split("eval")
     y = np.asarray(ev.labels, dtype=np.float64)
     p = np.asarray(ev.prob, dtype=np.float64)
@@ -78,3 +84,110 @@ def test_world_config_errors_name_fields():
     msg = str(e.value)
     assert "data.synthetic.colour: unknown field" in msg
     assert "data.synthetic.n_sparse: expected int, got 2.5" in msg
+
+
+def test_higher_order_world_records_its_shares(tmp_path):
+    """Check the higher-order world's meta: shares sum to 1, the higher-order share is the configured one."""
+    ds = generate(HIGHER, tmp_path / "w", rows=1_000, eval_rows=1_000, seed=0)
+    w = ds.meta["world"]
+    shares = w["variance_shares"]
+    assert set(shares) == {"first_order", "pairwise", "higher_order", "dense"}
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-12)
+    assert shares["higher_order"] == pytest.approx(HIGHER.share_higher, abs=1e-9)
+    assert min(shares.values()) > 0.02  # every kind of part is present
+    assert w["bayes_ne"] == pytest.approx(HIGHER.bayes_ne, abs=0.01) and 0 < w["bayes_ne_se"] < 0.002
+    assert WorldConfig(**w["config"]) == HIGHER  # the recorded config rebuilds the world
+
+
+def test_variance_shares_match_a_brute_force_anova():
+    """Check Teacher.anova against a functional ANOVA computed by enumerating every id combination.
+
+    A world small enough to enumerate (4 sparse features of 3-20 ids) with every kind of part: the
+    logit is evaluated on the full grid of ids × a sample of dense rows, weighted by each feature's
+    id probabilities; the pure part of each feature set S is the inclusion-exclusion sum of the
+    conditional means E[logit | x_T], T ⊆ S; what varies with the dense rows is the rest.
+    """
+    world = WorldConfig(n_dense=3, n_sparse=4, min_cardinality=3, max_cardinality=20, interaction_pairs=2,
+                        dense_sparse_features=2, share_higher=0.3, higher_terms=2, higher_rank=2,
+                        higher_max_cardinality=20, id_max_cardinality=12)  # fmt: skip
+    t = build_teacher(world, 7)
+    assert len(t.higher) == 2 and len(t.id_features) == 3
+    dense, _ = t.sample_features(np.random.default_rng(0), 300)
+    grid = np.array(list(itertools.product(*[range(c) for c in t.cards])), dtype=np.int32)  # [G, 4]
+    logit = np.stack([t.logit(np.repeat(dense[i : i + 1], len(grid), 0), grid) for i in range(len(dense))])
+    logit = (logit - t.bias) / t.scale  # the unscaled logit, as anova() decomposes it
+    L = logit.reshape(len(dense), *t.cards)  # [n_dense_rows, c1, c2, c3, c4]
+    pmf = [t.id_pmf(f) for f in range(4)]
+    w = np.einsum("a,b,c,d->abcd", *pmf)  # probability of each grid cell
+    mean = float((w * L).sum()) / len(dense)
+    total = float((w * (L - mean) ** 2).sum()) / len(dense)
+
+    def cond(T):  # E[logit | x_T] as an array broadcastable over the grid
+        out = L.mean(axis=0)
+        for f in reversed(range(4)):
+            if f not in T:
+                out = np.tensordot(out, pmf[f], axes=([f], [0]))
+                out = np.expand_dims(out, f)
+        return out
+
+    got = {"first_order": 0.0, "pairwise": 0.0, "higher_order": 0.0}
+    for size in (1, 2, 3, 4):
+        for S in itertools.combinations(range(4), size):
+            part = sum((-1) ** (size - len(T)) * cond(T) for k in range(size + 1) for T in itertools.combinations(S, k))
+            var = float((w * np.broadcast_to(part, L.shape[1:]) ** 2).sum())
+            got[("first_order", "pairwise", "higher_order", "higher_order")[size - 1]] += var
+    got["dense"] = total - sum(got.values())
+    want = t.anova(dense)
+    for k in got:
+        assert want[k] == pytest.approx(got[k], rel=1e-7, abs=1e-12), k
+    assert want["higher_order"] / sum(want.values()) == pytest.approx(0.3, rel=0.05)  # anova() on 300 dense rows
+    assert t.variance_shares["higher_order"] == pytest.approx(0.3, abs=1e-9)  # calibrated on its own rows
+
+
+def test_id_pmf_matches_the_sampler():
+    """Check that the exact id probabilities used by the ANOVA are the sampler's frequencies."""
+    t = build_teacher(SMALL_WORLD, 0)
+    _, sparse = t.sample_features(np.random.default_rng(1), 400_000)
+    for f in (0, 5, 12):
+        pmf = t.id_pmf(f)
+        freq = np.bincount(sparse[:, f], minlength=t.cards[f]) / len(sparse)
+        assert pmf.sum() == pytest.approx(1.0, abs=1e-12)
+        se = np.sqrt(pmf * (1 - pmf) / len(sparse))
+        assert np.all(np.abs(freq - pmf) < 5 * se + 1e-6), f
+
+
+def test_exact_total_variance_matches_the_sample():
+    """Check that the ANOVA parts add up to the logit's variance on a fresh sample (they are uncorrelated)."""
+    t = build_teacher(HIGHER, 0)
+    dense, sparse = t.sample_features(np.random.default_rng(11), _CALIBRATION_ROWS)
+    z = (t.logit(dense, sparse) - t.bias) / t.scale
+    assert sum(t.variances.values()) == pytest.approx(z.var(), rel=0.02)
+
+
+def test_higher_order_world_is_deterministic():
+    """Check that the same seed gives the same teacher and rows, and another seed other ones."""
+    a, b, c = build_teacher(HIGHER, 5), build_teacher(HIGHER, 5), build_teacher(HIGHER, 6)
+    assert a.higher_weight == b.higher_weight and a.scale == b.scale and a.bias == b.bias
+    stream = _streams(5)["train"]
+    for x, y in zip(_chunk(a, stream, 0), _chunk(b, stream, 0)):
+        np.testing.assert_array_equal(x, y)
+    assert [f for f, _ in a.higher] != [f for f, _ in c.higher] or a.higher_weight != c.higher_weight
+
+
+def test_higher_order_parts_and_errors():
+    """Check the higher-order world's structure and that impossible settings name their field."""
+    t = build_teacher(HIGHER, 0)
+    assert len(t.higher) == HIGHER.higher_terms
+    assert all(len(f) == HIGHER.higher_order and max(t.cards[list(f)]) <= HIGHER.higher_max_cardinality for f, _ in t.higher)
+    assert all(t.cards[f] <= HIGHER.id_max_cardinality for f in t.id_features)
+    # unseen ids take the factors' prior mean: with nothing known, the part is constant
+    dense, sparse = t.sample_features(np.random.default_rng(0), 1000)
+    nothing = t.higher_part(sparse, np.zeros_like(sparse, dtype=bool))
+    np.testing.assert_allclose(nothing, HIGHER.higher_terms * HIGHER.higher_rank * HIGHER.higher_factor_mean**3, rtol=1e-5)
+    with pytest.raises(SpecError, match=r"data.synthetic.world: unknown world 'nope'; allowed: default, higher_order"):
+        WorldConfig.from_dict({"world": "nope"}, where="data.synthetic")
+    with pytest.raises(SpecError, match=r"data.synthetic.higher_order: must be >= 3"):
+        WorldConfig.from_dict({"world": "higher_order", "higher_order": 2}, where="data.synthetic")
+    with pytest.raises(SpecError, match=r"world.share_higher: 0.9 is more than the higher-order terms can carry"):
+        build_teacher(WorldConfig(**{**WORLDS["higher_order"], "share_higher": 0.9}), 0)
+    assert WorldConfig.from_dict({"world": "higher_order", "bayes_ne": 0.6}) == WorldConfig(**{**WORLDS["higher_order"], "bayes_ne": 0.6})

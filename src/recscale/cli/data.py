@@ -15,17 +15,23 @@ def synth(
     rows: int = typer.Option(1_000_000, "--rows", help="Training rows."),
     eval_rows: int = typer.Option(100_000, "--eval-rows", help="Held-out evaluation rows."),
     seed: int = typer.Option(0, "--seed", help="Seed of the world (teacher) and its samples."),
+    world_name: str = typer.Option("default", "--world", help="Built-in world: default or higher_order."),
     ctr: float = typer.Option(None, "--ctr", help="Target base CTR (default: the world's default)."),
     bayes_ne: float = typer.Option(None, "--bayes-ne", help="Target Bayes NE (default: the world's default)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
 ) -> None:
     """Generate the built-in synthetic CTR world, whose Bayes NE is known.
 
-    Example: recscale data synth --out data/synth --rows 1000000 --eval-rows 100000 --seed 0
+    Prints the teacher's variance shares of the logit: first-order (per-id), pairwise, higher-order
+    (three or more features) and dense.
+
+    Examples:
+        recscale data synth --out data/synth --rows 1000000 --eval-rows 100000 --seed 0
+        recscale data synth --out data/ho --world higher_order --rows 524288 --eval-rows 40000
     """
     from recscale.data.synthetic import WorldConfig, generate
 
-    overrides = {k: v for k, v in {"ctr": ctr, "bayes_ne": bayes_ne}.items() if v is not None}
+    overrides = {k: v for k, v in {"world": world_name, "ctr": ctr, "bayes_ne": bayes_ne}.items() if v is not None}
     world = WorldConfig.from_dict(overrides, where="options")
     ds = generate(world, out, rows=rows, eval_rows=eval_rows, seed=seed, overwrite=overwrite, progress=True)
     w = ds.meta["world"]
@@ -33,6 +39,7 @@ def synth(
         f"wrote {out}: {rows:,} train + {eval_rows:,} eval rows, CTR {w['ctr']:.4f}, "
         f"Bayes NE {w['bayes_ne']:.4f} ± {w['bayes_ne_se']:.4f}"
     )
+    typer.echo("logit variance: " + ", ".join(f"{k.replace('_', '-')} {v:.1%}" for k, v in w["variance_shares"].items()))
 
 
 # --------------------------------------------------------------------------------------------
