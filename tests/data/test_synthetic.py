@@ -1,11 +1,21 @@
 """Check the synthetic world against its known truth: targets hit, Bayes NE honest, determinism."""
 
+import itertools
+
 import numpy as np
 import pytest
 
-import itertools
-
-from recscale.data.synthetic import _CALIBRATION_ROWS, WORLDS, WorldConfig, _chunk, _streams, bayes_ne, build_teacher, generate
+from recscale.data.synthetic import (
+    _CALIBRATION_ROWS,
+    WORLDS,
+    Teacher,
+    WorldConfig,
+    _chunk,
+    _streams,
+    bayes_ne,
+    build_teacher,
+    generate,
+)
 from recscale.errors import SpecError
 from recscale.metrics import evaluate
 from tests.conftest import SMALL_WORLD
@@ -23,14 +33,13 @@ def test_world_hits_its_targets(small_synth):
 HIGHER = WorldConfig.named("higher_order")
 
 
-@pytest.mark.parametrize("world, eval_rows", [(SMALL_WORLD, 300_000), (HIGHER, 200_000)], ids=["default", "higher_order"])
-def test_oracle_scores_the_bayes_ne(tmp_path, world, eval_rows):
-    """Check that predicting the true probabilities on a fresh sample scores the recorded Bayes NE.
+@pytest.fixture(scope="module")
+def higher_teacher():
+    return build_teacher(HIGHER, 0)
 
-    The eval split is drawn independently of the sample that estimated the Bayes NE; the two must
-    agree within 3 combined standard errors.
-    """
-    ds = generate(world, tmp_path / "w", rows=1_000, eval_rows=eval_rows, seed=3)
+
+def _oracle_vs_bayes(ds) -> tuple[float, float]:
+    """|NE of the true probabilities on the eval split − recorded Bayes NE|, and their combined SE."""
     ev = ds.split("eval")
     y = np.asarray(ev.labels, dtype=np.float64)
     p = np.asarray(ev.prob, dtype=np.float64)
@@ -39,7 +48,17 @@ def test_oracle_scores_the_bayes_ne(tmp_path, world, eval_rows):
     ll = -(y * np.log(p) + (1 - y) * np.log1p(-p))
     h = -(y.mean() * np.log(y.mean()) + (1 - y.mean()) * np.log1p(-y.mean()))
     se = np.sqrt((ll.std() / np.sqrt(y.size) / h) ** 2 + ds.meta["world"]["bayes_ne_se"] ** 2)
-    assert abs(ne_oracle - ds.meta["world"]["bayes_ne"]) < 3 * se
+    return abs(ne_oracle - ds.meta["world"]["bayes_ne"]), se
+
+
+def test_oracle_scores_the_bayes_ne(tmp_path):
+    """Check that predicting the true probabilities on a fresh sample scores the recorded Bayes NE.
+
+    The eval split is drawn independently of the sample that estimated the Bayes NE; the two must
+    agree within 3 combined standard errors.
+    """
+    diff, se = _oracle_vs_bayes(generate(SMALL_WORLD, tmp_path / "w", rows=1_000, eval_rows=300_000, seed=3))
+    assert diff < 3 * se
     assert se < 0.01  # the check has teeth
 
 
@@ -86,9 +105,14 @@ def test_world_config_errors_name_fields():
     assert "data.synthetic.n_sparse: expected int, got 2.5" in msg
 
 
-def test_higher_order_world_records_its_shares(tmp_path):
-    """Check the higher-order world's meta: shares sum to 1, the higher-order share is the configured one."""
-    ds = generate(HIGHER, tmp_path / "w", rows=1_000, eval_rows=1_000, seed=0)
+def test_higher_order_world_bayes_ne_and_shares(tmp_path):
+    """Check the higher-order world: the oracle scores its Bayes NE within 3 SE; its shares are recorded.
+
+    The shares sum to 1 and the higher-order one is the configured share.
+    """
+    ds = generate(HIGHER, tmp_path / "w", rows=1_000, eval_rows=200_000, seed=3)
+    diff, se = _oracle_vs_bayes(ds)
+    assert diff < 3 * se and se < 0.01
     w = ds.meta["world"]
     shares = w["variance_shares"]
     assert set(shares) == {"first_order", "pairwise", "higher_order", "dense"}
@@ -156,27 +180,28 @@ def test_id_pmf_matches_the_sampler():
         assert np.all(np.abs(freq - pmf) < 5 * se + 1e-6), f
 
 
-def test_exact_total_variance_matches_the_sample():
+def test_exact_total_variance_matches_the_sample(higher_teacher):
     """Check that the ANOVA parts add up to the logit's variance on a fresh sample (they are uncorrelated)."""
-    t = build_teacher(HIGHER, 0)
+    t = higher_teacher
     dense, sparse = t.sample_features(np.random.default_rng(11), _CALIBRATION_ROWS)
     z = (t.logit(dense, sparse) - t.bias) / t.scale
     assert sum(t.variances.values()) == pytest.approx(z.var(), rel=0.02)
 
 
-def test_higher_order_world_is_deterministic():
-    """Check that the same seed gives the same teacher and rows, and another seed other ones."""
-    a, b, c = build_teacher(HIGHER, 5), build_teacher(HIGHER, 5), build_teacher(HIGHER, 6)
+def test_higher_order_world_is_deterministic(higher_teacher):
+    """Check that the same seed gives the same teacher and rows, and another seed other terms."""
+    a, b = higher_teacher, build_teacher(HIGHER, 0)
     assert a.higher_weight == b.higher_weight and a.scale == b.scale and a.bias == b.bias
-    stream = _streams(5)["train"]
-    for x, y in zip(_chunk(a, stream, 0), _chunk(b, stream, 0)):
+    stream = _streams(0)["train"]
+    for x, y in zip(_chunk(a, stream, 1), _chunk(b, stream, 1)):
         np.testing.assert_array_equal(x, y)
-    assert [f for f, _ in a.higher] != [f for f, _ in c.higher] or a.higher_weight != c.higher_weight
+    other = Teacher(HIGHER, 1)  # uncalibrated: its terms are drawn in the constructor
+    assert not all(np.array_equal(x, y) for (_, tx), (_, ty) in zip(a.higher, other.higher) for x, y in zip(tx, ty))
 
 
-def test_higher_order_parts_and_errors():
+def test_higher_order_parts_and_errors(higher_teacher):
     """Check the higher-order world's structure and that impossible settings name their field."""
-    t = build_teacher(HIGHER, 0)
+    t = higher_teacher
     assert len(t.higher) == HIGHER.higher_terms
     assert all(len(f) == HIGHER.higher_order and max(t.cards[list(f)]) <= HIGHER.higher_max_cardinality for f, _ in t.higher)
     assert all(t.cards[f] <= HIGHER.id_max_cardinality for f in t.id_features)

@@ -346,7 +346,7 @@ class Teacher:
         total = sum(self.variances.values())
         return {k: v / total for k, v in self.variances.items()}
 
-    def anova(self, dense: np.ndarray, higher_weight: float | None = None) -> dict[str, float]:
+    def anova(self, dense: np.ndarray) -> dict[str, float]:
         """Variance of the (unscaled) logit split by the number of sparse features each part depends on.
 
         Ids of different features are independent, and every sparse part is a sum of products of
@@ -356,41 +356,46 @@ class Teacher:
         higher-order. Everything that depends on the dense features (their main effect and dense × id
         interactions) is "dense"; its moments come from the sample ``dense``.
         """
-        c = self.higher_weight if higher_weight is None else higher_weight
-        wt = self._weights()
+        return self._anova(dense, [self.higher_weight])[0]
+
+    def _anova(self, dense: np.ndarray, higher_weights: list[float]) -> list[dict[str, float]]:
+        """anova() at each weight of the higher-order part (the rest is computed once)."""
+        wt, r = self._weights(), self.world.interaction_rank
         x = (np.asarray(dense, dtype=np.float64) - 1.0) / 1.0
-        g = np.tanh(x @ self.w1 + self.b1) @ self.v1  # dense main effect
         h = np.tanh(x @ self.ds_proj)  # [n, r], the dense side of dense × id
-        nu = h.mean(axis=0)
-        r = self.world.interaction_rank
-        blocks = [(np.array([wt[0]]), (f,), [self.id_effect[f][:, None]]) for f in self.id_features]
-        blocks += [(np.full(r, wt[1]), (a, b), [self.pair_emb[a], self.pair_emb[b]]) for a, b in self.pairs]
-        blocks += [(wt[3] * nu, (f,), [self.ds_emb[f]]) for f in self.ds_features]  # E[dense × id | id]
-        blocks += [(np.full(t[0].shape[1], c), feats, t) for feats, t in self.higher]
         pmf = {f: self.id_pmf(f) for f in range(self.world.n_sparse)}
+        # (coefficients [R], features, tables [card, R], is higher-order) of every sum of products
+        blocks = [(np.array([wt[0]]), (f,), [self.id_effect[f][:, None]], False) for f in self.id_features]
+        blocks += [(np.full(r, wt[1]), (a, b), [self.pair_emb[a], self.pair_emb[b]], False) for a, b in self.pairs]
+        blocks += [(wt[3] * h.mean(axis=0), (f,), [self.ds_emb[f]], False) for f in self.ds_features]  # E[dense × id | id]
+        blocks += [(np.ones(t[0].shape[1]), feats, t, True) for feats, t in self.higher]
         groups: dict[tuple[int, ...], list] = {}
-        ds_mean = sum((pmf[f] @ np.asarray(self.ds_emb[f], dtype=np.float64) for f in self.ds_features), np.zeros(r))
-        dense_main = wt[2] * g + wt[3] * (h @ ds_mean)  # everything that varies with the dense features alone
-        for coef, feats, tables in blocks:
+        for coef, feats, tables, hi in blocks:
             tables = [np.asarray(t, dtype=np.float64) for t in tables]
             means = [pmf[f] @ t for f, t in zip(feats, tables)]
             for size in range(1, len(feats) + 1):
                 for sub in itertools.combinations(range(len(feats)), size):
                     k = coef * np.prod([means[j] for j in range(len(feats)) if j not in sub], axis=0)
-                    groups.setdefault(tuple(feats[j] for j in sub), []).append((k, [tables[j] - means[j] for j in sub]))
-        out = {"first_order": 0.0, "pairwise": 0.0, "higher_order": 0.0, "dense": float(dense_main.var())}
+                    devs = [tables[j] - means[j] for j in sub]
+                    groups.setdefault(tuple(feats[j] for j in sub), []).append((k, np.full(k.size, hi), devs))
+        # what varies with the dense features alone, and the dense × id deviations
+        ds_mean = sum((pmf[f] @ np.asarray(self.ds_emb[f], dtype=np.float64) for f in self.ds_features), np.zeros(r))
+        dense_var = float((wt[2] * (np.tanh(x @ self.w1 + self.b1) @ self.v1) + wt[3] * (h @ ds_mean)).var())
+        cov_h = np.cov(h, rowvar=False, bias=True).reshape(r, r)
+        for f in self.ds_features:  # E[(sum_r dev_f,r h_r)^2] summed over f
+            dev = np.asarray(self.ds_emb[f], dtype=np.float64) - pmf[f] @ np.asarray(self.ds_emb[f], dtype=np.float64)
+            dense_var += float(wt[3] ** 2 * np.sum((dev.T @ (dev * pmf[f][:, None])) * cov_h))
+        out = [{"first_order": 0.0, "pairwise": 0.0, "higher_order": 0.0, "dense": dense_var} for _ in higher_weights]
         for feats, items in groups.items():
-            k = np.concatenate([it[0] for it in items])
+            k, hi = np.concatenate([it[0] for it in items]), np.concatenate([it[1] for it in items])
             gram = np.ones((k.size, k.size))
             for pos, f in enumerate(feats):
-                dev = np.concatenate([it[1][pos] for it in items], axis=1)
+                dev = np.concatenate([it[2][pos] for it in items], axis=1)
                 gram *= dev.T @ (dev * pmf[f][:, None])
-            out[("first_order", "pairwise")[len(feats) - 1] if len(feats) < 3 else "higher_order"] += float(k @ gram @ k)
-        cov_h = np.cov(h, rowvar=False, bias=True).reshape(r, r)
-        for f in self.ds_features:  # dense × id deviation: E[(sum_r dev_f,r h_r)^2] summed over f
-            t = np.asarray(self.ds_emb[f], dtype=np.float64)
-            dev = t - pmf[f] @ t
-            out["dense"] += float(wt[3] ** 2 * np.sum((dev.T @ (dev * pmf[f][:, None])) * cov_h))
+            kind = ("first_order", "pairwise")[len(feats) - 1] if len(feats) < 3 else "higher_order"
+            for o, c in zip(out, higher_weights):
+                kc = np.where(hi, c * k, k)
+                o[kind] += float(kc @ gram @ kc)
         return out
 
     def _solve_higher_weight(self, dense: np.ndarray) -> float:
@@ -401,7 +406,7 @@ class Teacher:
         """
         w = self.world
         s = w.share_higher
-        v = {c: self.anova(dense, c) for c in (0.0, 1.0, -1.0)}
+        v = dict(zip((0.0, 1.0, -1.0), self._anova(dense, [0.0, 1.0, -1.0])))
         tot = {c: sum(d.values()) for c, d in v.items()}
         a, p = tot[0.0], v[1.0]["higher_order"]
         b, cc = (tot[1.0] - tot[-1.0]) / 4, (tot[1.0] + tot[-1.0]) / 2 - a
