@@ -170,7 +170,7 @@ def test_variance_shares_match_a_brute_force_anova():
 
 def test_id_pmf_matches_the_sampler():
     """Check that the exact id probabilities used by the ANOVA are the sampler's frequencies."""
-    t = build_teacher(SMALL_WORLD, 0)
+    t = Teacher(SMALL_WORLD, 0)  # sampling ids needs no calibration
     _, sparse = t.sample_features(np.random.default_rng(1), 400_000)
     for f in (0, 5, 12):
         pmf = t.id_pmf(f)
