@@ -216,3 +216,20 @@ def test_higher_order_parts_and_errors(higher_teacher):
     with pytest.raises(SpecError, match=r"world.share_higher: 0.9 is more than the higher-order terms can carry"):
         build_teacher(WorldConfig(**{**WORLDS["higher_order"], "share_higher": 0.9}), 0)
     assert WorldConfig.from_dict({"world": "higher_order", "bayes_ne": 0.6}) == WorldConfig(**{**WORLDS["higher_order"], "bayes_ne": 0.6})
+
+
+def test_a_study_spec_selects_a_built_in_world():
+    """Check that ``world = "higher_order"`` in [data.synthetic] resolves to that world, overrides applied."""
+    import tomllib
+
+    from recscale.study.spec import parse_spec
+
+    raw = tomllib.loads(
+        '[data.synthetic]\nrows = 1000\neval_rows = 100\nworld = "higher_order"\nbayes_ne = 0.65\n'
+        "[train]\ncheckpoints = { start = 256, stop = 1000, per_doubling = 1 }\n"
+        "[schemes]\nmlp_width = [8]\n"
+    )
+    world = parse_spec(raw).data.synthetic.world
+    assert world == WorldConfig(**{**WORLDS["higher_order"], "bayes_ne": 0.65})
+    with pytest.raises(SpecError, match=r"data.synthetic.world: unknown world 'dlrm'; allowed: default, higher_order"):
+        parse_spec(tomllib.loads('[data.synthetic]\nrows = 1000\neval_rows = 100\nworld = "dlrm"\n'))
