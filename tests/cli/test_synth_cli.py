@@ -7,6 +7,7 @@ import re
 from recscale.cli.main import main
 from recscale.data import synthetic
 from recscale.data.shards import Dataset
+from recscale.data.synthetic import WorldConfig
 
 
 def test_synth_higher_order_world_prints_its_shares(tmp_path, capsys, monkeypatch):
@@ -22,7 +23,7 @@ def test_synth_higher_order_world_prints_its_shares(tmp_path, capsys, monkeypatc
     assert set(printed) == {"first-order", "pairwise", "higher-order", "dense"}
     for k, v in printed.items():
         assert float(v) / 100 == round(shares[k.replace("-", "_")], 3)
-    assert printed["higher-order"] == "40.0"
+    assert float(printed["higher-order"]) / 100 == WorldConfig.named("higher_order").share_higher
 
 
 def test_synth_unknown_world_exits_2(tmp_path, capsys):

@@ -171,7 +171,7 @@ class WorldConfig:
             p.append(f"{where}.higher_order: must be >= 3 (pairs are interaction_pairs), got {self.higher_order}")
         if self.id_max_cardinality < 0:
             p.append(f"{where}.id_max_cardinality: must be >= 0 (0: no limit), got {self.id_max_cardinality}")
-        eligible = sum(c <= self.higher_max_cardinality for c in self.cardinalities)
+        eligible = sum(2 <= c <= self.higher_max_cardinality for c in self.cardinalities)
         if self.share_higher > 0 and eligible < self.higher_order:
             p.append(
                 f"{where}.higher_max_cardinality: {self.higher_max_cardinality} leaves {eligible} eligible features, "
@@ -192,18 +192,23 @@ class WorldConfig:
 # The built-in worlds by name: overrides of WorldConfig's defaults (``world = NAME`` in a spec).
 WORLDS: dict[str, dict[str, Any]] = {
     "default": {},
-    # Where a richer interaction than DLRM's dot can pay within a CPU-sized study: per-id effects and
-    # pairs only on features of at most 200 ids (learned within ~10^4 rows), and 40% of the logit's
-    # variance in rank-4 three-way terms among them, with factor means that give SGD lower-order
-    # projections to follow.
+    # Where a richer interaction than DLRM's dot can pay within a CPU-sized study (tuned on throwaway
+    # prototypes, see the issue): per-id effects and 4 pairs only on the 8 features of at most 50 ids,
+    # learned within ~10^4 rows, and 45% of the logit's variance in rank-4 three-way terms among
+    # them, with factor means of 0.3 that leave lower-order projections for SGD to follow.
     "higher_order": {
         "max_cardinality": 20_000,
         "bayes_ne": 0.7,
-        "id_max_cardinality": 200,
-        "interaction_max_cardinality": 200,
-        "higher_max_cardinality": 200,
-        "share_higher": 0.4,
-        "higher_factor_mean": 0.35,
+        "id_max_cardinality": 50,
+        "interaction_max_cardinality": 50,
+        "interaction_pairs": 4,
+        "higher_max_cardinality": 50,
+        "share_id": 0.5,
+        "share_pairs": 0.2,
+        "share_dense": 0.15,
+        "share_dense_sparse": 0.15,
+        "share_higher": 0.45,
+        "higher_factor_mean": 0.3,
     },
 }
 
@@ -237,17 +242,28 @@ class Teacher:
         self.higher: list[tuple[tuple[int, ...], list[np.ndarray]]] = []  # (features, factor tables [card, R])
         if w.share_higher > 0:  # its own stream, so every other part equals the world without it
             hr = np.random.default_rng(np.random.SeedSequence([seed, 3]))
-            eligible = [f for f in range(w.n_sparse) if self.cards[f] <= w.higher_max_cardinality]
+            eligible = [f for f in range(w.n_sparse) if 2 <= self.cards[f] <= w.higher_max_cardinality]
             tuples = list(itertools.combinations(eligible, w.higher_order))
             take = hr.choice(len(tuples), size=min(w.higher_terms, len(tuples)), replace=False)
             for i in sorted(take):
-                shapes = [(self.cards[f], w.higher_rank) for f in tuples[i]]
-                self.higher.append((tuples[i], [(w.higher_factor_mean + hr.standard_normal(sh)).astype(np.float32) for sh in shapes]))
+                self.higher.append((tuples[i], [self._factor(hr, f) for f in tuples[i]]))
         # Unit-variance normalisers, the higher-order weight and the final scale/bias come from calibrate().
         self.norm = np.ones(4)
         self.higher_weight = 0.0
         self.scale, self.bias = 1.0, 0.0
         self.variances: dict[str, float] = {}
+
+    def _factor(self, rng: np.random.Generator, f: int) -> np.ndarray:
+        """A factor table [card, R] of a higher-order term: mean higher_factor_mean, unit deviations.
+
+        Each column is centred and scaled under the feature's id distribution, so how a term splits
+        into first-order, pairwise and three-way parts is set by the factor mean, not by the draw
+        (a few-id feature's raw Zipf-weighted mean would otherwise be anywhere in ±1).
+        """
+        raw = rng.standard_normal((self.cards[f], self.world.higher_rank))
+        pmf = self.id_pmf(f)
+        dev = raw - pmf @ raw
+        return (self.world.higher_factor_mean + dev / np.sqrt(pmf @ dev**2)).astype(np.float32)
 
     # ---- sampling -------------------------------------------------------------------------------
     def sample_features(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
