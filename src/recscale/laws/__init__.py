@@ -27,21 +27,17 @@ from recscale.laws.frontier import (
 )
 from recscale.laws.joint import ComputeOptimal, JointLawFit, JointOptions, compute_optimal, fit_joint_law
 from recscale.laws.plan import Plan, plan_for_target
-from recscale.laws.powerlaw import (
-    FORMS,
-    Backtest,
-    FitOptions,
-    PowerLawFit,
-    backtest,
-    bootstrap_interval,
-    compare_forms,
-    fit_power_law,
-)
+from recscale.laws.bootstrap import bootstrap_interval
+from recscale.laws.compare import Backtest, backtest, compare_forms
+from recscale.laws.forms import FORMS
+from recscale.laws.options import DEFAULT_BOOTSTRAP, FitOptions
+from recscale.laws.powerlaw import fit_power_law
+from recscale.laws.result import PowerLawFit
 from recscale.laws.regime import Regime, RegimeThresholds, regime
 from recscale.laws.table import Curve, axis_curve, pareto_frontier
 
 __all__ = [
-    "FORMS", "Backtest", "BetaDifference", "ComputeOptimal", "Curve", "FitOptions", "Flag", "FrontierFit",
+    "DEFAULT_BOOTSTRAP", "FORMS", "Backtest", "BetaDifference", "ComputeOptimal", "Curve", "FitOptions", "Flag", "FrontierFit",
     "JointLawFit", "JointOptions", "Plan", "PowerLawFit", "Regime", "RegimeThresholds", "axis_curve", "backtest",
     "bootstrap_interval", "compare_betas", "compare_forms", "compute_optimal", "fit_frontier", "fit_joint_law",
     "fit_power_law", "pareto_frontier", "plan_for_target", "rank_schemes", "regime", "scaling_fits",

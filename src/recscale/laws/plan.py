@@ -26,7 +26,8 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import check_level, plain, show
-from recscale.laws.powerlaw import PowerLawFit
+from recscale.laws.forms import x_for_value
+from recscale.laws.result import PowerLawFit
 
 RESOURCE_COLUMNS = ("samples", "params_total", "params_dense", "params_sparse", "flops_per_sample", "train_flops")
 
@@ -73,32 +74,6 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form (None, never NaN or infinity)."""
         return plain(self.__dict__)
-
-
-def _x_for_target(form: str, p: dict[str, np.ndarray], target: float, x_lo: float, x_hi: float) -> np.ndarray:
-    """x where the law equals target (inf where the target is at or below the floor)."""
-    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
-    al, be, ga = p["alpha"], p["beta"], p["gamma"]
-    if form != "broken_powerlaw":
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            x = np.exp(-(np.log(target - ga) - np.log(al)) / be)
-        return np.where((target <= ga) | (al <= 0), np.inf, x)
-
-    def pred(lx):
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            s = p["sharpness"]
-            term = np.log(al) - be * lx - (p["beta2"] - be) * s * np.logaddexp(0.0, (lx - np.log(p["break_x"])) / s)
-            return np.exp(term) + ga
-
-    lo = np.full(al.shape, math.log(x_lo) - 50.0)
-    hi = np.full(al.shape, math.log(x_hi) + 200.0)
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        above = pred(mid) > target
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-    x = np.exp(0.5 * (lo + hi))
-    return np.where((target <= ga) | (pred(hi) > target), np.inf, x)
 
 
 def _implied(resources: Any, axis: str, x_vals: dict[str, float | None], bytes_per_param: float) -> dict[str, dict[str, float | None]]:
@@ -170,12 +145,12 @@ def plan_for_target(
     if not (math.isfinite(bytes_per_param) and bytes_per_param > 0):
         raise RecscaleError(f"plan_for_target: bytes_per_param must be > 0; got {show(bytes_per_param)}")
     x_lo, x_hi = float(np.min(fit.x)), float(np.max(fit.x))
-    x_est = float(_x_for_target(fit.form, fit.params, target, x_lo, x_hi)[0])
+    x_est = float(x_for_value(fit.form, fit.params, target, x_lo, x_hi)[0])
     reachable = math.isfinite(x_est)
     notes: list[str] = []
     x_int = floor_int = share = None
     if fit.draws:
-        xd = _x_for_target(fit.form, fit.draws, target, x_lo, x_hi)
+        xd = x_for_value(fit.form, fit.draws, target, x_lo, x_hi)
         valid = ~np.isnan(fit.draws["gamma"])
         share = float(np.mean(~np.isfinite(xd[valid])))
         floor_int = fit.ci(level)["gamma"]
