@@ -40,7 +40,8 @@ class Plan:
         target_ne: The target.
         status: "reachable" (target above the fitted floor) or "unreachable".
         x_needed: The x at which the fitted law reaches the target (None if unreachable).
-        x_interval: (lo, hi) bootstrap interval of x_needed; hi is None when unbounded (some fits
+        x_interval: (lo, hi) interval of x_needed read off the prediction interval (where a new
+            measurement reaches the target, :func:`x_interval_from_prediction`); hi is None when unbounded (some fits
             never reach the target). None without bootstrap draws.
         floor: The fitted floor γ.
         floor_interval: Its interval (None without draws).
@@ -74,6 +75,44 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form (None, never NaN or infinity)."""
         return plain(self.__dict__)
+
+
+_SEARCH_DECADES = 6  # how far beyond the data a plan's interval is searched
+
+
+def _first_crossing(band, target: float, lx_lo: float, lx_hi: float) -> float | None:
+    """Smallest x (log-bracketed) where ``band(x) <= target``, by a grid then bisection; None if never."""
+    grid = np.linspace(lx_lo, lx_hi, 241)
+    vals = band(np.exp(grid))
+    below = np.flatnonzero(vals <= target)
+    if below.size == 0:
+        return None
+    j = int(below[0])
+    if j == 0:
+        return float(np.exp(grid[0]))
+    a, b = grid[j - 1], grid[j]
+    for _ in range(50):
+        m = 0.5 * (a + b)
+        if band(np.array([math.exp(m)]))[0] <= target:
+            b = m
+        else:
+            a = m
+    return float(math.exp(b))
+
+
+def x_interval_from_prediction(fit: PowerLawFit, target: float, level: float) -> tuple[float | None, float | None]:
+    """Interval for the x needed, read off the prediction interval (where a *measurement* reaches the target).
+
+    The lower end is where the interval's lower edge first reaches the target (a run there may
+    already measure it), the upper end where its upper edge does (a run there measures the target
+    or better with probability (1 + level)/2). None for an end not reached within
+    ``_SEARCH_DECADES`` decades beyond the data.
+    """
+    lx_lo = math.log(float(np.min(fit.x))) - 2 * math.log(10)
+    lx_hi = math.log(float(np.max(fit.x))) + _SEARCH_DECADES * math.log(10)
+    lo = _first_crossing(lambda xx: fit.prediction_interval(xx, level)[0], target, lx_lo, lx_hi)
+    hi = _first_crossing(lambda xx: fit.prediction_interval(xx, level)[1], target, lx_lo, lx_hi)
+    return lo, hi
 
 
 def _implied(resources: Any, axis: str, x_vals: dict[str, float | None], bytes_per_param: float) -> dict[str, dict[str, float | None]]:
@@ -155,11 +194,11 @@ def plan_for_target(
         share = float(np.mean(~np.isfinite(xd[valid])))
         floor_int = fit.ci(level)["gamma"]
         if reachable:
-            lo, hi = fit.stat_interval(xd[valid], x_est, level=level, log_scale=True, bounds=(0, math.inf))
-            x_int = (float(lo), float(hi) if math.isfinite(hi) else None)
+            x_int = x_interval_from_prediction(fit, target, level)
             if x_int[1] is None:
-                notes.append(f"the upper end is unbounded: in {share:.0%} of bootstrap fits the floor is at or above "
-                             f"the target {target:g}")
+                notes.append(f"the upper end is unbounded: within {_SEARCH_DECADES} decades beyond the data, the upper "
+                             f"end of the {level:.0%} prediction interval stays above the target {target:g} "
+                             f"(in {share:.0%} of bootstrap fits the floor is at or above it)")
     if reachable:
         ext = math.log10(x_est / x_hi)
         if ext > 0:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import Flag, check_level, decades, plain
@@ -261,7 +262,10 @@ class PowerLawFit:
         return out
 
     def predict_interval(self, x: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-        """Confidence band for the fitted curve at x (not for a new noisy observation).
+        """Confidence band for the fitted curve at x: where the *law* lies, not a new measurement.
+
+        It holds only the parameters' bootstrap uncertainty, so it is too narrow to say where the
+        next measured NE will fall; for that (and for plans) use :meth:`prediction_interval`.
 
         Returns:
             (lo, hi) arrays with the shape of x.
@@ -272,6 +276,53 @@ class PowerLawFit:
         preds = predict(self.form, draws, xa)
         jack = predict(self.form, self.jack, xa) if self.jack else None
         lo, hi = self.stat_interval(preds, self.predict(xa), level=level, log_scale=True, jack=jack)
+        shape = np.shape(x)
+        return np.reshape(lo, shape), np.reshape(hi, shape)
+
+    @property
+    def noise_log(self) -> float:
+        """Standard deviation of one measurement around the law, in log y.
+
+        The larger of the residual scale (√(SSE_log / (n − k)), degrees-of-freedom corrected) and,
+        when several seeds share an x, the pooled seed-to-seed spread there: a new measurement is
+        one run, and the spread between runs is part of what it will show.
+        """
+        logy = np.log(np.abs(self.y))
+        resid = logy - np.log(np.maximum(np.abs(self.predict(self.x)), 1e-300))
+        dof = max(self.n_points - len(self.free), 1)
+        s_res = math.sqrt(float(np.sum(self.weights * resid**2) / np.sum(self.weights) * self.n_points / dof))
+        ux, inv = np.unique(self.x, return_inverse=True)
+        counts = np.bincount(inv)
+        if np.any(counts > 1):
+            means = np.bincount(inv, weights=logy) / counts
+            ss = float(np.sum((logy - means[inv]) ** 2))
+            within_dof = int(np.sum(counts - 1))
+            if within_dof > 0:
+                s_res = max(s_res, math.sqrt(ss / within_dof))
+        return s_res
+
+    def prediction_interval(self, x: Any, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Where a new measurement at x will fall: the curve's uncertainty plus measurement noise.
+
+        Unlike :meth:`predict_interval` (the band of the fitted curve), this is the interval to plan
+        on. On log scale, each side's half-width is the curve band's half-width on that side
+        (expanded bootstrap percentile, so extrapolation's skew is kept) combined in quadrature with
+        t_{dof}·σ, σ = :attr:`noise_log`. A fit of ``form="auto"`` also folds in the spread of the
+        forms that backtest comparably (see :mod:`recscale.laws.auto`).
+
+        Returns:
+            (lo, hi) arrays with the shape of x.
+        """
+        level = check_level(level, caller="PowerLawFit.prediction_interval")
+        xa = np.atleast_1d(np.asarray(x, dtype=float))
+        lo_c, hi_c = self.predict_interval(xa, level=level)
+        centre = np.log(self.predict(xa))
+        t = float(stats.t.ppf(0.5 + level / 2.0, self.dof))
+        noise = t * self.noise_log
+        with np.errstate(divide="ignore", invalid="ignore"):
+            down = np.sqrt((centre - np.log(lo_c)) ** 2 + noise**2)
+            up = np.sqrt((np.log(hi_c) - centre) ** 2 + noise**2)
+        lo, hi = np.exp(centre - down), np.exp(centre + up)
         shape = np.shape(x)
         return np.reshape(lo, shape), np.reshape(hi, shape)
 
