@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from recscale.laws._common import Flag, decades
+from recscale.laws.forms import POWER_FORMS
 from recscale.laws.options import FitOptions
 from recscale.laws.result import PowerLawFit
 
@@ -25,12 +26,12 @@ def fit_flags(fit: PowerLawFit, lo: float, hi: float, opts: FitOptions, n_failed
     flags: list[Flag] = []
     p = fit.params
     blo, bhi = opts.beta_bounds
-    for name in ("beta", "beta2"):
+    for name in ("beta", "beta2") if fit.form in POWER_FORMS else ():
         if name in p and name in fit.free:
             if p[name] <= blo * (1 + 1e-6) or p[name] >= bhi * (1 - 1e-6):
                 flags.append(Flag("param_at_bound", f"{name} = {p[name]:.4g} is at its bound {opts.beta_bounds}; "
                                   "the data do not determine it (widen options.beta_bounds or add points)"))
-    if p["alpha"] <= 0:
+    if p["alpha"] <= 0 and fit.form in POWER_FORMS:
         flags.append(Flag("param_at_bound", "alpha = 0: the data show no decrease with x; the fit is a constant"))
     if not gamma_fixed and fit.form != "powerlaw":
         span = max(abs(p["gamma"]), 1e-12)
@@ -50,7 +51,7 @@ def fit_flags(fit: PowerLawFit, lo: float, hi: float, opts: FitOptions, n_failed
     mono = monotonicity(fit)
     if mono:
         flags.append(Flag("non_monotone", mono))
-    if not gamma_fixed and fit.form != "powerlaw":
+    if not gamma_fixed and fit.form in ("powerlaw_const", "broken_powerlaw"):
         corr = fit.beta_gamma_corr
         width = None
         if fit.draws is not None:

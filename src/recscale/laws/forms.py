@@ -7,6 +7,8 @@ so a form's formula lives in exactly one place.
 * ``"powerlaw"``: the same with γ = 0.
 * ``"broken_powerlaw"``: one break (Caballero et al. 2022),
   ŷ = γ + α·x^(−β)·(1 + (x/x_b)^(1/s))^(−(β₂−β)·s): slope β before the break x_b, β₂ after it.
+* ``"m4"``: (ŷ − γ)/(ε0 − ŷ)^α = β·x^c (Alabdulmohsin et al. 2022), implicit in ŷ; see
+  :mod:`recscale.laws.m4` (there α, β are M4's shape and coefficient, c its exponent).
 
 Parameters may be floats or arrays of shape (B,) (bootstrap draws). :func:`predict` broadcasts
 parameters × x (B, len(x)); :func:`predict_diag` pairs parameter set i with x[i].
@@ -19,19 +21,31 @@ from typing import Any
 
 import numpy as np
 
-FORMS = ("powerlaw_const", "powerlaw", "broken_powerlaw")
+from recscale.laws import m4
+
+FORMS = ("powerlaw_const", "powerlaw", "broken_powerlaw", "m4")
+POWER_FORMS = ("powerlaw_const", "powerlaw", "broken_powerlaw")  # forms whose β is a power-law exponent
 LOG_PARAMS = ("alpha", "break_x", "sharpness")  # positive parameters whose intervals are taken on log scale
+
+
+def log_params(form: str) -> tuple[str, ...]:
+    """Parameters of a form whose intervals are taken on log scale (positive, multiplicative)."""
+    return ("beta", "eps0") if form == "m4" else LOG_PARAMS
 
 
 def param_names(form: str) -> tuple[str, ...]:
     """Names of a form's parameters, in the order they are reported."""
     if form == "broken_powerlaw":
         return ("alpha", "beta", "gamma", "beta2", "break_x", "sharpness")
+    if form == "m4":
+        return m4.PARAMS
     return ("alpha", "beta", "gamma")
 
 
-def n_free(form: str, gamma_fixed: bool) -> int:
-    """Number of fitted parameters of a form (γ counts unless it is fixed or absent)."""
+def n_free(form: str, gamma_fixed: bool, eps0_fixed: bool = False) -> int:
+    """Number of fitted parameters of a form (γ counts unless it is fixed or absent; M4's ε0 unless given)."""
+    if form == "m4":
+        return 5 - int(gamma_fixed) - int(eps0_fixed)
     base = 6 if form == "broken_powerlaw" else (2 if form == "powerlaw" else 3)
     return base - (1 if gamma_fixed and form != "powerlaw" else 0)
 
@@ -54,6 +68,8 @@ def predict(form: str, params: dict[str, Any], x: Any) -> np.ndarray:
     p = {k: np.asarray(v, dtype=float) for k, v in params.items()}
     if p["alpha"].ndim:
         p = {k: v[..., None] for k, v in p.items()}
+    if form == "m4":
+        return m4.predict(p, logx)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         return np.exp(_log_term(form, p, logx)) + p["gamma"]
 
@@ -61,6 +77,8 @@ def predict(form: str, params: dict[str, Any], x: Any) -> np.ndarray:
 def predict_diag(form: str, p: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """Evaluate element-wise: parameter set i at x[i] (no B × B outer product as in :func:`predict`)."""
     logx = np.log(np.asarray(x, dtype=float))
+    if form == "m4":
+        return m4.predict(p, logx)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         return np.exp(_log_term(form, p, logx)) + p["gamma"]
 
@@ -74,6 +92,8 @@ def x_for_value(form: str, params: dict[str, Any], target: float, x_lo: float, x
     """
     p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in params.items()}
     al, be, ga = p["alpha"], p["beta"], p["gamma"]
+    if form == "m4":
+        return m4.x_for_value(p, target)
     if form != "broken_powerlaw":
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             x = np.exp(-(np.log(target - ga) - np.log(al)) / be)

@@ -47,6 +47,10 @@ class FitOptions:
         max_failed_share: bootstrap refits failing more often than this are flagged.
         min_seeds_for_seed_resampling: ``resample="auto"`` resamples whole seeds only with at least
             this many seeds; with fewer, a seed bootstrap has too few distinct resamples.
+        m4_eps0: ε0 of ``form="m4"`` (the metric of an untrained model, e.g. 1.0 for NE, whose
+            base-rate predictor scores exactly 1); None fits it within (max y, 100·max y].
+        m4_starts: Screened starts polished for ``form="m4"`` (see :mod:`recscale.laws.m4`).
+        m4_starts_bootstrap: Same for each bootstrap refit of M4.
     """
 
     beta_bounds: tuple[float, float] = (1e-3, 3.0)
@@ -62,6 +66,9 @@ class FitOptions:
     min_points_per_decade: float = 2.0
     max_failed_share: float = 0.05
     min_seeds_for_seed_resampling: int = 5
+    m4_eps0: float | None = None
+    m4_starts: int = 3
+    m4_starts_bootstrap: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form."""

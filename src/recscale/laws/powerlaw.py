@@ -91,7 +91,10 @@ def _prepare(x, y, opts: FitOptions, caller: str, *, form, weights, seeds, gamma
     if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise RecscaleError(f"{caller}: bootstrap must be an integer >= 0; got {show(bootstrap)}")
     lo, hi = check_gamma(form, gamma, gamma_bounds, caller)
-    k = n_free(form, lo == hi)
+    if form == "m4" and lo == hi:
+        raise RecscaleError(f"{caller}: form='m4' cannot fix gamma (its floor ε∞); got gamma={show(gamma)}; "
+                            "bound it instead, e.g. gamma_bounds=(lo, hi)")
+    k = n_free(form, lo == hi, eps0_fixed=opts.m4_eps0 is not None)
     xa, ya = check_curve(x, y, caller=caller, min_points=max(4, k + 1), min_distinct=k, positive_y=space == "log")
     n = xa.size
     if weights is None:
@@ -125,9 +128,10 @@ def _prepare(x, y, opts: FitOptions, caller: str, *, form, weights, seeds, gamma
 def _estimate(p: Problem):
     """Full-data estimate: global search, then (power laws) an independent polish with covariance."""
     rows = fit_rows(p, p.y[None, :], p.w[None, :])
-    est = {kk: float(v[0]) for kk, v in to_original(p.form, rows, p.x0).items()}
-    if p.form == "broken_powerlaw":
-        status = {"converged": True, "message": "trust-region polish of screened starts (see method.starts)", "nfev": 0}
+    est = {kk: float(np.asarray(v)[0]) for kk, v in to_original(p.form, rows, p.x0).items()}
+    if p.form in ("broken_powerlaw", "m4"):
+        status = rows.get("status") or {"converged": True, "message": "trust-region polish of screened starts (see method.starts)",
+                                         "nfev": 0}
         return est, status, (), None
     return polish(p, est)
 
@@ -185,9 +189,15 @@ def _method(p: Problem, *, weights_given, constrained, status, dof, boot: Bootst
     opts, lo, hi = p.opts, p.lo, p.hi
     bounds = {"alpha": (0.0, math.inf), "beta": tuple(opts.beta_bounds), "gamma": (lo, hi),
               "beta2": tuple(opts.beta_bounds), "break_x": (float(p.x.min()), float(p.x.max())), "sharpness": (0.05, 5.0)}
+    if p.form == "m4":
+        bounds = {"alpha": (0.0, 10.0), "beta": (0.0, math.inf), "gamma": (lo, min(hi, float(p.y.min()))), "c": (-5.0, -1e-4),
+                  "eps0": (float(p.y.max()), math.inf)}
     starts = (f"global geometric grid of {opts.grid_size} β values, golden-section refinement ({opts.golden_iters} iterations)"
-              if p.form != "broken_powerlaw" else f"54-point screened grid, best {opts.broken_starts} polished "
+              if p.form not in ("broken_powerlaw", "m4") else f"54-point screened grid, best {opts.broken_starts} polished "
               f"({opts.broken_starts_bootstrap} per bootstrap refit, screened on its own data)")
+    if p.form == "m4":
+        starts = (f"screened grid (γ, α, ε0) with (log β, c) solved linearly, best {opts.m4_starts} polished by trust-region "
+                  f"least squares ({opts.m4_starts_bootstrap} per bootstrap refit, screened on its own data); see recscale.laws.m4")
     return FitMethod(
         form=p.form, loss="least_squares", space=p.space, weights="user" if weights_given else "none",
         n_points=int(p.x.size), n_free=p.k, x_ref=p.x0,
@@ -257,7 +267,10 @@ def fit_power_law(
                                     bootstrap=bootstrap)
     est, status, cov_names, cov = _estimate(p)
     diag = _diagnostics(p, est)
-    free = tuple(name for name in param_names(form) if not (name == "gamma" and p.gamma_fixed))
+    fixed = {"gamma"} if p.gamma_fixed else set()
+    if form == "m4" and opts.m4_eps0 is not None:
+        fixed.add("eps0")
+    free = tuple(name for name in param_names(form) if name not in fixed)
     draws = jack = None
     n_failed = 0
     if bootstrap > 0:

@@ -140,7 +140,7 @@ class Regime:
 
 def _x_for_rel_gain(form: str, p: dict[str, np.ndarray], t: float, x_lo: float, x_hi: float) -> np.ndarray:
     """Smallest x where the relative gain per doubling falls below t (0 if everywhere, inf if never)."""
-    if form != "broken_powerlaw":
+    if form in ("powerlaw_const", "powerlaw"):
         al, be, ga = p["alpha"], p["beta"], p["gamma"]
         g = 1.0 - 2.0 ** (-be)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -148,7 +148,7 @@ def _x_for_rel_gain(form: str, p: dict[str, np.ndarray], t: float, x_lo: float, 
             x = np.exp(logx)
         x = np.where(g <= t, 0.0, np.where(ga <= 0, np.inf, x))
         return np.where(al <= 0, 0.0, x)
-    # Broken form: bisection on log x, assuming the relative gain decreases with x.
+    # Broken form and M4: bisection on log x, assuming the relative gain decreases with x.
     def rel(lx):
         xx = np.exp(lx)
         y1 = predict_diag(form, p, xx)

@@ -17,7 +17,7 @@ from scipy import stats
 from recscale.errors import RecscaleError
 from recscale.laws._common import Flag, check_level, decades, plain
 from recscale.laws.bootstrap import bootstrap_interval
-from recscale.laws.forms import LOG_PARAMS, predict
+from recscale.laws.forms import log_params, predict
 from recscale.laws.options import DEFAULT_BOOTSTRAP, FitOptions
 
 
@@ -256,7 +256,7 @@ class PowerLawFit:
                 out[name] = (value, value)
                 continue
             jack = self.jack[name] if self.jack else None
-            lo, hi = self.stat_interval(draws[name], value, level=level, log_scale=name in LOG_PARAMS,
+            lo, hi = self.stat_interval(draws[name], value, level=level, log_scale=name in log_params(self.form),
                                         bounds=tuple(bounds.get(name, (-math.inf, math.inf))), jack=jack)
             out[name] = (float(lo), float(hi))
         return out

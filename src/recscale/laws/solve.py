@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from recscale.laws import m4
 from recscale.laws.options import FitOptions
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -239,6 +240,9 @@ def _fit_broken_one(t, y, w, lo, hi, space, opts: FitOptions, n_starts: int):
 def fit_rows(p: Problem, Y: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
     """Fit many rows (B curves on the design of ``p``). Returns dict of parameter arrays in x0 units."""
     form, t, lo, hi, space, opts = p.form, p.t, p.lo, p.hi, p.space, p.opts
+    if form == "m4":
+        n_starts = opts.m4_starts if Y.shape[0] == 1 else opts.m4_starts_bootstrap
+        return m4.fit_rows(t, Y, W, opts.m4_eps0, n_starts, (lo, hi))
     if form == "broken_powerlaw":
         n_starts = opts.broken_starts if Y.shape[0] == 1 else opts.broken_starts_bootstrap
         outs = [_fit_broken_one(t, Y[i], W[i], lo, hi, space, opts, n_starts) for i in range(Y.shape[0])]
@@ -258,6 +262,8 @@ def fit_rows(p: Problem, Y: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
 
 def to_original(form: str, rows: dict[str, np.ndarray], x0: float) -> dict[str, np.ndarray]:
     """Convert parameters from the x0-normalised scale to the units of x."""
+    if form == "m4":
+        return m4.to_original(rows, x0)
     logx0 = math.log(x0)
     with np.errstate(divide="ignore"):
         if form == "broken_powerlaw":
