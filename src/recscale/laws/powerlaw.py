@@ -83,7 +83,7 @@ class _Diagnostics:
 def _prepare(x, y, opts: FitOptions, caller: str, *, form, weights, seeds, gamma, gamma_bounds, space, resample, interval,
              bootstrap):
     """Check every input and return (Problem, resolved resample, number of seeds)."""
-    check_choice("form", form, FORMS, caller=caller)
+    check_choice("form", form, FORMS + ("auto",), caller=caller)
     check_choice("space", space, SPACES, caller=caller)
     check_choice("resample", resample, RESAMPLES, caller=caller)
     check_choice("interval", interval, INTERVALS, caller=caller)
@@ -231,7 +231,8 @@ def fit_power_law(
     Args:
         x: Resource per row (samples, parameters, FLOPs): finite and > 0.
         y: Metric per row (NE): finite, and > 0 in log space.
-        form: ``"powerlaw_const"`` (default), ``"powerlaw"`` (γ = 0) or ``"broken_powerlaw"``.
+        form: ``"powerlaw_const"`` (default), ``"powerlaw"`` (γ = 0), ``"broken_powerlaw"``, ``"m4"``
+            (:mod:`recscale.laws.m4`) or ``"auto"`` (chosen by backtest, :mod:`recscale.laws.auto`).
         weights: Optional positive weight per row multiplying its squared residual (e.g. the
             number of seeds averaged into a row). Several seeds per x can instead be passed as
             separate rows with ``seeds``.
@@ -262,6 +263,11 @@ def fit_power_law(
     """
     caller = "fit_power_law"
     opts = options or FitOptions()
+    if form == "auto":
+        from recscale.laws.auto import fit_auto
+
+        return fit_auto(x, y, seeds=seeds, bootstrap=bootstrap, weights=weights, gamma=gamma, gamma_bounds=gamma_bounds,
+                        space=space, resample=resample, interval=interval, seed=seed, options=options, trial_ids=trial_ids)
     p, resample, n_seeds = _prepare(x, y, opts, caller, form=form, weights=weights, seeds=seeds, gamma=gamma,
                                     gamma_bounds=gamma_bounds, space=space, resample=resample, interval=interval,
                                     bootstrap=bootstrap)

@@ -145,6 +145,8 @@ class PowerLawFit:
         method: How the fit was obtained (:class:`FitMethod`): form, loss, space, weights, grid,
             tolerances, optimiser status, bootstrap settings.
         trial_ids: Ledger trial ids the points came from, if given.
+        alternatives: For ``form="auto"`` only: full-data parameters of the other forms whose
+            backtests were comparable to the chosen one's, by form (see :mod:`recscale.laws.auto`).
     """
 
     form: str
@@ -169,6 +171,7 @@ class PowerLawFit:
     flags: tuple[Flag, ...]
     method: FitMethod
     trial_ids: tuple[Any, ...] | None = None
+    alternatives: dict[str, dict[str, float]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def alpha(self) -> float:
@@ -323,6 +326,11 @@ class PowerLawFit:
             down = np.sqrt((centre - np.log(lo_c)) ** 2 + noise**2)
             up = np.sqrt((np.log(hi_c) - centre) ** 2 + noise**2)
         lo, hi = np.exp(centre - down), np.exp(centre + up)
+        for form, params in (self.alternatives or {}).items():
+            # Forms that backtest comparably but disagree: a measurement could follow either.
+            alt = np.log(predict(form, params, xa))
+            lo = np.minimum(lo, np.exp(alt - noise))
+            hi = np.maximum(hi, np.exp(alt + noise))
         shape = np.shape(x)
         return np.reshape(lo, shape), np.reshape(hi, shape)
 
