@@ -10,7 +10,8 @@ that predicts beyond the data. The rule, fixed in advance:
    the seed-mean y at each held-out x. A form that cannot be fitted on the training part (too few
    points for its parameters) is not eligible; power law + constant always is.
 2. **Choose.** A form is *comparable* when its backtest error is within the measurement noise
-   (σ of the full-data power law + constant fit, :attr:`PowerLawFit.noise_log`) of the best one.
+   of the best one (σ = the smallest :attr:`PowerLawFit.noise_log` of the eligible forms'
+   full-data fits: a form that misfits the curve would inflate its own).
    Among the comparable forms the simplest is chosen (power law + constant, then M4, then the
    broken law): a more flexible form is used only when it extrapolated better by more than the
    noise, never on a tie.
@@ -82,16 +83,19 @@ def fit_auto(x: Any, y: Any, *, seeds: Any = None, bootstrap: int, **fit_kwargs:
 
     xa, ya = check_curve(x, y, caller="fit_power_law")
     base = fit_power_law(xa, ya, seeds=seeds, bootstrap=bootstrap, form="powerlaw_const", **fit_kwargs)
-    noise = base.noise_log
     cut, bts = _backtests(xa, ya, seeds, fit_kwargs)
+    full: dict[str, PowerLawFit] = {"powerlaw_const": base}
+    for form in CANDIDATES[1:]:
+        if "rmse_log" in bts[form]:
+            try:
+                full[form] = fit_power_law(xa, ya, seeds=seeds, bootstrap=0, form=form, **fit_kwargs)
+            except RecscaleError as e:
+                bts[form] = {"error": str(e)}
+    noise = min(f.noise_log for f in full.values())  # the best-fitting form's noise: a misfit inflates its own
     chosen, comparable = _choose(bts, noise)
     fit = base if chosen == "powerlaw_const" else fit_power_law(xa, ya, seeds=seeds, bootstrap=bootstrap, form=chosen,
                                                                 **fit_kwargs)
-    alternatives = {}
-    for form in comparable:
-        if form != chosen:
-            alt = base if form == "powerlaw_const" else fit_power_law(xa, ya, seeds=seeds, bootstrap=0, form=form, **fit_kwargs)
-            alternatives[form] = dict(alt.params)
+    alternatives = {form: dict(full[form].params) for form in comparable if form != chosen}
     evidence = {"auto": {"rule": f"backtest without the last {HOLDOUT:.0%} of the log-range of x; simplest form within "
                                  "the noise of the best backtest", "x_cut": cut, "noise_log": noise, "chosen": chosen,
                          "comparable": comparable, "backtests": bts,

@@ -18,6 +18,7 @@ documented extrapolation otherwise (FLOPs per sample along a parameter-scaling c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import check_level, plain, show
-from recscale.laws.forms import x_for_value
+from recscale.laws.forms import predict, x_for_value
 from recscale.laws.result import PowerLawFit
 
 RESOURCE_COLUMNS = ("samples", "params_total", "params_dense", "params_sparse", "flops_per_sample", "train_flops")
@@ -115,6 +116,26 @@ def x_interval_from_prediction(fit: PowerLawFit, target: float, level: float) ->
     return lo, hi
 
 
+def forms_disagreement(fit: PowerLawFit, x: float, level: float) -> float | None:
+    """Largest relative gap between the fit and a comparable form at x, if one lies outside the fit's own interval.
+
+    Only fits of ``form="auto"`` carry comparable forms (:attr:`PowerLawFit.alternatives`); the
+    fit's own prediction interval is taken without their widening. None when they agree.
+    """
+    if not fit.alternatives or not fit.draws:
+        return None
+    own = dataclasses.replace(fit, alternatives=None)
+    lo, hi = (float(v) for v in own.prediction_interval(x, level))
+    centre = float(fit.predict(x))
+    worst = None
+    for form, params in fit.alternatives.items():
+        alt = float(predict(form, params, x))
+        if not (lo <= alt <= hi):
+            gap = abs(alt / centre - 1.0)
+            worst = gap if worst is None else max(worst, gap)
+    return worst
+
+
 def _implied(resources: Any, axis: str, x_vals: dict[str, float | None], bytes_per_param: float) -> dict[str, dict[str, float | None]]:
     """Log-log extrapolation of each resource column against the axis column."""
     import pandas as pd
@@ -200,6 +221,10 @@ def plan_for_target(
                              f"end of the {level:.0%} prediction interval stays above the target {target:g} "
                              f"(in {share:.0%} of bootstrap fits the floor is at or above it)")
     if reachable:
+        disagree = forms_disagreement(fit, x_est, level)
+        if disagree is not None:
+            notes.append(f"extrapolation unreliable: forms disagree by {disagree:.1%} at {x_est:.3g} {axis or 'x'}, more "
+                         "than their prediction intervals allow")
         ext = math.log10(x_est / x_hi)
         if ext > 0:
             notes.append(f"extrapolates {ext:.2f} decades beyond the largest observed x ({x_hi:.4g})")
