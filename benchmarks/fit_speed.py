@@ -6,6 +6,9 @@ y = a·x^(−b) + c in linear space, then 1,000 residual-bootstrap refits each w
 baseline faster than a fair global search would be). recscale refits every resample with the full
 global β search instead, and is still faster because all resamples are solved at once.
 
+Also timed: form="auto" (three forms, their backtests, 200 refits of the chosen one), the CPU time
+of the 1,000-refit fit and of the Chinchilla joint fit (moved here from the unit tests).
+
 Run: python benchmarks/fit_speed.py [--bootstrap 1000] [--repeats 3]
 Also timed: the same loop cold-started from a fixed guess. The last line reads
 `recscale: X.XXXs  curve_fit loop: Y.YYYs  speed-up: Z.Zx` (warm loop; best of repeats, wall time).
@@ -113,6 +116,11 @@ def main() -> None:
     print(f"cold-started curve_fit loop: {t_cold:.3f}s ({t_cold / t_rs:.1f}x recscale)")
     cpu = cpu_seconds(lambda: fit_power_law(x, y, bootstrap=args.bootstrap, seed=0))
     print(f"recscale CPU time, 15 points x {args.bootstrap} refits: {cpu:.3f}s (target < 2 s; was a unit test)")
+    t_auto = best_of(lambda: fit_power_law(x, y, form="auto", bootstrap=200, seed=0), 1)
+    auto = fit_power_law(x, y, form="auto", bootstrap=200, seed=0)
+    print(f"form='auto', 15 points x 200 refits: {t_auto:.2f}s wall (target < 3 s; chose "
+          f"{auto.method.extra['auto']['chosen']}); {t_auto / t_rs:.1f}x the power law + constant with "
+          f"{args.bootstrap} refits")
     chin = chinchilla_cpu()
     if chin is not None:
         print(f"joint law on Epoch's Chinchilla runs (240 points, bootstrap=0): {chin:.2f}s CPU (target < 30 s)")
