@@ -3,7 +3,11 @@
 Import-light on purpose (numpy, scipy, pandas only; never torch), so a user with a CSV of runs can
 fit, compare and plan without the trainer.
 
-* :func:`fit_power_law`: NE = α·x^(−β) + γ (and comparison forms), bootstrap intervals, flags.
+* :func:`fit_power_law`: NE = α·x^(−β) + γ (and comparison forms: pure and broken power laws, M4,
+  and ``form="auto"`` chosen by backtest), bootstrap intervals, prediction intervals, flags.
+  One concept a module: ``forms`` (each law's formula and inverse), ``options`` (settings and
+  defaults), ``solve`` (the search), ``bootstrap``, ``result`` (:class:`PowerLawFit`, its typed
+  ``FitMethod``), ``flags``, ``compare``, ``m4``, ``auto``; ``powerlaw`` puts them together.
 * :func:`backtest`, :func:`compare_forms`: extrapolation checks and model comparison.
 * :func:`fit_joint_law`, :func:`compute_optimal`: L(N, D) = E + A/N^α + B/D^β and its optimum.
 * :func:`pareto_frontier`, :func:`fit_frontier`, :func:`scaling_table`, :func:`compare_betas`,
