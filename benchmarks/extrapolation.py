@@ -6,7 +6,8 @@ remaining points) and power law + constant are fitted on the rest, and the RMS l
 on the held-out seed means is recorded, with the form auto chose.
 
 Curves: every (scheme, value) data curve of a study ledger (--db, e.g. the demo's), Epoch's
-Chinchilla runs (loss against tokens per model size with ≥ 6 points; tests/laws/data), and
+Chinchilla runs (their compute frontier, and loss against tokens for any model size with ≥ 6
+points; tests/laws/data), and
 simulated curves of three shapes (power law + constant, a break inside the range, M4 with a slow
 start). Run: python benchmarks/extrapolation.py --db /tmp/quick.db [--sim 30]
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from recscale.errors import RecscaleError
-from recscale.laws import fit_power_law
+from recscale.laws import fit_power_law, pareto_frontier
 from recscale.laws.compare import holdout_cut, means_by_x
 from recscale.laws.forms import predict
 
@@ -62,6 +63,9 @@ def chinchilla_curves():
         if len(g) >= 6:
             d = (g["Training FLOP"] / (6 * n)).to_numpy(float)
             yield f"N={n:.3g}", d, g["loss"].to_numpy(float), None
+    # The compute frontier: loss of the best run at each training compute (the curve a plan reads).
+    idx = pareto_frontier(df["Training FLOP"], df["loss"])
+    yield "frontier", df["Training FLOP"].to_numpy(float)[idx], df["loss"].to_numpy(float)[idx], None
 
 
 def simulated_curves(k: int, seed: int = 0):

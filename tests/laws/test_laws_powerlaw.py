@@ -263,7 +263,7 @@ def test_to_dict_is_plain_json_without_nan():
         ([1, 1, 2, 2], [4, 3, 2, 1], {}, r"got 2 distinct x values; this form needs at least 3"),
         ([1, 2, 3, 4], [4, 3, 2], {}, r"same length; got len\(x\) = 4, len\(y\) = 3"),
         ([1, 2, 3, 4], [4, 3, -2, 1], {}, r"y must be > 0 for a log-space fit; got y\[2\] = -2\.0"),
-        ([1, 2, 3, 4], [4, 3, 2, 1], {"form": "exp"}, r"form must be one of 'powerlaw_const', 'powerlaw', 'broken_powerlaw'; got 'exp'"),
+        ([1, 2, 3, 4], [4, 3, 2, 1], {"form": "exp"}, r"form must be one of 'powerlaw_const', 'powerlaw', 'broken_powerlaw', 'm4', 'auto'; got 'exp'"),
         ([1, 2, 3, 4], [4, 3, 2, 1], {"gamma": 0.5, "gamma_bounds": (0, 1)}, r"either gamma .* not both"),
         ([1, 2, 3, 4], [4, 3, 2, 1], {"form": "powerlaw", "gamma": 0.5}, r"form='powerlaw' has no floor"),
         ([1, 2, 3, 4], [4, 3, 2, 1], {"gamma": -1.0}, r"gamma must be a finite number >= 0; got gamma=-1\.0"),
