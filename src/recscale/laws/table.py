@@ -16,7 +16,6 @@ curves the paper fits:
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Any
 
