@@ -1,7 +1,7 @@
 """Extrapolation backtests: does form="auto" predict held-out largest points better than power law + constant?
 
 For every curve, the points in the last quarter of its log-range of x are held out (the rule of
-recscale.laws.compare.holdout_cut, holdout=0.25); "auto" (which runs its own inner backtest on the
+recscale.laws.backtest.holdout_cut, holdout=0.25); "auto" (which runs its own inner backtest on the
 remaining points) and power law + constant are fitted on the rest, and the RMS log error of each
 on the held-out seed means is recorded, with the form auto chose.
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws import fit_power_law, pareto_frontier
-from recscale.laws.compare import holdout_cut, means_by_x
+from recscale.laws.backtest import holdout_cut, means_by_x
 from recscale.laws.forms import predict
 
 

@@ -7,7 +7,7 @@ fit, compare and plan without the trainer.
   and ``form="auto"`` chosen by backtest), bootstrap intervals, prediction intervals, flags.
   One concept a module: ``forms`` (each law's formula and inverse), ``options`` (settings and
   defaults), ``solve`` (the search), ``bootstrap``, ``result`` (:class:`PowerLawFit`, its typed
-  ``FitMethod``), ``flags``, ``compare``, ``m4``, ``auto``; ``powerlaw`` puts them together.
+  ``FitMethod``), ``flags``, ``backtest``, ``compare``, ``m4``, ``auto``; ``powerlaw`` puts them together.
 * :func:`backtest`, :func:`compare_forms`: extrapolation checks and model comparison.
 * :func:`fit_joint_law`, :func:`compute_optimal`: L(N, D) = E + A/N^α + B/D^β and its optimum.
 * :func:`pareto_frontier`, :func:`fit_frontier`, :func:`scaling_table`, :func:`compare_betas`,
@@ -32,7 +32,8 @@ from recscale.laws.frontier import (
 from recscale.laws.joint import ComputeOptimal, JointLawFit, JointOptions, compute_optimal, fit_joint_law
 from recscale.laws.plan import Plan, plan_for_target
 from recscale.laws.bootstrap import bootstrap_interval
-from recscale.laws.compare import Backtest, backtest, compare_forms
+from recscale.laws.backtest import Backtest, backtest
+from recscale.laws.compare import compare_forms
 from recscale.laws.forms import FORMS
 from recscale.laws.options import DEFAULT_BOOTSTRAP, FitOptions
 from recscale.laws.powerlaw import fit_power_law

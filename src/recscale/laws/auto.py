@@ -5,7 +5,7 @@ that predicts beyond the data. The rule, fixed in advance:
 
 1. **Backtest.** Each candidate (:data:`CANDIDATES`: power law + constant, broken power law, M4)
    is fitted without bootstrap on the points whose x lies in the lower three quarters of the
-   curve's log-range (:func:`~recscale.laws.compare.holdout_cut` with ``holdout=0.25``; at least
+   curve's log-range (:func:`~recscale.laws.backtest.holdout_cut` with ``holdout=0.25``; at least
    one distinct x is held out), and scored by the root-mean-square log error of its prediction of
    the seed-mean y at each held-out x. A form that cannot be fitted on the training part (too few
    points for its parameters) is not eligible; power law + constant always is.
@@ -36,7 +36,7 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import Flag, check_curve
-from recscale.laws.compare import backtest, holdout_cut
+from recscale.laws.backtest import backtest, holdout_cut
 from recscale.laws.result import PowerLawFit
 
 CANDIDATES = ("powerlaw_const", "m4", "broken_powerlaw")  # in order of preference on a tie (simplest first)
@@ -44,10 +44,8 @@ HOLDOUT = 0.25  # share of the log-range held out by the backtest
 _MIN_TRAIN = 4
 
 
-def _backtests(x, y, seeds, fit_kwargs) -> tuple[float | None, dict[str, dict[str, Any]]]:
+def _backtests(fit_power_law, x, y, seeds, fit_kwargs) -> tuple[float | None, dict[str, dict[str, Any]]]:
     """Each candidate's backtest summary (or its error), and the cut."""
-    from recscale.laws.powerlaw import fit_power_law
-
     cut = holdout_cut(x, HOLDOUT, _MIN_TRAIN)
     out: dict[str, dict[str, Any]] = {}
     if cut is None:
@@ -77,13 +75,14 @@ def _choose(backtests: dict[str, dict[str, Any]], noise: float) -> tuple[str, li
     return comparable[0], comparable
 
 
-def fit_auto(x: Any, y: Any, *, seeds: Any = None, bootstrap: int, **fit_kwargs: Any) -> PowerLawFit:
-    """Fit ``form="auto"`` (see the module docstring); ``fit_kwargs`` go to every candidate's fit."""
-    from recscale.laws.powerlaw import fit_power_law
+def fit_auto(fit_power_law, x: Any, y: Any, *, seeds: Any = None, bootstrap: int, **fit_kwargs: Any) -> PowerLawFit:
+    """Fit ``form="auto"`` (see the module docstring) with ``fit_power_law`` (passed in: no import cycle).
 
+    ``fit_kwargs`` go to every candidate's fit.
+    """
     xa, ya = check_curve(x, y, caller="fit_power_law")
     base = fit_power_law(xa, ya, seeds=seeds, bootstrap=bootstrap, form="powerlaw_const", **fit_kwargs)
-    cut, bts = _backtests(xa, ya, seeds, fit_kwargs)
+    cut, bts = _backtests(fit_power_law, xa, ya, seeds, fit_kwargs)
     full: dict[str, PowerLawFit] = {"powerlaw_const": base}
     for form in CANDIDATES[1:]:
         if "rmse_log" in bts[form]:

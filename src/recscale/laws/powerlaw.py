@@ -32,7 +32,7 @@ Example:
 The pieces live one concept a module: :mod:`~recscale.laws.forms` (the formulas),
 :mod:`~recscale.laws.solve` (the search), :mod:`~recscale.laws.bootstrap` (refits and intervals),
 :mod:`~recscale.laws.result` (the result value), :mod:`~recscale.laws.flags` (warnings) and
-:mod:`~recscale.laws.compare` (backtests and model comparison). This module checks the inputs and
+:mod:`~recscale.laws.backtest` and :mod:`~recscale.laws.compare` (backtests, model comparison). This module checks the inputs and
 puts them together.
 """
 
@@ -266,7 +266,7 @@ def fit_power_law(
     if form == "auto":
         from recscale.laws.auto import fit_auto
 
-        return fit_auto(x, y, seeds=seeds, bootstrap=bootstrap, weights=weights, gamma=gamma, gamma_bounds=gamma_bounds,
+        return fit_auto(fit_power_law, x, y, seeds=seeds, bootstrap=bootstrap, weights=weights, gamma=gamma, gamma_bounds=gamma_bounds,
                         space=space, resample=resample, interval=interval, seed=seed, options=options, trial_ids=trial_ids)
     p, resample, n_seeds = _prepare(x, y, opts, caller, form=form, weights=weights, seeds=seeds, gamma=gamma,
                                     gamma_bounds=gamma_bounds, space=space, resample=resample, interval=interval,

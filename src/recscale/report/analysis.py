@@ -37,7 +37,7 @@ import numpy as np
 from recscale.errors import RecscaleError
 from recscale.laws import DEFAULT_BOOTSTRAP, Curve, PowerLawFit, Regime, fit_power_law, plan_for_target, regime
 from recscale.laws._common import plain
-from recscale.laws.compare import backtest, holdout_cut
+from recscale.laws.backtest import backtest, holdout_cut
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
 from recscale.report.study import Study
