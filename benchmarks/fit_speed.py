@@ -6,6 +6,9 @@ y = a·x^(−b) + c in linear space, then 1,000 residual-bootstrap refits each w
 baseline faster than a fair global search would be). recscale refits every resample with the full
 global β search instead, and is still faster because all resamples are solved at once.
 
+Also timed: form="auto" (three forms, their backtests, 200 refits of the chosen one), the CPU time
+of the 1,000-refit fit and of the Chinchilla joint fit (moved here from the unit tests).
+
 Run: python benchmarks/fit_speed.py [--bootstrap 1000] [--repeats 3]
 Also timed: the same loop cold-started from a fixed guess. The last line reads
 `recscale: X.XXXs  curve_fit loop: Y.YYYs  speed-up: Z.Zx` (warm loop; best of repeats, wall time).
@@ -66,6 +69,32 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
+def cpu_seconds(fn) -> float:
+    """Process CPU time of one call (robust to other load on the machine, unlike wall time)."""
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+def chinchilla_cpu() -> float | None:
+    """CPU seconds of the joint-law fit of tests/laws/data/epoch_chinchilla.csv (None if absent)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from recscale.laws import fit_joint_law
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "laws" / "data" / "epoch_chinchilla.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path)
+    df = df.drop(df["loss"].nlargest(5).index)
+    N = df["Model Size"].to_numpy(float)
+    D = df["Training FLOP"].to_numpy(float) / (6 * N)
+    L = df["loss"].to_numpy(float)
+    return cpu_seconds(lambda: fit_joint_law(N, D, L, bootstrap=0))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bootstrap", type=int, default=1000)
@@ -75,7 +104,7 @@ def main() -> None:
     fit_power_law(x, y, bootstrap=20)  # warm imports and caches
     fit = fit_power_law(x, y, bootstrap=args.bootstrap)
     lo, hi = fit.ci()["beta"]
-    print(f"recscale          : beta {fit.beta:.4f}, 95% [{lo:.4f}, {hi:.4f}], {fit.method['bootstrap']['failed']} failed refits")
+    print(f"recscale          : beta {fit.beta:.4f}, 95% [{lo:.4f}, {hi:.4f}], {fit.method.bootstrap.failed} failed refits")
     for warm in (True, False):
         betas, fails = baseline(x, y, args.bootstrap, warm=warm)
         name = "curve_fit (warm)" if warm else "curve_fit (cold)"
@@ -85,6 +114,16 @@ def main() -> None:
     t_cold = best_of(lambda: baseline(x, y, args.bootstrap, warm=False), args.repeats)
     t_cf = best_of(lambda: baseline(x, y, args.bootstrap, warm=True), args.repeats)
     print(f"cold-started curve_fit loop: {t_cold:.3f}s ({t_cold / t_rs:.1f}x recscale)")
+    cpu = cpu_seconds(lambda: fit_power_law(x, y, bootstrap=args.bootstrap, seed=0))
+    print(f"recscale CPU time, 15 points x {args.bootstrap} refits: {cpu:.3f}s (target < 2 s; was a unit test)")
+    t_auto = best_of(lambda: fit_power_law(x, y, form="auto", bootstrap=200, seed=0), 1)
+    auto = fit_power_law(x, y, form="auto", bootstrap=200, seed=0)
+    print(f"form='auto', 15 points x 200 refits: {t_auto:.2f}s wall (target < 3 s; chose "
+          f"{auto.method.extra['auto']['chosen']}); {t_auto / t_rs:.1f}x the power law + constant with "
+          f"{args.bootstrap} refits")
+    chin = chinchilla_cpu()
+    if chin is not None:
+        print(f"joint law on Epoch's Chinchilla runs (240 points, bootstrap=0): {chin:.2f}s CPU (target < 30 s)")
     print(f"recscale: {t_rs:.3f}s  curve_fit loop: {t_cf:.3f}s  speed-up: {t_cf / t_rs:.1f}x")
 
 

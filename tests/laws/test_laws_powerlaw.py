@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -32,7 +31,7 @@ def test_exact_curve_recovered_to_high_precision():
     assert fit.gamma == pytest.approx(0.71, rel=1e-7)
     assert fit.alpha == pytest.approx(alpha, rel=1e-5)
     assert fit.rmse_log < 1e-8
-    assert fit.method["optimizer"]["converged"]
+    assert fit.method.optimizer.converged
     np.testing.assert_allclose(fit.predict(x), y, rtol=1e-8)
 
 
@@ -64,7 +63,7 @@ def test_fixed_and_bounded_gamma():
     fixed = fit_power_law(x, y, gamma=0.7, bootstrap=200)
     assert fixed.gamma == 0.7 and fixed.free == ("alpha", "beta")
     assert fixed.ci()["gamma"] == (0.7, 0.7)
-    assert fixed.method["gamma_constraint"] == "fixed"
+    assert fixed.method.gamma_constraint == "fixed"
     bounded = fit_power_law(x, y, gamma_bounds=(0.72, 0.8), bootstrap=100)
     lo, hi = bounded.ci()["gamma"]
     assert 0.72 <= bounded.gamma <= 0.8 and 0.72 <= lo <= hi <= 0.8
@@ -106,7 +105,7 @@ def test_bootstrap_refits_are_not_warm_started():
     x, y, _ = curve(noise=0.003, seed=4, n=15)
     fit = fit_power_law(x, y, bootstrap=1000, seed=0)
     sd = np.nanstd(fit.draws["beta"])
-    assert fit.method["bootstrap"]["warm_start"] is False
+    assert fit.method.bootstrap.warm_start is False
     assert 0.5 < sd / fit.se_asymptotic["beta"] < 2.0
     assert np.mean(fit.draws["beta"] == fit.beta) < 0.01
 
@@ -136,14 +135,14 @@ def test_seeds_are_resampled_when_there_are_enough():
         xs.append(x), ys.append(y), ss.append(np.full(x.size, s))
     X, Y, S = map(np.concatenate, (xs, ys, ss))
     fit = fit_power_law(X, Y, seeds=S, bootstrap=300)
-    assert fit.method["bootstrap"]["resample"] == "seeds"
+    assert fit.method.bootstrap.resample == "seeds"
     assert fit.dof == 5
     lo, hi = fit.ci()["beta"]
     assert lo <= 0.3 <= hi
     two = fit_power_law(X[S < 2], Y[S < 2], seeds=S[S < 2], bootstrap=100)
-    assert two.method["bootstrap"]["resample"] == "residuals"
+    assert two.method.bootstrap.resample == "residuals"
     pts = fit_power_law(X, Y, resample="points", bootstrap=100)
-    assert pts.method["bootstrap"]["resample"] == "points"
+    assert pts.method.bootstrap.resample == "points"
 
 
 def test_weights_change_the_fit():
@@ -156,7 +155,7 @@ def test_weights_change_the_fit():
     w[-1] = 1e-6
     weighted = fit_power_law(x, y, weights=w, bootstrap=0)
     assert abs(weighted.beta - 0.3) < 1e-3 < abs(plain.beta - 0.3)
-    assert weighted.method["weights"] == "user"
+    assert weighted.method.weights == "user"
 
 
 def test_bca_and_percentile_intervals_available():
@@ -206,6 +205,21 @@ def test_backtest_scores_extrapolation():
         backtest(fit_power_law, x, y, x_cut=x[-1])
 
 
+def test_compare_forms_ranks_by_aicc_then_aic():
+    """Check the ranking: AICc first (it penalises the 6-parameter broken law on 10 points), AIC breaks ties."""
+    x = np.geomspace(1e6, 1e9, 10)
+    y = (0.7 + 0.1 * (x / 1e6) ** -0.05 * (1 + (x / 3e7) ** 2) ** (-0.5 * 0.6)) * np.exp(
+        np.random.default_rng(1).normal(0, 0.002, x.size))
+    df = compare_forms(x, y)
+    ranked = df.dropna(subset=["aicc"])
+    assert list(ranked["aicc"]) == sorted(ranked["aicc"])
+    assert df["aicc"].isna().sum() == 0 or df["aicc"].isna().to_numpy()[-1]
+    by_aic = df.sort_values("aic")["form"].iloc[0]
+    assert by_aic == "broken_powerlaw"  # the broken law fits best in-sample ...
+    assert df["form"].iloc[0] != "broken_powerlaw"  # ... but its AICc penalty ranks it below a simpler form
+    assert df.loc[df["form"] == "broken_powerlaw", "delta_aicc"].iloc[0] > 0
+
+
 def test_flags_for_bad_data():
     """Check the flags: non-monotone data, too few points per decade, flat data at a bound."""
     x = np.geomspace(1e6, 1e9, 10)
@@ -249,7 +263,7 @@ def test_to_dict_is_plain_json_without_nan():
         ([1, 1, 2, 2], [4, 3, 2, 1], {}, r"got 2 distinct x values; this form needs at least 3"),
         ([1, 2, 3, 4], [4, 3, 2], {}, r"same length; got len\(x\) = 4, len\(y\) = 3"),
         ([1, 2, 3, 4], [4, 3, -2, 1], {}, r"y must be > 0 for a log-space fit; got y\[2\] = -2\.0"),
-        ([1, 2, 3, 4], [4, 3, 2, 1], {"form": "exp"}, r"form must be one of 'powerlaw_const', 'powerlaw', 'broken_powerlaw'; got 'exp'"),
+        ([1, 2, 3, 4], [4, 3, 2, 1], {"form": "exp"}, r"form must be one of 'powerlaw_const', 'powerlaw', 'broken_powerlaw', 'm4', 'auto'; got 'exp'"),
         ([1, 2, 3, 4], [4, 3, 2, 1], {"gamma": 0.5, "gamma_bounds": (0, 1)}, r"either gamma .* not both"),
         ([1, 2, 3, 4], [4, 3, 2, 1], {"form": "powerlaw", "gamma": 0.5}, r"form='powerlaw' has no floor"),
         ([1, 2, 3, 4], [4, 3, 2, 1], {"gamma": -1.0}, r"gamma must be a finite number >= 0; got gamma=-1\.0"),
@@ -282,14 +296,11 @@ def test_interval_requests_without_draws_or_bad_level():
         fitb.ci(95)
 
 
-def test_fifteen_points_thousand_bootstraps_under_two_seconds():
-    """Check the speed target: one 15-point curve with 1,000 bootstrap refits in under 2 s of CPU."""
+def test_fifteen_points_thousand_bootstraps_all_succeed():
+    """Check that 1,000 bootstrap refits of a 15-point curve all succeed (their speed: benchmarks/fit_speed.py)."""
     x, y, _ = curve(n=15, noise=0.003, seed=0)
-    fit_power_law(x, y, bootstrap=50)  # warm imports
-    t0 = time.process_time()
     fit = fit_power_law(x, y, bootstrap=1000, seed=0)
-    assert time.process_time() - t0 < 2.0
-    assert fit.method["bootstrap"]["n"] == 1000 and fit.method["bootstrap"]["failed"] == 0
+    assert fit.method.bootstrap.n == 1000 and fit.method.bootstrap.failed == 0
 
 
 def test_laws_never_import_torch():

@@ -154,3 +154,25 @@ def test_plan_errors(kwargs, match):
     fit = fit_power_law(X, law(0.3, 0.7)[1], bootstrap=0)
     with pytest.raises(RecscaleError, match=match):
         plan_for_target(fit, **kwargs)
+
+
+def test_regime_is_undetermined_where_the_bootstrap_disagrees():
+    """Check a label below min_agreement becomes 'undetermined (high-return in N% of refits)', and is named above."""
+    _, y = law(0.3, 0.7, noise=0.01, seed=3)
+    fit = fit_power_law(X, y, bootstrap=400, seed=0)
+    gain = regime(fit).gain_rel
+    # A high-return threshold just below the estimate's gain: the point says high-return, many refits do not.
+    th = RegimeThresholds(high_return=0.95 * gain, saturated=0.01 * gain)
+    r = regime(fit, thresholds=th)
+    assert r.estimate_label == "high-return" and r.label_share is not None and r.label_share < 0.8
+    assert r.label == "undetermined" and not r.determined
+    assert r.text == f"undetermined (high-return in {r.label_share:.0%} of refits)"
+    assert r.to_dict()["text"] == r.text
+    named = regime(fit, thresholds=RegimeThresholds(high_return=0.95 * gain, saturated=0.01 * gain,
+                                                    min_agreement=r.label_share))
+    assert named.label == named.text == "high-return"
+    _, y_clear = law(0.3, 0.7, reducible=1.0, noise=0.002, seed=3)
+    clear = regime(fit_power_law(X, y_clear, bootstrap=400, seed=0))  # ~0.3% per doubling, far above 0.1%
+    assert clear.determined and clear.label_share >= 0.8
+    with pytest.raises(RecscaleError, match=r"min_agreement must be in \[0, 1\], e\.g\. 0\.8; got 1\.5"):
+        RegimeThresholds(min_agreement=1.5)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from recscale.laws.options import DEFAULT_BOOTSTRAP
+
 DEFAULT_SPEC = "quick"  # a packaged example (recscale.examples), so the demo runs from any folder
 
 
@@ -34,7 +36,7 @@ def demo_command(
     out: Path = typer.Option(None, "--out", help="Report folder (default: reports/<spec name>)."),
     workers: int = typer.Option(None, "--workers", min=1, help="Concurrent trials (default: cores / train.threads)."),
     device: str = typer.Option("auto", "--device", help="Torch device: auto, cpu, cuda, cuda:N."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap refits per law in the report."),
+    bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", min=0, help="Bootstrap refits per law in the report."),
     new: bool = typer.Option(False, "--new", help="Discard the ledger's results and train every trial again."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress display while training."),
 ) -> None:

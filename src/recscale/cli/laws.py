@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from recscale.errors import RecscaleError
+from recscale.laws.options import DEFAULT_BOOTSTRAP
 
 
 def _split(value: str | None) -> list[str]:
@@ -70,9 +71,9 @@ def fit_command(
     y: str = typer.Option("ne", "--y", help="Column of the metric."),
     group: str = typer.Option(None, "--group", help="Comma-separated columns; one law per combination."),
     where: list[str] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable)."),
-    form: str = typer.Option("powerlaw_const", "--form", help="powerlaw_const, powerlaw or broken_powerlaw."),
+    form: str = typer.Option("powerlaw_const", "--form", help="powerlaw_const, powerlaw, broken_powerlaw, m4 or auto (chosen by backtest)."),
     frontier: bool = typer.Option(False, "--frontier", help="Fit the Pareto frontier of each group."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap refits (0: no intervals; broken_powerlaw refits take ~30 ms each)."),
+    bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", help="Bootstrap refits (0: no intervals; broken_powerlaw and m4 refits take ~30-100 ms each)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     gamma: float = typer.Option(None, "--gamma", help="Fix the floor at this value (e.g. a known Bayes NE)."),
@@ -111,7 +112,7 @@ def fit_command(
                 "gamma": _interval(f.gamma, ci.get("gamma")),
                 "corr(b,g)": _fmt(f.beta_gamma_corr, 2),
                 "rmse_log": _fmt(f.rmse_log, 3),
-                "regime": f"{r.regime.label} ({r.regime.gain_rel:.2%}/doubling)",
+                "regime": f"{r.regime.text} ({r.regime.gain_rel:.2%}/doubling)",
                 "flags": ",".join(f.flag_codes) or "-",
             })
         rows.append(row)
@@ -129,9 +130,9 @@ def plan_command(
     y: str = typer.Option("ne", "--y", help="Column of the metric."),
     group: str = typer.Option(None, "--group", help="Comma-separated columns; one plan per combination."),
     where: list[str] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable)."),
-    form: str = typer.Option("powerlaw_const", "--form", help="powerlaw_const, powerlaw or broken_powerlaw."),
+    form: str = typer.Option("powerlaw_const", "--form", help="powerlaw_const, powerlaw, broken_powerlaw, m4 or auto (chosen by backtest)."),
     frontier: bool = typer.Option(False, "--frontier", help="Fit the Pareto frontier of each group."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap refits (0: no intervals)."),
+    bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", help="Bootstrap refits (0: no intervals)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     gamma: float = typer.Option(None, "--gamma", help="Fix the floor at this value."),

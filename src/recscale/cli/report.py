@@ -9,11 +9,13 @@ from pathlib import Path
 
 import typer
 
+from recscale.laws.options import DEFAULT_BOOTSTRAP
+
 
 def report_command(
     source: Path = typer.Argument(..., metavar="LEDGER", help="Study ledger (runs/NAME.db) or an exported .csv/.parquet."),
     out: Path = typer.Option(None, "--out", help="Report folder (default: reports/<study name>)."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap refits per law (0: no intervals)."),
+    bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", min=0, help="Bootstrap refits per law (0: no intervals)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level of every interval."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstraps."),
     quiet: bool = typer.Option(False, "--quiet", help="Print only the report's path."),

@@ -3,7 +3,11 @@
 Import-light on purpose (numpy, scipy, pandas only; never torch), so a user with a CSV of runs can
 fit, compare and plan without the trainer.
 
-* :func:`fit_power_law`: NE = α·x^(−β) + γ (and comparison forms), bootstrap intervals, flags.
+* :func:`fit_power_law`: NE = α·x^(−β) + γ (and comparison forms: pure and broken power laws, M4,
+  and ``form="auto"`` chosen by backtest), bootstrap intervals, prediction intervals, flags.
+  One concept a module: ``forms`` (each law's formula and inverse), ``options`` (settings and
+  defaults), ``solve`` (the search), ``bootstrap``, ``result`` (:class:`PowerLawFit`, its typed
+  ``FitMethod``), ``flags``, ``backtest``, ``compare``, ``m4``, ``auto``; ``powerlaw`` puts them together.
 * :func:`backtest`, :func:`compare_forms`: extrapolation checks and model comparison.
 * :func:`fit_joint_law`, :func:`compute_optimal`: L(N, D) = E + A/N^α + B/D^β and its optimum.
 * :func:`pareto_frontier`, :func:`fit_frontier`, :func:`scaling_table`, :func:`compare_betas`,
@@ -27,21 +31,18 @@ from recscale.laws.frontier import (
 )
 from recscale.laws.joint import ComputeOptimal, JointLawFit, JointOptions, compute_optimal, fit_joint_law
 from recscale.laws.plan import Plan, plan_for_target
-from recscale.laws.powerlaw import (
-    FORMS,
-    Backtest,
-    FitOptions,
-    PowerLawFit,
-    backtest,
-    bootstrap_interval,
-    compare_forms,
-    fit_power_law,
-)
+from recscale.laws.bootstrap import bootstrap_interval
+from recscale.laws.backtest import Backtest, backtest
+from recscale.laws.compare import compare_forms
+from recscale.laws.forms import FORMS
+from recscale.laws.options import DEFAULT_BOOTSTRAP, FitOptions
+from recscale.laws.powerlaw import fit_power_law
+from recscale.laws.result import PowerLawFit
 from recscale.laws.regime import Regime, RegimeThresholds, regime
 from recscale.laws.table import Curve, axis_curve, pareto_frontier
 
 __all__ = [
-    "FORMS", "Backtest", "BetaDifference", "ComputeOptimal", "Curve", "FitOptions", "Flag", "FrontierFit",
+    "DEFAULT_BOOTSTRAP", "FORMS", "Backtest", "BetaDifference", "ComputeOptimal", "Curve", "FitOptions", "Flag", "FrontierFit",
     "JointLawFit", "JointOptions", "Plan", "PowerLawFit", "Regime", "RegimeThresholds", "axis_curve", "backtest",
     "bootstrap_interval", "compare_betas", "compare_forms", "compute_optimal", "fit_frontier", "fit_joint_law",
     "fit_power_law", "pareto_frontier", "plan_for_target", "rank_schemes", "regime", "scaling_fits",

@@ -18,6 +18,7 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import check_level, plain
+from recscale.laws.options import DEFAULT_BOOTSTRAP
 from recscale.laws.powerlaw import PowerLawFit, bootstrap_interval, fit_power_law
 from recscale.laws.regime import RegimeThresholds, regime
 from recscale.laws.table import Curve, axis_curve, pareto_frontier, require_columns
@@ -103,7 +104,7 @@ def scaling_table(
     y: str = "ne",
     level: float = 0.95,
     thresholds: RegimeThresholds | None = None,
-    bootstrap: int = 1000,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     **fit_kwargs: Any,
 ):
@@ -209,7 +210,7 @@ def compare_betas(
     seeds_a: Any = None,
     seeds_b: Any = None,
     level: float = 0.95,
-    bootstrap: int = 1000,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     **fit_kwargs: Any,
 ) -> BetaDifference:
@@ -241,7 +242,7 @@ def compare_betas(
     paired = bool(same_x and same_s)
     fa = fit_power_law(xa, ya, seeds=sa, bootstrap=bootstrap, seed=seed, **fit_kwargs)
     fb = fit_power_law(xb, yb, seeds=sb, bootstrap=bootstrap, seed=seed if paired else seed + 1, **fit_kwargs)
-    if paired and fa.method["bootstrap"]["resample"] != fb.method["bootstrap"]["resample"]:  # pragma: no cover
+    if paired and fa.method.bootstrap.resample != fb.method.bootstrap.resample:  # pragma: no cover
         paired = False
     d = fb.draws["beta"] - fa.draws["beta"]
     est = fb.beta - fa.beta
@@ -262,7 +263,7 @@ def rank_schemes(
     scheme_col: str = "scheme",
     y: str = "ne",
     level: float = 0.95,
-    bootstrap: int = 1000,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     **fit_kwargs: Any,
 ):

@@ -18,6 +18,7 @@ documented extrapolation otherwise (FLOPs per sample along a parameter-scaling c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,8 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import check_level, plain, show
-from recscale.laws.powerlaw import PowerLawFit
+from recscale.laws.forms import predict, x_for_value
+from recscale.laws.result import PowerLawFit
 
 RESOURCE_COLUMNS = ("samples", "params_total", "params_dense", "params_sparse", "flops_per_sample", "train_flops")
 
@@ -39,7 +41,8 @@ class Plan:
         target_ne: The target.
         status: "reachable" (target above the fitted floor) or "unreachable".
         x_needed: The x at which the fitted law reaches the target (None if unreachable).
-        x_interval: (lo, hi) bootstrap interval of x_needed; hi is None when unbounded (some fits
+        x_interval: (lo, hi) interval of x_needed read off the prediction interval (where a new
+            measurement reaches the target, :func:`x_interval_from_prediction`); hi is None when unbounded (some fits
             never reach the target). None without bootstrap draws.
         floor: The fitted floor γ.
         floor_interval: Its interval (None without draws).
@@ -75,30 +78,62 @@ class Plan:
         return plain(self.__dict__)
 
 
-def _x_for_target(form: str, p: dict[str, np.ndarray], target: float, x_lo: float, x_hi: float) -> np.ndarray:
-    """x where the law equals target (inf where the target is at or below the floor)."""
-    p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
-    al, be, ga = p["alpha"], p["beta"], p["gamma"]
-    if form != "broken_powerlaw":
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            x = np.exp(-(np.log(target - ga) - np.log(al)) / be)
-        return np.where((target <= ga) | (al <= 0), np.inf, x)
+_SEARCH_DECADES = 6  # how far beyond the data a plan's interval is searched
 
-    def pred(lx):
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            s = p["sharpness"]
-            term = np.log(al) - be * lx - (p["beta2"] - be) * s * np.logaddexp(0.0, (lx - np.log(p["break_x"])) / s)
-            return np.exp(term) + ga
 
-    lo = np.full(al.shape, math.log(x_lo) - 50.0)
-    hi = np.full(al.shape, math.log(x_hi) + 200.0)
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        above = pred(mid) > target
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-    x = np.exp(0.5 * (lo + hi))
-    return np.where((target <= ga) | (pred(hi) > target), np.inf, x)
+def _first_crossing(band, target: float, lx_lo: float, lx_hi: float) -> float | None:
+    """Smallest x (log-bracketed) where ``band(x) <= target``, by a grid then bisection; None if never."""
+    grid = np.linspace(lx_lo, lx_hi, 241)
+    vals = band(np.exp(grid))
+    below = np.flatnonzero(vals <= target)
+    if below.size == 0:
+        return None
+    j = int(below[0])
+    if j == 0:
+        return float(np.exp(grid[0]))
+    a, b = grid[j - 1], grid[j]
+    for _ in range(50):
+        m = 0.5 * (a + b)
+        if band(np.array([math.exp(m)]))[0] <= target:
+            b = m
+        else:
+            a = m
+    return float(math.exp(b))
+
+
+def x_interval_from_prediction(fit: PowerLawFit, target: float, level: float) -> tuple[float | None, float | None]:
+    """Interval for the x needed, read off the prediction interval (where a *measurement* reaches the target).
+
+    The lower end is where the interval's lower edge first reaches the target (a run there may
+    already measure it), the upper end where its upper edge does (a run there measures the target
+    or better with probability (1 + level)/2). None for an end not reached within
+    ``_SEARCH_DECADES`` decades beyond the data.
+    """
+    lx_lo = math.log(float(np.min(fit.x))) - 2 * math.log(10)
+    lx_hi = math.log(float(np.max(fit.x))) + _SEARCH_DECADES * math.log(10)
+    lo = _first_crossing(lambda xx: fit.prediction_interval(xx, level)[0], target, lx_lo, lx_hi)
+    hi = _first_crossing(lambda xx: fit.prediction_interval(xx, level)[1], target, lx_lo, lx_hi)
+    return lo, hi
+
+
+def forms_disagreement(fit: PowerLawFit, x: float, level: float) -> float | None:
+    """Largest relative gap between the fit and a comparable form at x, if one lies outside the fit's own interval.
+
+    Only fits of ``form="auto"`` carry comparable forms (:attr:`PowerLawFit.alternatives`); the
+    fit's own prediction interval is taken without their widening. None when they agree.
+    """
+    if not fit.alternatives or not fit.draws:
+        return None
+    own = dataclasses.replace(fit, alternatives=None)
+    lo, hi = (float(v) for v in own.prediction_interval(x, level))
+    centre = float(fit.predict(x))
+    worst = None
+    for form, params in fit.alternatives.items():
+        alt = float(predict(form, params, x))
+        if not (lo <= alt <= hi):
+            gap = abs(alt / centre - 1.0)
+            worst = gap if worst is None else max(worst, gap)
+    return worst
 
 
 def _implied(resources: Any, axis: str, x_vals: dict[str, float | None], bytes_per_param: float) -> dict[str, dict[str, float | None]]:
@@ -170,22 +205,26 @@ def plan_for_target(
     if not (math.isfinite(bytes_per_param) and bytes_per_param > 0):
         raise RecscaleError(f"plan_for_target: bytes_per_param must be > 0; got {show(bytes_per_param)}")
     x_lo, x_hi = float(np.min(fit.x)), float(np.max(fit.x))
-    x_est = float(_x_for_target(fit.form, fit.params, target, x_lo, x_hi)[0])
+    x_est = float(x_for_value(fit.form, fit.params, target, x_lo, x_hi)[0])
     reachable = math.isfinite(x_est)
     notes: list[str] = []
     x_int = floor_int = share = None
     if fit.draws:
-        xd = _x_for_target(fit.form, fit.draws, target, x_lo, x_hi)
+        xd = x_for_value(fit.form, fit.draws, target, x_lo, x_hi)
         valid = ~np.isnan(fit.draws["gamma"])
         share = float(np.mean(~np.isfinite(xd[valid])))
         floor_int = fit.ci(level)["gamma"]
         if reachable:
-            lo, hi = fit.stat_interval(xd[valid], x_est, level=level, log_scale=True, bounds=(0, math.inf))
-            x_int = (float(lo), float(hi) if math.isfinite(hi) else None)
+            x_int = x_interval_from_prediction(fit, target, level)
             if x_int[1] is None:
-                notes.append(f"the upper end is unbounded: in {share:.0%} of bootstrap fits the floor is at or above "
-                             f"the target {target:g}")
+                notes.append(f"the upper end is unbounded: within {_SEARCH_DECADES} decades beyond the data, the upper "
+                             f"end of the {level:.0%} prediction interval stays above the target {target:g} "
+                             f"(in {share:.0%} of bootstrap fits the floor is at or above it)")
     if reachable:
+        disagree = forms_disagreement(fit, x_est, level)
+        if disagree is not None:
+            notes.append(f"extrapolation unreliable: forms disagree by {disagree:.1%} at {x_est:.3g} {axis or 'x'}, more "
+                         "than their prediction intervals allow")
         ext = math.log10(x_est / x_hi)
         if ext > 0:
             notes.append(f"extrapolates {ext:.2f} decades beyond the largest observed x ({x_hi:.4g})")

@@ -23,9 +23,11 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import check_level, plain, show
-from recscale.laws.powerlaw import PowerLawFit
+from recscale.laws.forms import predict_diag
+from recscale.laws.result import PowerLawFit
 
 LABELS = ("high-return", "diminishing", "saturated")
+UNDETERMINED = "undetermined"
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,19 @@ class RegimeThresholds:
             i.e. a doubling would not be measurable.
         saturation_gain: Threshold used for ``x_saturation`` (the x beyond which a doubling gains
             less); defaults to ``saturated``.
+        min_agreement: Share of bootstrap fits that must give the point estimate's label for the
+            regime to be named; below it the label is ``"undetermined"``. Default 0.8: a label that
+            one refit in three contradicts (as a share of 0.65 means) is not a finding, while 0.8
+            still names regimes whose gain sits clearly inside one band at 1,000 refits.
 
     Raises:
-        RecscaleError: unless 0 < saturated < high_return < 1.
+        RecscaleError: unless 0 < saturated < high_return < 1 and 0 ≤ min_agreement ≤ 1.
     """
 
     high_return: float = 1e-3
     saturated: float = 1e-4
     saturation_gain: float | None = None
+    min_agreement: float = 0.8
 
     def __post_init__(self) -> None:
         if not (0 < self.saturated < self.high_return < 1):
@@ -59,6 +66,8 @@ class RegimeThresholds:
             )
         if self.saturation_gain is not None and not (0 < self.saturation_gain < 1):
             raise RecscaleError(f"RegimeThresholds: saturation_gain must be in (0, 1); got {show(self.saturation_gain)}")
+        if not (0 <= self.min_agreement <= 1):
+            raise RecscaleError(f"RegimeThresholds: min_agreement must be in [0, 1], e.g. 0.8; got {show(self.min_agreement)}")
 
     @property
     def sat_gain(self) -> float:
@@ -72,7 +81,8 @@ class RegimeThresholds:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form."""
-        return plain({"high_return": self.high_return, "saturated": self.saturated, "saturation_gain": self.sat_gain})
+        return plain({"high_return": self.high_return, "saturated": self.saturated, "saturation_gain": self.sat_gain,
+                      "min_agreement": self.min_agreement})
 
 
 @dataclass(frozen=True)
@@ -80,8 +90,9 @@ class Regime:
     """Where a curve stands at x_max (see :func:`regime`).
 
     Attributes:
-        label: "high-return", "diminishing" or "saturated".
-        label_share: Share of bootstrap draws giving the same label (None without draws).
+        label: "high-return", "diminishing" or "saturated"; "undetermined" when fewer than
+            ``thresholds.min_agreement`` of the bootstrap draws agree with the point estimate's label.
+        label_share: Share of bootstrap draws giving the point estimate's label (None without draws).
         x_max: Where the regime is judged.
         ne: Predicted NE at x_max.
         gain_abs: ŷ(x_max) − ŷ(2·x_max).
@@ -93,6 +104,7 @@ class Regime:
         intervals: Bootstrap intervals by attribute name (None without draws).
         thresholds: The thresholds used.
         level: Confidence level of ``intervals``.
+        estimate_label: The point estimate's label (equal to ``label`` unless undetermined).
     """
 
     label: str
@@ -107,15 +119,28 @@ class Regime:
     intervals: dict[str, tuple[float | None, float | None]] | None
     thresholds: RegimeThresholds
     level: float
+    estimate_label: str | None = None
+
+    @property
+    def determined(self) -> bool:
+        """True when a regime is named (the bootstrap agrees often enough)."""
+        return self.label != UNDETERMINED
+
+    @property
+    def text(self) -> str:
+        """The label for people: ``"high-return"`` or ``"undetermined (high-return in 65% of refits)"``."""
+        if self.determined or self.estimate_label is None or self.label_share is None:
+            return self.label
+        return f"{UNDETERMINED} ({self.estimate_label} in {self.label_share:.0%} of refits)"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form (None, never NaN or infinity)."""
-        return plain({**self.__dict__, "thresholds": self.thresholds.to_dict()})
+        return plain({**self.__dict__, "thresholds": self.thresholds.to_dict(), "text": self.text})
 
 
 def _x_for_rel_gain(form: str, p: dict[str, np.ndarray], t: float, x_lo: float, x_hi: float) -> np.ndarray:
     """Smallest x where the relative gain per doubling falls below t (0 if everywhere, inf if never)."""
-    if form != "broken_powerlaw":
+    if form in ("powerlaw_const", "powerlaw"):
         al, be, ga = p["alpha"], p["beta"], p["gamma"]
         g = 1.0 - 2.0 ** (-be)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -123,11 +148,11 @@ def _x_for_rel_gain(form: str, p: dict[str, np.ndarray], t: float, x_lo: float, 
             x = np.exp(logx)
         x = np.where(g <= t, 0.0, np.where(ga <= 0, np.inf, x))
         return np.where(al <= 0, 0.0, x)
-    # Broken form: bisection on log x, assuming the relative gain decreases with x.
+    # Broken form and M4: bisection on log x, assuming the relative gain decreases with x.
     def rel(lx):
         xx = np.exp(lx)
-        y1 = _predict_diag(form, p, xx)
-        y2 = _predict_diag(form, p, 2 * xx)
+        y1 = predict_diag(form, p, xx)
+        y2 = predict_diag(form, p, 2 * xx)
         return (y1 - y2) / y1
 
     size = np.shape(p["alpha"])
@@ -143,25 +168,14 @@ def _x_for_rel_gain(form: str, p: dict[str, np.ndarray], t: float, x_lo: float, 
     return np.where(r_lo < t, 0.0, np.where(r_hi >= t, np.inf, x))
 
 
-def _predict_diag(form: str, p: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Predict element-wise: parameter set i at x[i] (no B × B outer product as in predict_params)."""
-    logx = np.log(np.asarray(x, dtype=float))
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        term = np.log(p["alpha"]) - p["beta"] * logx
-        if form == "broken_powerlaw":
-            s = p["sharpness"]
-            term = term - (p["beta2"] - p["beta"]) * s * np.logaddexp(0.0, (logx - np.log(p["break_x"])) / s)
-        return np.exp(term) + p["gamma"]
-
-
 def _stats(form: str, p: dict[str, Any], x: float, t_sat: float, x_lo: float, x_hi: float) -> dict[str, np.ndarray]:
     p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
     xs = np.full(np.shape(p["alpha"]), float(x))
-    y1 = _predict_diag(form, p, xs)
-    y2 = _predict_diag(form, p, 2 * xs)
+    y1 = predict_diag(form, p, xs)
+    y2 = predict_diag(form, p, 2 * xs)
     h = 1e-4
     with np.errstate(divide="ignore", invalid="ignore"):
-        el = (np.log(_predict_diag(form, p, xs * math.exp(h))) - np.log(_predict_diag(form, p, xs * math.exp(-h)))) / (2 * h)
+        el = (np.log(predict_diag(form, p, xs * math.exp(h))) - np.log(predict_diag(form, p, xs * math.exp(-h)))) / (2 * h)
         return {
             "ne": y1,
             "gain_abs": y1 - y2,
@@ -219,8 +233,11 @@ def regime(
             lo, hi = fit.stat_interval(d[name], point[name], level=level, log_scale=logs, bounds=bounds)
             intervals[name] = (float(lo), float(hi))
     xs = point["x_saturation"]
+    estimate_label = label
+    if share is not None and share < th.min_agreement:
+        label = UNDETERMINED
     return Regime(
-        label=label, label_share=share, x_max=x, ne=point["ne"], gain_abs=point["gain_abs"], gain_rel=point["gain_rel"],
+        label=label, estimate_label=estimate_label, label_share=share, x_max=x, ne=point["ne"], gain_abs=point["gain_abs"], gain_rel=point["gain_rel"],
         elasticity=point["elasticity"], reducible_fraction=point["reducible_fraction"],
         x_saturation=None if not math.isfinite(xs) else xs, intervals=intervals, thresholds=th, level=level,
     )

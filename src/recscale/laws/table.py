@@ -15,6 +15,7 @@ curves the paper fits:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +132,24 @@ def param_curve(df: Any, x: str, y: str = "ne") -> Curve:
     s_ref = max(common)
     rows = d[d["samples"] == s_ref].sort_values([x] + (["seed"] if "seed" in d.columns else []))
     return _row_arrays(rows, x, y, f"rows at samples = {s_ref:.6g} (the largest reached by all {n_values} values)")
+
+
+def slice_samples(df: Any, n_slices: int) -> list[float]:
+    """Data sizes at which to slice a scheme into parameter curves: shared by every value, log-spaced.
+
+    The largest shared ``samples`` is always included (it is the one :func:`param_curve` uses), so
+    the last slice is the scheme's parameter curve; at most ``n_slices`` (plus that one) are returned.
+    """
+    require_columns(df, ["samples", "value"], where="slice_samples")
+    sets = [set(g["samples"].tolist()) for _, g in df.groupby("value")]
+    common = np.array(sorted(set.intersection(*sets))) if sets else np.array([])
+    if common.size == 0:
+        return []
+    if common.size <= n_slices:
+        return [float(v) for v in common]
+    targets = np.geomspace(common[0], common[-1], n_slices)
+    idx = sorted({int(np.argmin(np.abs(np.log(common) - math.log(t)))) for t in targets} | {common.size - 1})
+    return [float(common[i]) for i in idx]
 
 
 def axis_curve(df: Any, axis: str, y: str = "ne") -> Curve:

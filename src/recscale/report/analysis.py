@@ -35,9 +35,11 @@ from typing import Any
 import numpy as np
 
 from recscale.errors import RecscaleError
-from recscale.laws import Curve, PowerLawFit, Regime, fit_power_law, plan_for_target, regime
+from recscale.laws import DEFAULT_BOOTSTRAP, Curve, PowerLawFit, Regime, fit_power_law, plan_for_target, regime
 from recscale.laws._common import plain
-from recscale.laws.table import axis_curve, frontier_curve
+from recscale.laws.backtest import backtest, holdout_cut
+from recscale.laws.flags import seed_mean_rises
+from recscale.laws.table import frontier_curve, slice_samples
 from recscale.report.study import Study
 
 AXES = ("data", "params", "compute")
@@ -74,7 +76,7 @@ class ReportOptions:
             decreasing": 0.1% NE, the size of change production CTR teams treat as real.
     """
 
-    bootstrap: int = 1000
+    bootstrap: int = DEFAULT_BOOTSTRAP
     level: float = 0.95
     seed: int = 0
     plan_rel_gain: float = 0.01
@@ -428,19 +430,6 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
                   mean_x=mx, mean_y=my, sd_y=sd, n_y=n, curve_rmse_log=rmse)
 
 
-def _slice_samples(part, param_slices: int) -> list[float]:
-    """Data sizes for parameter slices: shared by every value of the scheme, log-spaced, largest included."""
-    sets = [set(g["samples"].tolist()) for _, g in part.groupby("value")]
-    common = np.array(sorted(set.intersection(*sets))) if sets else np.array([])
-    if common.size == 0:
-        return []
-    if common.size <= param_slices:
-        return [float(v) for v in common]
-    targets = np.geomspace(common[0], common[-1], param_slices)
-    idx = sorted({int(np.argmin(np.abs(np.log(common) - math.log(t)))) for t in targets} | {common.size - 1})
-    return [float(common[i]) for i in idx]
-
-
 def _regime_and_plan(f: Fitted, opts: ReportOptions) -> Headline:
     fit = f.primary
     if fit is None:
@@ -469,61 +458,34 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions) -> Headline:
     return Headline(f.scheme, f.axis, f, reg, target, p, factor, lo, hi, None)
 
 
-def _holdout_split(x: np.ndarray, holdout: float, min_train: int) -> float | None:
-    """Largest x kept for fitting: the lower (1 − holdout) of the log-range, at least min_train distinct x."""
-    ux = np.unique(x)
-    if ux.size < min_train + 1:
-        return None
-    lx = np.log(ux)
-    cut = lx[0] + (1.0 - holdout) * (lx[-1] - lx[0])
-    n_train = int(np.sum(lx <= cut + 1e-9))
-    n_train = min(max(n_train, min_train), ux.size - 1)
-    return float(ux[n_train - 1])
-
-
 def _extrapolate(f: Fitted, study: Study, opts: ReportOptions, bootstrap: int) -> Extrapolation:
+    """The laws' backtest of this curve (fit on the lower part of its log-range, scored on seed means beyond)."""
     empty = np.array([])
     c = f.curve
     k = 3  # free parameters of the law with a bounded floor: α, β, γ
-    x_cut = _holdout_split(c.x, opts.holdout, k)
+    x_cut = holdout_cut(c.x, opts.holdout, k)
     if x_cut is None:
         return Extrapolation(f.key, f.scheme, f.axis, f.x_col, None, None, empty, empty, empty, None, None, None, None,
                              None, None, f"too few distinct x ({np.unique(c.x).size}) to hold any out")
-    train = c.x <= x_cut
-    kw: dict[str, Any] = {"seeds": c.seeds[train] if c.seeds is not None else None, "bootstrap": bootstrap, "seed": opts.seed}
+    kw: dict[str, Any] = {"bootstrap": bootstrap, "seed": opts.seed}
     if study.bayes_ne is not None:
         kw["gamma_bounds"] = (study.bayes_ne, math.inf)
     try:
-        fit = fit_power_law(c.x[train], c.y[train], **kw)
+        bt = backtest(fit_power_law, c.x, c.y, x_cut, seeds=c.seeds, aggregate="means", level=opts.level, **kw)
     except RecscaleError as e:
         return Extrapolation(f.key, f.scheme, f.axis, f.x_col, x_cut, None, empty, empty, empty, None, None, None, None,
                              None, None, str(e))
-    test = f.mean_x > x_cut
-    xt, yt = f.mean_x[test], f.mean_y[test]
-    pred = fit.predict(xt)
-    d = np.log(pred) - np.log(yt)
-    lo = hi = None
-    inside = None
-    if fit.draws:
-        lo, hi = fit.predict_interval(xt, level=opts.level)
-        inside = int(np.sum((yt >= lo) & (yt <= hi)))
-    return Extrapolation(f.key, f.scheme, f.axis, f.x_col, x_cut, fit, xt, yt, pred, lo, hi,
-                         float(np.sqrt(np.mean(d**2))), float(np.mean(d)), float(np.max(np.abs(d))), inside, None)
+    return Extrapolation(f.key, f.scheme, f.axis, f.x_col, x_cut, bt.fit, bt.x_test, bt.y_test, bt.predicted, bt.lo, bt.hi,
+                         bt.rmse_log, bt.bias_log, bt.max_abs_log, bt.inside, None)
 
 
 def _not_decreasing(f: Fitted, rise_tol: float) -> str | None:
-    """Describe rises of the seed-mean curve beyond noise, or None."""
-    m, sd, n = f.mean_y, f.sd_y, f.n_y
-    if m.size < 2:
+    """Describe rises of the seed-mean curve beyond noise (the laws' check), or None."""
+    r = seed_mean_rises(f.mean_y, f.sd_y, f.n_y, rise_tol)
+    if r is None:
         return None
-    se = np.where(np.isfinite(sd), sd / np.sqrt(n), 0.0)
-    tol = np.maximum(rise_tol * m[:-1], 2.0 * np.sqrt(se[1:] ** 2 + se[:-1] ** 2))
-    rise = np.diff(m)
-    bad = np.flatnonzero(rise > tol)
-    if not bad.size:
-        return None
-    i = int(bad[np.argmax(rise[bad] / m[bad])])
-    return (f"seed-mean NE rises {len(bad)} time(s) beyond noise; largest: {m[i]:.4f} → {m[i + 1]:.4f} "
+    m, i = f.mean_y, r.largest
+    return (f"seed-mean NE rises {r.count} time(s) beyond noise; largest: {m[i]:.4f} → {m[i + 1]:.4f} "
             f"(+{(m[i + 1] / m[i] - 1):.2%}) from {f.x_col} = {fmt_num(f.mean_x[i], 2)} to {fmt_num(f.mean_x[i + 1], 2)}")
 
 
@@ -644,7 +606,7 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
         sl = []
         n_sizes = part[pcol].nunique()
         n_seeds = part["seed"].nunique()
-        slice_at = _slice_samples(part, opts.param_slices) if n_sizes >= 3 and n_sizes * n_seeds >= 4 else []
+        slice_at = slice_samples(part, opts.param_slices) if n_sizes >= 3 and n_sizes * n_seeds >= 4 else []
         if 1 < n_sizes and not slice_at:
             notes.append(f"{s}: {n_sizes} model sizes × {n_seeds} seed(s); a parameter law needs at least 3 sizes and "
                          "4 points")
@@ -659,11 +621,6 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
         # Headlines: regime, plan, extrapolation.
         head = {"data": frontiers.get((s, "data")), "params": sl[-1] if sl else None,
                 "compute": frontiers.get((s, "compute"))}
-        if head["params"] is not None:
-            # The laws' own choice of the parameter curve, to keep `recscale fit` and the report in step.
-            ref = axis_curve(part, pcol)
-            if not np.array_equal(np.sort(ref.x), np.sort(head["params"].curve.x)):  # pragma: no cover - defensive
-                notes.append(f"{s}: parameter slice differs from recscale.laws.table.param_curve ({ref.selection})")
         for axis, f in head.items():
             if f is None:
                 continue
@@ -708,7 +665,7 @@ def is_flat(fit: PowerLawFit) -> bool:
 
 def beta_at_bound(fit: PowerLawFit) -> bool:
     """True when β sits on the search bound: the points do not determine it."""
-    lo, hi = fit.method.get("beta_bounds", (1e-3, 3.0))
+    lo, hi = fit.method.beta_bounds
     return fit.beta <= lo * (1 + 1e-6) or fit.beta >= hi * (1 - 1e-6)
 
 

@@ -91,6 +91,8 @@ def _regime_cell(h: Headline | None) -> str:
     if h is None or h.regime is None:
         return "–"
     r = h.regime
+    if not r.determined:
+        return f"{r.text} ({_pct(r.gain_rel)} NE per doubling)"
     share = f", {r.label_share:.0%} of bootstrap fits agree" if r.label_share is not None else ""
     return f"{r.label} ({_pct(r.gain_rel)} NE per doubling{share})"
 
@@ -180,7 +182,10 @@ def _regime_sentences(a: Analysis) -> list[str]:
         labels: dict[str, list[str]] = {}
         for h in hs:
             labels.setdefault(h.regime.label, []).append(h.scheme)
+        undetermined = labels.pop("undetermined", [])  # only regimes the bootstrap agrees on are counted
         parts = [f"{lab} in {len(ss)} of {len(hs)} ({', '.join(ss)})" for lab, ss in labels.items()]
+        if undetermined:
+            parts.append(f"not determined in {len(undetermined)} ({', '.join(undetermined)})")
         gains = [h.regime.gain_rel for h in hs]
         changes = [h.change_rel for h in hs]
         what = {"data": "from the smallest to the largest data size on the Pareto curve",

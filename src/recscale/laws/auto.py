@@ -1,0 +1,123 @@
+"""``form="auto"``: choose the law form by how well each extrapolates the curve's own largest points.
+
+In-sample criteria always favour the form with more parameters; what a plan needs is the form
+that predicts beyond the data. The rule, fixed in advance:
+
+1. **Backtest.** Each candidate (:data:`CANDIDATES`: power law + constant, broken power law, M4)
+   is fitted without bootstrap on the points whose x lies in the lower three quarters of the
+   curve's log-range (:func:`~recscale.laws.backtest.holdout_cut` with ``holdout=0.25``; at least
+   one distinct x is held out), and scored by the root-mean-square log error of its prediction of
+   the seed-mean y at each held-out x. A form that cannot be fitted on the training part (too few
+   points for its parameters) is not eligible; power law + constant always is.
+2. **Choose.** A form is *comparable* when its backtest error is within the measurement noise
+   of the best one (σ = the smallest :attr:`PowerLawFit.noise_log` of the eligible forms'
+   full-data fits: a form that misfits the curve would inflate its own).
+   Among the comparable forms the simplest is chosen (power law + constant, then M4, then the
+   broken law): a more flexible form is used only when it extrapolated better by more than the
+   noise, never on a tie.
+3. **Fit and widen.** The chosen form is fitted on all points with the requested bootstrap; the
+   other comparable forms are fitted on all points without bootstrap and kept as
+   :attr:`PowerLawFit.alternatives`, so that :meth:`PowerLawFit.prediction_interval` covers where
+   they say a measurement will fall.
+
+The result's ``form`` is the chosen form; the evidence (cut, each form's backtest, comparable set,
+choice, and the power law + constant parameters, whose β stays the comparable exponent) is in
+``fit.method.extra["auto"]`` and ``fit.to_dict()["method"]["auto"]``. A ``backtest_outside_interval`` flag says when the chosen form's own
+backtest missed by more than its prediction interval's half-width at those x.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from recscale.errors import RecscaleError
+from recscale.laws._common import Flag, check_curve
+from recscale.laws.backtest import backtest, holdout_cut
+from recscale.laws.result import PowerLawFit
+
+CANDIDATES = ("powerlaw_const", "m4", "broken_powerlaw")  # in order of preference on a tie (simplest first)
+HOLDOUT = 0.25  # share of the log-range held out by the backtest
+_MIN_TRAIN = 4
+
+
+def _backtests(fit_power_law, x, y, seeds, fit_kwargs) -> tuple[float | None, dict[str, dict[str, Any]]]:
+    """Each candidate's backtest summary (or its error), and the cut."""
+    cut = holdout_cut(x, HOLDOUT, _MIN_TRAIN)
+    out: dict[str, dict[str, Any]] = {}
+    if cut is None:
+        return None, {f: {"error": f"too few distinct x ({np.unique(x).size}) to hold any out"} for f in CANDIDATES}
+    # Row-aligned extras (weights, trial ids) do not follow the cut; the backtest fits are unweighted.
+    kw = {k: v for k, v in fit_kwargs.items() if k not in ("weights", "trial_ids")}
+    kw["bootstrap"] = 0
+    for form in CANDIDATES:
+        try:
+            bt = backtest(fit_power_law, x, y, cut, seeds=seeds, aggregate="means", form=form, **kw)
+        except RecscaleError as e:
+            out[form] = {"error": str(e)}
+            continue
+        out[form] = {"rmse_log": bt.rmse_log, "bias_log": bt.bias_log, "max_abs_log": bt.max_abs_log,
+                     "n_test": bt.n_test, "x_test": bt.x_test.tolist(), "y_test": bt.y_test.tolist(),
+                     "predicted": bt.predicted.tolist()}
+    return cut, out
+
+
+def _choose(backtests: dict[str, dict[str, Any]], noise: float) -> tuple[str, list[str]]:
+    """The chosen form and the comparable set (see the module docstring, step 2)."""
+    scored = {f: b["rmse_log"] for f, b in backtests.items() if "rmse_log" in b and math.isfinite(b["rmse_log"])}
+    if not scored:
+        return "powerlaw_const", ["powerlaw_const"]
+    best = min(scored.values())
+    comparable = [f for f in CANDIDATES if f in scored and scored[f] <= best + noise]
+    return comparable[0], comparable
+
+
+def fit_auto(fit_power_law, x: Any, y: Any, *, seeds: Any = None, bootstrap: int, **fit_kwargs: Any) -> PowerLawFit:
+    """Fit ``form="auto"`` (see the module docstring) with ``fit_power_law`` (passed in: no import cycle).
+
+    ``fit_kwargs`` go to every candidate's fit.
+    """
+    xa, ya = check_curve(x, y, caller="fit_power_law")
+    base = fit_power_law(xa, ya, seeds=seeds, bootstrap=bootstrap, form="powerlaw_const", **fit_kwargs)
+    cut, bts = _backtests(fit_power_law, xa, ya, seeds, fit_kwargs)
+    full: dict[str, PowerLawFit] = {"powerlaw_const": base}
+    for form in CANDIDATES[1:]:
+        if "rmse_log" in bts[form]:
+            try:
+                full[form] = fit_power_law(xa, ya, seeds=seeds, bootstrap=0, form=form, **fit_kwargs)
+            except RecscaleError as e:
+                bts[form] = {"error": str(e)}
+    noise = min(f.noise_log for f in full.values())  # the best-fitting form's noise: a misfit inflates its own
+    chosen, comparable = _choose(bts, noise)
+    fit = base if chosen == "powerlaw_const" else fit_power_law(xa, ya, seeds=seeds, bootstrap=bootstrap, form=chosen,
+                                                                **fit_kwargs)
+    alternatives = {form: dict(full[form].params) for form in comparable if form != chosen}
+    evidence = {"auto": {"rule": f"backtest without the last {HOLDOUT:.0%} of the log-range of x; simplest form within "
+                                 "the noise of the best backtest", "x_cut": cut, "noise_log": noise, "chosen": chosen,
+                         "comparable": comparable, "backtests": bts,
+                         "powerlaw_const": {"params": dict(base.params)}}}
+    method = dataclasses.replace(fit.method, extra=evidence)
+    out = dataclasses.replace(fit, method=method, alternatives=alternatives or None)
+    flag = _backtest_flag(out, bts.get(chosen, {}))
+    if flag is not None:
+        out = dataclasses.replace(out, flags=out.flags + (flag,))
+    return out
+
+
+def _backtest_flag(fit: PowerLawFit, bt: dict[str, Any]) -> Flag | None:
+    """Flag when the chosen form's backtest missed by more than its prediction interval's half-width."""
+    if "rmse_log" not in bt or not fit.draws:
+        return None
+    xt, yt, pred = (np.asarray(bt[k], dtype=float) for k in ("x_test", "y_test", "predicted"))
+    lo, hi = fit.prediction_interval(xt)
+    half = 0.5 * np.log(hi / lo)
+    err = np.abs(np.log(pred / yt))
+    if np.all(err <= half):
+        return None
+    i = int(np.argmax(err - half))
+    return Flag("backtest_outside_interval", f"the {fit.form} law fitted without the largest points missed y at x = "
+                f"{xt[i]:.3g} by {math.expm1(err[i]):.1%}, more than its prediction interval's half-width "
+                f"({math.expm1(half[i]):.1%}): extrapolation is less certain than the interval says")

@@ -1,0 +1,57 @@
+"""form='auto': choice by backtest, its recorded evidence, and the disagreement warning of plans."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from recscale.laws import fit_power_law, plan_for_target
+from recscale.laws.auto import CANDIDATES
+
+X = np.geomspace(1e6, 1e9, 12)
+
+
+def test_auto_keeps_power_law_plus_constant_on_its_own_shape():
+    """Check a power law + constant curve keeps that form (ties go to the simplest) with its evidence recorded."""
+    y = (0.7 + 0.1 * (X / 1e6) ** -0.3) * np.exp(np.random.default_rng(0).normal(0, 0.002, X.size))
+    fit = fit_power_law(X, y, form="auto", bootstrap=50, seed=0)
+    base = fit_power_law(X, y, bootstrap=50, seed=0)
+    ev = fit.method.extra["auto"]
+    assert fit.form == ev["chosen"] == "powerlaw_const" and ev["comparable"][0] == "powerlaw_const"
+    assert fit.params == base.params  # the same fit, so the report's β is unchanged
+    assert set(ev["backtests"]) == set(CANDIDATES) and ev["x_cut"] < X[-1]
+    d = fit.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["method"]["auto"]["chosen"] == "powerlaw_const"
+
+
+def test_auto_switches_form_only_when_a_backtest_is_clearly_better():
+    """Check a curve that bends down late (a break inside the range) is not left to the power law + constant."""
+    y = 0.7 + 0.2 * (X / 1e6) ** -0.05 * (1 + X / 5e7) ** -1.2
+    y = y * np.exp(np.random.default_rng(1).normal(0, 0.001, X.size))
+    fit = fit_power_law(X, y, form="auto", bootstrap=20, seed=0)
+    ev = fit.method.extra["auto"]
+    errs = {f: b.get("rmse_log") for f, b in ev["backtests"].items()}
+    assert ev["chosen"] != "powerlaw_const", errs
+    assert min(e for e in errs.values() if e is not None) + ev["noise_log"] < errs["powerlaw_const"]
+    assert ev["noise_log"] < 0.003  # the noise of the best-fitting form, not the misfit's residuals
+
+
+def test_plan_warns_when_forms_disagree_beyond_their_intervals():
+    """Check the plan's 'extrapolation unreliable: forms disagree by …' note, and its absence when they agree."""
+    y = (0.7 + 0.1 * (X / 1e6) ** -0.3) * np.exp(np.random.default_rng(2).normal(0, 0.002, X.size))
+    fit = fit_power_law(X, y, bootstrap=100, seed=0)
+    target = float(fit.predict(X[-1])) * 0.995
+    assert not any(n.startswith("extrapolation unreliable") for n in plan_for_target(fit, target).notes)
+    other = dict(fit.params, gamma=fit.gamma * 0.97)  # a comparable form with a floor 3% lower
+    forked = dataclasses.replace(fit, alternatives={"powerlaw_const": other})
+    plan = plan_for_target(forked, target, axis="samples")
+    note = [n for n in plan.notes if n.startswith("extrapolation unreliable")]
+    assert len(note) == 1 and note[0].endswith("samples, more than their prediction intervals allow")
+    alt = other["alpha"] * plan.x_needed ** -other["beta"] + other["gamma"]
+    assert f"forms disagree by {abs(alt / target - 1):.1%} at {plan.x_needed:.3g}" in note[0]
+    lo, _ = forked.prediction_interval(plan.x_needed)  # the auto interval covers the comparable form
+    assert lo < alt < fit.prediction_interval(plan.x_needed)[0]

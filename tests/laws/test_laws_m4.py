@@ -1,0 +1,48 @@
+"""M4 (Alabdulmohsin et al. 2022): implicit prediction, inverse, and planted-truth recovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recscale.errors import RecscaleError
+from recscale.laws import FitOptions, fit_power_law, plan_for_target
+from recscale.laws.forms import predict, x_for_value
+
+TRUTH = {"alpha": 0.6, "beta": 200.0, "gamma": 0.70, "c": -0.5, "eps0": 1.0}
+X = np.geomspace(1e4, 1e7, 14)
+
+
+def test_prediction_solves_the_implicit_equation_and_decreases():
+    """Check (ŷ − ε∞)/(ε0 − ŷ)^α = β·x^c at every x, monotone decrease, and the closed-form inverse."""
+    y = predict("m4", TRUTH, X)
+    lhs = (y - TRUTH["gamma"]) / (TRUTH["eps0"] - y) ** TRUTH["alpha"]
+    assert lhs == pytest.approx(TRUTH["beta"] * X ** TRUTH["c"], rel=1e-9)
+    assert np.all(np.diff(y) < 0) and np.all((y > TRUTH["gamma"]) & (y < TRUTH["eps0"]))
+    assert x_for_value("m4", TRUTH, float(y[5]), X[0], X[-1])[0] == pytest.approx(X[5], rel=1e-8)
+    assert x_for_value("m4", TRUTH, 0.69, X[0], X[-1])[0] == np.inf  # below the floor: never
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_m4_recovered_within_intervals(seed):
+    """Check ε∞, α, β, c (ε0 fitted too) lie within their 95% bootstrap intervals on noisy planted curves."""
+    y = predict("m4", TRUTH, X) * np.exp(np.random.default_rng(seed).normal(0, 0.002, X.size))
+    fit = fit_power_law(X, y, form="m4", bootstrap=40, seed=seed)
+    ci = fit.ci()
+    for name in ("gamma", "alpha", "beta", "c", "eps0"):
+        lo, hi = ci[name]
+        assert lo <= TRUTH[name] <= hi, (name, lo, TRUTH[name], hi)
+    assert fit.method.form == "m4" and fit.method.optimizer.converged
+    assert fit.rmse_log < 0.004
+
+
+def test_m4_with_known_eps0_and_planning():
+    """Check a fixed ε0 (NE's base-rate value 1.0) is honoured, and a plan inverts the fitted law."""
+    y = predict("m4", TRUTH, X) * np.exp(np.random.default_rng(5).normal(0, 0.001, X.size))
+    fit = fit_power_law(X, y, form="m4", bootstrap=30, seed=0, options=FitOptions(m4_eps0=1.0))
+    assert fit.params["eps0"] == 1.0 and "eps0" not in fit.free and fit.method.n_free == 4
+    target = float(fit.predict(X[-1])) * 0.99
+    plan = plan_for_target(fit, target)
+    assert plan.reachable and fit.predict(plan.x_needed) == pytest.approx(target, rel=1e-8)
+    with pytest.raises(RecscaleError, match="form='m4' cannot fix gamma"):
+        fit_power_law(X, y, form="m4", gamma=0.7, bootstrap=0)
