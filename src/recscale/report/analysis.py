@@ -10,17 +10,24 @@ Curves (following the paper, Ardalani et al. 2022, and :mod:`recscale.laws.table
 * **data frontier** per scheme: the Pareto-optimal (samples, seed-mean NE) points over the
   scheme's models (Figure 4), with all seeds' rows of the chosen configurations.
 * **parameter slices** per scheme: NE against the parameters the scheme grows, at several data
-  sizes; the slice at the largest data size reached by every model is the headline one. MLP
-  schemes grow the dense (MLP) parameters and embedding schemes the embedding parameters; the
-  total barely moves in MLP schemes (embeddings dominate it), so a law in the total would read a
-  few percent of change as an enormous exponent.
+  sizes; the slice at the largest data size reached by every model is the headline one. The x is
+  the part the scheme changes and nothing else: the bottom MLP's parameters for ``mlp_width``, the
+  top MLP's for ``overarch_width`` (columns ``params_bottom_mlp`` / ``params_top_mlp`` of the
+  ledger export; tables without them fall back to all MLP parameters, ``params_dense``) and the
+  embedding parameters for the embedding schemes. Parts the scheme holds fixed only add a constant
+  to x: in the total, embeddings dominate and an MLP scheme spans a few percent, and even in
+  ``params_dense`` the top MLP's first layer can hide the bottom MLP's growth (0.04 decades in the
+  old demo), so a law along it would read a few percent of change as an enormous exponent.
 * **compute frontier** per scheme: the Pareto-optimal (training FLOPs, seed-mean NE) points over
   all models and data sizes (Figure 5).
 
 Each curve is fitted twice with :func:`recscale.laws.fit_power_law`: with the floor bounded below
-by the synthetic world's Bayes NE when it is known (the *primary* fit: no model can beat the Bayes
-NE, so a floor below it is impossible) and free (γ ≥ 0), so that a reader sees both, and the free
-floor can be checked against the known one.
+by the known floor (the *primary* fit) and free (γ ≥ 0), so that a reader sees both, and the free
+floor can be checked against the known one. The known floor is the NE of the true probabilities on
+the very eval rows every trial was measured on (recorded by the study runner for a synthetic
+world): no model beats it on those rows. The world's population Bayes NE differs from it by the
+sampling noise of the eval rows (SE ≈ 0.0045 on 40,000 rows), so it is kept beside it, not used as
+the bound; without an eval-rows floor (older ledgers, tables) the Bayes NE is the bound.
 """
 
 from __future__ import annotations
@@ -37,20 +44,23 @@ import numpy as np
 from recscale.errors import RecscaleError
 from recscale.laws import Curve, PowerLawFit, Regime, fit_power_law, plan_for_target, regime
 from recscale.laws._common import plain
-from recscale.laws.table import axis_curve, frontier_curve
+from recscale.laws.table import frontier_curve, param_curve
 from recscale.report.study import Study
 
 AXES = ("data", "params", "compute")
 SCHEME_PARAMS = {
-    "mlp_width": "params_dense", "overarch_width": "params_dense",
+    "mlp_width": "params_bottom_mlp", "overarch_width": "params_top_mlp",
     "embedding_dim": "params_sparse", "embedding_rows": "params_sparse",
 }  # fmt: skip
+PARAM_FALLBACK = {"params_bottom_mlp": "params_dense", "params_top_mlp": "params_dense"}
 SCHEME_TITLES = {
     "mlp_width": "bottom MLP width", "overarch_width": "top MLP (overarch) width",
     "embedding_dim": "embedding dimension", "embedding_rows": "embedding rows (hash size)",
 }  # fmt: skip
 SCHEME_SYMBOL = {"mlp_width": "w", "overarch_width": "w", "embedding_dim": "d", "embedding_rows": "rows"}
-PARAM_TITLES = {"params_dense": "MLP parameters", "params_sparse": "embedding parameters", "params_total": "parameters"}
+PARAM_TITLES = {"params_dense": "MLP parameters (bottom + top)", "params_sparse": "embedding parameters",
+                "params_total": "parameters", "params_bottom_mlp": "bottom-MLP parameters",
+                "params_top_mlp": "top-MLP parameters"}  # fmt: skip
 AXIS_VAR = {"data": "D", "params": "N", "compute": "C"}
 AXIS_NOUN = {"data": "data", "params": "parameters", "compute": "compute"}
 AXIS_ADJ = {"data": "data", "params": "parameter", "compute": "compute"}
@@ -115,7 +125,7 @@ class Fitted:
         value: The model's scheme value (model curves), else None.
         samples: The data size of a parameter slice, else None.
         curve: The points (every seed's rows).
-        bounded: Fit with γ ≥ Bayes NE (None without a known Bayes NE or if it failed).
+        bounded: Fit with γ ≥ the known floor (``Study.floor``; None without one, or if it failed).
         free: Fit with γ ≥ 0 (None if it failed).
         error: Why fitting failed, else None.
         mean_x, mean_y, sd_y, n_y: Seed means at each distinct x.
@@ -146,7 +156,7 @@ class Fitted:
 
     @property
     def primary_name(self) -> str:
-        return "γ ≥ Bayes NE" if self.bounded is not None else "free"
+        return "γ ≥ floor" if self.bounded is not None else "free"
 
     def to_dict(self, level: float) -> dict[str, Any]:
         """Plain-Python form: the points, both fits and the curve RMSE."""
@@ -312,7 +322,7 @@ class Analysis:
 
     @property
     def param_col(self) -> dict[str, str]:
-        return {s: SCHEME_PARAMS.get(s, "params_total") for s in self.schemes}
+        return {s: param_column(s, self.study.frame) for s in self.schemes}
 
     def all_fitted(self) -> list[Fitted]:
         """Every distinct fitted curve (the base model once)."""
@@ -327,19 +337,21 @@ class Analysis:
         return out
 
     def floor_checks(self) -> list[dict[str, Any]]:
-        """Free-fit floors of every curve against the Bayes NE (empty without a known Bayes NE)."""
-        b = self.study.bayes_ne
+        """Free-fit floors of every curve against the known floor (empty without one)."""
+        b = self.study.floor
         if b is None:
             return []
         out = []
         lvl = self.options.level
+        lower = floor_lower(self.study)
         for f in self.all_fitted():
             if f.free is None:
                 continue
             ci = f.free.ci(lvl)["gamma"] if f.free.draws else (f.free.gamma, f.free.gamma)
-            below = ci[1] < self.study.bayes_lower
-            out.append({"curve": f.key, "gamma_free": f.free.gamma, "gamma_free_ci": ci, "bayes_ne": b,
-                        "below_bayes": bool(below), "gap": f.free.gamma - b})
+            below = ci[1] < lower
+            out.append({"curve": f.key, "gamma_free": f.free.gamma, "gamma_free_ci": ci, "floor": b,
+                        "floor_name": self.study.floor_name, "bayes_ne": self.study.bayes_ne,
+                        "below_floor": bool(below), "below_bayes": bool(below), "gap": f.free.gamma - b})
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -360,6 +372,9 @@ class Analysis:
             "study": {"name": st.name, "source": st.source, "kind": st.kind, "rows": int(len(st.frame)),
                       "schemes": list(self.schemes)},
             "bayes": None if st.bayes_ne is None else {"ne": st.bayes_ne, "se": st.bayes_ne_se, "source": st.bayes_source},
+            "eval_floor": None if st.eval_floor is None else {"ne": st.eval_floor, "se": st.eval_floor_se,
+                                                               "rows": st.eval_rows, "bounds_gamma": True},
+            "floor": {"ne": st.floor, "name": st.floor_name, "lower": floor_lower(st)} if st.floor is not None else None,
             "options": self.options.to_dict(),
             "param_axis": self.param_col,
             "headlines": [h.to_dict(lvl) for h in self.headlines.values()],
@@ -413,9 +428,9 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
         free = fit_power_law(curve.x, curve.y, **kw)
     except RecscaleError as e:
         errors.append(str(e))
-    if study.bayes_ne is not None:
+    if study.floor is not None:
         try:
-            bounded = fit_power_law(curve.x, curve.y, gamma_bounds=(study.bayes_ne, math.inf), **kw)
+            bounded = fit_power_law(curve.x, curve.y, gamma_bounds=(study.floor, math.inf), **kw)
         except RecscaleError as e:
             errors.append(str(e))
     mx, my, sd, n = _means(curve.x, curve.y)
@@ -426,6 +441,22 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
     return Fitted(key=key, kind=kind, scheme=scheme, axis=axis, x_col=x_col, value=value, samples=samples, curve=curve,
                   bounded=bounded, free=free, error="; ".join(dict.fromkeys(errors)) or None,
                   mean_x=mx, mean_y=my, sd_y=sd, n_y=n, curve_rmse_log=rmse)
+
+
+def param_column(scheme: str, frame) -> str:
+    """The column a scheme's parameter laws use: the parameters the scheme grows (see the module docstring)."""
+    col = SCHEME_PARAMS.get(scheme, "params_total")
+    if col not in frame.columns or frame[col].isna().any():
+        col = PARAM_FALLBACK.get(col, col)
+    return col
+
+
+def floor_lower(study: Study) -> float | None:
+    """The value a free floor's interval must reach: the eval-rows floor itself (the measured NEs share its rows,
+    so its sampling SE does not apply to them), else the lower end of the Bayes NE's 95% interval."""
+    if study.eval_floor is not None:
+        return study.eval_floor
+    return study.bayes_lower
 
 
 def _slice_samples(part, param_slices: int) -> list[float]:
@@ -491,8 +522,8 @@ def _extrapolate(f: Fitted, study: Study, opts: ReportOptions, bootstrap: int) -
                              None, None, f"too few distinct x ({np.unique(c.x).size}) to hold any out")
     train = c.x <= x_cut
     kw: dict[str, Any] = {"seeds": c.seeds[train] if c.seeds is not None else None, "bootstrap": bootstrap, "seed": opts.seed}
-    if study.bayes_ne is not None:
-        kw["gamma_bounds"] = (study.bayes_ne, math.inf)
+    if study.floor is not None:
+        kw["gamma_bounds"] = (study.floor, math.inf)
     try:
         fit = fit_power_law(c.x[train], c.y[train], **kw)
     except RecscaleError as e:
@@ -530,10 +561,10 @@ def _not_decreasing(f: Fitted, rise_tol: float) -> str | None:
 def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOptions) -> list[Warning_]:
     out: list[Warning_] = []
     lvl = opts.level
-    # 1. A free floor below the known Bayes NE, beyond both intervals: the law (or the data) is wrong.
-    if study.bayes_ne is not None:
-        lower = study.bayes_lower
-        se_txt = f" ± {1.96 * study.bayes_ne_se:.4f}" if study.bayes_ne_se else ""
+    # 1. A free floor below the known floor, beyond its interval: the law (or the data) is wrong.
+    if study.floor is not None:
+        lower = floor_lower(study)
+        se_txt = f" ± {1.96 * study.bayes_ne_se:.4f}" if study.eval_floor is None and study.bayes_ne_se else ""
         for f in _distinct(models, frontiers, slices):
             if f.free is None:
                 continue
@@ -542,7 +573,7 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
             if ci[1] < lower:
                 out.append(Warning_("floor_below_bayes", f"{f.key} (free fit)",
                                     f"fitted floor γ = {f.free.gamma:.4f} ({iv}) lies below the "
-                                    f"Bayes NE {study.bayes_ne:.4f}{se_txt}: impossible for any model; the free law "
+                                    f"{study.floor_name} {study.floor:.4f}{se_txt}: impossible for any model; the free law "
                                     "extrapolates this curve too optimistically"))
     # 2. Curves that do not decrease.
     for s, fs in models.items():
@@ -559,7 +590,7 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
                                     f"NE does not fall with {PARAM_TITLES.get(f.x_col, f.x_col)} at {f.samples:.4g} samples: {msg}"))
     # 3. Fits the laws engine flagged.
     for f in _distinct(models, frontiers, slices):
-        for which, fit in (("γ ≥ Bayes NE", f.bounded), ("free", f.free)):
+        for which, fit in (("γ ≥ floor", f.bounded), ("free", f.free)):
             if fit is None:
                 continue
             for fl in fit.flags:
@@ -640,7 +671,7 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
             except RecscaleError as e:
                 notes.append(f"{s}, {AXIS_NOUN[axis]}: no frontier law ({e})")
         # Parameter slices at several data sizes.
-        pcol = SCHEME_PARAMS.get(s, "params_total")
+        pcol = param_column(s, part)
         sl = []
         n_sizes = part[pcol].nunique()
         n_seeds = part["seed"].nunique()
@@ -661,7 +692,7 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
                 "compute": frontiers.get((s, "compute"))}
         if head["params"] is not None:
             # The laws' own choice of the parameter curve, to keep `recscale fit` and the report in step.
-            ref = axis_curve(part, pcol)
+            ref = param_curve(part, pcol)
             if not np.array_equal(np.sort(ref.x), np.sort(head["params"].curve.x)):  # pragma: no cover - defensive
                 notes.append(f"{s}: parameter slice differs from recscale.laws.table.param_curve ({ref.selection})")
         for axis, f in head.items():
@@ -675,8 +706,11 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
         e = _extrapolate(f, study, opts, 0)
         backtests.append({"curve": f.key, "identity": _model_identity(f), "x_cut": e.x_cut, "n_test": int(e.x_test.size), "rmse_log": e.rmse_log,
                           "bias_log": e.bias_log, "max_abs_log": e.max_abs_log, "error": e.error})
-    if study.bayes_ne is None:
+    if study.floor is None:
         notes.append("the Bayes NE is unknown (not a synthetic world, or not recorded): floors are free (γ ≥ 0)")
+    elif study.eval_floor is None:
+        notes.append("no eval-rows floor is recorded (an older ledger, or a table): γ is bounded by the population Bayes NE, "
+                     "which differs from the floor of these eval rows by their sampling noise")
     warnings = _warnings(models, frontiers, slices, headlines, study, opts)
     return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
                     headlines=headlines, extrapolations=extrap, model_backtests=backtests, warnings=warnings, notes=notes,
@@ -710,6 +744,21 @@ def beta_at_bound(fit: PowerLawFit) -> bool:
     """True when β sits on the search bound: the points do not determine it."""
     lo, hi = fit.method.get("beta_bounds", (1e-3, 3.0))
     return fit.beta <= lo * (1 + 1e-6) or fit.beta >= hi * (1 - 1e-6)
+
+
+BETA_RATIO_MAX = 3.0  # an exponent is "determined" when its interval's ends are within this factor
+
+
+def beta_determined(fit: PowerLawFit | None, level: float) -> bool:
+    """True when the data pin β down: off its search bound, with an interval [lo, hi], lo > 0, hi/lo ≤ 3.
+
+    A key-findings table prints β only then; otherwise it says "not determined" and the details
+    tables give the numbers. Without bootstrap draws there is no interval, so no β is determined.
+    """
+    if fit is None or is_flat(fit) or beta_at_bound(fit) or not fit.draws:
+        return False
+    lo, hi = fit.ci(level)["beta"]
+    return bool(lo > 0 and hi / lo <= BETA_RATIO_MAX)
 
 
 def law_text(fit: PowerLawFit, var: str) -> str:
