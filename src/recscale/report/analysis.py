@@ -42,7 +42,18 @@ from typing import Any
 import numpy as np
 
 from recscale.errors import RecscaleError
-from recscale.laws import Curve, PowerLawFit, Regime, fit_power_law, plan_for_target, regime
+from recscale.laws import (
+    ComputeOptimal,
+    Curve,
+    JointLawFit,
+    PowerLawFit,
+    Regime,
+    compute_optimal,
+    fit_joint_law,
+    fit_power_law,
+    plan_for_target,
+    regime,
+)
 from recscale.laws._common import plain
 from recscale.laws.table import frontier_curve, param_curve
 from recscale.report.study import Study
@@ -82,6 +93,14 @@ class ReportOptions:
         rise_tol: A rise of the seed-mean NE between neighbouring points larger than this
             relative amount (and than 2 standard errors of the seed mean) counts as "not
             decreasing": 0.1% NE, the size of change production CTR teams treat as real.
+        joint_bootstrap: Bootstrap refits of each scheme's joint law NE(N, D); None: ``bootstrap``,
+            capped at 200 (each refit screens 4,500 starts and polishes 3, ~0.1 s on one core).
+            0: no SEs, so no joint law is called identified.
+        joint_budgets: Compute budgets (log-spaced over the scheme's measured training FLOPs) at
+            which the compute-optimal N*, D*, NE* are given.
+        min_flops_ratio: Compute-optimal allocation is given only when the scheme's models differ in
+            FLOPs per sample by at least this factor; otherwise model size is (nearly) free in
+            compute and the optimum is not identified.
     """
 
     bootstrap: int = 1000
@@ -91,6 +110,9 @@ class ReportOptions:
     param_slices: int = 4
     holdout: float = 1.0 / 3.0
     rise_tol: float = 1e-3
+    joint_bootstrap: int | None = None
+    joint_budgets: int = 6
+    min_flops_ratio: float = 2.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -104,12 +126,23 @@ class ReportOptions:
             problems.append(f"param_slices must be an integer >= 1, got {self.param_slices!r}")
         if not 0 < self.holdout < 1:
             problems.append(f"holdout must be in (0, 1), got {self.holdout!r}")
+        if self.joint_bootstrap is not None and (not isinstance(self.joint_bootstrap, int) or self.joint_bootstrap < 0):
+            problems.append(f"joint_bootstrap must be an integer >= 0, got {self.joint_bootstrap!r}")
+        if not isinstance(self.joint_budgets, int) or self.joint_budgets < 2:
+            problems.append(f"joint_budgets must be an integer >= 2, got {self.joint_budgets!r}")
+        if not self.min_flops_ratio >= 1:
+            problems.append(f"min_flops_ratio must be >= 1, e.g. 2.0, got {self.min_flops_ratio!r}")
         if problems:
             raise RecscaleError("report options: " + "; ".join(problems))
 
+    @property
+    def joint_refits(self) -> int:
+        """Bootstrap refits of each joint law (see ``joint_bootstrap``)."""
+        return min(self.bootstrap, 200) if self.joint_bootstrap is None else self.joint_bootstrap
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form."""
-        return plain(dict(self.__dict__))
+        return plain(dict(self.__dict__) | {"joint_refits": self.joint_refits})
 
 
 @dataclass(frozen=True)
@@ -281,6 +314,56 @@ class Extrapolation:
 
 
 @dataclass(frozen=True)
+class Joint:
+    """One scheme's joint law NE(N, D) = E + A/N^α + B/D^β and its compute-optimal allocation.
+
+    Attributes:
+        scheme: Which scheme.
+        n_col: Column of N (the parameters the scheme grows, as for its parameter laws).
+        fit: The law fitted to the seed-mean NE of every (model, data size), or None.
+        identified: Whether α and β are determined (same rule as β: interval ends within 3×).
+        reason: Why the law is not identified (or could not be fitted), else None.
+        N, D, measured, predicted: The points and the law's NE there (the figure).
+        flops_ratio: Largest over smallest FLOPs per sample among the scheme's models.
+        optimal: Compute-optimal N*, D*, NE* over the scheme's compute range, or None.
+        optimal_reason: Why no allocation is given, else None.
+        n_range: Smallest and largest N measured (an N* outside it is an extrapolation).
+    """
+
+    scheme: str
+    n_col: str
+    fit: JointLawFit | None = field(repr=False, compare=False)
+    identified: bool
+    reason: str | None
+    N: np.ndarray = field(repr=False, compare=False)
+    D: np.ndarray = field(repr=False, compare=False)
+    measured: np.ndarray = field(repr=False, compare=False)
+    predicted: np.ndarray | None = field(repr=False, compare=False)
+    flops_ratio: float
+    optimal: ComputeOptimal | None = field(repr=False, compare=False)
+    optimal_reason: str | None
+    n_range: tuple[float, float]
+
+    @property
+    def rmse_log(self) -> float | None:
+        """RMS of log(measured / predicted) over the points, or None without a fit."""
+        if self.predicted is None:
+            return None
+        return float(np.sqrt(np.mean((np.log(self.measured) - np.log(self.predicted)) ** 2)))
+
+    def to_dict(self, level: float) -> dict[str, Any]:
+        return plain({
+            "scheme": self.scheme, "n_col": self.n_col, "identified": self.identified, "reason": self.reason,
+            "rmse_log": self.rmse_log,
+            "fit": self.fit.to_dict(level) if self.fit is not None else None,
+            "points": {"N": self.N, "D": self.D, "ne_mean": self.measured, "predicted": self.predicted},
+            "flops_ratio": self.flops_ratio, "n_range": self.n_range,
+            "compute_optimal": self.optimal.to_dict() if self.optimal is not None else None,
+            "compute_optimal_reason": self.optimal_reason,
+        })
+
+
+@dataclass(frozen=True)
 class Warning_:
     """A sanity warning: a stable code, where it was seen, and what it means."""
 
@@ -305,6 +388,7 @@ class Analysis:
     headlines: dict[tuple[str, str], Headline] = field(repr=False, compare=False)
     extrapolations: dict[tuple[str, str], Extrapolation] = field(repr=False, compare=False)
     model_backtests: list[dict[str, Any]] = field(repr=False, compare=False)
+    joint: dict[str, Joint] = field(repr=False, compare=False)
     warnings: list[Warning_] = field(repr=False, compare=False)
     notes: list[str] = field(repr=False, compare=False)
     elapsed_s: float
@@ -383,6 +467,7 @@ class Analysis:
             "param_slices": [f.to_dict(lvl) for s in self.schemes for f in self.param_slices.get(s, [])],
             "extrapolation": [e.to_dict() for e in self.extrapolations.values()],
             "model_backtests": self.model_backtests,
+            "joint": [j.to_dict(lvl) for j in self.joint.values()],
             "floor_checks": self.floor_checks(),
             "warnings": [w.to_dict() for w in self.warnings],
             "notes": self.notes,
@@ -711,10 +796,72 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
     elif study.eval_floor is None:
         notes.append("no eval-rows floor is recorded (an older ledger, or a table): γ is bounded by the population Bayes NE, "
                      "which differs from the floor of these eval rows by their sampling noise")
+    joint = {s: _joint(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si)
+             for si, s in enumerate(schemes)}
     warnings = _warnings(models, frontiers, slices, headlines, study, opts)
     return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
-                    headlines=headlines, extrapolations=extrap, model_backtests=backtests, warnings=warnings, notes=notes,
-                    elapsed_s=time.perf_counter() - t0)
+                    headlines=headlines, extrapolations=extrap, model_backtests=backtests, joint=joint, warnings=warnings,
+                    notes=notes, elapsed_s=time.perf_counter() - t0)
+
+
+def _joint(scheme: str, part, n_col: str, opts: ReportOptions, seed_offset: int) -> Joint:
+    """Fit the scheme's joint law to its seed means and, where FLOPs per sample depend on N, allocate compute.
+
+    Seed means (one point per model and data size) are fitted, so the bootstrap resamples
+    measurements, not seeds of one measurement. FLOPs per sample come from the table's
+    ``flops_per_sample`` (a DLRM's embeddings cost memory, not FLOPs), interpolated in log-log
+    between the scheme's models by :func:`recscale.laws.compute_optimal`.
+    """
+    has_flops = "flops_per_sample" in part.columns and part["flops_per_sample"].notna().all()
+    agg = {"ne": ("ne", "mean")} | ({"flops": ("flops_per_sample", "mean")} if has_flops else {})
+    g = part.groupby([n_col, "samples"], as_index=False).agg(**agg)
+    N, D, y = (g[c].to_numpy(dtype=float) for c in (n_col, "samples", "ne"))
+    per_model = g.groupby(n_col)["flops"].mean() if has_flops else None
+    ratio = float(per_model.max() / per_model.min()) if has_flops and len(per_model) and per_model.min() > 0 else 1.0
+    n_range = (float(N.min()), float(N.max())) if N.size else (math.nan, math.nan)
+    empty = Joint(scheme, n_col, None, False, None, N, D, y, None, ratio, None, None, n_range)
+    if np.unique(N).size < 3 or np.unique(D).size < 3:
+        return dataclasses.replace(empty, reason=f"{np.unique(N).size} model sizes and {np.unique(D).size} data sizes; "
+                                                 "the joint law needs at least 3 of each")
+    try:
+        fit = fit_joint_law(N, D, y, bootstrap=opts.joint_refits, seed=opts.seed + 3000 + seed_offset,
+                            trial_ids=sorted(set(map(str, part["trial_id"]))))
+    except RecscaleError as e:
+        return dataclasses.replace(empty, reason=str(e))
+    pred = fit.predict(N, D)
+    reason = _joint_unidentified(fit, opts.level)
+    out = dataclasses.replace(empty, fit=fit, identified=reason is None, reason=reason, predicted=pred)
+    if reason is not None:
+        return dataclasses.replace(out, optimal_reason="the joint law is not identified")
+    if not has_flops:
+        return dataclasses.replace(out, optimal_reason="the table has no flops_per_sample column, so compute cannot be "
+                                                       "split between model size and data")
+    if ratio < opts.min_flops_ratio:
+        return dataclasses.replace(out, optimal_reason=(
+            f"the scheme's models differ in FLOPs per sample by only {ratio:.2f}× (< {opts.min_flops_ratio:g}×): growing "
+            "the model costs (almost) no compute, so the law cannot say how to split a compute budget"))
+    tf = part["train_flops"].to_numpy(dtype=float)
+    budgets = np.geomspace(tf.min(), tf.max(), opts.joint_budgets)
+    lo, hi = n_range
+    opt = compute_optimal(fit, budgets, flops_per_sample=(per_model.index.to_numpy(dtype=float), per_model.to_numpy()),
+                          n_bounds=(lo / 10, hi * 10))
+    return dataclasses.replace(out, optimal=opt)
+
+
+def _joint_unidentified(fit: JointLawFit, level: float) -> str | None:
+    """Why the joint law's exponents are not determined by its points, or None when both are."""
+    if not fit.draws:
+        return "no bootstrap refits, so no intervals to judge α and β by"
+    ci = fit.ci(level)
+    bad = []
+    for k, sym in (("alpha", "α"), ("beta", "β")):
+        lo, hi = ci[k]
+        if not (lo > 0 and hi / lo <= BETA_RATIO_MAX):
+            bad.append(f"{sym} = {getattr(fit, k):.3g} with {level:.0%} interval [{lo:.3g}, {hi:.3g}]")
+    if bad:
+        return ("the points do not identify the joint law: " + "; ".join(bad)
+                + f" (an exponent counts as determined when its interval's ends are within {BETA_RATIO_MAX:g}×)")
+    return None
 
 
 # ---- text helpers shared by the writers ---------------------------------------------------------

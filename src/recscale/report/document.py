@@ -321,6 +321,57 @@ def _sanity_line(a: Analysis) -> str:
             + " (details under Warnings).")
 
 
+# ---- the joint law ------------------------------------------------------------------------------
+
+
+def joint_section(a: Analysis) -> list[Block]:
+    """Per scheme: the joint law NE(N, D) with SEs and the compute-optimal N*, D*, NE*, or why not."""
+    blocks = [Block("h2", "Joint law and compute-optimal allocation", anchor="joint")]
+    if not a.joint:
+        return blocks
+    j0 = next(iter(a.joint.values()))
+    boot = a.options.joint_refits
+    blocks.append(Block("p", (
+        "Per scheme, NE(N, D) = E + A/N^α + B/D^β fitted to the seed-mean NE of every model and data size (Hoffmann et "
+        f"al. 2022, approach 3: Huber loss on log NE), N being the parameters the scheme grows; ± is the bootstrap "
+        f"standard error ({boot} refits over the points). The compute-optimal model size N*, samples D* and NE* minimise "
+        "the law under a training budget C = 3 · FLOPs per sample(N) · D, over the scheme's measured compute range; FLOPs "
+        "per sample are each model's own (from the table, interpolated in log-log between the models), because a DLRM's "
+        "embedding parameters cost memory, not FLOPs. A law whose exponents' intervals are wider than 3× is reported as "
+        "not identified, and no allocation is given where the models' FLOPs per sample differ by under "
+        f"{a.options.min_flops_ratio:g}×." + (" One architecture in this study." if j0 else ""))))
+    for s, j in a.joint.items():
+        blocks.append(Block("h3", f"{SCHEME_TITLES.get(s, s)} (N: {PARAM_TITLES.get(j.n_col, j.n_col)})"))
+        if j.fit is None:
+            blocks.append(Block("p", f"No joint law: {j.reason}."))
+            continue
+        if not j.identified:
+            blocks.append(Block("p", f"**Not identified**: {j.reason}. No numbers are given; the fit is in fits.json."))
+            continue
+        f = j.fit
+        se = f.se or {}
+
+        def pm(k: str, digits: int = 3) -> str:
+            v, e = getattr(f, k), se.get(k)
+            return f"{fmt_num(v, digits)} ± {fmt_num(e, 2)}" if e is not None else fmt_num(v, digits)
+
+        blocks.append(Block("p", (f"NE(N, D) = E + A/N^α + B/D^β with **E = {pm('E', 4)}**, A = {pm('A')}, **α = {pm('alpha')}**, "
+                                  f"B = {pm('B')}, **β = {pm('beta')}** ({f.n_points} points, N {fmt_num(j.n_range[0], 2)}–"
+                                  f"{fmt_num(j.n_range[1], 2)}; log RMSE {_pct(j.rmse_log)}).")))
+        if j.optimal is None:
+            blocks.append(Block("p", f"No compute-optimal allocation: {j.optimal_reason}."))
+            continue
+        o = j.optimal
+        rows = []
+        for c, n, d, l, fl, b in zip(o.compute, o.N, o.D, o.loss, o.flops_per_sample, o.at_bound):
+            note = "at the search bound (10× beyond the models)" if b else (
+                "beyond the measured model sizes" if not j.n_range[0] <= n <= j.n_range[1] else "")
+            rows.append([fmt_num(c, 3), fmt_num(n, 3), fmt_num(d, 3), f"{l:.4f}", fmt_num(fl, 3), note])
+        blocks.append(Block("table", header=["compute C (training FLOPs)", "N*", "D* (samples)", "NE*", "FLOPs/sample",
+                                             "note"], rows=rows))
+    return blocks
+
+
 # ---- warnings -----------------------------------------------------------------------------------
 
 _CODE_MEANING = {
@@ -531,7 +582,8 @@ def figures_section(figures: list[Any]) -> list[Block]:
 
 def build_document(a: Analysis, figures: list[Any], wall_s: float | None = None) -> list[Block]:
     """All blocks of the report, in reading order."""
-    return key_findings(a) + warnings_section(a) + figures_section(figures) + tables_section(a) + provenance_section(a, wall_s)
+    return (key_findings(a) + joint_section(a) + warnings_section(a) + figures_section(figures) + tables_section(a)
+            + provenance_section(a, wall_s))
 
 
 # ---- the terminal summary -----------------------------------------------------------------------

@@ -501,6 +501,36 @@ def fig_floors(a: Analysis):
     return fig
 
 
+def fig_joint(a: Analysis):
+    """Measured against predicted NE of each scheme's joint law NE(N, D), coloured by model size."""
+    from matplotlib.colors import LogNorm
+
+    fig, axes, cols = _scheme_grid(len(a.schemes), panel_w=4.6, panel_h=4.0, sharey=False)
+    for j, s in enumerate(a.schemes):
+        ax = axes[j]
+        jl = a.joint.get(s)
+        _panel_title(ax, s)
+        if jl is None or jl.predicted is None:
+            _no_data(ax, f"no joint law:\n{jl.reason if jl else 'no points'}")
+            continue
+        sc = ax.scatter(jl.predicted, jl.measured, c=jl.N, s=14, cmap="viridis", norm=LogNorm(), zorder=3)
+        lo = float(min(jl.predicted.min(), jl.measured.min()))
+        hi = float(max(jl.predicted.max(), jl.measured.max()))
+        ax.plot([lo, hi], [lo, hi], color="0.3", lw=1.0, ls="--", zorder=2, label="measured = predicted")
+        cb = fig.colorbar(sc, ax=ax, pad=0.01)
+        cb.set_label(f"{PARAM_TITLES.get(jl.n_col, jl.n_col)} N", fontsize=8)
+        txt = (f"α = {jl.fit.alpha:.3f}, β = {jl.fit.beta:.3f}\nlog RMSE {jl.rmse_log:.2%}" if jl.identified else
+               "not identified:\nexponents not determined")
+        ax.text(0.04, 0.96, txt, transform=ax.transAxes, va="top", fontsize=7.5,
+                color="black" if jl.identified else "#cf222e", bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8"})
+        ax.set_xlabel("NE predicted by the joint law")
+        if j % cols == 0:
+            ax.set_ylabel("NE measured (seed mean)")
+        ax.grid(True, alpha=0.25)
+        _legend(ax, loc="lower right")
+    return fig
+
+
 def _curve_label(f: Fitted, base: str | None = None) -> str:
     if base is not None and f.kind == "model" and _ident(f) == base:
         return f"base model ({value_label(f.scheme, f.value)})"
@@ -539,6 +569,9 @@ FIGURES: list[tuple[str, str, Callable, str]] = [
     ("scaling_efficiency", "Scaling efficiency: exponents and regimes", fig_scaling_efficiency,
      "β of each scheme × axis with its {level} interval (filled: the primary fit; open diamond: the free fit). Beside "
      "it, the regime at the edge of the data, with the share of bootstrap fits that agree."),
+    ("joint", "Joint law NE(N, D): measured against predicted", fig_joint,
+     "Each scheme's joint law NE(N, D) = E + A/N^α + B/D^β against the seed-mean NE of every model (colour: the "
+     "parameters the scheme grows) and data size. Points on the dashed line are predicted exactly."),
     ("extrapolation", "Extrapolation check", fig_extrapolation,
      "Each axis's headline curve: the law is fitted on the smaller part of the axis (filled points, left of the dotted "
      "line) and predicts the larger part (open points). The box gives the error of log NE on the held-out points."),
