@@ -60,7 +60,8 @@ def test_html_parses_and_is_self_contained(ledger_report):
     c = _parse(ledger_report.html)
     assert c.scripts == 0
     assert not [h for h in c.links if h.startswith(("http:", "https:", "//"))]
-    assert c.headings == ["Key findings", "Warnings", "Figures", "Tables", "Provenance"]
+    assert c.headings == ["Key findings", "Joint law and compute-optimal allocation", "Warnings", "Figures", "Tables",
+                          "Provenance"]
 
 
 def test_every_embedded_image_decodes_and_is_not_blank(ledger_report):

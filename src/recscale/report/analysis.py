@@ -808,12 +808,15 @@ def _joint(scheme: str, part, n_col: str, opts: ReportOptions, seed_offset: int)
     """Fit the scheme's joint law to its seed means and, where FLOPs per sample depend on N, allocate compute.
 
     Seed means (one point per model and data size) are fitted, so the bootstrap resamples
-    measurements, not seeds of one measurement. FLOPs per sample come from the table's
-    ``flops_per_sample`` (a DLRM's embeddings cost memory, not FLOPs), interpolated in log-log
-    between the scheme's models by :func:`recscale.laws.compute_optimal`.
+    measurements, not seeds of one measurement. Training FLOPs per sample are each model's own,
+    train_flops / samples from the table (a DLRM's embeddings cost memory, not FLOPs), interpolated
+    in log-log between the scheme's models by :func:`recscale.laws.compute_optimal`.
     """
-    has_flops = "flops_per_sample" in part.columns and part["flops_per_sample"].notna().all()
-    agg = {"ne": ("ne", "mean")} | ({"flops": ("flops_per_sample", "mean")} if has_flops else {})
+    # Training FLOPs per sample of each model, from the table's own training FLOPs (3 × forward, from
+    # model/cost.py through the ledger), so budgets C and D* = C / FLOPs per sample agree.
+    has_flops = "train_flops" in part.columns and part["train_flops"].notna().all() and (part["train_flops"] > 0).all()
+    part = part.assign(_train_fps=part["train_flops"] / part["samples"]) if has_flops else part
+    agg = {"ne": ("ne", "mean")} | ({"flops": ("_train_fps", "mean")} if has_flops else {})
     g = part.groupby([n_col, "samples"], as_index=False).agg(**agg)
     N, D, y = (g[c].to_numpy(dtype=float) for c in (n_col, "samples", "ne"))
     per_model = g.groupby(n_col)["flops"].mean() if has_flops else None
@@ -834,8 +837,8 @@ def _joint(scheme: str, part, n_col: str, opts: ReportOptions, seed_offset: int)
     if reason is not None:
         return dataclasses.replace(out, optimal_reason="the joint law is not identified")
     if not has_flops:
-        return dataclasses.replace(out, optimal_reason="the table has no flops_per_sample column, so compute cannot be "
-                                                       "split between model size and data")
+        return dataclasses.replace(out, optimal_reason="the table has no training FLOPs, so compute cannot be split "
+                                                       "between model size and data")
     if ratio < opts.min_flops_ratio:
         return dataclasses.replace(out, optimal_reason=(
             f"the scheme's models differ in FLOPs per sample by only {ratio:.2f}× (< {opts.min_flops_ratio:g}×): growing "

@@ -335,8 +335,8 @@ def joint_section(a: Analysis) -> list[Block]:
         "Per scheme, NE(N, D) = E + A/N^α + B/D^β fitted to the seed-mean NE of every model and data size (Hoffmann et "
         f"al. 2022, approach 3: Huber loss on log NE), N being the parameters the scheme grows; ± is the bootstrap "
         f"standard error ({boot} refits over the points). The compute-optimal model size N*, samples D* and NE* minimise "
-        "the law under a training budget C = 3 · FLOPs per sample(N) · D, over the scheme's measured compute range; FLOPs "
-        "per sample are each model's own (from the table, interpolated in log-log between the models), because a DLRM's "
+        "the law under a training budget C = training FLOPs per sample(N) · D, over the scheme's measured compute range; "
+        "FLOPs per sample are each model's own (from the table, interpolated in log-log between the models), because a DLRM's "
         "embedding parameters cost memory, not FLOPs. A law whose exponents' intervals are wider than 3× is reported as "
         "not identified, and no allocation is given where the models' FLOPs per sample differ by under "
         f"{a.options.min_flops_ratio:g}×." + (" One architecture in this study." if j0 else ""))))
@@ -367,7 +367,7 @@ def joint_section(a: Analysis) -> list[Block]:
             note = "at the search bound (10× beyond the models)" if b else (
                 "beyond the measured model sizes" if not j.n_range[0] <= n <= j.n_range[1] else "")
             rows.append([fmt_num(c, 3), fmt_num(n, 3), fmt_num(d, 3), f"{l:.4f}", fmt_num(fl, 3), note])
-        blocks.append(Block("table", header=["compute C (training FLOPs)", "N*", "D* (samples)", "NE*", "FLOPs/sample",
+        blocks.append(Block("table", header=["compute C (training FLOPs)", "N*", "D* (samples)", "NE*", "training FLOPs/sample",
                                              "note"], rows=rows))
     return blocks
 
@@ -636,6 +636,16 @@ def terminal_summary(a: Analysis) -> str:
     lines.append(f"plan: to lower NE by {a.options.plan_rel_gain:.0%} (relative) from the edge of the data, times more")
     for s in a.schemes:
         lines.append(f"  {s:<{w}}  " + "   ".join(f"{AXIS_NOUN[ax]} {_short_factor(a.headlines.get((s, ax)))}" for ax in AXES))
+    if a.joint:
+        lines.append("joint law NE(N, D) = E + A/N^alpha + B/D^beta per scheme (+- bootstrap SE):")
+        for s, j in a.joint.items():
+            if not j.identified or j.fit is None:
+                lines.append(f"  {s:<{w}}  not identified")
+                continue
+            f, se = j.fit, j.fit.se or {}
+            opt = "compute-optimal N*(C) given" if j.optimal is not None else "no compute-optimal allocation"
+            lines.append(f"  {s:<{w}}  E {f.E:.4f}+-{se.get('E', float('nan')):.4f}  alpha {f.alpha:.3f}+-"
+                         f"{se.get('alpha', float('nan')):.3f}  beta {f.beta:.3f}+-{se.get('beta', float('nan')):.3f}  ({opt})")
     sanity = [x for x in a.warnings if x.code in SANITY_CODES]
     lines.append(f"warnings: {len(sanity)} sanity, {len(a.warnings) - len(sanity)} fit flags (see the report)")
     return "\n".join(lines)
