@@ -132,7 +132,7 @@ def test_clean_study_has_no_sanity_warnings(ledger_report):
 def test_summary_md_and_terminal_summary(ledger_report):
     """Check summary.md leads with key findings (exponents, floors, plan) and links every figure; the terminal summary is short."""
     md = ledger_report.markdown.read_text(encoding="utf-8")
-    order = [md.index(h) for h in ("## Key findings", "### Exponents and regimes", "### Floors against the Bayes NE",
+    order = [md.index(h) for h in ("## Key findings", "### Exponents and regimes", "### Floors against the known floor",
                                    "## Warnings", "## Figures", "## Tables", "## Provenance")]
     assert order == sorted(order)
     for f in ledger_report.figures:
