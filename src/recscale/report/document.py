@@ -346,7 +346,7 @@ def joint_section(a: Analysis) -> list[Block]:
             blocks.append(Block("p", f"No joint law: {j.reason}."))
             continue
         if not j.identified:
-            blocks.append(Block("p", f"**Not identified**: {j.reason}. No numbers are given; the fit is in fits.json."))
+            blocks.append(Block("p", f"**Not identified**: {j.reason}. No law or allocation is given; the fit is in fits.json."))
             continue
         f = j.fit
         se = f.se or {}
