@@ -637,10 +637,11 @@ def terminal_summary(a: Analysis) -> str:
     for s in a.schemes:
         lines.append(f"  {s:<{w}}  " + "   ".join(f"{AXIS_NOUN[ax]} {_short_factor(a.headlines.get((s, ax)))}" for ax in AXES))
     if a.joint:
-        lines.append("joint law NE(N, D) = E + A/N^alpha + B/D^beta per scheme (+- bootstrap SE):")
+        no = [s for s, j in a.joint.items() if not j.identified or j.fit is None]
+        lines.append("joint law NE(N, D) = E + A/N^alpha + B/D^beta (+- bootstrap SE)"
+                     + (f"; not identified: {', '.join(no)}" if no else ""))
         for s, j in a.joint.items():
-            if not j.identified or j.fit is None:
-                lines.append(f"  {s:<{w}}  not identified")
+            if s in no:
                 continue
             f, se = j.fit, j.fit.se or {}
             opt = "compute-optimal N*(C) given" if j.optimal is not None else "no compute-optimal allocation"
