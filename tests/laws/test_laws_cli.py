@@ -122,3 +122,63 @@ def test_missing_or_unknown_table_exit_2(tmp_path, capsys):
     bad.write_text("not a database")
     code, _, err = run(capsys, "plan", bad, "--x", "samples", "--target-ne", "0.7")
     assert code == 2 and "unknown table format .db" in err
+
+
+# ---- recscale fit --joint -----------------------------------------------------------------------
+
+JOINT_TRUTH = {"E": 0.72, "A": 3.0, "alpha": 0.35, "B": 8.0, "beta": 0.30}
+
+
+@pytest.fixture()
+def joint_table(tmp_path):
+    """Runs on a 6 × 8 grid of (N, D) whose NE follows a planted joint law, times 0.2% log-normal noise."""
+    t = JOINT_TRUTH
+    rng = np.random.default_rng(7)
+    rows = []
+    for i, n in enumerate(np.geomspace(1e3, 1e6, 6)):
+        for d in np.geomspace(1e4, 1e7, 8):
+            ne = (t["E"] + t["A"] / n ** t["alpha"] + t["B"] / d ** t["beta"]) * np.exp(rng.normal(0, 0.002))
+            rows.append(dict(trial_id=f"m{i}", params=n, samples=d, ne=ne, scheme="s"))
+    path = tmp_path / "joint.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_fit_joint_recovers_planted_law_within_its_standard_errors(joint_table, capsys):
+    """Check `recscale fit --joint --json` recovers planted E, A, B, α, β within 3 bootstrap SEs, with informative SEs."""
+    code, out, err = run(capsys, "fit", joint_table, "--joint", "--n", "params", "--d", "samples", "--bootstrap", "50",
+                         "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert {"E", "A", "B", "alpha", "beta", "se"} <= set(res)
+    for k, truth in JOINT_TRUTH.items():
+        se = res["se"][k]
+        assert 0 < se < 0.25 * truth, (k, se)  # the SE says something
+        assert abs(res[k] - truth) <= 3 * se, (k, res[k], truth, se)
+
+
+def test_fit_joint_prints_a_table(joint_table, capsys):
+    """Check the plain output: the law's header and one row per parameter with its estimate and SE."""
+    code, out, err = run(capsys, "fit", joint_table, "--joint", "--n", "params", "--d", "samples", "--bootstrap", "20")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("ne = E + A/params^alpha + B/samples^beta")
+    assert [ln.split()[0] for ln in lines[2:7]] == ["E", "A", "B", "alpha", "beta"]
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--joint", "--n", "params"], "--joint needs --d COLUMN"),
+        (["--joint", "--n", "nope", "--d", "samples"], "missing column.*'nope'.*available: trial_id, params"),
+        (["--joint", "--x", "samples", "--n", "params", "--d", "samples"], "drop --x and --group"),
+        ([], "--x COLUMN is required"),
+    ],
+)
+def test_fit_joint_errors_name_the_fix(joint_table, capsys, args, match):
+    """Check a missing --n/--d, an unknown column, or --x with --joint is one line with exit code 2."""
+    import re
+
+    code, out, err = run(capsys, "fit", joint_table, *args)
+    assert code == 2 and re.search(match, err), err
+    assert len(err.strip().splitlines()) == 1

@@ -9,6 +9,7 @@ from recscale.study.ledger import export
 from tests.report.planted import write_ledger
 
 BOOTSTRAP = 60  # enough for intervals in tests; the reports' default is 1000
+JOINT_BOOTSTRAP = 20  # joint-law refits are ~100x dearer than a power law's; the default is min(bootstrap, 200)
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +23,7 @@ def planted_ledger(tmp_path_factory):
 @pytest.fixture(scope="session")
 def ledger_report(planted_ledger, tmp_path_factory):
     """The report of the planted ledger."""
-    return build_report(planted_ledger, tmp_path_factory.mktemp("rep") / "planted", ReportOptions(bootstrap=BOOTSTRAP))
+    return build_report(planted_ledger, tmp_path_factory.mktemp("rep") / "planted", ReportOptions(bootstrap=BOOTSTRAP, joint_bootstrap=JOINT_BOOTSTRAP))
 
 
 @pytest.fixture(scope="session")
@@ -43,4 +44,4 @@ def small_csv(small_ledger):
 @pytest.fixture(scope="session")
 def csv_report(small_csv, tmp_path_factory):
     """The report of the small study's exported CSV (no provenance)."""
-    return build_report(small_csv, tmp_path_factory.mktemp("rep") / "csv", ReportOptions(bootstrap=BOOTSTRAP))
+    return build_report(small_csv, tmp_path_factory.mktemp("rep") / "csv", ReportOptions(bootstrap=BOOTSTRAP, joint_bootstrap=JOINT_BOOTSTRAP))

@@ -60,7 +60,8 @@ def test_html_parses_and_is_self_contained(ledger_report):
     c = _parse(ledger_report.html)
     assert c.scripts == 0
     assert not [h for h in c.links if h.startswith(("http:", "https:", "//"))]
-    assert c.headings == ["Key findings", "Warnings", "Figures", "Tables", "Provenance"]
+    assert c.headings == ["Key findings", "Joint law and compute-optimal allocation", "Warnings", "Figures", "Tables",
+                          "Provenance"]
 
 
 def test_every_embedded_image_decodes_and_is_not_blank(ledger_report):
@@ -131,7 +132,7 @@ def test_clean_study_has_no_sanity_warnings(ledger_report):
 def test_summary_md_and_terminal_summary(ledger_report):
     """Check summary.md leads with key findings (exponents, floors, plan) and links every figure; the terminal summary is short."""
     md = ledger_report.markdown.read_text(encoding="utf-8")
-    order = [md.index(h) for h in ("## Key findings", "### Exponents and regimes", "### Floors against the Bayes NE",
+    order = [md.index(h) for h in ("## Key findings", "### Exponents and regimes", "### Floors against the known floor",
                                    "## Warnings", "## Figures", "## Tables", "## Provenance")]
     assert order == sorted(order)
     for f in ledger_report.figures:
@@ -178,3 +179,37 @@ def test_fmt_and_law_text():
 
     assert fmt_num(4096, 2) == "4.1e3" and fmt_num(524288, 2) == "5.2e5" and fmt_num(0.75031, 3) == "0.75"
     assert fmt_num(None) == "–" and fmt_num(math.nan) == "–"
+
+
+# ---- the joint-law section (here, to share the planted report built once per test worker) ----------
+
+
+def test_joint_section_gives_numbers_or_says_why_not(ledger_report):
+    """Check every scheme has a joint-law entry: identified with SEs and an allocation, or a stated reason, never both."""
+    fits = json.loads(ledger_report.fits_json.read_text())
+    joint = {j["scheme"]: j for j in fits["joint"]}
+    assert set(joint) == {"mlp_width", "overarch_width", "embedding_dim", "embedding_rows"}
+    md = ledger_report.markdown.read_text()
+    assert "## Joint law and compute-optimal allocation" in md
+    for s, j in joint.items():
+        assert j["fit"] is not None and j["fit"]["n_points"] == len(j["points"]["N"])
+        if j["identified"]:
+            assert j["reason"] is None and all(j["fit"]["se"][k] > 0 for k in ("E", "A", "B", "alpha", "beta"))
+        else:
+            assert j["reason"] and j["compute_optimal"] is None
+    # The planted embedding-rows models all cost the same FLOPs per sample: no allocation, and the report says why.
+    rows = joint["embedding_rows"]
+    assert rows["flops_ratio"] == 1.0 and rows["compute_optimal"] is None
+    assert "differ in FLOPs per sample by only 1.00×" in rows["compute_optimal_reason"] or not rows["identified"]
+    # Where an allocation is given, it spends the budget: C = 3 · FLOPs/sample(N*) · D*.
+    for j in joint.values():
+        o = j["compute_optimal"]
+        if o:
+            c, f, d = (np.array(o[k]) for k in ("compute", "flops_per_sample", "D"))
+            np.testing.assert_allclose(f * d, c, rtol=1e-9)  # C = training FLOPs per sample · D*
+
+
+def test_joint_figure_is_drawn(ledger_report):
+    """Check the joint figure exists as PNG and SVG."""
+    fig = [f for f in ledger_report.figures if f.name == "joint"]
+    assert fig and fig[0].png.stat().st_size > 10_000 and fig[0].svg.exists()

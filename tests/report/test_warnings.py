@@ -13,7 +13,7 @@ from recscale.report.document import build_document, terminal_summary
 from recscale.study.ledger import export_frame
 from tests.report.planted import BAYES_NE, CHECKPOINTS, write_ledger
 
-FAST = ReportOptions(bootstrap=40)
+FAST = ReportOptions(bootstrap=40, joint_bootstrap=0)
 
 
 def _study_csv(tmp_path, name="s", schemes=("embedding_dim",), **kw):

@@ -67,9 +67,12 @@ def _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds) -> dict[str, Any]
 
 def fit_command(
     table: Path = typer.Argument(..., help="CSV, Parquet or recscale ledger."),
-    x: str = typer.Option(..., "--x", help="Column of the resource (e.g. samples, params_total, train_flops)."),
+    x: str = typer.Option(None, "--x", help="Column of the resource (e.g. samples, params_total, train_flops)."),
     y: str = typer.Option("ne", "--y", help="Column of the metric."),
     group: str = typer.Option(None, "--group", help="Comma-separated columns; one law per combination."),
+    joint: bool = typer.Option(False, "--joint", help="Fit the joint law NE(N, D) = E + A/N^alpha + B/D^beta (needs --n, --d)."),
+    n_col: str = typer.Option(None, "--n", help="With --joint: column of the model size N (e.g. params_total)."),
+    d_col: str = typer.Option(None, "--d", help="With --joint: column of the data size D (e.g. samples)."),
     where: list[str] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable)."),
     form: str = typer.Option("powerlaw_const", "--form", help="powerlaw_const, powerlaw, broken_powerlaw, m4 or auto (chosen by backtest)."),
     frontier: bool = typer.Option(False, "--frontier", help="Fit the Pareto frontier of each group."),
@@ -86,10 +89,19 @@ def fit_command(
         recscale fit runs.csv --x samples --y ne --group scheme,value
         recscale fit study.parquet --x train_flops --group scheme --frontier --json
         recscale fit runs.csv --x samples --where scheme=emb --gamma-bounds 0.70,0.76
+        recscale fit runs.csv --joint --n params_dense --d samples --where scheme=mlp_width
     """
     from recscale.laws.groups import fit_groups, parse_where
     from recscale.study.table_reader import read_table
 
+    if joint:
+        if x is not None or group:
+            raise RecscaleError("--joint fits one law NE(N, D) over all (filtered) rows: drop --x and --group, and give "
+                                "--n COLUMN --d COLUMN (select rows with --where COL=VALUE)")
+        _joint_command(read_table(table), n_col, d_col, y, parse_where(where), bootstrap, seed, level, as_json)
+        return
+    if x is None:
+        raise RecscaleError("--x COLUMN is required (the resource, e.g. samples), unless --joint with --n and --d")
     df = read_table(table)
     results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
                          **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
@@ -121,6 +133,35 @@ def fit_command(
     for r in results:
         for fl in (r.fit.flags if r.fit else ()):
             typer.echo(f"  {_where(r.key)}{fl.code}: {fl.message}")
+
+
+def _joint_command(df, n_col, d_col, y, where, bootstrap, seed, level, as_json) -> None:
+    """``recscale fit --joint``: rows → :func:`recscale.laws.fit_joint_law` → a table or JSON."""
+    from recscale.laws import fit_joint_law
+    from recscale.laws.groups import _filter
+    from recscale.laws.table import require_columns
+
+    missing = [opt for opt, v in (("--n", n_col), ("--d", d_col)) if not v]
+    if missing:
+        raise RecscaleError(f"--joint needs {' and '.join(missing)} COLUMN (e.g. --n params_total --d samples)")
+    require_columns(df, [n_col, d_col, y], where="recscale fit --joint")
+    df = _filter(df, where).dropna(subset=[n_col, d_col, y])
+    ids = df["trial_id"].tolist() if "trial_id" in df.columns else None
+    fit = fit_joint_law(df[n_col].to_numpy(dtype=float), df[d_col].to_numpy(dtype=float), df[y].to_numpy(dtype=float),
+                        bootstrap=bootstrap, seed=seed, trial_ids=ids)
+    names = ("E", "A", "B", "alpha", "beta")
+    if as_json:
+        d = fit.to_dict(level)
+        out = {k: d["params"][k] for k in names} | {"se": fit.se, "ci": d["ci"], "level": level, "n": n_col, "d": d_col,
+                                                    "y": y, "n_points": fit.n_points, "method": d["method"]}
+        typer.echo(json.dumps(out, indent=2, allow_nan=False))
+        return
+    typer.echo(f"{y} = E + A/{n_col}^alpha + B/{d_col}^beta   (Hoffmann et al. approach 3; {fit.n_points} rows; "
+               f"{int(level * 100)}% intervals, {bootstrap} bootstrap refits)")
+    ci = fit.ci(level) if fit.draws else {}
+    _print_table([{"param": k, "estimate": _fmt(getattr(fit, k)), "se": _fmt(fit.se[k] if fit.se else None),
+                   "interval": _interval(getattr(fit, k), ci.get(k))[len(_fmt(getattr(fit, k))) + 1:] or "-"}
+                  for k in names])
 
 
 def plan_command(

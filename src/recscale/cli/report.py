@@ -18,6 +18,8 @@ def report_command(
     bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", min=0, help="Bootstrap refits per law (0: no intervals)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level of every interval."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstraps."),
+    joint_bootstrap: int = typer.Option(None, "--joint-bootstrap", min=0,
+                                        help="Bootstrap refits of each joint law NE(N, D) (default: --bootstrap, at most 200)."),
     quiet: bool = typer.Option(False, "--quiet", help="Print only the report's path."),
 ) -> None:
     """Fit every scaling law of a study and write its report: report.html (self-contained), summary.md, fits.json, figures/.
@@ -28,7 +30,7 @@ def report_command(
     """
     from recscale.report import ReportOptions, build_report, load_study
 
-    opts = ReportOptions(bootstrap=bootstrap, level=level, seed=seed)
+    opts = ReportOptions(bootstrap=bootstrap, level=level, seed=seed, joint_bootstrap=joint_bootstrap)
     if out is None:
         out = Path("reports") / load_study(source).name
     result = build_report(source, out, opts)

@@ -10,17 +10,24 @@ Curves (following the paper, Ardalani et al. 2022, and :mod:`recscale.laws.table
 * **data frontier** per scheme: the Pareto-optimal (samples, seed-mean NE) points over the
   scheme's models (Figure 4), with all seeds' rows of the chosen configurations.
 * **parameter slices** per scheme: NE against the parameters the scheme grows, at several data
-  sizes; the slice at the largest data size reached by every model is the headline one. MLP
-  schemes grow the dense (MLP) parameters and embedding schemes the embedding parameters; the
-  total barely moves in MLP schemes (embeddings dominate it), so a law in the total would read a
-  few percent of change as an enormous exponent.
+  sizes; the slice at the largest data size reached by every model is the headline one. The x is
+  the part the scheme changes and nothing else: the bottom MLP's parameters for ``mlp_width``, the
+  top MLP's for ``overarch_width`` (columns ``params_bottom_mlp`` / ``params_top_mlp`` of the
+  ledger export; tables without them fall back to all MLP parameters, ``params_dense``) and the
+  embedding parameters for the embedding schemes. Parts the scheme holds fixed only add a constant
+  to x: in the total, embeddings dominate and an MLP scheme spans a few percent, and even in
+  ``params_dense`` the top MLP's first layer can hide the bottom MLP's growth (0.04 decades in the
+  old demo), so a law along it would read a few percent of change as an enormous exponent.
 * **compute frontier** per scheme: the Pareto-optimal (training FLOPs, seed-mean NE) points over
   all models and data sizes (Figure 5).
 
 Each curve is fitted twice with :func:`recscale.laws.fit_power_law`: with the floor bounded below
-by the synthetic world's Bayes NE when it is known (the *primary* fit: no model can beat the Bayes
-NE, so a floor below it is impossible) and free (γ ≥ 0), so that a reader sees both, and the free
-floor can be checked against the known one.
+by the known floor (the *primary* fit) and free (γ ≥ 0), so that a reader sees both, and the free
+floor can be checked against the known one. The known floor is the NE of the true probabilities on
+the very eval rows every trial was measured on (recorded by the study runner for a synthetic
+world): no model beats it on those rows. The world's population Bayes NE differs from it by the
+sampling noise of the eval rows (SE ≈ 0.0045 on 40,000 rows), so it is kept beside it, not used as
+the bound; without an eval-rows floor (older ledgers, tables) the Bayes NE is the bound.
 """
 
 from __future__ import annotations
@@ -35,7 +42,19 @@ from typing import Any
 import numpy as np
 
 from recscale.errors import RecscaleError
-from recscale.laws import DEFAULT_BOOTSTRAP, Curve, PowerLawFit, Regime, fit_power_law, plan_for_target, regime
+from recscale.laws import (
+    DEFAULT_BOOTSTRAP,
+    ComputeOptimal,
+    Curve,
+    JointLawFit,
+    PowerLawFit,
+    Regime,
+    compute_optimal,
+    fit_joint_law,
+    fit_power_law,
+    plan_for_target,
+    regime,
+)
 from recscale.laws._common import plain
 from recscale.laws.backtest import backtest, holdout_cut
 from recscale.laws.flags import seed_mean_rises
@@ -44,15 +63,18 @@ from recscale.report.study import Study
 
 AXES = ("data", "params", "compute")
 SCHEME_PARAMS = {
-    "mlp_width": "params_dense", "overarch_width": "params_dense",
+    "mlp_width": "params_bottom_mlp", "overarch_width": "params_top_mlp",
     "embedding_dim": "params_sparse", "embedding_rows": "params_sparse",
 }  # fmt: skip
+PARAM_FALLBACK = {"params_bottom_mlp": "params_dense", "params_top_mlp": "params_dense"}
 SCHEME_TITLES = {
     "mlp_width": "bottom MLP width", "overarch_width": "top MLP (overarch) width",
     "embedding_dim": "embedding dimension", "embedding_rows": "embedding rows (hash size)",
 }  # fmt: skip
 SCHEME_SYMBOL = {"mlp_width": "w", "overarch_width": "w", "embedding_dim": "d", "embedding_rows": "rows"}
-PARAM_TITLES = {"params_dense": "MLP parameters", "params_sparse": "embedding parameters", "params_total": "parameters"}
+PARAM_TITLES = {"params_dense": "MLP parameters (bottom + top)", "params_sparse": "embedding parameters",
+                "params_total": "parameters", "params_bottom_mlp": "bottom-MLP parameters",
+                "params_top_mlp": "top-MLP parameters"}  # fmt: skip
 AXIS_VAR = {"data": "D", "params": "N", "compute": "C"}
 AXIS_NOUN = {"data": "data", "params": "parameters", "compute": "compute"}
 AXIS_ADJ = {"data": "data", "params": "parameter", "compute": "compute"}
@@ -74,6 +96,14 @@ class ReportOptions:
         rise_tol: A rise of the seed-mean NE between neighbouring points larger than this
             relative amount (and than 2 standard errors of the seed mean) counts as "not
             decreasing": 0.1% NE, the size of change production CTR teams treat as real.
+        joint_bootstrap: Bootstrap refits of each scheme's joint law NE(N, D); None: ``bootstrap``,
+            capped at 200 (each refit screens 4,500 starts and polishes 3, ~0.1 s on one core).
+            0: no SEs, so no joint law is called identified.
+        joint_budgets: Compute budgets (log-spaced over the scheme's measured training FLOPs) at
+            which the compute-optimal N*, D*, NE* are given.
+        min_flops_ratio: Compute-optimal allocation is given only when the scheme's models differ in
+            FLOPs per sample by at least this factor; otherwise model size is (nearly) free in
+            compute and the optimum is not identified.
     """
 
     bootstrap: int = DEFAULT_BOOTSTRAP
@@ -83,6 +113,9 @@ class ReportOptions:
     param_slices: int = 4
     holdout: float = 1.0 / 3.0
     rise_tol: float = 1e-3
+    joint_bootstrap: int | None = None
+    joint_budgets: int = 6
+    min_flops_ratio: float = 2.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,12 +129,23 @@ class ReportOptions:
             problems.append(f"param_slices must be an integer >= 1, got {self.param_slices!r}")
         if not 0 < self.holdout < 1:
             problems.append(f"holdout must be in (0, 1), got {self.holdout!r}")
+        if self.joint_bootstrap is not None and (not isinstance(self.joint_bootstrap, int) or self.joint_bootstrap < 0):
+            problems.append(f"joint_bootstrap must be an integer >= 0, got {self.joint_bootstrap!r}")
+        if not isinstance(self.joint_budgets, int) or self.joint_budgets < 2:
+            problems.append(f"joint_budgets must be an integer >= 2, got {self.joint_budgets!r}")
+        if not self.min_flops_ratio >= 1:
+            problems.append(f"min_flops_ratio must be >= 1, e.g. 2.0, got {self.min_flops_ratio!r}")
         if problems:
             raise RecscaleError("report options: " + "; ".join(problems))
 
+    @property
+    def joint_refits(self) -> int:
+        """Bootstrap refits of each joint law (see ``joint_bootstrap``)."""
+        return min(self.bootstrap, 200) if self.joint_bootstrap is None else self.joint_bootstrap
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form."""
-        return plain(dict(self.__dict__))
+        return plain(dict(self.__dict__) | {"joint_refits": self.joint_refits})
 
 
 @dataclass(frozen=True)
@@ -117,7 +161,7 @@ class Fitted:
         value: The model's scheme value (model curves), else None.
         samples: The data size of a parameter slice, else None.
         curve: The points (every seed's rows).
-        bounded: Fit with γ ≥ Bayes NE (None without a known Bayes NE or if it failed).
+        bounded: Fit with γ ≥ the known floor (``Study.floor``; None without one, or if it failed).
         free: Fit with γ ≥ 0 (None if it failed).
         error: Why fitting failed, else None.
         mean_x, mean_y, sd_y, n_y: Seed means at each distinct x.
@@ -148,7 +192,7 @@ class Fitted:
 
     @property
     def primary_name(self) -> str:
-        return "γ ≥ Bayes NE" if self.bounded is not None else "free"
+        return "γ ≥ floor" if self.bounded is not None else "free"
 
     def to_dict(self, level: float) -> dict[str, Any]:
         """Plain-Python form: the points, both fits and the curve RMSE."""
@@ -273,6 +317,56 @@ class Extrapolation:
 
 
 @dataclass(frozen=True)
+class Joint:
+    """One scheme's joint law NE(N, D) = E + A/N^α + B/D^β and its compute-optimal allocation.
+
+    Attributes:
+        scheme: Which scheme.
+        n_col: Column of N (the parameters the scheme grows, as for its parameter laws).
+        fit: The law fitted to the seed-mean NE of every (model, data size), or None.
+        identified: Whether α and β are determined (same rule as β: interval ends within 3×).
+        reason: Why the law is not identified (or could not be fitted), else None.
+        N, D, measured, predicted: The points and the law's NE there (the figure).
+        flops_ratio: Largest over smallest FLOPs per sample among the scheme's models.
+        optimal: Compute-optimal N*, D*, NE* over the scheme's compute range, or None.
+        optimal_reason: Why no allocation is given, else None.
+        n_range: Smallest and largest N measured (an N* outside it is an extrapolation).
+    """
+
+    scheme: str
+    n_col: str
+    fit: JointLawFit | None = field(repr=False, compare=False)
+    identified: bool
+    reason: str | None
+    N: np.ndarray = field(repr=False, compare=False)
+    D: np.ndarray = field(repr=False, compare=False)
+    measured: np.ndarray = field(repr=False, compare=False)
+    predicted: np.ndarray | None = field(repr=False, compare=False)
+    flops_ratio: float
+    optimal: ComputeOptimal | None = field(repr=False, compare=False)
+    optimal_reason: str | None
+    n_range: tuple[float, float]
+
+    @property
+    def rmse_log(self) -> float | None:
+        """RMS of log(measured / predicted) over the points, or None without a fit."""
+        if self.predicted is None:
+            return None
+        return float(np.sqrt(np.mean((np.log(self.measured) - np.log(self.predicted)) ** 2)))
+
+    def to_dict(self, level: float) -> dict[str, Any]:
+        return plain({
+            "scheme": self.scheme, "n_col": self.n_col, "identified": self.identified, "reason": self.reason,
+            "rmse_log": self.rmse_log,
+            "fit": self.fit.to_dict(level) if self.fit is not None else None,
+            "points": {"N": self.N, "D": self.D, "ne_mean": self.measured, "predicted": self.predicted},
+            "flops_ratio": self.flops_ratio, "n_range": self.n_range,
+            "compute_optimal": self.optimal.to_dict() if self.optimal is not None else None,
+            "compute_optimal_reason": self.optimal_reason,
+        })
+
+
+@dataclass(frozen=True)
 class Warning_:
     """A sanity warning: a stable code, where it was seen, and what it means."""
 
@@ -297,6 +391,7 @@ class Analysis:
     headlines: dict[tuple[str, str], Headline] = field(repr=False, compare=False)
     extrapolations: dict[tuple[str, str], Extrapolation] = field(repr=False, compare=False)
     model_backtests: list[dict[str, Any]] = field(repr=False, compare=False)
+    joint: dict[str, Joint] = field(repr=False, compare=False)
     warnings: list[Warning_] = field(repr=False, compare=False)
     notes: list[str] = field(repr=False, compare=False)
     elapsed_s: float
@@ -314,7 +409,7 @@ class Analysis:
 
     @property
     def param_col(self) -> dict[str, str]:
-        return {s: SCHEME_PARAMS.get(s, "params_total") for s in self.schemes}
+        return {s: param_column(s, self.study.frame) for s in self.schemes}
 
     def all_fitted(self) -> list[Fitted]:
         """Every distinct fitted curve (the base model once)."""
@@ -329,19 +424,21 @@ class Analysis:
         return out
 
     def floor_checks(self) -> list[dict[str, Any]]:
-        """Free-fit floors of every curve against the Bayes NE (empty without a known Bayes NE)."""
-        b = self.study.bayes_ne
+        """Free-fit floors of every curve against the known floor (empty without one)."""
+        b = self.study.floor
         if b is None:
             return []
         out = []
         lvl = self.options.level
+        lower = floor_lower(self.study)
         for f in self.all_fitted():
             if f.free is None:
                 continue
             ci = f.free.ci(lvl)["gamma"] if f.free.draws else (f.free.gamma, f.free.gamma)
-            below = ci[1] < self.study.bayes_lower
-            out.append({"curve": f.key, "gamma_free": f.free.gamma, "gamma_free_ci": ci, "bayes_ne": b,
-                        "below_bayes": bool(below), "gap": f.free.gamma - b})
+            below = ci[1] < lower
+            out.append({"curve": f.key, "gamma_free": f.free.gamma, "gamma_free_ci": ci, "floor": b,
+                        "floor_name": self.study.floor_name, "bayes_ne": self.study.bayes_ne,
+                        "below_floor": bool(below), "below_bayes": bool(below), "gap": f.free.gamma - b})
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -362,6 +459,9 @@ class Analysis:
             "study": {"name": st.name, "source": st.source, "kind": st.kind, "rows": int(len(st.frame)),
                       "schemes": list(self.schemes)},
             "bayes": None if st.bayes_ne is None else {"ne": st.bayes_ne, "se": st.bayes_ne_se, "source": st.bayes_source},
+            "eval_floor": None if st.eval_floor is None else {"ne": st.eval_floor, "se": st.eval_floor_se,
+                                                               "rows": st.eval_rows, "bounds_gamma": True},
+            "floor": {"ne": st.floor, "name": st.floor_name, "lower": floor_lower(st)} if st.floor is not None else None,
             "options": self.options.to_dict(),
             "param_axis": self.param_col,
             "headlines": [h.to_dict(lvl) for h in self.headlines.values()],
@@ -370,6 +470,7 @@ class Analysis:
             "param_slices": [f.to_dict(lvl) for s in self.schemes for f in self.param_slices.get(s, [])],
             "extrapolation": [e.to_dict() for e in self.extrapolations.values()],
             "model_backtests": self.model_backtests,
+            "joint": [j.to_dict(lvl) for j in self.joint.values()],
             "floor_checks": self.floor_checks(),
             "warnings": [w.to_dict() for w in self.warnings],
             "notes": self.notes,
@@ -415,9 +516,9 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
         free = fit_power_law(curve.x, curve.y, **kw)
     except RecscaleError as e:
         errors.append(str(e))
-    if study.bayes_ne is not None:
+    if study.floor is not None:
         try:
-            bounded = fit_power_law(curve.x, curve.y, gamma_bounds=(study.bayes_ne, math.inf), **kw)
+            bounded = fit_power_law(curve.x, curve.y, gamma_bounds=(study.floor, math.inf), **kw)
         except RecscaleError as e:
             errors.append(str(e))
     mx, my, sd, n = _means(curve.x, curve.y)
@@ -428,6 +529,22 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
     return Fitted(key=key, kind=kind, scheme=scheme, axis=axis, x_col=x_col, value=value, samples=samples, curve=curve,
                   bounded=bounded, free=free, error="; ".join(dict.fromkeys(errors)) or None,
                   mean_x=mx, mean_y=my, sd_y=sd, n_y=n, curve_rmse_log=rmse)
+
+
+def param_column(scheme: str, frame) -> str:
+    """The column a scheme's parameter laws use: the parameters the scheme grows (see the module docstring)."""
+    col = SCHEME_PARAMS.get(scheme, "params_total")
+    if col not in frame.columns or frame[col].isna().any():
+        col = PARAM_FALLBACK.get(col, col)
+    return col
+
+
+def floor_lower(study: Study) -> float | None:
+    """The value a free floor's interval must reach: the eval-rows floor itself (the measured NEs share its rows,
+    so its sampling SE does not apply to them), else the lower end of the Bayes NE's 95% interval."""
+    if study.eval_floor is not None:
+        return study.eval_floor
+    return study.bayes_lower
 
 
 def _regime_and_plan(f: Fitted, opts: ReportOptions) -> Headline:
@@ -468,8 +585,8 @@ def _extrapolate(f: Fitted, study: Study, opts: ReportOptions, bootstrap: int) -
         return Extrapolation(f.key, f.scheme, f.axis, f.x_col, None, None, empty, empty, empty, None, None, None, None,
                              None, None, f"too few distinct x ({np.unique(c.x).size}) to hold any out")
     kw: dict[str, Any] = {"bootstrap": bootstrap, "seed": opts.seed}
-    if study.bayes_ne is not None:
-        kw["gamma_bounds"] = (study.bayes_ne, math.inf)
+    if study.floor is not None:
+        kw["gamma_bounds"] = (study.floor, math.inf)
     try:
         bt = backtest(fit_power_law, c.x, c.y, x_cut, seeds=c.seeds, aggregate="means", level=opts.level, **kw)
     except RecscaleError as e:
@@ -492,10 +609,10 @@ def _not_decreasing(f: Fitted, rise_tol: float) -> str | None:
 def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOptions) -> list[Warning_]:
     out: list[Warning_] = []
     lvl = opts.level
-    # 1. A free floor below the known Bayes NE, beyond both intervals: the law (or the data) is wrong.
-    if study.bayes_ne is not None:
-        lower = study.bayes_lower
-        se_txt = f" ± {1.96 * study.bayes_ne_se:.4f}" if study.bayes_ne_se else ""
+    # 1. A free floor below the known floor, beyond its interval: the law (or the data) is wrong.
+    if study.floor is not None:
+        lower = floor_lower(study)
+        se_txt = f" ± {1.96 * study.bayes_ne_se:.4f}" if study.eval_floor is None and study.bayes_ne_se else ""
         for f in _distinct(models, frontiers, slices):
             if f.free is None:
                 continue
@@ -504,7 +621,7 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
             if ci[1] < lower:
                 out.append(Warning_("floor_below_bayes", f"{f.key} (free fit)",
                                     f"fitted floor γ = {f.free.gamma:.4f} ({iv}) lies below the "
-                                    f"Bayes NE {study.bayes_ne:.4f}{se_txt}: impossible for any model; the free law "
+                                    f"{study.floor_name} {study.floor:.4f}{se_txt}: impossible for any model; the free law "
                                     "extrapolates this curve too optimistically"))
     # 2. Curves that do not decrease.
     for s, fs in models.items():
@@ -521,7 +638,7 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
                                     f"NE does not fall with {PARAM_TITLES.get(f.x_col, f.x_col)} at {f.samples:.4g} samples: {msg}"))
     # 3. Fits the laws engine flagged.
     for f in _distinct(models, frontiers, slices):
-        for which, fit in (("γ ≥ Bayes NE", f.bounded), ("free", f.free)):
+        for which, fit in (("γ ≥ floor", f.bounded), ("free", f.free)):
             if fit is None:
                 continue
             for fl in fit.flags:
@@ -602,7 +719,7 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
             except RecscaleError as e:
                 notes.append(f"{s}, {AXIS_NOUN[axis]}: no frontier law ({e})")
         # Parameter slices at several data sizes.
-        pcol = SCHEME_PARAMS.get(s, "params_total")
+        pcol = param_column(s, part)
         sl = []
         n_sizes = part[pcol].nunique()
         n_seeds = part["seed"].nunique()
@@ -632,12 +749,80 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
         e = _extrapolate(f, study, opts, 0)
         backtests.append({"curve": f.key, "identity": _model_identity(f), "x_cut": e.x_cut, "n_test": int(e.x_test.size), "rmse_log": e.rmse_log,
                           "bias_log": e.bias_log, "max_abs_log": e.max_abs_log, "error": e.error})
-    if study.bayes_ne is None:
+    if study.floor is None:
         notes.append("the Bayes NE is unknown (not a synthetic world, or not recorded): floors are free (γ ≥ 0)")
+    elif study.eval_floor is None:
+        notes.append("no eval-rows floor is recorded (an older ledger, or a table): γ is bounded by the population Bayes NE, "
+                     "which differs from the floor of these eval rows by their sampling noise")
+    joint = {s: _joint(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si)
+             for si, s in enumerate(schemes)}
     warnings = _warnings(models, frontiers, slices, headlines, study, opts)
     return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
-                    headlines=headlines, extrapolations=extrap, model_backtests=backtests, warnings=warnings, notes=notes,
-                    elapsed_s=time.perf_counter() - t0)
+                    headlines=headlines, extrapolations=extrap, model_backtests=backtests, joint=joint, warnings=warnings,
+                    notes=notes, elapsed_s=time.perf_counter() - t0)
+
+
+def _joint(scheme: str, part, n_col: str, opts: ReportOptions, seed_offset: int) -> Joint:
+    """Fit the scheme's joint law to its seed means and, where FLOPs per sample depend on N, allocate compute.
+
+    Seed means (one point per model and data size) are fitted, so the bootstrap resamples
+    measurements, not seeds of one measurement. Training FLOPs per sample are each model's own,
+    train_flops / samples from the table (a DLRM's embeddings cost memory, not FLOPs), interpolated
+    in log-log between the scheme's models by :func:`recscale.laws.compute_optimal`.
+    """
+    # Training FLOPs per sample of each model, from the table's own training FLOPs (3 × forward, from
+    # model/cost.py through the ledger), so budgets C and D* = C / FLOPs per sample agree.
+    has_flops = "train_flops" in part.columns and part["train_flops"].notna().all() and (part["train_flops"] > 0).all()
+    part = part.assign(_train_fps=part["train_flops"] / part["samples"]) if has_flops else part
+    agg = {"ne": ("ne", "mean")} | ({"flops": ("_train_fps", "mean")} if has_flops else {})
+    g = part.groupby([n_col, "samples"], as_index=False).agg(**agg)
+    N, D, y = (g[c].to_numpy(dtype=float) for c in (n_col, "samples", "ne"))
+    per_model = g.groupby(n_col)["flops"].mean() if has_flops else None
+    ratio = float(per_model.max() / per_model.min()) if has_flops and len(per_model) and per_model.min() > 0 else 1.0
+    n_range = (float(N.min()), float(N.max())) if N.size else (math.nan, math.nan)
+    empty = Joint(scheme, n_col, None, False, None, N, D, y, None, ratio, None, None, n_range)
+    if np.unique(N).size < 3 or np.unique(D).size < 3:
+        return dataclasses.replace(empty, reason=f"{np.unique(N).size} model sizes and {np.unique(D).size} data sizes; "
+                                                 "the joint law needs at least 3 of each")
+    try:
+        fit = fit_joint_law(N, D, y, bootstrap=opts.joint_refits, seed=opts.seed + 3000 + seed_offset,
+                            trial_ids=sorted(set(map(str, part["trial_id"]))))
+    except RecscaleError as e:
+        return dataclasses.replace(empty, reason=str(e))
+    pred = fit.predict(N, D)
+    reason = _joint_unidentified(fit, opts.level)
+    out = dataclasses.replace(empty, fit=fit, identified=reason is None, reason=reason, predicted=pred)
+    if reason is not None:
+        return dataclasses.replace(out, optimal_reason="the joint law is not identified")
+    if not has_flops:
+        return dataclasses.replace(out, optimal_reason="the table has no training FLOPs, so compute cannot be split "
+                                                       "between model size and data")
+    if ratio < opts.min_flops_ratio:
+        return dataclasses.replace(out, optimal_reason=(
+            f"the scheme's models differ in FLOPs per sample by only {ratio:.2f}× (< {opts.min_flops_ratio:g}×): growing "
+            "the model costs (almost) no compute, so the law cannot say how to split a compute budget"))
+    tf = part["train_flops"].to_numpy(dtype=float)
+    budgets = np.geomspace(tf.min(), tf.max(), opts.joint_budgets)
+    lo, hi = n_range
+    opt = compute_optimal(fit, budgets, flops_per_sample=(per_model.index.to_numpy(dtype=float), per_model.to_numpy()),
+                          n_bounds=(lo / 10, hi * 10))
+    return dataclasses.replace(out, optimal=opt)
+
+
+def _joint_unidentified(fit: JointLawFit, level: float) -> str | None:
+    """Why the joint law's exponents are not determined by its points, or None when both are."""
+    if not fit.draws:
+        return "no bootstrap refits, so no intervals to judge α and β by"
+    ci = fit.ci(level)
+    bad = []
+    for k, sym in (("alpha", "α"), ("beta", "β")):
+        lo, hi = ci[k]
+        if not (lo > 0 and hi / lo <= BETA_RATIO_MAX):
+            bad.append(f"{sym} = {getattr(fit, k):.3g} with {level:.0%} interval [{lo:.3g}, {hi:.3g}]")
+    if bad:
+        return ("the points do not identify the joint law: " + "; ".join(bad)
+                + f" (an exponent counts as determined when its interval's ends are within {BETA_RATIO_MAX:g}×)")
+    return None
 
 
 # ---- text helpers shared by the writers ---------------------------------------------------------
@@ -667,6 +852,21 @@ def beta_at_bound(fit: PowerLawFit) -> bool:
     """True when β sits on the search bound: the points do not determine it."""
     lo, hi = fit.method.beta_bounds
     return fit.beta <= lo * (1 + 1e-6) or fit.beta >= hi * (1 - 1e-6)
+
+
+BETA_RATIO_MAX = 3.0  # an exponent is "determined" when its interval's ends are within this factor
+
+
+def beta_determined(fit: PowerLawFit | None, level: float) -> bool:
+    """True when the data pin β down: off its search bound, with an interval [lo, hi], lo > 0, hi/lo ≤ 3.
+
+    A key-findings table prints β only then; otherwise it says "not determined" and the details
+    tables give the numbers. Without bootstrap draws there is no interval, so no β is determined.
+    """
+    if fit is None or is_flat(fit) or beta_at_bound(fit) or not fit.draws:
+        return False
+    lo, hi = fit.ci(level)["beta"]
+    return bool(lo > 0 and hi / lo <= BETA_RATIO_MAX)
 
 
 def law_text(fit: PowerLawFit, var: str) -> str:

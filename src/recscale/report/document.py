@@ -27,6 +27,8 @@ from recscale.report.analysis import (
     Analysis,
     Headline,
     beta_at_bound,
+    beta_determined,
+    floor_lower,
     fmt_num,
     is_flat,
     law_text,
@@ -87,6 +89,18 @@ def _factor_cell(h: Headline | None) -> str:
     return f"{h.factor:.2f}×{iv}"
 
 
+def _key_beta_cell(f, level: float) -> str:
+    """β for the key findings: a number only when the data determine it (see ``beta_determined``)."""
+    if f is None:
+        return "no law"
+    if is_flat(f):
+        return "flat (no decrease)"
+    if not beta_determined(f, level):
+        why = "at its search bound" if beta_at_bound(f) else ("no interval" if not f.draws else "interval wider than 3×")
+        return f"not determined ({why})"
+    return _beta_cell(f, level)
+
+
 def _regime_cell(h: Headline | None) -> str:
     if h is None or h.regime is None:
         return "–"
@@ -125,13 +139,20 @@ def key_findings(a: Analysis) -> list[Block]:
              f"curves, {len(seeds)} seed(s), data checkpoints from {fmt_num(samples[0], 2)} to {fmt_num(samples[-1], 2)} "
              f"samples ({dec:.1f} decades). Every law is NE = α·x^-β + γ with {lvl:.0%} bootstrap intervals "
              f"({a.options.bootstrap} refits).")
-    if st.bayes_ne is not None:
+    if st.eval_floor is not None:
+        intro += (f" The floor γ is bounded below by the **true-probability NE on the eval rows, {st.eval_floor:.4f}**: "
+                  "every model is measured on the same rows, and no model beats the true click probabilities on them. "
+                  "Free fits (γ ≥ 0) are reported beside them so both can be compared.")
+    elif st.bayes_ne is not None:
         se = f" ± {1.96 * st.bayes_ne_se:.4f}" if st.bayes_ne_se else ""
         intro += (f" The floor γ is bounded below by the synthetic world's **Bayes NE {st.bayes_ne:.4f}{se}**, a known "
                   "lower bound (no model can beat it); free fits (γ ≥ 0) are reported beside them so both can be compared.")
     else:
         intro += " The Bayes NE is unknown for this data, so floors are free (γ ≥ 0)."
     blocks.append(Block("p", intro))
+    noise = _eval_noise_sentence(st)
+    if noise:
+        blocks.append(Block("p", noise))
 
     # Exponents and regimes.
     blocks.append(Block("h3", "Exponents and regimes"))
@@ -141,16 +162,21 @@ def key_findings(a: Analysis) -> list[Block]:
         row = [SCHEME_TITLES.get(s, s)]
         for ax in AXES:
             h = a.headlines.get((s, ax))
-            row.append(_beta_cell(h.fitted.primary if h else None, lvl))
+            row.append(_key_beta_cell(h.fitted.primary if h else None, lvl))
         for ax in AXES:
             h = a.headlines.get((s, ax))
             row.append(h.regime.label if h and h.regime else "–")
         rows.append(row)
     blocks.append(Block("table", header=header, rows=rows))
+    blocks.append(Block("p", (f"β is printed where the data determine it: off its search bound, with a {lvl:.0%} interval "
+                              "whose ends are within a factor of 3. Otherwise it reads \"not determined\"; the numbers are "
+                              "in the headline-laws table below. Parameter β is along the parameters each scheme grows: "
+                              + "; ".join(f"{SCHEME_TITLES.get(s, s)}: {PARAM_TITLES.get(a.param_col[s], a.param_col[s])}"
+                                          f" ({_decades(a.headlines.get((s, 'params')))})" for s in a.schemes) + ".")))
     blocks.append(Block("list", items=_regime_sentences(a)))
 
-    # Floors against the Bayes NE.
-    blocks.append(Block("h3", "Floors against the Bayes NE"))
+    # Floors against the known floor.
+    blocks.append(Block("h3", "Floors against the known floor"))
     blocks.append(Block("list", items=_floor_sentences(a)))
 
     # The plan.
@@ -197,26 +223,55 @@ def _regime_sentences(a: Analysis) -> list[str]:
     return out
 
 
+def _decades(h: Headline | None) -> str:
+    if h is None:
+        return "no law"
+    lo, hi = h.x_span
+    return f"{fmt_num(lo, 2)}–{fmt_num(hi, 2)}, {math.log10(hi / lo):.2f} decades" if lo > 0 else _span(h)
+
+
+def _eval_noise_sentence(st) -> str | None:
+    """How many eval rows there are and what that means for reading differences of NE."""
+    if st.eval_floor is None or not st.eval_rows:
+        return None
+    se = st.eval_floor_se
+    b = ""
+    if st.bayes_ne is not None:
+        bse = f" ± {1.96 * st.bayes_ne_se:.4f}" if st.bayes_ne_se else ""
+        b = (f" The world's population Bayes NE is {st.bayes_ne:.4f}{bse}; the floor of these rows differs from it by "
+             f"{st.eval_floor - st.bayes_ne:+.4f}, "
+             + (f"{abs(st.eval_floor - st.bayes_ne) / se:.1f} SE: " if se else "")
+             + "the sampling noise of the eval rows, which is why the report bounds γ by the eval rows' floor.")
+    if not se:
+        return f"Every NE is measured on the same {st.eval_rows:,} eval rows.{b}"
+    return (f"Every NE is measured on the same **{st.eval_rows:,} eval rows**, where the true probabilities score "
+            f"{st.eval_floor:.4f} (standard error {se:.4f}, delta method). That SE is the noise of any single NE on this "
+            f"many rows as an estimate of its population value: NEs measured on other rows (or a published number) "
+            f"differ from these by ~{1.96 * se:.4f} at 95% without any real difference. Differences between models here "
+            f"are much smaller than that and still real, because they share the rows.{b}")
+
+
 def _floor_sentences(a: Analysis) -> list[str]:
     st = a.study
     out = []
     checks = a.floor_checks()
     best = min(float(np.min(f.mean_y)) for s in a.schemes for f in a.models[s])
-    if st.bayes_ne is None:
+    if st.floor is None:
         out.append(f"The Bayes NE is unknown; the best measured NE is {best:.4f}.")
         return out
-    below = [c for c in checks if c["below_bayes"]]
+    name = st.floor_name
+    below = [c for c in checks if c["below_floor"]]
     if below:
-        out.append(f"**{len(below)} of {len(checks)} free-fit floors lie below the Bayes NE beyond their interval** "
+        out.append(f"**{len(below)} of {len(checks)} free-fit floors lie below the {name} beyond their interval** "
                    f"({', '.join(c['curve'] for c in below)}): those free laws extrapolate to an impossible NE; trust the "
                    "bounded fits there.")
     elif checks:
         lowest = min(checks, key=lambda c: c["gamma_free_ci"][1])
-        out.append(f"No free-fit floor lies below the Bayes NE beyond its interval ({len(checks)} curves checked; the lowest "
-                   f"upper bound is {lowest['gamma_free_ci'][1]:.4f}, {lowest['curve']}).")
-    gap = best - st.bayes_ne
-    line = (f"The best measured NE is {best:.4f}, {gap:.4f} above the Bayes NE ({gap / st.bayes_ne:.1%} of it): that much "
-            "is still reducible by some model with enough data.")
+        out.append(f"No free-fit floor lies below the {name} ({floor_lower(st):.4f}) beyond its interval ({len(checks)} "
+                   f"curves checked; the lowest upper bound is {lowest['gamma_free_ci'][1]:.4f}, {lowest['curve']}).")
+    gap = best - st.floor
+    line = (f"The best measured NE is {best:.4f}, {gap:.4f} above the {name} {st.floor:.4f} ({gap / st.floor:.1%} of it): "
+            "that much is still reducible by some model with enough data.")
     if "oracle_ne" in st.frame.columns and st.frame["oracle_ne"].notna().any():
         last = st.frame.loc[st.frame["samples"] == st.frame["samples"].max(), "oracle_ne"].dropna()
         if len(last) and gap > 0:
@@ -257,10 +312,10 @@ def _sanity_line(a: Analysis) -> str:
     for w in a.warnings:
         counts[w.code] = counts.get(w.code, 0) + 1
     parts = []
-    if a.study.bayes_ne is not None:
+    if a.study.floor is not None:
         n = counts.get("floor_below_bayes", 0)
-        parts.append(f"{n} free floor(s) below the Bayes NE beyond their interval" if n else
-                     "no free floor below the Bayes NE beyond its interval")
+        parts.append(f"{n} free floor(s) below the {a.study.floor_name} beyond their interval" if n else
+                     f"no free floor below the {a.study.floor_name} beyond its interval")
     n = counts.get("not_decreasing", 0)
     parts.append(f"{n} curve(s) rising beyond seed noise" if n else "no curve rising beyond seed noise")
     if counts.get("fit_failed"):
@@ -271,14 +326,66 @@ def _sanity_line(a: Analysis) -> str:
             + " (details under Warnings).")
 
 
+# ---- the joint law ------------------------------------------------------------------------------
+
+
+def joint_section(a: Analysis) -> list[Block]:
+    """Per scheme: the joint law NE(N, D) with SEs and the compute-optimal N*, D*, NE*, or why not."""
+    blocks = [Block("h2", "Joint law and compute-optimal allocation", anchor="joint")]
+    if not a.joint:
+        return blocks
+    j0 = next(iter(a.joint.values()))
+    boot = a.options.joint_refits
+    blocks.append(Block("p", (
+        "Per scheme, NE(N, D) = E + A/N^α + B/D^β fitted to the seed-mean NE of every model and data size (Hoffmann et "
+        f"al. 2022, approach 3: Huber loss on log NE), N being the parameters the scheme grows; ± is the bootstrap "
+        f"standard error ({boot} refits over the points). The compute-optimal model size N*, samples D* and NE* minimise "
+        "the law under a training budget C = training FLOPs per sample(N) · D, over the scheme's measured compute range; "
+        "FLOPs per sample are each model's own (from the table, interpolated in log-log between the models), because a DLRM's "
+        "embedding parameters cost memory, not FLOPs. A law whose exponents' intervals are wider than 3× is reported as "
+        "not identified, and no allocation is given where the models' FLOPs per sample differ by under "
+        f"{a.options.min_flops_ratio:g}×." + (" One architecture in this study." if j0 else ""))))
+    for s, j in a.joint.items():
+        blocks.append(Block("h3", f"{SCHEME_TITLES.get(s, s)} (N: {PARAM_TITLES.get(j.n_col, j.n_col)})"))
+        if j.fit is None:
+            blocks.append(Block("p", f"No joint law: {j.reason}."))
+            continue
+        if not j.identified:
+            blocks.append(Block("p", f"**Not identified**: {j.reason}. No law or allocation is given; the fit is in fits.json."))
+            continue
+        f = j.fit
+        se = f.se or {}
+
+        def pm(k: str, digits: int = 3) -> str:
+            v, e = getattr(f, k), se.get(k)
+            return f"{fmt_num(v, digits)} ± {fmt_num(e, 2)}" if e is not None else fmt_num(v, digits)
+
+        blocks.append(Block("p", (f"NE(N, D) = E + A/N^α + B/D^β with **E = {pm('E', 4)}**, A = {pm('A')}, **α = {pm('alpha')}**, "
+                                  f"B = {pm('B')}, **β = {pm('beta')}** ({f.n_points} points, N {fmt_num(j.n_range[0], 2)}–"
+                                  f"{fmt_num(j.n_range[1], 2)}; log RMSE {_pct(j.rmse_log)}).")))
+        if j.optimal is None:
+            blocks.append(Block("p", f"No compute-optimal allocation: {j.optimal_reason}."))
+            continue
+        o = j.optimal
+        rows = []
+        for c, n, d, l, fl, b in zip(o.compute, o.N, o.D, o.loss, o.flops_per_sample, o.at_bound):
+            note = "at the search bound (10× beyond the models)" if b else (
+                "beyond the measured model sizes" if not j.n_range[0] <= n <= j.n_range[1] else "")
+            rows.append([fmt_num(c, 3), fmt_num(n, 3), fmt_num(d, 3), f"{l:.4f}", fmt_num(fl, 3), note])
+        blocks.append(Block("table", header=["compute C (training FLOPs)", "N*", "D* (samples)", "NE*", "training FLOPs/sample",
+                                             "note"], rows=rows))
+    return blocks
+
+
 # ---- warnings -----------------------------------------------------------------------------------
 
 _CODE_MEANING = {
-    "floor_below_bayes": "a free floor below the known Bayes NE, beyond its interval: impossible for any model",
+    "floor_below_bayes": "a free floor below the known floor (the true-probability NE on the eval rows, else the Bayes "
+                         "NE), beyond its interval: impossible for any model",
     "not_decreasing": "the measured curve rises beyond seed noise somewhere",
     "fit_failed": "the curve could not be fitted (usually too few sizes or points)",
     "plan_failed": "the plan could not be computed",
-    "param_at_bound": "a parameter sits on its bound (for γ at the Bayes NE: the data show no floor above it; "
+    "param_at_bound": "a parameter sits on its bound (for γ at the known floor: the data show no floor above it; "
                       "for α = 0: a flat curve)",
     "narrow_range": "x spans under two decades, so β and γ are hard to separate",
     "beta_gamma_tradeoff": "β and γ trade off: the exponent is not pinned down by these points",
@@ -293,9 +400,9 @@ def warnings_section(a: Analysis) -> list[Block]:
     if not a.warnings:
         blocks.append(Block("p", "None: every check passed and the laws engine raised no flags."))
         return blocks
-    blocks.append(Block("p", ("Sanity checks of the report (floors below the Bayes NE, curves that do not decrease, failed "
+    blocks.append(Block("p", ("Sanity checks of the report (floors below the known floor, curves that do not decrease, failed "
                               "fits) come first, then flags the laws engine attached to individual fits. Flags on "
-                              "parameter slices and on fits with γ at the Bayes-NE bound are expected in a small study; "
+                              "parameter slices and on fits with γ at the floor bound are expected in a small study; "
                               "they say how far to trust each exponent.")))
     groups: dict[str, list] = {}
     for w in a.warnings:
@@ -326,7 +433,8 @@ def tables_section(a: Analysis) -> list[Block]:
     blocks.append(Block("h3", "Headline laws: each scheme × axis"))
     blocks.append(Block("p", ("Data and compute: the Pareto frontier of the scheme's models; parameters: all models at the "
                               "largest data size every model reached. β and γ with their intervals, for the primary fit "
-                              "(γ ≥ Bayes NE when known) and the free fit; RMSE: of log NE, seed means against the primary law.")))
+                              "(γ ≥ the known floor) and the free fit; RMSE: of log NE, seed means against the primary law. "
+                              "Every β is here, determined or not.")))
     rows = []
     for (s, ax), h in a.headlines.items():
         f = h.fitted
@@ -421,6 +529,10 @@ def provenance_section(a: Analysis, wall_s: float | None) -> list[Block]:
     blocks = [Block("h2", "Provenance", anchor="provenance")]
     items = [f"Source: `{st.source}` ({'recscale ledger' if st.kind == 'ledger' else 'exported table'}), "
              f"{len(st.frame)} evaluation rows."]
+    if st.eval_floor is not None:
+        se = f" (standard error {st.eval_floor_se:.2g}, delta method)" if st.eval_floor_se else ""
+        items.append(f"Eval-rows floor {st.eval_floor:.5f}{se}: the NE of the shards' true probabilities on the "
+                     f"{st.eval_rows:,} eval rows every trial was measured on, recorded by the study runner; it bounds γ.")
     if st.bayes_ne is not None:
         se = f" (standard error {st.bayes_ne_se:.2g})" if st.bayes_ne_se else ""
         items.append(f"Bayes NE {st.bayes_ne:.5f}{se}: {st.bayes_source}.")
@@ -475,7 +587,8 @@ def figures_section(figures: list[Any]) -> list[Block]:
 
 def build_document(a: Analysis, figures: list[Any], wall_s: float | None = None) -> list[Block]:
     """All blocks of the report, in reading order."""
-    return key_findings(a) + warnings_section(a) + figures_section(figures) + tables_section(a) + provenance_section(a, wall_s)
+    return (key_findings(a) + joint_section(a) + warnings_section(a) + figures_section(figures) + tables_section(a)
+            + provenance_section(a, wall_s))
 
 
 # ---- the terminal summary -----------------------------------------------------------------------
@@ -501,7 +614,7 @@ def terminal_summary(a: Analysis) -> str:
                 cell = "flat"
             else:
                 ci = f.ci(lvl)["beta"] if f.draws else None
-                star = "*" if beta_at_bound(f) else ""
+                star = "" if beta_determined(f, lvl) else "*"
                 loose |= bool(star)
                 cell = f"{f.beta:.3f}{star}" + (f" [{ci[0]:.3f},{ci[1]:.3f}]" if ci else "")
             if h and h.regime:
@@ -509,24 +622,36 @@ def terminal_summary(a: Analysis) -> str:
             cells.append(f"{cell:<{col}}")
         lines.append(f"  {s:<{w}}  " + "".join(cells).rstrip())
     if loose:
-        lines.append("  * beta at its search bound: those points do not determine it")
+        lines.append("  * beta not determined (at its search bound, or an interval wider than 3x)")
     rmses = [f.curve_rmse_log for s in a.schemes for f in a.models[s] if f.curve_rmse_log is not None]
     if rmses:
         lines.append(f"data curves: power law + constant on each of {len(rmses)} curves, log RMSE "
                      f"{min(rmses):.2%} to {max(rmses):.2%}")
-    if st.bayes_ne is not None:
+    if st.floor is not None:
         checks = a.floor_checks()
-        below = [c for c in checks if c["below_bayes"]]
+        below = [c for c in checks if c["below_floor"]]
         fr = [a.frontiers[(s, "data")] for s in a.schemes if (s, "data") in a.frontiers and a.frontiers[(s, "data")].free]
-        lines.append(f"floors: free fits of the Pareto data curves against the Bayes NE {st.bayes_ne:.4f}:")
+        extra = f" (population Bayes NE {st.bayes_ne:.4f})" if st.eval_floor is not None and st.bayes_ne is not None else ""
+        lines.append(f"floors: free fits of the Pareto data curves against the {st.floor_name} {st.floor:.4f}{extra}:")
         for f in fr:
             ci = f.free.ci(lvl)["gamma"] if f.free.draws else (f.free.gamma, f.free.gamma)
             lines.append(f"  {f.scheme:<{w}}  gamma {f.free.gamma:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]")
-        lines.append(f"  {len(below)} of {len(checks)} free floors below the Bayes NE beyond their interval"
+        lines.append(f"  {len(below)} of {len(checks)} free floors below the {st.floor_name} beyond their interval"
                      + (": " + ", ".join(c["curve"] for c in below) if below else ""))
     lines.append(f"plan: to lower NE by {a.options.plan_rel_gain:.0%} (relative) from the edge of the data, times more")
     for s in a.schemes:
         lines.append(f"  {s:<{w}}  " + "   ".join(f"{AXIS_NOUN[ax]} {_short_factor(a.headlines.get((s, ax)))}" for ax in AXES))
+    if a.joint:
+        no = [s for s, j in a.joint.items() if not j.identified or j.fit is None]
+        lines.append("joint law NE(N, D) = E + A/N^alpha + B/D^beta (+- bootstrap SE)"
+                     + (f"; not identified: {', '.join(no)}" if no else ""))
+        for s, j in a.joint.items():
+            if s in no:
+                continue
+            f, se = j.fit, j.fit.se or {}
+            opt = "compute-optimal N*(C) given" if j.optimal is not None else "no compute-optimal allocation"
+            lines.append(f"  {s:<{w}}  E {f.E:.4f}+-{se.get('E', float('nan')):.4f}  alpha {f.alpha:.3f}+-"
+                         f"{se.get('alpha', float('nan')):.3f}  beta {f.beta:.3f}+-{se.get('beta', float('nan')):.3f}  ({opt})")
     sanity = [x for x in a.warnings if x.code in SANITY_CODES]
     lines.append(f"warnings: {len(sanity)} sanity, {len(a.warnings) - len(sanity)} fit flags (see the report)")
     return "\n".join(lines)

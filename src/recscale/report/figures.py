@@ -3,7 +3,9 @@
 Every figure is drawn from an :class:`~recscale.report.analysis.Analysis` with matplotlib's
 object-oriented API (no pyplot, so no global state and no GUI backend), and saved as PNG and SVG.
 All axes are log-scaled; each fitted law is drawn with its interval band and its equation in the
-legend; where the synthetic world's Bayes NE is known it is a dashed line on every NE axis.
+legend; where the floor is known it is a dashed line on every NE axis: the true-probability NE on
+the eval rows the trials were measured on (recorded by the study runner for a synthetic world), else
+the world's population Bayes NE.
 
 Figures:
 
@@ -14,7 +16,7 @@ Figures:
   tandem, each with the compute frontier's law (Fig. 5).
 * ``scaling_efficiency``: β with intervals for each scheme × axis, with regime labels.
 * ``extrapolation``: laws fitted on the smaller part of each axis, predicting the larger part.
-* ``floors``: fitted floors (free and bounded) against the Bayes NE.
+* ``floors``: fitted floors (free and bounded) against the eval-rows floor and the Bayes NE.
 """
 
 from __future__ import annotations
@@ -134,16 +136,24 @@ def _ne_range(a: Analysis, values: list[np.ndarray]) -> tuple[float, float]:
     vals = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values if np.size(v)] or [np.array([1.0])])
     vals = vals[np.isfinite(vals) & (vals > 0)]
     lo, hi = float(vals.min()), float(vals.max())
-    if a.study.bayes_ne is not None:
-        lo = min(lo, a.study.bayes_ne)
+    if a.study.floor is not None:
+        lo = min(lo, a.study.floor)
     return lo, hi
 
 
+def floor_line(a: Analysis) -> tuple[float, str] | None:
+    """The dashed line of every NE panel: (value, legend label), or None without a known floor."""
+    st = a.study
+    if st.floor is None:
+        return None
+    return st.floor, f"{st.floor_name} {st.floor:.4f}"
+
+
 def _bayes(ax, a: Analysis, label: bool = True) -> None:
-    b = a.study.bayes_ne
-    if b is None:
+    line = floor_line(a)
+    if line is None:
         return
-    ax.axhline(b, color="black", ls="--", lw=1.0, zorder=1, label=f"Bayes NE {b:.4f}" if label else None)
+    ax.axhline(line[0], color="black", ls="--", lw=1.0, zorder=1, label=line[1] if label else None)
 
 
 def _draw_law(ax, fit, x_lo: float, x_hi: float, color, label: str | None, level: float, lw: float = 1.6,
@@ -218,7 +228,7 @@ def fig_data_scaling(a: Analysis):
     lvl = a.options.level
     ys = [f.mean_y for s in a.schemes for f in a.models[s]]
     lo, hi = _ne_range(a, ys)
-    oracle = _oracle(a)
+    oracle = oracle_series(a)
     for j, s in enumerate(a.schemes):
         ax = axes[j]
         fs = a.models[s]
@@ -236,7 +246,8 @@ def fig_data_scaling(a: Analysis):
     return fig
 
 
-def _oracle(a: Analysis):
+def oracle_series(a: Analysis):
+    """The seen-id oracle's (samples, NE) as drawn in the data-scaling figure, or None."""
     df = a.study.frame
     if "oracle_ne" not in df.columns:
         return None
@@ -268,7 +279,7 @@ def fig_param_scaling(a: Analysis):
         _bayes(ax, a)
         _x_log(ax, np.concatenate([f.mean_x for f in sl]) if sl else None)
         _ne_axis(ax, lo, hi)
-        ax.set_xlabel(f"{PARAM_TITLES.get(a.param_col[s], a.param_col[s])} N")
+        ax.set_xlabel(f"{PARAM_TITLES.get(a.param_col[s], a.param_col[s])} N (what the scheme grows)")
         _panel_title(ax, s)
         if sl:
             _legend(ax, loc="best")
@@ -468,18 +479,55 @@ def fig_floors(a: Analysis):
             fb = f.bounded
             cb = fb.ci(lvl)["gamma"] if fb.draws else (fb.gamma, fb.gamma)
             ax.errorbar([fb.gamma], [y - 0.25], xerr=[[fb.gamma - cb[0]], [cb[1] - fb.gamma]], fmt="s", ms=3.5,
-                        color="#0969da", capsize=2, lw=1.0, label="γ ≥ Bayes NE fit" if i == 0 else None)
-    b = a.study.bayes_ne
+                        color="#0969da", capsize=2, lw=1.0, label="γ ≥ floor fit" if i == 0 else None)
+    st = a.study
+    if st.eval_floor is not None:
+        ax.axvline(st.eval_floor, color="black", ls="--", lw=1.0,
+                   label=f"true-probability NE on the eval rows ({st.eval_rows:,}) {st.eval_floor:.4f}" if st.eval_rows
+                   else f"true-probability NE on the eval rows {st.eval_floor:.4f}")
+    b = st.bayes_ne
     if b is not None:
-        ax.axvline(b, color="black", ls="--", lw=1.0, label=f"Bayes NE {b:.4f}")
-        if a.study.bayes_ne_se:
-            ax.axvspan(b - 1.96 * a.study.bayes_ne_se, b + 1.96 * a.study.bayes_ne_se, color="0.5", alpha=0.2, lw=0)
+        ls, color = (":", "0.35") if st.eval_floor is not None else ("--", "black")
+        se = f" ± {1.96 * st.bayes_ne_se:.4f}" if st.bayes_ne_se else ""
+        ax.axvline(b, color=color, ls=ls, lw=1.0, label=f"population Bayes NE {b:.4f}{se}")
+        if st.bayes_ne_se:
+            ax.axvspan(b - 1.96 * st.bayes_ne_se, b + 1.96 * st.bayes_ne_se, color="0.5", alpha=0.2, lw=0)
     ax.set_yticks(range(n))
     ax.set_yticklabels(labels[::-1], fontsize=7.5)
     ax.set_ylim(-0.8, n - 0.3)
     ax.set_xlabel("fitted floor γ (NE as the resource → ∞)")
     ax.grid(True, axis="x", alpha=0.25)
     _legend(ax, loc="lower left")
+    return fig
+
+
+def fig_joint(a: Analysis):
+    """Measured against predicted NE of each scheme's joint law NE(N, D), coloured by model size."""
+    from matplotlib.colors import LogNorm
+
+    fig, axes, cols = _scheme_grid(len(a.schemes), panel_w=4.6, panel_h=4.0, sharey=False)
+    for j, s in enumerate(a.schemes):
+        ax = axes[j]
+        jl = a.joint.get(s)
+        _panel_title(ax, s)
+        if jl is None or jl.predicted is None:
+            _no_data(ax, f"no joint law:\n{jl.reason if jl else 'no points'}")
+            continue
+        sc = ax.scatter(jl.predicted, jl.measured, c=jl.N, s=14, cmap="viridis", norm=LogNorm(), zorder=3)
+        lo = float(min(jl.predicted.min(), jl.measured.min()))
+        hi = float(max(jl.predicted.max(), jl.measured.max()))
+        ax.plot([lo, hi], [lo, hi], color="0.3", lw=1.0, ls="--", zorder=2, label="measured = predicted")
+        cb = fig.colorbar(sc, ax=ax, pad=0.01)
+        cb.set_label(f"{PARAM_TITLES.get(jl.n_col, jl.n_col)} N", fontsize=8)
+        txt = (f"α = {jl.fit.alpha:.3f}, β = {jl.fit.beta:.3f}\nlog RMSE {jl.rmse_log:.2%}" if jl.identified else
+               "not identified:\nexponents not determined")
+        ax.text(0.04, 0.96, txt, transform=ax.transAxes, va="top", fontsize=7.5,
+                color="black" if jl.identified else "#cf222e", bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8"})
+        ax.set_xlabel("NE predicted by the joint law")
+        if j % cols == 0:
+            ax.set_ylabel("NE measured (seed mean)")
+        ax.grid(True, alpha=0.25)
+        _legend(ax, loc="lower right")
     return fig
 
 
@@ -500,11 +548,13 @@ def _ident(f: Fitted) -> str:
 FIGURES: list[tuple[str, str, Callable, str]] = [
     ("data_scaling", "Data scaling: NE vs training samples (paper Fig. 2)", fig_data_scaling,
      "One panel per scaling scheme, one colour per model size. Points: NE averaged over seeds (bars: seed range). "
-     "Lines: NE = α·D^-β + γ fitted with γ ≥ Bayes NE, shaded: its {level} confidence band. Dashed: the world's Bayes NE; "
-     "dotted: the seen-id oracle (the teacher knowing only ids seen in the first D samples)."),
+     "Lines: NE = α·D^-β + γ fitted with γ ≥ the floor, shaded: its {level} confidence band. Dashed: the floor (the NE "
+     "of the true probabilities on the eval rows every model is measured on, when recorded; else the world's Bayes NE); "
+     "dotted: the seen-id oracle (the teacher knowing only ids seen in the first D samples, on the same rows)."),
     ("param_scaling", "Parameter scaling at each data size", fig_param_scaling,
-     "NE against the parameters each scheme grows (MLP parameters for the MLP schemes, embedding parameters for the "
-     "embedding schemes), one colour per data size D, with the law NE = α·N^-β + γ and its band. Flat lines mean "
+     "NE against the parameters each scheme grows (the bottom MLP's for bottom-MLP width, the top MLP's for top-MLP "
+     "width, embedding parameters for the embedding schemes; parts the scheme holds fixed are left out), one colour "
+     "per data size D, with the law NE = α·N^-β + γ and its band. Flat lines mean "
      "parameter scaling has saturated at that data size."),
     ("data_efficiency", "Data-scaling efficiency: the Pareto-optimal curve (paper Fig. 4)", fig_data_efficiency,
      "Thin lines: every model's data curve. Open circles: the Pareto-optimal points (the best model at each data "
@@ -519,13 +569,18 @@ FIGURES: list[tuple[str, str, Callable, str]] = [
     ("scaling_efficiency", "Scaling efficiency: exponents and regimes", fig_scaling_efficiency,
      "β of each scheme × axis with its {level} interval (filled: the primary fit; open diamond: the free fit). Beside "
      "it, the regime at the edge of the data, with the share of bootstrap fits that agree."),
+    ("joint", "Joint law NE(N, D): measured against predicted", fig_joint,
+     "Each scheme's joint law NE(N, D) = E + A/N^α + B/D^β against the seed-mean NE of every model (colour: the "
+     "parameters the scheme grows) and data size. Points on the dashed line are predicted exactly."),
     ("extrapolation", "Extrapolation check", fig_extrapolation,
      "Each axis's headline curve: the law is fitted on the smaller part of the axis (filled points, left of the dotted "
      "line) and predicts the larger part (open points). The box gives the error of log NE on the held-out points."),
-    ("floors", "Fitted floors against the Bayes NE", fig_floors,
-     "The floor γ of every data curve and frontier: free fit (open circles) and fit bounded below by the Bayes NE "
-     "(squares), each with its {level} interval. A free floor left of the dashed line (beyond its interval) would be "
-     "impossible: no model beats the Bayes NE."),
+    ("floors", "Fitted floors against the known floor", fig_floors,
+     "The floor γ of every data curve and frontier: free fit (open circles) and fit bounded below by the known floor "
+     "(squares), each with its {level} interval. Dashed: the NE of the true probabilities on the eval rows (the floor "
+     "of every measured NE); dotted with band: the world's population Bayes NE and its 95% interval. A free floor left "
+     "of the dashed line (beyond its interval) would be impossible: no model beats the true probabilities on the rows "
+     "it is measured on."),
 ]
 
 
@@ -542,9 +597,8 @@ def save_figures(a: Analysis, out_dir: str | Path) -> list[FigureFile]:
     out = []
     level = f"{a.options.level:.0%}"
     for name, title, fn, caption in FIGURES:
-        if name == "floors" and a.study.bayes_ne is None:
-            caption = caption.replace(" A free floor left of the dashed line (beyond its interval) would be impossible: "
-                                      "no model beats the Bayes NE.", " The Bayes NE is unknown for this study.")
+        if name == "floors" and a.study.floor is None:
+            caption = caption[: caption.index(" Dashed:")] + " No floor is known for this study."
         with mpl.rc_context(_RC):
             fig = fn(a)
             # Lay out once, then freeze: otherwise every save re-runs the constrained layout.

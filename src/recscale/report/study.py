@@ -36,6 +36,11 @@ class Study:
         bayes_ne_se: Its standard error, or None when unknown (e.g. read from a table).
         bayes_source: Where ``bayes_ne`` came from, in words, or None.
         provenance: Spec, versions, machine, times and trial counts (ledger only), else None.
+        eval_floor: NE of the true probabilities on the eval rows every trial was measured on (the
+            floor of the measured NEs: no model beats it on those rows), or None.
+        eval_floor_se: Its delta-method standard error: the spread of any single NE measured on
+            this many rows around its population value.
+        eval_rows: How many eval rows the trials were measured on, or None when unknown.
     """
 
     frame: Any = field(repr=False, compare=False)
@@ -46,6 +51,19 @@ class Study:
     bayes_ne_se: float | None
     bayes_source: str | None
     provenance: dict[str, Any] | None
+    eval_floor: float | None = None
+    eval_floor_se: float | None = None
+    eval_rows: int | None = None
+
+    @property
+    def floor(self) -> float | None:
+        """The floor measured NEs are compared with: the eval-rows floor when known, else the Bayes NE."""
+        return self.eval_floor if self.eval_floor is not None else self.bayes_ne
+
+    @property
+    def floor_name(self) -> str:
+        """What :attr:`floor` is, in words."""
+        return "true-probability NE on the eval rows" if self.eval_floor is not None else "Bayes NE"
 
     @property
     def schemes(self) -> list[str]:
@@ -90,6 +108,7 @@ def load_study(path: str | Path) -> Study:
         df = df.assign(trial_id=[f"{s}-{v}-s{sd}" for s, v, sd in zip(df["scheme"], df["value"], df["seed"])])
 
     provenance = None
+    floor = floor_se = n_eval = None
     bayes = se = None
     bayes_source = None
     name = p.stem
@@ -101,6 +120,9 @@ def load_study(path: str | Path) -> Study:
             bayes, se = float(world["bayes_ne"]), world.get("bayes_ne_se")
             se = float(se) if se is not None else None
             bayes_source = "the synthetic world's Bayes NE, estimated on a large independent sample (ledger metadata)"
+        ef = provenance.get("eval_floor") or {}
+        if ef.get("ne") is not None and math.isfinite(ef["ne"]):
+            floor, floor_se, n_eval = float(ef["ne"]), ef.get("se"), ef.get("rows")
     if bayes is None and "bayes_ne" in df.columns:
         vals = pd.to_numeric(df["bayes_ne"], errors="coerce").dropna().unique()
         if len(vals):
@@ -109,14 +131,15 @@ def load_study(path: str | Path) -> Study:
     if bayes is not None and not (math.isfinite(bayes) and 0 < bayes < 1.5):
         bayes = se = bayes_source = None
     return Study(frame=df, source=str(p), kind="ledger" if ledger else "table", name=str(name), bayes_ne=bayes,
-                 bayes_ne_se=se, bayes_source=bayes_source, provenance=provenance)
+                 bayes_ne_se=se, bayes_source=bayes_source, provenance=provenance, eval_floor=floor,
+                 eval_floor_se=floor_se, eval_rows=n_eval)
 
 
 def _ledger_provenance(p: Path) -> dict[str, Any]:
     from recscale.study.ledger import open_existing
 
     keys = ("spec_name", "spec", "spec_toml", "dataset", "dataset_meta", "checkpoints", "created_at", "versions",
-            "machine", "last_run_wall_s", "last_run_workers", "last_run_executor", "last_run_device", "last_run_precision")
+            "machine", "eval_floor", "last_run_wall_s", "last_run_workers", "last_run_executor", "last_run_device", "last_run_precision")
     with open_existing(p) as led:
         out = {k: led.get_meta(k) for k in keys}
         out["trial_status"] = led.status_counts()

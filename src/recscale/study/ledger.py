@@ -58,6 +58,7 @@ EXPORT_COLUMNS = [
     "trial_id", "scheme", "value", "seed", "params_dense", "params_sparse", "params_total",
     "flops_per_sample", "samples", "train_flops", "ne", "logloss", "auc", "calibration", "wall_s",
     "label", "embedding_dim", "embedding_rows", "bottom_mlp", "top_mlp", "base_ctr", "bayes_ne", "oracle_ne",
+    "params_bottom_mlp", "params_top_mlp",
 ]  # fmt: skip
 
 
@@ -183,6 +184,14 @@ class Ledger:
         with self.transaction() as c:
             c.executemany("INSERT OR REPLACE INTO reference VALUES (?, ?, ?, ?)", rows)
 
+    def set_eval_floor(self, floor: dict[str, Any]) -> None:
+        """Record the NE of the true probabilities on the study's eval rows (``ne``, ``se``, ``rows``, ...)."""
+        self.set_meta({"eval_floor": floor})
+
+    def eval_floor(self) -> dict[str, Any] | None:
+        """The recorded eval-rows floor (see :meth:`set_eval_floor`), or None (not synthetic, or older ledger)."""
+        return self.get_meta("eval_floor")
+
     def has_reference(self) -> bool:
         return self.conn.execute("SELECT COUNT(*) FROM reference").fetchone()[0] > 0
 
@@ -209,6 +218,7 @@ class Ledger:
                 "wall_s": wall, "label": label, "embedding_dim": model["embedding_dim"],
                 "embedding_rows": model["embedding_rows"], "bottom_mlp": "x".join(map(str, model["bottom_mlp"])),
                 "top_mlp": "x".join(map(str, model["top_mlp"])), "base_ctr": ctr, "bayes_ne": bayes, "oracle_ne": oracle,
+                "params_bottom_mlp": model.get("params_bottom_mlp"), "params_top_mlp": model.get("params_top_mlp"),
             })  # fmt: skip
         return out
 

@@ -8,6 +8,7 @@ the pending ones run; each result is committed as it arrives. Rerunning the same
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shutil
@@ -16,6 +17,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from recscale import __version__
 from recscale.data.shards import Dataset
@@ -147,10 +150,11 @@ def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
     n_dense, cards = len(ds_meta["dense_names"]), ds_meta["cardinalities"]
     rows = []
     for t in spec.trials():
-        cost = model_cost(t.model.dlrm(n_dense, cards))
+        cfg = t.model.dlrm(n_dense, cards)
+        cost = model_cost(cfg)
         rows.append(
             TrialRow(
-                t.trial_id, t.seed, t.model.label(), _model_dict(t.model), cost.params_dense, cost.params_sparse,
+                t.trial_id, t.seed, t.model.label(), _model_dict(t.model) | _mlp_params(cfg), cost.params_dense, cost.params_sparse,
                 cost.params_total, cost.flops_per_sample, t.memberships,
             )
         )
@@ -160,6 +164,43 @@ def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
 def _model_dict(m) -> dict[str, Any]:
     return {"embedding_dim": m.embedding_dim, "embedding_rows": m.embedding_rows, "bottom_mlp": list(m.bottom_mlp),
             "top_mlp": list(m.top_mlp), "interaction": m.interaction}  # fmt: skip
+
+
+def _mlp_params(cfg) -> dict[str, int]:
+    """Parameters (weights and biases) of each MLP, so a parameter law can use the part its scheme grows.
+
+    The bottom MLP maps the dense features to one embedding, the top MLP the interaction to a logit;
+    their sum is ``model_cost(cfg).params_dense`` (tested).
+    """
+    def count(widths: list[int]) -> int:
+        return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+    return {"params_bottom_mlp": count([cfg.n_dense, *cfg.bottom_mlp, cfg.embedding_dim]),
+            "params_top_mlp": count([cfg.interaction_width, *cfg.top_mlp, 1])}
+
+
+def eval_rows_floor(ds: Dataset, eval_rows: int | None) -> dict[str, Any]:
+    """NE of the true probabilities on the eval rows a study uses (the first ``eval_rows``, as the trainer).
+
+    This, not the population Bayes NE, is the floor of the NEs measured on those rows. Its standard
+    error is the delta-method SE of a ratio of means, NE = mean(ℓ) / H(mean(y)) with ℓ the per-row
+    log loss of the true probabilities: the spread of an NE measured on this many rows around its
+    population value, so a difference between two NEs on other rows smaller than ~2 SE is noise.
+    """
+    from recscale.metrics import binary_entropy, normalized_entropy
+
+    ev = ds.split("eval")
+    n = ev.rows if eval_rows is None else min(eval_rows, ev.rows)
+    y = np.asarray(ev.labels[:n], dtype=np.float64)
+    p = np.clip(np.asarray(ev.prob[:n], dtype=np.float64), 1e-15, 1 - 1e-15)
+    ne = normalized_entropy(y, p)
+    loss = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+    ctr = float(y.mean())
+    h = float(binary_entropy(ctr))
+    grad = np.array([1.0 / h, -float(loss.mean()) * math.log((1 - ctr) / ctr) / h**2])
+    cov = np.cov(np.stack([loss, y])) / n
+    return {"ne": float(ne), "se": float(math.sqrt(grad @ cov @ grad)), "rows": int(n), "ctr": ctr,
+            "method": "NE of the shards' prob on the first eval_rows eval rows; SE by the delta method"}
 
 
 def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) -> RunSummary:
@@ -239,6 +280,8 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
             from recscale.study.reference import reference_rows
 
             led.set_reference(reference_rows(ds, checkpoints, spec.train.eval_rows))
+        if "world" in ds.meta and led.eval_floor() is None and ds.split("eval").prob is not None:
+            led.set_eval_floor(eval_rows_floor(ds, spec.train.eval_rows))
         done = led.done_ids()
         todo = [r for r in rows if r.trial_id not in done]
         threads = spec.train.threads
