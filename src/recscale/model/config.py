@@ -7,6 +7,7 @@ never import torch. :class:`recscale.model.dlrm.DLRM` builds the network from it
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 INTERACTIONS = ("dot", "cat")  # pairwise dot products (DLRM), or concatenation
 
@@ -27,6 +28,7 @@ class DLRMConfig:
             above it and the first decade of data is not spent learning the base rate.
     """
 
+    architecture: ClassVar[str] = "dlrm"
     n_dense: int
     cardinalities: tuple[int, ...]
     embedding_dim: int = 16
@@ -63,3 +65,119 @@ class DLRMConfig:
     def with_(self, **changes) -> "DLRMConfig":
         """A copy with some fields changed (scaling schemes build sizes this way)."""
         return replace(self, **changes)
+
+
+def _check_common(cfg, extra: tuple[int, ...] = ()) -> None:
+    """The checks every architecture shares: positive widths, rows and cardinalities."""
+    bad = [w for w in (cfg.embedding_dim, *cfg.bottom_mlp, *cfg.top_mlp, *cfg.cardinalities, *extra) if w < 1]
+    if bad or (cfg.embedding_rows is not None and cfg.embedding_rows < 1) or cfg.n_dense < 0:
+        raise ValueError(f"all widths, rows, sizes and cardinalities must be positive: {cfg}")
+
+
+def _tuples(cfg, names: tuple[str, ...]) -> None:
+    for n in names:
+        object.__setattr__(cfg, n, tuple(int(v) for v in getattr(cfg, n)))
+
+
+@dataclass(frozen=True)
+class DCNConfig:
+    """Architecture of one DCNv2 (Wang et al. 2021) as TorchRec's ``DLRM_DCN`` arranges it.
+
+    Bottom MLP → concatenation of its output and all embeddings x_0 [(F+1)·D] → ``cross_layers``
+    cross layers x_{l+1} = x_0 ⊙ (U_l (V_l^T x_l) + b_l) + x_l → top MLP. Stacked: there is no
+    parallel deep tower.
+
+    Attributes:
+        n_dense, cardinalities, embedding_dim, embedding_rows, bottom_mlp, top_mlp, base_ctr: As
+            :class:`DLRMConfig`.
+        cross_layers: L, the number of cross layers (0: the top MLP reads x_0).
+        cross_rank: r, the rank of U_l [(F+1)D, r] and V_l [(F+1)D, r]; None: full rank, one
+            W_l [(F+1)D, (F+1)D] per layer.
+    """
+
+    architecture: ClassVar[str] = "dcnv2"
+    n_dense: int
+    cardinalities: tuple[int, ...]
+    embedding_dim: int = 16
+    embedding_rows: int | None = None
+    bottom_mlp: tuple[int, ...] = (64,)
+    top_mlp: tuple[int, ...] = (64,)
+    cross_layers: int = 3
+    cross_rank: int | None = 32
+    base_ctr: float | None = None
+
+    def __post_init__(self) -> None:
+        _tuples(self, ("cardinalities", "bottom_mlp", "top_mlp"))
+        if self.cross_layers < 0:
+            raise ValueError(f"cross_layers must be >= 0, got {self.cross_layers}")
+        _check_common(self, () if self.cross_rank is None else (self.cross_rank,))
+
+    table_rows = DLRMConfig.table_rows
+
+    @property
+    def interaction_width(self) -> int:
+        """Width of x_0 (and of every cross layer's output): (F+1)·D."""
+        return (len(self.cardinalities) + 1) * self.embedding_dim
+
+    with_ = DLRMConfig.with_
+
+
+@dataclass(frozen=True)
+class WukongConfig:
+    """Architecture of one Wukong (Zhang et al., ICML 2024): a stack of FM and linear-compress blocks.
+
+    The bottom MLP turns the dense features into ``dense_embeddings`` vectors of width D, which join
+    the F embeddings in X_0 [n_0 = F + dense_embeddings, D]. Each of ``layers`` layers maps
+    X_i [n_i, D] to X_{i+1} [n_F + n_L, D]; the top MLP reads the last one flattened.
+
+    Attributes:
+        n_dense, cardinalities, embedding_dim, embedding_rows, bottom_mlp, top_mlp, base_ctr: As
+            :class:`DLRMConfig` (the bottom MLP's last layer has width dense_embeddings·D).
+        dense_embeddings: How many D-wide embeddings the dense features become.
+        layers: L, the number of Wukong layers (0: the top MLP reads X_0).
+        fmb_embeddings: n_F, embeddings each factorisation-machine block outputs.
+        lcb_embeddings: n_L, embeddings each linear-compress block outputs.
+        fm_rank: k, the columns of the FM's learned projection Y [n_i, k].
+        fmb_mlp: Hidden widths of each FMB's MLP (its last layer outputs n_F·D).
+    """
+
+    architecture: ClassVar[str] = "wukong"
+    n_dense: int
+    cardinalities: tuple[int, ...]
+    embedding_dim: int = 16
+    embedding_rows: int | None = None
+    bottom_mlp: tuple[int, ...] = (64,)
+    top_mlp: tuple[int, ...] = (64,)
+    dense_embeddings: int = 1
+    layers: int = 3
+    fmb_embeddings: int = 8
+    lcb_embeddings: int = 8
+    fm_rank: int = 8
+    fmb_mlp: tuple[int, ...] = (64,)
+    base_ctr: float | None = None
+
+    def __post_init__(self) -> None:
+        _tuples(self, ("cardinalities", "bottom_mlp", "top_mlp", "fmb_mlp"))
+        if self.layers < 0:
+            raise ValueError(f"layers must be >= 0, got {self.layers}")
+        sizes = (self.dense_embeddings, self.fmb_embeddings, self.lcb_embeddings, self.fm_rank, *self.fmb_mlp)
+        _check_common(self, sizes)
+
+    table_rows = DLRMConfig.table_rows
+
+    @property
+    def layer_embeddings(self) -> tuple[int, ...]:
+        """n_0, n_1, ..., n_L: embeddings entering each layer and leaving the last."""
+        n0 = len(self.cardinalities) + self.dense_embeddings
+        return (n0, *[self.fmb_embeddings + self.lcb_embeddings] * self.layers)
+
+    @property
+    def interaction_width(self) -> int:
+        """Width of the flattened last layer fed to the top MLP: n_L·D."""
+        return self.layer_embeddings[-1] * self.embedding_dim
+
+    with_ = DLRMConfig.with_
+
+
+ModelConfig = DLRMConfig | DCNConfig | WukongConfig
+ARCHITECTURES: dict[str, type] = {"dlrm": DLRMConfig, "dcnv2": DCNConfig, "wukong": WukongConfig}

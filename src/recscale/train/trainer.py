@@ -32,8 +32,8 @@ import torch
 from recscale.data.loader import iter_batches, load_rows
 from recscale.data.shards import Dataset
 from recscale.metrics import Evaluation, evaluate
+from recscale.model import build_model
 from recscale.model.config import DLRMConfig
-from recscale.model.dlrm import DLRM
 from recscale.train.config import TrainConfig
 from recscale.train.device import check_precision, maybe_compile, precision_context, resolve_device, torch_threads
 from recscale.train.optim import SparseRowAdagrad
@@ -75,7 +75,7 @@ class TrainState:
         # The model is built on the CPU, so only the CPU generator is forked (and restored after).
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = DLRM(model_cfg).to(self.device)
+            self.model = build_model(model_cfg).to(self.device)  # any architecture: DLRM, DCNv2, Wukong
         self.model_cfg = model_cfg
         dense_params = [p for n, p in self.model.named_parameters() if not n.startswith("embedding.")]
         self.dense_opt = torch.optim.Adagrad(dense_params, lr=train_cfg.lr_dense, foreach=True)
