@@ -69,11 +69,13 @@ def test_interaction_flops_grow_with_their_knobs():
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: DCNConfig(n_dense=1, cardinalities=(5,), cross_rank=0), "must be positive"),
-        (lambda: DCNConfig(n_dense=1, cardinalities=(5,), cross_layers=-1), "cross_layers must be >= 0, got -1"),
-        (lambda: WukongConfig(n_dense=1, cardinalities=(5,), fm_rank=0), "must be positive"),
-        (lambda: WukongConfig(n_dense=1, cardinalities=(5,), fmb_mlp=(8, 0)), "must be positive"),
-        (lambda: WukongConfig(n_dense=1, cardinalities=(5,), layers=-2), "layers must be >= 0, got -2"),
+        (lambda: DCNConfig(n_dense=1, cardinalities=(5,), cross_rank=0), r"DCNConfig.cross_rank: every size must be positive, got 0"),
+        (lambda: DCNConfig(n_dense=1, cardinalities=(5,), cross_layers=-1), r"DCNConfig.cross_layers: .* >= 0, got -1"),
+        (lambda: DCNConfig(n_dense=1, cardinalities=(5, 0)), r"DCNConfig.cardinalities: .* positive, got \(5, 0\)"),
+        (lambda: WukongConfig(n_dense=1, cardinalities=(5,), fm_rank=0), r"WukongConfig.fm_rank: .* positive, got 0"),
+        (lambda: WukongConfig(n_dense=1, cardinalities=(5,), fmb_mlp=(8, 0)), r"WukongConfig.fmb_mlp: .* got \(8, 0\)"),
+        (lambda: WukongConfig(n_dense=1, cardinalities=(5,), embedding_rows=0), r"WukongConfig.embedding_rows: .* got 0"),
+        (lambda: WukongConfig(n_dense=1, cardinalities=(5,), layers=-2), r"WukongConfig.layers: .* >= 0, got -2"),
     ],
 )
 def test_bad_config_is_rejected(make, match):

@@ -67,11 +67,17 @@ class DLRMConfig:
         return replace(self, **changes)
 
 
-def _check_common(cfg, extra: tuple[int, ...] = ()) -> None:
-    """The checks every architecture shares: positive widths, rows and cardinalities."""
-    bad = [w for w in (cfg.embedding_dim, *cfg.bottom_mlp, *cfg.top_mlp, *cfg.cardinalities, *extra) if w < 1]
-    if bad or (cfg.embedding_rows is not None and cfg.embedding_rows < 1) or cfg.n_dense < 0:
-        raise ValueError(f"all widths, rows, sizes and cardinalities must be positive: {cfg}")
+def _check_sizes(cfg, positive: tuple[str, ...], non_negative: tuple[str, ...]) -> None:
+    """One-line error naming the first field whose size is out of range (None means unset and passes)."""
+    for name in (*positive, *non_negative):
+        value = getattr(cfg, name)
+        low = 1 if name in positive else 0
+        if value is not None and any(v < low for v in (value if isinstance(value, tuple) else (value,))):
+            allowed = "positive" if low else ">= 0"
+            raise ValueError(f"{type(cfg).__name__}.{name}: every size must be {allowed}, got {value!r}")
+
+
+_COMMON_POSITIVE = ("embedding_dim", "embedding_rows", "bottom_mlp", "top_mlp", "cardinalities")
 
 
 def _tuples(cfg, names: tuple[str, ...]) -> None:
@@ -108,9 +114,7 @@ class DCNConfig:
 
     def __post_init__(self) -> None:
         _tuples(self, ("cardinalities", "bottom_mlp", "top_mlp"))
-        if self.cross_layers < 0:
-            raise ValueError(f"cross_layers must be >= 0, got {self.cross_layers}")
-        _check_common(self, () if self.cross_rank is None else (self.cross_rank,))
+        _check_sizes(self, (*_COMMON_POSITIVE, "cross_rank"), ("n_dense", "cross_layers"))
 
     table_rows = DLRMConfig.table_rows
 
@@ -158,10 +162,8 @@ class WukongConfig:
 
     def __post_init__(self) -> None:
         _tuples(self, ("cardinalities", "bottom_mlp", "top_mlp", "fmb_mlp"))
-        if self.layers < 0:
-            raise ValueError(f"layers must be >= 0, got {self.layers}")
-        sizes = (self.dense_embeddings, self.fmb_embeddings, self.lcb_embeddings, self.fm_rank, *self.fmb_mlp)
-        _check_common(self, sizes)
+        wukong = ("dense_embeddings", "fmb_embeddings", "lcb_embeddings", "fm_rank", "fmb_mlp")
+        _check_sizes(self, (*_COMMON_POSITIVE, *wukong), ("n_dense", "layers"))
 
     table_rows = DLRMConfig.table_rows
 
