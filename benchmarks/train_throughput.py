@@ -8,9 +8,11 @@ Baselines, all with Adagrad (recscale's default optimiser) on embeddings and MLP
     importable.
 
 Data is read from a shards dataset (26 features, one id per feature, Zipf ids) written to a
-temporary folder. Each side trains a warm-up, then is timed over a fixed number of steps.
+temporary folder. Each side trains a warm-up, then is timed over rounds of a fixed number of steps,
+the sides' rounds interleaved so that load from other processes falls on all of them alike; each
+side's best round counts.
 
-Run: python benchmarks/train_throughput.py [--steps 30] [--threads 2]
+Run: python benchmarks/train_throughput.py [--steps 30] [--rounds 3] [--threads 2] [--only dcn,wukong]
 The last line reads `small: X.XXx  large: Y.YYx  dcn: X.XXx  wukong: Y.YYx` (recscale samples/s over
 the best baseline's).
 """
@@ -74,33 +76,40 @@ def baseline_model(b: Bench) -> nn.Module:
         return StraightforwardWukong(b.rows, b.dim, b.bottom, b.top, w["layers"], w["fmb_embeddings"], w["lcb_embeddings"],
                                      w["fm_rank"], w["fmb_mlp"])  # fmt: skip
     return StraightforwardDLRM(b.rows, b.dim, b.bottom, b.top)
+
+
 ROUNDS = 3  # best of several timed rounds: robust to other processes sharing the machine
 
 
-def time_loop(step, batches, warmup: int, steps: int) -> float:
-    """Samples/s of ``step`` after ``warmup`` steps: the best of ROUNDS rounds of ``steps`` steps."""
-    it = iter(batches)
-    for _ in range(warmup):
-        step(next(it))
-    best = 0.0
-    for _ in range(ROUNDS):
-        n = 0
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            b = next(it)
-            step(b)
-            n += len(b)
-        best = max(best, n / (time.perf_counter() - t0))
+def time_sides(steps_of: dict, data: Dataset, batch: int, warmup: int, steps: int, rounds: int) -> dict[str, float]:
+    """Samples/s of each side's step function: the best of ``rounds`` rounds of ``steps`` steps.
+
+    The sides' rounds are interleaved (recscale, baseline, ..., recscale, baseline, ...), so a burst
+    of load from other processes hits every side alike instead of one side's whole measurement.
+    """
+    its = {k: iter(iter_batches(data.split("train"), batch, data.rows("train"))) for k in steps_of}
+    for k, step in steps_of.items():
+        for _ in range(warmup):
+            step(next(its[k]))
+    best = dict.fromkeys(steps_of, 0.0)
+    for _ in range(rounds):
+        for k, step in steps_of.items():
+            n = 0
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                b = next(its[k])
+                step(b)
+                n += len(b)
+            best[k] = max(best[k], n / (time.perf_counter() - t0))
     return best
 
 
-def bench_recscale(ds: Dataset, b: Bench, warmup: int, steps: int, threads: int) -> float:
+def recscale_step(ds: Dataset, b: Bench, threads: int):
     tr = Trainer(model_config(ds, b), TrainConfig(batch_size=b.batch, eval_rows=1, threads=threads), ds, seed=0)
-    batches = iter_batches(ds.split("train"), b.batch, ds.rows("train"))
-    return time_loop(lambda bt: tr.state.step(bt.dense, bt.sparse, bt.labels), batches, warmup, steps)
+    return lambda bt: tr.state.step(bt.dense, bt.sparse, bt.labels)
 
 
-def bench_straightforward(ds: Dataset, b: Bench, warmup: int, steps: int) -> float:
+def straightforward_step(b: Bench):
     torch.manual_seed(0)
     model = baseline_model(b)
     sparse_opt, dense_opt = model.optimizers()
@@ -113,10 +122,10 @@ def bench_straightforward(ds: Dataset, b: Bench, warmup: int, steps: int) -> flo
         sparse_opt.step()
         dense_opt.step()
 
-    return time_loop(step, iter_batches(ds.split("train"), b.batch, ds.rows("train")), warmup, steps)
+    return step
 
 
-def bench_torchrec(ds: Dataset, b: Bench, warmup: int, steps: int) -> float | None:
+def torchrec_step(b: Bench):
     if b.arch == "wukong":
         return None  # TorchRec has no Wukong
     try:
@@ -150,7 +159,7 @@ def bench_torchrec(ds: Dataset, b: Bench, warmup: int, steps: int) -> float | No
         loss_fn(model(bt.dense, kjt).squeeze(1), bt.labels).backward()
         opt.step()
 
-    return time_loop(step, iter_batches(ds.split("train"), b.batch, ds.rows("train")), warmup, steps)
+    return step
 
 
 def main() -> None:
@@ -158,18 +167,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=ROUNDS)
     ap.add_argument("--only", default=None, help="comma-separated config names (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ratios = {}
     with tempfile.TemporaryDirectory() as tmp:
         for b in [c for c in CONFIGS if args.only is None or c.name in args.only.split(",")]:
-            ds = make_data(Path(tmp) / b.name, (ROUNDS * args.steps + args.warmup + 1) * b.batch, b.rows)
-            ours = bench_recscale(ds, b, args.warmup, args.steps, args.threads)
-            base = {"straightforward": bench_straightforward(ds, b, args.warmup, args.steps)}
-            tr = bench_torchrec(ds, b, args.warmup, args.steps)
+            ds = make_data(Path(tmp) / b.name, (args.rounds * args.steps + args.warmup + 1) * b.batch, b.rows)
+            sides = {"recscale": recscale_step(ds, b, args.threads), "straightforward": straightforward_step(b)}
+            tr = torchrec_step(b)
             if tr is not None:
-                base["torchrec"] = tr
+                sides["torchrec"] = tr
+            base = time_sides(sides, ds, b.batch, args.warmup, args.steps, args.rounds)
+            ours = base.pop("recscale")
             best = max(base, key=base.get)
             ratios[b.name] = ours / base[best]
             others = ", ".join(f"{k} {v:,.0f}" for k, v in base.items())
