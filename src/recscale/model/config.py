@@ -1,7 +1,9 @@
-"""The architecture of a DLRM as a plain, torch-free value.
+"""The architecture of a model (DLRM, DCNv2, Wukong) as a plain, torch-free value.
 
-Specs, cost accounting and the scaling schemes work on this object alone, so planning and dry runs
-never import torch. :class:`recscale.model.dlrm.DLRM` builds the network from it.
+Specs, cost accounting and the scaling schemes work on these objects alone, so planning and dry runs
+never import torch. :func:`recscale.model.build_model` builds the network from one. Every config has
+the fields the trainer and the study read (n_dense, cardinalities, embedding_dim, embedding_rows,
+bottom_mlp, top_mlp, base_ctr, table_rows, with_) and an ``architecture`` name.
 """
 
 from __future__ import annotations
