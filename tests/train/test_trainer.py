@@ -4,32 +4,47 @@ import numpy as np
 import pytest
 import torch
 
-from recscale.model.config import DLRMConfig
+from recscale.model.config import DCNConfig, DLRMConfig, WukongConfig
 from recscale.train.config import TrainConfig
 from recscale.train.optim import SparseRowAdagrad
 from recscale.train.trainer import Trainer, TrainState
 
 
-def _cfg(ds, **kw):
-    return DLRMConfig(n_dense=ds.n_dense, cardinalities=tuple(ds.cardinalities), embedding_dim=8,
-                      embedding_rows=2000, bottom_mlp=(16,), top_mlp=(16,), **kw)  # fmt: skip
+def _cfg(ds, arch="dlrm", **kw):
+    common = dict(n_dense=ds.n_dense, cardinalities=tuple(ds.cardinalities), embedding_dim=8, embedding_rows=2000,
+                  bottom_mlp=(16,), top_mlp=(16,), **kw)  # fmt: skip
+    if arch == "dcnv2":
+        return DCNConfig(**common, cross_layers=2, cross_rank=4)
+    if arch == "wukong":
+        return WukongConfig(**common, layers=2, fmb_embeddings=4, lcb_embeddings=4, fm_rank=4, fmb_mlp=(16,))
+    return DLRMConfig(**common)
 
 
-def test_prefix_evaluation_is_exact(small_synth):
+ARCHS = ["dlrm", "dcnv2", "wukong"]
+# Every architecture with the default optimisers, and every other optimiser on the cheapest one.
+ARCH_OPTS = [(a, "adagrad", "adagrad") for a in ARCHS] + [
+    ("wukong", "adam", "adam"), ("dlrm", "adam", "rowwise_adagrad"), ("dcnv2", "adagrad", "adam")
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("arch", "dense_opt", "sparse_opt"), ARCH_OPTS)
+def test_prefix_evaluation_is_exact(small_synth, arch, dense_opt, sparse_opt):
     """Check that NE at D in a run of 4D equals NE of a separate run that stops at D (same seed)."""
-    tc = TrainConfig(batch_size=256, eval_rows=5000)
+    tc = TrainConfig(batch_size=256, eval_rows=5000, dense_optimizer=dense_opt, sparse_optimizer=sparse_opt,
+                     **({"lr_dense": 2e-3, "lr_embedding": 2e-3} if dense_opt == "adam" else {}))  # fmt: skip
     d = 2048
-    long = Trainer(_cfg(small_synth), tc, small_synth, seed=3).run([d, 2 * d, 4 * d])
-    short = Trainer(_cfg(small_synth), tc, small_synth, seed=3).run([d])
+    long = Trainer(_cfg(small_synth, arch), tc, small_synth, seed=3).run([d, 2 * d, 4 * d])
+    short = Trainer(_cfg(small_synth, arch), tc, small_synth, seed=3).run([d])
     assert long[0].samples == short[0].samples == d
     assert long[0].evaluation.ne == short[0].evaluation.ne
     assert long[-1].evaluation.ne < long[0].evaluation.ne  # and training does something
 
 
-def test_same_seed_same_numbers_other_seed_differs(small_synth):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_same_seed_same_numbers_other_seed_differs(small_synth, arch):
     """Check bitwise determinism for a seed, and that the seed matters."""
     tc = TrainConfig(batch_size=256, eval_rows=3000)
-    runs = [Trainer(_cfg(small_synth), tc, small_synth, seed=s).run([4096])[0].evaluation.ne for s in (1, 1, 2)]
+    runs = [Trainer(_cfg(small_synth, arch), tc, small_synth, seed=s).run([4096])[0].evaluation.ne for s in (1, 1, 2)]
     assert runs[0] == runs[1] and runs[0] != runs[2]
 
 
@@ -82,18 +97,21 @@ def test_sparse_adagrad_unique_paths_agree(rows):
         assert torch.equal(uniq, ref_u) and torch.equal(inv, ref_i)
 
 
-def test_resume_from_snapshot_is_exact(small_synth, tmp_path):
+@pytest.mark.parametrize(("arch", "dense_opt", "sparse_opt"), ARCH_OPTS)
+def test_resume_from_snapshot_is_exact(small_synth, tmp_path, arch, dense_opt, sparse_opt):
     """Check that a trial stopped after two checkpoints and resumed from its snapshot gives the
-    numbers of a trial that never stopped, bitwise, and keeps the evaluations made before the stop."""
-    tc = TrainConfig(batch_size=256, eval_rows=3000)
+    numbers of a trial that never stopped, bitwise, and keeps the evaluations made before the stop
+    (for every architecture, and with every optimiser's state in the snapshot)."""
+    tc = TrainConfig(batch_size=256, eval_rows=3000, dense_optimizer=dense_opt, sparse_optimizer=sparse_opt)
     cps = [1024, 2048, 4096, 8192]
-    whole = Trainer(_cfg(small_synth), tc, small_synth, seed=5).run(cps)
+    cfg = _cfg(small_synth, arch)
+    whole = Trainer(cfg, tc, small_synth, seed=5).run(cps)
     snap = tmp_path / "trial.pt"
-    first = Trainer(_cfg(small_synth), tc, small_synth, seed=5).run(cps[:2], snapshot=snap, snapshot_every_s=0)
+    first = Trainer(cfg, tc, small_synth, seed=5).run(cps[:2], snapshot=snap, snapshot_every_s=0)
     assert snap.exists()  # saved after 1,024 samples (not after a run's last checkpoint)
     # "Killed" after 4,096; this run itself resumed from the 1,024 snapshot and saved after 2,048.
-    Trainer(_cfg(small_synth), tc, small_synth, seed=5).run(cps[:3], snapshot=snap, snapshot_every_s=0)
-    resumed = Trainer(_cfg(small_synth), tc, small_synth, seed=99).run(cps, snapshot=snap)  # seed is overwritten
+    Trainer(cfg, tc, small_synth, seed=5).run(cps[:3], snapshot=snap, snapshot_every_s=0)
+    resumed = Trainer(cfg, tc, small_synth, seed=99).run(cps, snapshot=snap)  # seed is overwritten
     assert [p.samples for p in resumed] == cps
     assert [p.evaluation.ne for p in resumed] == [p.evaluation.ne for p in whole]
     assert first[0].evaluation.ne == whole[0].evaluation.ne

@@ -1,13 +1,15 @@
-"""Exact parameter counts and analytic FLOPs of a DLRM, from its config alone (no torch needed).
+"""Exact parameter counts and analytic FLOPs of every architecture, from its config alone (no torch).
 
 Conventions (the ones scaling-law papers use, so numbers compare):
     * A FLOP is one multiply or one add: a matrix product [m, k] @ [k, n] costs 2·m·k·n. Only the
-      matrix products are counted (linear layers and the interaction's batched product); gathers,
-      biases and activations are O(width) and left out, exactly as
+      matrix products are counted (linear layers, DLRM's Gram matrix, DCNv2's cross products
+      U_l (V_l^T x_l), Wukong's FM X (X^T Y), its LCB W_L X and residual projection W_R X); gathers,
+      biases, activations, LayerNorms, DCNv2's Hadamard product and residual add (2·(F+1)·D per
+      layer) and Wukong's residual add are O(width) and left out, exactly as
       ``torch.utils.flop_counter.FlopCounterMode`` counts, which the tests check against.
     * Training FLOPs per sample = 3 × forward (backward costs two forward passes: gradients with
       respect to activations and to weights). The embedding update touches rows, not FLOPs.
-    * Embedding parameters cost memory, not FLOPs: a DLRM's compute is set by its MLPs and
+    * Embedding parameters cost memory, not FLOPs: a recommender's compute is set by its MLPs and
       interaction, which is why C = 6·N·D does not hold for it.
 """
 
@@ -15,17 +17,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from recscale.model.config import DLRMConfig
+from recscale.model.config import DCNConfig, DLRMConfig, ModelConfig, WukongConfig
 
 TRAIN_FLOPS_PER_FORWARD = 3
 
 
 @dataclass(frozen=True)
 class ModelCost:
-    """Size and cost of one DLRM.
+    """Size and cost of one model.
 
     Attributes:
-        params_dense: Parameters of the bottom and top MLPs (weights and biases).
+        params_dense: Every parameter outside the embedding tables (MLPs, interaction layers).
         params_sparse: Embedding parameters: sum of table rows × D.
         params_total: Their sum; equals ``sum(p.numel() for p in model.parameters())``.
         flops_per_sample: Forward FLOPs per sample (matrix products only).
@@ -44,21 +46,60 @@ class ModelCost:
         return asdict(self)
 
 
-def _mlp_widths(cfg: DLRMConfig) -> tuple[list[int], list[int]]:
-    bottom = [cfg.n_dense, *cfg.bottom_mlp, cfg.embedding_dim]
-    top = [cfg.interaction_width, *cfg.top_mlp, 1]
-    return bottom, top
+def _linear(widths: list[int]) -> tuple[int, int]:
+    """Parameters and forward FLOPs of an MLP with these layer widths."""
+    pairs = list(zip(widths[:-1], widths[1:]))
+    return sum(a * b + b for a, b in pairs), sum(2 * a * b for a, b in pairs)
 
 
-def model_cost(cfg: DLRMConfig) -> ModelCost:
-    """Parameters and FLOPs of the DLRM described by ``cfg``."""
-    bottom, top = _mlp_widths(cfg)
-    dense = sum(a * b + b for w in (bottom, top) for a, b in zip(w[:-1], w[1:]))
-    sparse = sum(cfg.table_rows) * cfg.embedding_dim
-    flops = sum(2 * a * b for w in (bottom, top) for a, b in zip(w[:-1], w[1:]))
+def _dlrm(cfg: DLRMConfig) -> tuple[int, int]:
+    p1, f1 = _linear([cfg.n_dense, *cfg.bottom_mlp, cfg.embedding_dim])
+    p2, f2 = _linear([cfg.interaction_width, *cfg.top_mlp, 1])
+    flops = f1 + f2
     if cfg.interaction == "dot":
-        f1 = len(cfg.cardinalities) + 1
-        flops += 2 * f1 * f1 * cfg.embedding_dim  # bmm [F+1, D] @ [D, F+1]
+        f = len(cfg.cardinalities) + 1
+        flops += 2 * f * f * cfg.embedding_dim  # bmm [F+1, D] @ [D, F+1]
+    return p1 + p2, flops
+
+
+def _dcn(cfg: DCNConfig) -> tuple[int, int]:
+    w, r, layers = cfg.interaction_width, cfg.cross_rank, cfg.cross_layers
+    p1, f1 = _linear([cfg.n_dense, *cfg.bottom_mlp, cfg.embedding_dim])
+    p2, f2 = _linear([w, *cfg.top_mlp, 1])
+    if r is None:  # W_l [W, W] and b_l
+        p3, f3 = layers * (w * w + w), layers * 2 * w * w
+    else:  # V_l [W, r], U_l [r, W] and b_l
+        p3, f3 = layers * (2 * w * r + w), layers * 4 * w * r
+    return p1 + p2 + p3, f1 + f2 + f3
+
+
+def _wukong(cfg: WukongConfig) -> tuple[int, int]:
+    d, k, nf, nl = cfg.embedding_dim, cfg.fm_rank, cfg.fmb_embeddings, cfg.lcb_embeddings
+    p, f = _linear([cfg.n_dense, *cfg.bottom_mlp, cfg.dense_embeddings * d])
+    p2, f2 = _linear([cfg.interaction_width, *cfg.top_mlp, 1])
+    p, f = p + p2, f + f2
+    for n in cfg.layer_embeddings[:-1]:
+        n_out = nf + nl
+        proj = n_out if n != n_out else 0  # W_R only when the number of embeddings changes
+        pm, fm = _linear([n * k, *cfg.fmb_mlp, nf * d])
+        # Y [n, k], FM LayerNorm (2·n·k), FMB MLP, W_L [n_L, n], W_R, output LayerNorm (2·D).
+        p += n * k + 2 * n * k + pm + nl * n + proj * n + 2 * d
+        # X^T [D, n] @ [Y | W_L^T | W_R^T], then X [n, D] @ (X^T Y) [D, k], then the FMB MLP.
+        f += 2 * d * n * (k + nl + proj) + 2 * n * d * k + fm
+    return p, f
+
+
+def model_cost(cfg: ModelConfig) -> ModelCost:
+    """Parameters and FLOPs of the model described by ``cfg`` (any architecture)."""
+    if isinstance(cfg, DLRMConfig):
+        dense, flops = _dlrm(cfg)
+    elif isinstance(cfg, DCNConfig):
+        dense, flops = _dcn(cfg)
+    elif isinstance(cfg, WukongConfig):
+        dense, flops = _wukong(cfg)
+    else:
+        raise TypeError(f"model_cost: unknown config type {type(cfg).__name__}")
+    sparse = sum(cfg.table_rows) * cfg.embedding_dim
     return ModelCost(
         params_dense=dense,
         params_sparse=sparse,

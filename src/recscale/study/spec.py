@@ -47,7 +47,7 @@ from recscale import examples
 from recscale.data.synthetic import WorldConfig
 from recscale.errors import SpecError
 from recscale.model.config import INTERACTIONS, DLRMConfig
-from recscale.train.config import TrainConfig
+from recscale.train.config import DENSE_OPTIMIZERS, SPARSE_OPTIMIZERS, TrainConfig
 
 SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")
 _RUNTIME_TRAIN_FIELDS = ("device", "eval_batch_size", "precision", "compile")  # how it runs (CLI options): not in the spec
@@ -292,6 +292,12 @@ def _parse_train(raw: dict, problems: list[str]) -> tuple[TrainConfig, Checkpoin
                 problems.append(f"train.{k}: must be a positive number, got {v!r}")
                 continue
             kw[k] = float(v)
+        elif k in ("dense_optimizer", "sparse_optimizer"):
+            names = DENSE_OPTIMIZERS if k == "dense_optimizer" else SPARSE_OPTIMIZERS
+            if v not in names:
+                problems.append(f"train.{k}: must be one of {', '.join(names)}; got {v!r}")
+                continue
+            kw[k] = v
         elif k in ("warmup_samples",):
             if not _is_int(v) or v < 0:
                 problems.append(f"train.{k}: must be a non-negative integer, got {v!r}")

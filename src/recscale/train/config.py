@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+DENSE_OPTIMIZERS = ("adagrad", "adam")
+SPARSE_OPTIMIZERS = ("adagrad", "rowwise_adagrad", "adam")  # fused, row-sparse (train/optim.py)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -11,8 +14,11 @@ class TrainConfig:
 
     Attributes:
         batch_size: Samples per step. Small batches learn faster per sample early on.
-        lr_embedding: Adagrad learning rate of the embedding tables.
-        lr_dense: Adagrad learning rate of the MLPs.
+        lr_embedding: Learning rate of the embedding tables' (sparse) optimiser.
+        lr_dense: Learning rate of the optimiser of every other parameter (MLPs, interaction).
+        dense_optimizer: "adagrad" or "adam" for the non-embedding parameters.
+        sparse_optimizer: "adagrad" (per element), "rowwise_adagrad" (one accumulator per row) or
+            "adam" (lazy: only touched rows' moments move) for the embedding tables.
         warmup_samples: Linear learning-rate warm-up length W, in samples (not a fraction of the
             run): the step that starts after s samples uses min(1, (s + batch_size) / W) of both
             learning rates, so from W samples on they are exactly lr_embedding and lr_dense.
@@ -36,6 +42,14 @@ class TrainConfig:
     device: str = "cpu"
     precision: str = "fp32"
     compile: bool = False
+    dense_optimizer: str = "adagrad"
+    sparse_optimizer: str = "adagrad"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("dense_optimizer", DENSE_OPTIMIZERS), ("sparse_optimizer", SPARSE_OPTIMIZERS)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"train.{name}: must be one of {', '.join(allowed)}; got {value!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -32,11 +32,11 @@ import torch
 from recscale.data.loader import iter_batches, load_rows
 from recscale.data.shards import Dataset
 from recscale.metrics import Evaluation, evaluate
+from recscale.model import build_model
 from recscale.model.config import DLRMConfig
-from recscale.model.dlrm import DLRM
 from recscale.train.config import TrainConfig
 from recscale.train.device import check_precision, maybe_compile, precision_context, resolve_device, torch_threads
-from recscale.train.optim import SparseRowAdagrad
+from recscale.train.optim import make_dense_optimizer, make_sparse_optimizer
 
 
 @dataclass(frozen=True)
@@ -75,11 +75,11 @@ class TrainState:
         # The model is built on the CPU, so only the CPU generator is forked (and restored after).
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = DLRM(model_cfg).to(self.device)
+            self.model = build_model(model_cfg).to(self.device)  # any architecture: DLRM, DCNv2, Wukong
         self.model_cfg = model_cfg
         dense_params = [p for n, p in self.model.named_parameters() if not n.startswith("embedding.")]
-        self.dense_opt = torch.optim.Adagrad(dense_params, lr=train_cfg.lr_dense, foreach=True)
-        self.sparse_opt = SparseRowAdagrad(self.model.embedding.weight, lr=train_cfg.lr_embedding)
+        self.dense_opt = make_dense_optimizer(train_cfg.dense_optimizer, dense_params, train_cfg.lr_dense)
+        self.sparse_opt = make_sparse_optimizer(train_cfg.sparse_optimizer, self.model.embedding.weight, train_cfg.lr_embedding)
         self.samples = 0
         self._loss = maybe_compile(self._forward_loss, train_cfg.compile)
 
@@ -97,14 +97,14 @@ class TrainState:
             "samples": self.samples,
             "model": self.model.state_dict(),
             "dense_opt": self.dense_opt.state_dict(),
-            "sparse_opt": self.sparse_opt.state,
+            "sparse_opt": self.sparse_opt.state_dict(),
         }
 
     def load_state_dict(self, d: dict) -> None:
         self.samples = int(d["samples"])
         self.model.load_state_dict(d["model"])
         self.dense_opt.load_state_dict(d["dense_opt"])
-        self.sparse_opt.state.copy_(d["sparse_opt"])
+        self.sparse_opt.load_state_dict(d["sparse_opt"])
 
     def lr_factor(self) -> float:
         """The multiplier of both learning rates in the next step: min(1, (samples + B) / W).
