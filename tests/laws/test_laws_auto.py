@@ -6,7 +6,6 @@ import dataclasses
 import json
 
 import numpy as np
-import pytest
 
 from recscale.laws import fit_power_law, plan_for_target
 from recscale.laws.auto import CANDIDATES

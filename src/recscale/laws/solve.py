@@ -284,7 +284,7 @@ def polish(p: Problem, est: dict[str, float]):
     records its status, and yields the Jacobian for asymptotic standard errors.
     Returns (estimates, optimiser status, covariance parameter names, covariance or None).
     """
-    xa, ya, wa, lo, hi, space, opts, k = p.x, p.y, p.w, p.lo, p.hi, p.space, p.opts, p.k
+    ya, wa, lo, hi, space, opts, k = p.y, p.w, p.lo, p.hi, p.space, p.opts, p.k
     x0 = p.x0
     t = p.t
     sw = np.sqrt(wa)
