@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from recscale.errors import SpecError
-from recscale.train.config import DENSE_OPTIMIZERS, SPARSE_OPTIMIZERS, TrainConfig
+from recscale.train.config import (
+    DEFAULT_LR_DENSE,
+    DEFAULT_LR_EMBEDDING,
+    DENSE_OPTIMIZERS,
+    SPARSE_OPTIMIZERS,
+    TrainConfig,
+)
 from recscale.train.optim import (
     SparseLazyAdam,
     SparseRowwiseAdagrad,
@@ -96,3 +102,36 @@ def test_spec_reads_optimizer_names():
     raw["train"]["sparse_optimizer"] = "adamw"
     with pytest.raises(SpecError, match=r"train.sparse_optimizer: must be one of adagrad, rowwise_adagrad, adam; got 'adamw'"):
         parse_spec(raw)
+
+
+def test_learning_rates_default_per_optimizer():
+    """Check that an optimiser named without a learning rate gets its own default (Adam's far below
+    Adagrad's), that a given rate wins, and that the config holds the resolved number (round trip)."""
+    ada = TrainConfig(dense_optimizer="adagrad", sparse_optimizer="adagrad")
+    adam = TrainConfig(dense_optimizer="adam", sparse_optimizer="adam")
+    assert (ada.lr_dense, ada.lr_embedding) == (DEFAULT_LR_DENSE["adagrad"], DEFAULT_LR_EMBEDDING["adagrad"])
+    assert (adam.lr_dense, adam.lr_embedding) == (DEFAULT_LR_DENSE["adam"], DEFAULT_LR_EMBEDDING["adam"])
+    assert adam.lr_dense < ada.lr_dense / 4 and adam.lr_embedding < ada.lr_embedding / 4
+    assert TrainConfig(sparse_optimizer="rowwise_adagrad").lr_embedding == DEFAULT_LR_EMBEDDING["rowwise_adagrad"]
+    assert TrainConfig(dense_optimizer="adam", lr_dense=0.01).lr_dense == 0.01
+    assert TrainConfig(**adam.to_dict()) == adam and isinstance(adam.to_dict()["lr_embedding"], float)
+
+
+def test_default_pair_is_the_measured_one():
+    """Check the default pair chosen by benchmarks/optimizer_sweep.py (RESULTS.md, "Optimiser defaults"):
+    changing it changes every study's numbers, so it must be a deliberate edit here too."""
+    cfg = TrainConfig()
+    assert (cfg.dense_optimizer, cfg.sparse_optimizer) == ("adam", "adam")
+    assert (cfg.lr_dense, cfg.lr_embedding) == (2e-3, 4e-3)
+
+
+def test_spec_without_rates_gets_the_optimizers_defaults():
+    """Check that a spec naming an optimiser but no learning rate trains at that optimiser's default."""
+    from recscale.study.spec import parse_spec
+    from tests.study.conftest import TEST_SPEC
+
+    raw = tomllib.loads(TEST_SPEC)
+    raw["train"] = {k: v for k, v in raw["train"].items() if not k.startswith("lr_")}
+    raw["train"].update(dense_optimizer="adagrad", sparse_optimizer="rowwise_adagrad")
+    t = parse_spec(raw).train
+    assert (t.lr_dense, t.lr_embedding) == (DEFAULT_LR_DENSE["adagrad"], DEFAULT_LR_EMBEDDING["rowwise_adagrad"])
