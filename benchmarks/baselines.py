@@ -18,7 +18,7 @@ from torch import nn
 from recscale.data.shards import Dataset, DatasetWriter
 
 N_DENSE, N_SPARSE = 13, 26
-LR_EMB, LR_DENSE = 0.05, 0.02  # recscale's TrainConfig defaults
+LR_EMB, LR_DENSE = 0.05, 0.02  # recscale's default Adagrad rates (train/config.py)
 
 
 def make_data(path: Path, rows: int, card: int, seed: int = 0) -> Dataset:

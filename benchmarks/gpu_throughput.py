@@ -82,7 +82,8 @@ def time_steps(step, batches, device: torch.device, warmup: int, steps: int) -> 
 def bench_recscale(ds: Dataset, c: Config, batch: int, device: torch.device, args) -> float:
     cfg = DLRMConfig(N_DENSE, tuple(ds.cardinalities), c.dim, None, c.bottom, c.top)
     tc = TrainConfig(batch_size=batch, lr_embedding=LR_EMB, lr_dense=LR_DENSE, eval_rows=1, threads=args.threads,
-                     device=str(device), precision=args.precision, compile=args.compile)  # fmt: skip
+                     device=str(device), precision=args.precision, compile=args.compile,
+                     dense_optimizer="adagrad", sparse_optimizer="adagrad")  # fmt: skip
     tr = Trainer(cfg, tc, ds, seed=0)
     batches = iter_batches(ds.split("train"), batch, ds.rows("train"), device=device, prefetch=device.type != "cpu")
     return time_steps(lambda b: tr.state.step(b.dense, b.sparse, b.labels), batches, device, args.warmup, args.steps)

@@ -1,6 +1,6 @@
 """Steady-state training throughput of recscale's trainer against baselines in the same process.
 
-Baselines, all with Adagrad (recscale's default optimiser) on embeddings and MLPs:
+Baselines, all with Adagrad on embeddings and MLPs, as recscale's side here (its default is Adam):
   * "straightforward": nn.EmbeddingBag per feature (sparse gradients) + nn.Sequential + the
     interaction written from its equations (benchmarks/baselines.py), the model a PyTorch user
     writes first; for the DLRM, DCNv2 and Wukong configs;
@@ -105,7 +105,8 @@ def time_sides(steps_of: dict, data: Dataset, batch: int, warmup: int, steps: in
 
 
 def recscale_step(ds: Dataset, b: Bench, threads: int):
-    tr = Trainer(model_config(ds, b), TrainConfig(batch_size=b.batch, eval_rows=1, threads=threads), ds, seed=0)
+    tc = TrainConfig(batch_size=b.batch, eval_rows=1, threads=threads, dense_optimizer="adagrad", sparse_optimizer="adagrad")
+    tr = Trainer(model_config(ds, b), tc, ds, seed=0)
     return lambda bt: tr.state.step(bt.dense, bt.sparse, bt.labels)
 
 

@@ -1,11 +1,12 @@
 """Optimisers: fused row-sparse updates for the embedding table, torch optimisers for the rest.
 
-Embeddings default to Adagrad, the usual choice for sparse CTR features (DLRM practice, TorchRec's
-fused optimisers): each row's step shrinks with its own gradient history, so frequent ids settle
-while rare ids still move a lot when they finally appear. That matters for one-pass training on
-Zipf ids, where most rows are touched a handful of times. Two alternatives (``[train]
-sparse_optimizer``): row-wise Adagrad (FBGEMM/TorchRec's default, one accumulator per row: D times
-less state) and lazy Adam (``torch.optim.SparseAdam``'s update: only touched rows' moments move).
+Three choices (``[train] sparse_optimizer``). Adagrad is the usual one for sparse CTR features (DLRM
+practice, TorchRec's fused optimisers): each row's step shrinks with its own gradient history, so
+frequent ids settle while rare ids still move a lot when they finally appear, which matters for
+one-pass training on Zipf ids, where most rows are touched a handful of times. Row-wise Adagrad
+(FBGEMM/TorchRec's default) keeps one accumulator per row: D times less state. Lazy Adam
+(``torch.optim.SparseAdam``'s update: only touched rows' moments move) is the default: it reached
+the lowest NE on the demo world (benchmarks/RESULTS.md, "Optimiser defaults").
 
 Every sparse update is fused: gradients of the gathered rows are summed per unique row and applied
 in place, without building a sparse tensor or a table-sized gradient. Each equals its torch

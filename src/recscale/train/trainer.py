@@ -7,10 +7,11 @@ gives its whole data-scaling curve, and NE at each checkpoint is exact, not an a
 Checkpoints must be multiples of the batch size, so the batches a run sees never depend on where it
 is evaluated; evaluation changes no state and draws no random numbers.
 
-Optimisers (defaults in :class:`TrainConfig`): Adagrad for the embeddings (fused, sparse; see
-:mod:`recscale.train.optim`) and Adagrad for the MLPs, with an optional linear warm-up over a fixed
-number of samples (:meth:`TrainState.lr_factor`). Adagrad's own per-parameter step decay is what
-one-pass CTR training relies on instead of a schedule.
+Optimisers (defaults in :class:`TrainConfig`, chosen by measurement: benchmarks/RESULTS.md): lazy
+Adam for the embeddings (fused, sparse; see :mod:`recscale.train.optim`) and Adam for the MLPs, at a
+constant rate with an optional linear warm-up over a fixed number of samples
+(:meth:`TrainState.lr_factor`). Per-parameter step sizes (Adam's, or Adagrad's decaying ones) are
+what one-pass CTR training relies on instead of a schedule.
 
 Ownership: :class:`TrainState` owns the model, optimisers, device and precision; :class:`Trainer`
 owns the data and the evaluation rows and reaches the rest through ``trainer.state``. Nothing here
