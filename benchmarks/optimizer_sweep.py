@@ -11,7 +11,8 @@ Grids (run in this order; each picks up the previous one's winners from the CSV)
   * ``sizes``: the pairs of SIZE_PAIRS at their best base learning rates, 3 DLRM sizes x 2 seeds;
   * ``arch``: one DCNv2 and one Wukong size, the two best pairs of ``sizes``, 2 seeds;
   * ``more`` (optional): the pairs tuned but left out of ``sizes`` at every DLRM size, and the
-    third pair of ``sizes`` on each architecture (seed 0).
+    third pair of ``sizes`` on each architecture (seed 0);
+  * ``archlr`` (optional): the two pairs on DCNv2 and Wukong at lower rates (seed 0).
 
 Results are appended to a CSV one run at a time (a killed sweep resumes; finished runs are
 skipped), so two processes (``--shard 0/2`` and ``--shard 1/2``) can share the work.
@@ -136,7 +137,10 @@ def plan(grid: str, rows: list[dict]) -> list[tuple[Size, str, float, float, int
         third = sorted(SIZE_PAIRS, key=lambda p: mean_ne(rows, p, dlrm))[2]
         return [(SIZES[n], p, *best[p], seed) for p in rest for seed in (0, 1) for n in dlrm] + [
             (SIZES[n], third, *best[third], 0) for n in ("dcn", "wukong")]
-    raise SystemExit(f"--grid: must be one of tune, sizes, arch, more; got {grid!r}")
+    if grid == "archlr":  # each pair's rates re-checked on DCNv2 and Wukong, one step lower (seed 0)
+        lower = (("adam/adam", 1e-3, 2e-3), ("adagrad/adagrad", 0.01, 0.05))
+        return [(SIZES[n], p, ld, le, 0) for n in ("dcn", "wukong") for p, ld, le in lower]
+    raise SystemExit(f"--grid: must be one of tune, sizes, arch, more, archlr; got {grid!r}")
 
 
 def run_one(ds, size: Size, pair: str, lr_dense: float, lr_emb: float, seed: int) -> tuple[list[float], float]:
@@ -194,11 +198,22 @@ def table(csv_path: Path) -> None:
     for (size, pair), v in sorted(groups.items(), key=lambda kv: (list(SIZES).index(kv[0][0]), np.mean(kv[1]))):
         lr = "/".join(f"{x:g}" for x in best[pair])
         print(f"| {size} | {pair} | {lr} | {len(v)} | {np.mean(v):.4f} | {max(v) - min(v):.4f} |")
+    # The decision: mean over seeds per size, and the mean over the sizes where every pair ran.
+    names = [n for n in SIZES if any(sz == n for sz, _ in groups)]
+    pairs = sorted({p for _, p in groups}, key=lambda p: (p not in SIZE_PAIRS, p))
+    common = [n for n in names if all((n, p) in groups for p in pairs if p in SIZE_PAIRS)]
+    print("\n| pair (dense/sparse) | " + " | ".join(names) + f" | mean over {', '.join(common)} | mean over all |")
+    print("|---" * (len(names) + 3) + "|")
+    for p in pairs:
+        cells = [f"{np.mean(groups[n, p]):.4f}" if (n, p) in groups else "—" for n in names]
+        avgs = [f"{np.mean([np.mean(groups[n, p]) for n in ns]):.4f}" if all((n, p) in groups for n in ns) else "—"
+                for ns in (common, names)]
+        print(f"| {p} | " + " | ".join(cells + avgs) + " |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--grid", choices=("tune", "sizes", "arch", "more"))
+    ap.add_argument("--grid", choices=("tune", "sizes", "arch", "more", "archlr"))
     ap.add_argument("--csv", type=Path, default=Path("/tmp/optimizer_sweep.csv"))
     ap.add_argument("--data", type=Path, default=Path("/tmp/recscale_demo_world"))
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th pending run starting at i")
