@@ -12,7 +12,8 @@ Grids (run in this order; each picks up the previous one's winners from the CSV)
   * ``arch``: one DCNv2 and one Wukong size, the two best pairs of ``sizes``, 2 seeds;
   * ``more`` (optional): the pairs tuned but left out of ``sizes`` at every DLRM size, and the
     third pair of ``sizes`` on each architecture (seed 0);
-  * ``archlr`` (optional): the two pairs on DCNv2 and Wukong at lower rates (seed 0).
+  * ``archlr`` (optional): the two pairs on DCNv2 and Wukong at lower rates (seed 0);
+  * ``wukongmix`` (optional): Wukong with the mixed pairs adagrad/adam and adam/adagrad (seed 0).
 
 Results are appended to a CSV one run at a time (a killed sweep resumes; finished runs are
 skipped), so two processes (``--shard 0/2`` and ``--shard 1/2``) can share the work.
@@ -44,6 +45,7 @@ TUNE: dict[tuple[str, str], list[tuple[float, float]]] = {
     ("adam", "rowwise_adagrad"): [(2e-3, 0.05), (2e-3, 0.1), (2e-3, 0.2), (2e-3, 0.02)],
     ("adam", "adagrad"): [(2e-3, 0.05)],
 }
+GRIDS = ("tune", "sizes", "arch", "more", "archlr", "wukongmix")
 # Pairs taken across sizes (adam/adagrad is tuned at the base size only, to fit the sweep in ~45 min).
 SIZE_PAIRS = ("adagrad/adagrad", "adam/adam", "adam/rowwise_adagrad")
 
@@ -140,7 +142,9 @@ def plan(grid: str, rows: list[dict]) -> list[tuple[Size, str, float, float, int
     if grid == "archlr":  # each pair's rates re-checked on DCNv2 and Wukong, one step lower (seed 0)
         lower = (("adam/adam", 1e-3, 2e-3), ("adagrad/adagrad", 0.01, 0.05))
         return [(SIZES[n], p, ld, le, 0) for n in ("dcn", "wukong") for p, ld, le in lower]
-    raise SystemExit(f"--grid: must be one of tune, sizes, arch, more, archlr; got {grid!r}")
+    if grid == "wukongmix":  # which side of Wukong prefers Adagrad: the mixed pairs (seed 0)
+        return [(SIZES["wukong"], "adagrad/adam", 0.01, 4e-3, 0), (SIZES["wukong"], "adam/adagrad", 1e-3, 0.05, 0)]
+    raise SystemExit(f"--grid: must be one of {', '.join(GRIDS)}; got {grid!r}")
 
 
 def run_one(ds, size: Size, pair: str, lr_dense: float, lr_emb: float, seed: int) -> tuple[list[float], float]:
@@ -213,7 +217,7 @@ def table(csv_path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--grid", choices=("tune", "sizes", "arch", "more", "archlr"))
+    ap.add_argument("--grid", choices=GRIDS)
     ap.add_argument("--csv", type=Path, default=Path("/tmp/optimizer_sweep.csv"))
     ap.add_argument("--data", type=Path, default=Path("/tmp/recscale_demo_world"))
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th pending run starting at i")
