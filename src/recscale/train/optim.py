@@ -5,8 +5,8 @@ practice, TorchRec's fused optimisers): each row's step shrinks with its own gra
 frequent ids settle while rare ids still move a lot when they finally appear, which matters for
 one-pass training on Zipf ids, where most rows are touched a handful of times. Row-wise Adagrad
 (FBGEMM/TorchRec's default) keeps one accumulator per row: D times less state. Lazy Adam
-(``torch.optim.SparseAdam``'s update: only touched rows' moments move) is the default: it reached
-the lowest NE on the demo world (benchmarks/RESULTS.md, "Optimiser defaults").
+(``torch.optim.SparseAdam``'s update: only touched rows' moments move) is the default: with Adam on
+the MLPs it reached the lowest mean NE on the demo world (benchmarks/RESULTS.md, "Optimiser defaults").
 
 Every sparse update is fused: gradients of the gathered rows are summed per unique row and applied
 in place, without building a sparse tensor or a table-sized gradient. Each equals its torch
