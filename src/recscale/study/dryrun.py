@@ -30,6 +30,7 @@ class ModelEstimate:
     flops_per_sample: int
     step_s: float | None  # None: not timed (steps=0)
     eval_s: float | None
+    architecture: str = "dlrm"
 
 
 @dataclass(frozen=True)
@@ -109,10 +110,10 @@ def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, devi
     total_s = 0.0
     flops = 0.0
     for m, ts in by_model.items():
-        cfg = m.dlrm(n_dense, cards)
+        cfg = m.config(n_dense, cards)
         cost = model_cost(cfg)
         step_s, eval_s = _time_model(cfg, spec, device, steps) if steps > 0 else (None, None)
-        models.append(ModelEstimate(m.label(), len(ts), cost.params_total, cost.flops_per_sample, step_s, eval_s))
+        models.append(ModelEstimate(m.label(), len(ts), cost.params_total, cost.flops_per_sample, step_s, eval_s, m.architecture))
         if steps > 0:
             total_s += len(ts) * (stop / spec.train.batch_size * step_s + len(checkpoints) * eval_s)
         flops += len(ts) * cost.train_flops_per_sample * stop

@@ -8,7 +8,8 @@ creation; resuming with a different spec is refused (start over with ``--new``).
 Tables::
 
     meta(key, value)                      spec hash and JSON, dataset summary, versions, created_at
-    trials(trial_id, seed, label, model_json, params_*, flops_per_sample, status, wall_s, finished_at)
+    trials(trial_id, seed, label, model_json, params_*, flops_per_sample, status, wall_s, finished_at,
+           architecture)              model_json: the trial's resolved config; architecture: dlrm, dcnv2, wukong
     memberships(trial_id, scheme, value)  which schemes a trial stands in (the base model: all)
     evaluations(trial_id, samples, ne, logloss, auc, calibration, base_ctr, wall_s)
                                           primary key (trial_id, samples): never a duplicate
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS trials (
     trial_id TEXT PRIMARY KEY, seed INTEGER NOT NULL, label TEXT NOT NULL, model_json TEXT NOT NULL,
     params_dense INTEGER NOT NULL, params_sparse INTEGER NOT NULL, params_total INTEGER NOT NULL,
     flops_per_sample INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
-    wall_s REAL, finished_at TEXT);
+    wall_s REAL, finished_at TEXT, architecture TEXT NOT NULL DEFAULT 'dlrm');
 CREATE TABLE IF NOT EXISTS memberships (
     trial_id TEXT NOT NULL REFERENCES trials(trial_id), scheme TEXT NOT NULL, value INTEGER NOT NULL,
     PRIMARY KEY (trial_id, scheme));
@@ -58,7 +59,7 @@ EXPORT_COLUMNS = [
     "trial_id", "scheme", "value", "seed", "params_dense", "params_sparse", "params_total",
     "flops_per_sample", "samples", "train_flops", "ne", "logloss", "auc", "calibration", "wall_s",
     "label", "embedding_dim", "embedding_rows", "bottom_mlp", "top_mlp", "base_ctr", "bayes_ne", "oracle_ne",
-    "params_bottom_mlp", "params_top_mlp",
+    "params_bottom_mlp", "params_top_mlp", "architecture",
 ]  # fmt: skip
 
 
@@ -80,6 +81,7 @@ class TrialRow:
     params_total: int
     flops_per_sample: int
     memberships: tuple[tuple[str, int], ...]
+    architecture: str = "dlrm"
 
 
 class Ledger:
@@ -96,6 +98,14 @@ class Ledger:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a ledger written by an older recscale up to this schema (its trials were all DLRMs)."""
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(trials)")}
+        if "architecture" not in columns:
+            with self.transaction() as c:
+                c.execute("ALTER TABLE trials ADD COLUMN architecture TEXT NOT NULL DEFAULT 'dlrm'")
 
     def __enter__(self) -> "Ledger":
         return self
@@ -128,8 +138,9 @@ class Ledger:
             for r in rows:
                 c.execute(
                     "INSERT OR IGNORE INTO trials (trial_id, seed, label, model_json, params_dense, params_sparse,"
-                    " params_total, flops_per_sample) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.trial_id, r.seed, r.label, json.dumps(r.model), r.params_dense, r.params_sparse, r.params_total, r.flops_per_sample),
+                    " params_total, flops_per_sample, architecture) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.trial_id, r.seed, r.label, json.dumps(r.model), r.params_dense, r.params_sparse, r.params_total,
+                     r.flops_per_sample, r.architecture),
                 )
                 c.executemany(
                     "INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)", [(r.trial_id, s, int(v)) for s, v in r.memberships]
@@ -201,15 +212,15 @@ class Ledger:
         q = """
         SELECT t.trial_id, m.scheme, m.value, t.seed, t.params_dense, t.params_sparse, t.params_total,
                t.flops_per_sample, e.samples, e.ne, e.logloss, e.auc, e.calibration, e.wall_s,
-               t.label, t.model_json, e.base_ctr, r.bayes_ne, r.oracle_ne
+               t.label, t.model_json, e.base_ctr, r.bayes_ne, r.oracle_ne, t.architecture
         FROM trials t JOIN memberships m USING (trial_id) JOIN evaluations e USING (trial_id)
         LEFT JOIN reference r ON r.samples = e.samples
         WHERE t.status = 'done'
-        ORDER BY m.scheme, m.value, t.seed, e.samples
+        ORDER BY t.architecture, m.scheme, m.value, t.seed, e.samples
         """
         out = []
         for row in self.conn.execute(q):
-            (tid, scheme, value, seed, pd_, ps, pt, fps, samples, ne, ll, auc, cal, wall, label, mj, ctr, bayes, oracle) = row
+            (tid, scheme, value, seed, pd_, ps, pt, fps, samples, ne, ll, auc, cal, wall, label, mj, ctr, bayes, oracle, arch) = row
             model = json.loads(mj)
             out.append({
                 "trial_id": tid, "scheme": scheme, "value": value, "seed": seed, "params_dense": pd_,
@@ -219,6 +230,7 @@ class Ledger:
                 "embedding_rows": model["embedding_rows"], "bottom_mlp": "x".join(map(str, model["bottom_mlp"])),
                 "top_mlp": "x".join(map(str, model["top_mlp"])), "base_ctr": ctr, "bayes_ne": bayes, "oracle_ne": oracle,
                 "params_bottom_mlp": model.get("params_bottom_mlp"), "params_top_mlp": model.get("params_top_mlp"),
+                "architecture": arch,
             })  # fmt: skip
         return out
 

@@ -14,7 +14,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,32 +150,34 @@ def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
     n_dense, cards = len(ds_meta["dense_names"]), ds_meta["cardinalities"]
     rows = []
     for t in spec.trials():
-        cfg = t.model.dlrm(n_dense, cards)
+        cfg = t.model.config(n_dense, cards)
         cost = model_cost(cfg)
         rows.append(
             TrialRow(
                 t.trial_id, t.seed, t.model.label(), _model_dict(t.model) | _mlp_params(cfg), cost.params_dense, cost.params_sparse,
-                cost.params_total, cost.flops_per_sample, t.memberships,
+                cost.params_total, cost.flops_per_sample, t.memberships, t.architecture,
             )
         )
     return rows
 
 
 def _model_dict(m) -> dict[str, Any]:
-    return {"embedding_dim": m.embedding_dim, "embedding_rows": m.embedding_rows, "bottom_mlp": list(m.bottom_mlp),
-            "top_mlp": list(m.top_mlp), "interaction": m.interaction}  # fmt: skip
+    """The trial's resolved, dataset-independent config (every field of its architecture's spec)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(m).items()}
 
 
 def _mlp_params(cfg) -> dict[str, int]:
     """Parameters (weights and biases) of each MLP, so a parameter law can use the part its scheme grows.
 
-    The bottom MLP maps the dense features to one embedding, the top MLP the interaction to a logit;
-    their sum is ``model_cost(cfg).params_dense`` (tested).
+    The bottom MLP maps the dense features to its embeddings (one for DLRM and DCNv2, Wukong's
+    dense_embeddings), the top MLP the interaction to a logit; for a DLRM their sum is
+    ``model_cost(cfg).params_dense`` (tested).
     """
     def count(widths: list[int]) -> int:
         return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
-    return {"params_bottom_mlp": count([cfg.n_dense, *cfg.bottom_mlp, cfg.embedding_dim]),
+    bottom_out = getattr(cfg, "dense_embeddings", 1) * cfg.embedding_dim
+    return {"params_bottom_mlp": count([cfg.n_dense, *cfg.bottom_mlp, bottom_out]),
             "params_top_mlp": count([cfg.interaction_width, *cfg.top_mlp, 1])}
 
 
@@ -291,7 +293,7 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
         train_cfg = replace(spec.train, device=device, precision=opts.precision, compile=opts.compile)
         trials = {t.trial_id: t for t in spec.trials()}
         tasks = [
-            TrialTask(r.trial_id, trials[r.trial_id].model.dlrm(ds.n_dense, ds.cardinalities), train_cfg,
+            TrialTask(r.trial_id, trials[r.trial_id].model.config(ds.n_dense, ds.cardinalities), train_cfg,
                       str(ds_path.resolve()), tuple(checkpoints), r.seed,
                       # keyed by the spec hash: a snapshot never outlives the spec it was trained under
                       str((snapshot_dir(db) / spec.hash()[:16] / f"{r.trial_id}.pt").resolve()), opts.snapshot_every_s)

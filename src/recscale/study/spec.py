@@ -46,10 +46,17 @@ from typing import Any, ClassVar
 from recscale import examples
 from recscale.data.synthetic import WorldConfig
 from recscale.errors import SpecError
-from recscale.model.config import INTERACTIONS, DLRMConfig
+from recscale.model.config import ARCHITECTURES, INTERACTIONS, DCNConfig, DLRMConfig, WukongConfig
 from recscale.train.config import DENSE_OPTIMIZERS, SPARSE_OPTIMIZERS, TrainConfig
 
-SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")
+SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")  # shared: scale every architecture
+ARCH_SCHEMES = {  # each architecture's own schemes, in [schemes.<architecture>]
+    "dlrm": (),
+    "dcnv2": ("cross_layers", "cross_rank"),
+    "wukong": ("layers", "embeddings", "fm_rank", "fmb_mlp_width"),
+}
+_SHARED_MODEL_FIELDS = ("embedding_dim", "embedding_rows", "bottom_mlp", "top_mlp")  # [model]: every architecture's
+_LAYER_COUNTS = ("cross_layers", "layers")  # 0 is a real size (the top MLP reads the input embeddings)
 _RUNTIME_TRAIN_FIELDS = ("device", "eval_batch_size", "precision", "compile")  # how it runs (CLI options): not in the spec
 
 
@@ -107,6 +114,7 @@ class ModelSpec:
     """
 
     config_class: ClassVar[type] = DLRMConfig
+    architecture: ClassVar[str] = "dlrm"
 
     embedding_dim: int = _config_default(DLRMConfig, "embedding_dim")
     embedding_rows: int | None = _config_default(DLRMConfig, "embedding_rows")
@@ -125,15 +133,90 @@ class ModelSpec:
         raise ValueError(f"unknown scheme {scheme!r}")
 
     def label(self) -> str:
-        rows = "all" if self.embedding_rows is None else str(self.embedding_rows)
-        return (
-            f"D{self.embedding_dim}-R{rows}-B{'x'.join(map(str, self.bottom_mlp)) or '0'}"
-            f"-T{'x'.join(map(str, self.top_mlp)) or '0'}-{self.interaction}"
-        )
+        return f"{_shared_label(self)}-{self.interaction}"
 
-    def dlrm(self, n_dense: int, cardinalities: list[int] | tuple[int, ...]) -> DLRMConfig:
+    def config(self, n_dense: int, cardinalities: list[int] | tuple[int, ...]):
         """The full config of this model on a dataset with ``n_dense`` dense and these sparse features."""
         return self.config_class(n_dense=n_dense, cardinalities=tuple(cardinalities), **asdict(self))
+
+    dlrm = config  # the name from before other architectures
+
+
+def _shared_label(m) -> str:
+    rows = "all" if m.embedding_rows is None else str(m.embedding_rows)
+    return (
+        f"D{m.embedding_dim}-R{rows}-B{'x'.join(map(str, m.bottom_mlp)) or '0'}"
+        f"-T{'x'.join(map(str, m.top_mlp)) or '0'}"
+    )
+
+
+@dataclass(frozen=True)
+class DCNSpec:
+    """The dataset-independent part of a :class:`DCNConfig`, with its defaults (see :class:`ModelSpec`)."""
+
+    config_class: ClassVar[type] = DCNConfig
+    architecture: ClassVar[str] = "dcnv2"
+
+    embedding_dim: int = _config_default(DCNConfig, "embedding_dim")
+    embedding_rows: int | None = _config_default(DCNConfig, "embedding_rows")
+    bottom_mlp: tuple[int, ...] = _config_default(DCNConfig, "bottom_mlp")
+    top_mlp: tuple[int, ...] = _config_default(DCNConfig, "top_mlp")
+    cross_layers: int = _config_default(DCNConfig, "cross_layers")
+    cross_rank: int | None = _config_default(DCNConfig, "cross_rank")  # None: full rank
+
+    def scaled(self, scheme: str, value: int) -> "DCNSpec":
+        if scheme in ("cross_layers", "cross_rank"):
+            return replace(self, **{scheme: value})
+        return ModelSpec.scaled(self, scheme, value)
+
+    def label(self) -> str:
+        rank = "full" if self.cross_rank is None else str(self.cross_rank)
+        return f"dcnv2-{_shared_label(self)}-X{self.cross_layers}r{rank}"
+
+    config = ModelSpec.config
+
+
+@dataclass(frozen=True)
+class WukongSpec:
+    """The dataset-independent part of a :class:`WukongConfig`, with its defaults (see :class:`ModelSpec`).
+
+    The ``embeddings`` scheme sets n_F = n_L (``fmb_embeddings`` and ``lcb_embeddings``) together,
+    as the Wukong paper scales them; ``fmb_mlp_width`` sets every hidden layer of the FMB's MLP.
+    """
+
+    config_class: ClassVar[type] = WukongConfig
+    architecture: ClassVar[str] = "wukong"
+
+    embedding_dim: int = _config_default(WukongConfig, "embedding_dim")
+    embedding_rows: int | None = _config_default(WukongConfig, "embedding_rows")
+    bottom_mlp: tuple[int, ...] = _config_default(WukongConfig, "bottom_mlp")
+    top_mlp: tuple[int, ...] = _config_default(WukongConfig, "top_mlp")
+    dense_embeddings: int = _config_default(WukongConfig, "dense_embeddings")
+    layers: int = _config_default(WukongConfig, "layers")
+    fmb_embeddings: int = _config_default(WukongConfig, "fmb_embeddings")
+    lcb_embeddings: int = _config_default(WukongConfig, "lcb_embeddings")
+    fm_rank: int = _config_default(WukongConfig, "fm_rank")
+    fmb_mlp: tuple[int, ...] = _config_default(WukongConfig, "fmb_mlp")
+
+    def scaled(self, scheme: str, value: int) -> "WukongSpec":
+        if scheme in ("layers", "fm_rank"):
+            return replace(self, **{scheme: value})
+        if scheme == "embeddings":
+            return replace(self, fmb_embeddings=value, lcb_embeddings=value)
+        if scheme == "fmb_mlp_width":
+            return replace(self, fmb_mlp=(value,) * max(1, len(self.fmb_mlp)))
+        return ModelSpec.scaled(self, scheme, value)
+
+    def label(self) -> str:
+        n = str(self.fmb_embeddings) if self.fmb_embeddings == self.lcb_embeddings else f"{self.fmb_embeddings}x{self.lcb_embeddings}"
+        mlp = "x".join(map(str, self.fmb_mlp)) or "0"
+        return f"wukong-{_shared_label(self)}-L{self.layers}n{n}k{self.fm_rank}m{mlp}e{self.dense_embeddings}"
+
+    config = ModelSpec.config
+
+
+MODEL_SPECS: dict[str, type] = {"dlrm": ModelSpec, "dcnv2": DCNSpec, "wukong": WukongSpec}
+assert tuple(MODEL_SPECS) == tuple(ARCHITECTURES)  # one list of architectures: the model's
 
 
 @dataclass(frozen=True)
@@ -141,9 +224,13 @@ class Trial:
     """One model trained with one seed; it may stand in several schemes (the base model does)."""
 
     trial_id: str
-    model: ModelSpec
+    model: ModelSpec | DCNSpec | WukongSpec
     seed: int
     memberships: tuple[tuple[str, int], ...]
+
+    @property
+    def architecture(self) -> str:
+        return self.model.architecture
 
 
 @dataclass(frozen=True)
@@ -158,13 +245,23 @@ class StudySpec:
     model: ModelSpec
     schemes: dict[str, tuple[int, ...]]
     source: str | None = None
+    architectures: tuple[str, ...] = ("dlrm",)
+    arch_models: dict[str, Any] = field(default_factory=dict)  # architecture → its base model (not DLRM's)
+    arch_schemes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)  # [schemes.<arch>]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("source")
         for k in _RUNTIME_TRAIN_FIELDS:
             d["train"].pop(k)
+        if self.architectures == ("dlrm",):  # a DLRM-only spec keeps the dict (and hash) it always had
+            for k in ("architectures", "arch_models", "arch_schemes"):
+                d.pop(k)
         return d
+
+    def base_model(self, architecture: str):
+        """The base model of ``architecture``: [model] plus its own [model.<architecture>] fields."""
+        return self.model if architecture == "dlrm" else self.arch_models[architecture]
 
     def hash(self) -> str:
         """Identity of everything that changes the numbers (not where it runs or how fast)."""
@@ -174,16 +271,19 @@ class StudySpec:
         return self.checkpoints.samples(self.train.batch_size)
 
     def trials(self) -> list[Trial]:
-        """Expand schemes × values × seeds into trials; identical models are trained once."""
-        members: dict[ModelSpec, list[tuple[str, int]]] = {}
-        for scheme, values in self.schemes.items():
-            for v in values:
-                members.setdefault(self.model.scaled(scheme, v), []).append((scheme, v))
-        return [
-            Trial(f"{m.label()}-s{seed}", m, seed, tuple(ms))
-            for m, ms in members.items()
-            for seed in self.seeds
-        ]
+        """Expand architectures × schemes × values × seeds into trials; identical models are trained once.
+
+        Each architecture's schemes are the shared ones followed by its own.
+        """
+        out = []
+        for arch in self.architectures:
+            base = self.base_model(arch)
+            members: dict[Any, list[tuple[str, int]]] = {}
+            for scheme, values in {**self.schemes, **self.arch_schemes.get(arch, {})}.items():
+                for v in values:
+                    members.setdefault(base.scaled(scheme, v), []).append((scheme, v))
+            out += [Trial(f"{m.label()}-s{seed}", m, seed, tuple(ms)) for m, ms in members.items() for seed in self.seeds]
+        return out
 
 
 # ---- parsing ------------------------------------------------------------------------------------
@@ -341,10 +441,33 @@ def _width_list(v: Any, key: str, problems: list[str], allow_empty: bool) -> tup
     return tuple(v) if ok else None
 
 
-def _parse_model(raw: dict, problems: list[str]) -> ModelSpec:
-    m = _table(raw, "model", problems)
+def _parse_architectures(raw: dict, problems: list[str]) -> tuple[str, ...]:
+    v = raw.get("architectures", ["dlrm"])
+    allowed = ", ".join(ARCHITECTURES)
+    if not isinstance(v, list) or not v:
+        problems.append(f"architectures: must be a non-empty list of architecture names ({allowed}), got {v!r}")
+        return ()
+    out: list[str] = []
+    for i, a in enumerate(v):
+        if a not in ARCHITECTURES:
+            problems.append(f"architectures[{i}]: unknown architecture {a!r}; allowed: {allowed}")
+        elif a in out:
+            problems.append(f"architectures[{i}]: {a!r} is listed twice")
+        else:
+            out.append(a)
+    return tuple(out)
+
+
+def _not_listed(key: str, arch: str, architectures: tuple[str, ...]) -> str:
+    return f"{key}: given but {arch} is not in architectures {list(architectures)}; add it there or remove {key}"
+
+
+def _parse_model(raw: dict, architectures: tuple[str, ...], problems: list[str]) -> tuple[ModelSpec, dict[str, Any]]:
+    """The shared base ([model], the DLRM's) and each other listed architecture's ([model] + [model.<arch>])."""
+    m = dict(_table(raw, "model", problems))
+    subs = {a: m.pop(a) for a in ARCHITECTURES if a != "dlrm" and a in m}
     allowed = [f.name for f in fields(ModelSpec)]
-    _unknown(m, allowed, "model.", problems)
+    _unknown(m, [*allowed, *(a for a in ARCHITECTURES if a != "dlrm")], "model.", problems)
     kw: dict[str, Any] = {}
     if "embedding_dim" in m and (d := _pos_int(m["embedding_dim"], "model.embedding_dim", problems)):
         kw["embedding_dim"] = d
@@ -358,26 +481,86 @@ def _parse_model(raw: dict, problems: list[str]) -> ModelSpec:
             problems.append(f"model.interaction: must be {' or '.join(map(repr, INTERACTIONS))}, got {m['interaction']!r}")
         else:
             kw["interaction"] = m["interaction"]
-    return ModelSpec(**kw)
+    shared = {k: v for k, v in kw.items() if k != "interaction"}  # interaction is the DLRM's own
+    others: dict[str, Any] = {}
+    for arch in architectures:
+        if arch == "dlrm":
+            continue
+        sub = subs.get(arch, {})
+        key = f"model.{arch}"
+        if not isinstance(sub, dict):
+            problems.append(f"{key}: must be a table, got {sub!r}")
+            sub = {}
+        spec_class = MODEL_SPECS[arch]
+        own = [f.name for f in fields(spec_class) if f.name not in _SHARED_MODEL_FIELDS]
+        _unknown(sub, own, f"{key}.", problems)
+        akw: dict[str, Any] = {}
+        for k, v in sub.items():
+            if k not in own:
+                continue
+            if k == "fmb_mlp":
+                if (w := _width_list(v, f"{key}.{k}", problems, allow_empty=True)) is not None:
+                    akw[k] = w
+            elif k == "cross_rank" and v == "full":
+                akw[k] = None
+            elif k in _LAYER_COUNTS:
+                if not _is_int(v) or v < 0:
+                    problems.append(f"{key}.{k}: must be a non-negative integer, got {v!r}")
+                else:
+                    akw[k] = v
+            elif (got := _pos_int(v, f"{key}.{k}", problems)) is not None:
+                akw[k] = got
+        others[arch] = spec_class(**shared, **akw)
+    for arch, sub in subs.items():
+        if arch not in architectures:
+            problems.append(_not_listed(f"model.{arch}", arch, architectures))
+    return ModelSpec(**kw), others
 
 
-def _parse_schemes(raw: dict, problems: list[str]) -> dict[str, tuple[int, ...]]:
+def _scheme_values(v: Any, key: str, scheme: str, problems: list[str]) -> tuple[int, ...] | None:
+    if scheme in _LAYER_COUNTS:
+        if not isinstance(v, list) or not v or not all(_is_int(x) and x >= 0 for x in v):
+            problems.append(f"{key}: must be a non-empty list of non-negative integers, got {v!r}")
+            return None
+        return tuple(sorted(set(v)))
+    w = _width_list(v, key, problems, allow_empty=False)
+    return None if w is None else tuple(sorted(set(w)))
+
+
+def _parse_schemes(raw: dict, architectures: tuple[str, ...], problems: list[str]) -> tuple[dict, dict]:
+    """The shared schemes ([schemes]) and each architecture's own ([schemes.<architecture>])."""
     s = _table(raw, "schemes", problems)
-    out = {}
+    out, per_arch = {}, {}
     for k, v in s.items():
+        if k in ARCH_SCHEMES and k != "dlrm":
+            if k not in architectures:
+                problems.append(_not_listed(f"schemes.{k}", k, architectures))
+                continue
+            if not isinstance(v, dict):
+                problems.append(f"schemes.{k}: must be a table of {k}'s schemes ({', '.join(ARCH_SCHEMES[k])}), got {v!r}")
+                continue
+            own = {}
+            for name, values in v.items():
+                if name not in ARCH_SCHEMES[k]:
+                    problems.append(f"schemes.{k}.{name}: unknown scheme for {k}; allowed: {', '.join(ARCH_SCHEMES[k])}")
+                elif (w := _scheme_values(values, f"schemes.{k}.{name}", name, problems)) is not None:
+                    own[name] = w
+            per_arch[k] = own
+            continue
         if k not in SCHEMES:
-            problems.append(f"schemes.{k}: unknown scheme; allowed: {', '.join(SCHEMES)}")
+            tables = ", ".join(f"[schemes.{a}]" for a in ARCH_SCHEMES if a != "dlrm")
+            problems.append(f"schemes.{k}: unknown scheme; allowed: {', '.join(SCHEMES)} (each architecture's own go in {tables})")
             continue
         w = _width_list(v, f"schemes.{k}", problems, allow_empty=False)
         if w is not None:
             out[k] = tuple(sorted(set(w)))
-    return out
+    return out, per_arch
 
 
 def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
     """Validate a parsed TOML document; raises SpecError listing every problem with its key path."""
     problems: list[str] = []
-    _unknown(raw, ("name", "seeds", "data", "train", "model", "schemes"), "", problems)
+    _unknown(raw, ("name", "seeds", "architectures", "data", "train", "model", "schemes"), "", problems)
     name = raw.get("name", Path(source).stem if source else "study")
     if not isinstance(name, str) or not name:
         problems.append(f"name: must be a non-empty string, got {name!r}")
@@ -387,17 +570,26 @@ def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         seeds = [0]
     data = _parse_data(raw, problems)
     train, checkpoints = _parse_train(raw, problems)
-    model = _parse_model(raw, problems)
-    schemes = _parse_schemes(raw, problems)
-    if not schemes and not any(p.startswith("schemes") for p in problems):
+    architectures = _parse_architectures(raw, problems)
+    model, arch_models = _parse_model(raw, architectures, problems)
+    schemes, arch_schemes = _parse_schemes(raw, architectures, problems)
+    if not schemes and not any(arch_schemes.values()) and not any(p.startswith("schemes") for p in problems):
         problems.append(
             "schemes: give at least one scheme (mlp_width, overarch_width, embedding_dim, embedding_rows); "
             "to study one model, list its own value, e.g. embedding_dim = [16]"
         )
+    elif not schemes and not any(p.startswith("schemes") for p in problems):
+        for arch in architectures:
+            if not arch_schemes.get(arch):
+                problems.append(
+                    f"schemes: {arch} has no scheme; give a shared one in [schemes] ({', '.join(SCHEMES)})"
+                    + (f" or one of its own in [schemes.{arch}] ({', '.join(ARCH_SCHEMES[arch])})" if ARCH_SCHEMES[arch] else "")
+                )
     if data.synthetic is not None and checkpoints is not None and checkpoints.stop > data.synthetic.rows:
         problems.append(
             f"train.checkpoints.stop: {checkpoints.stop:,} exceeds the {data.synthetic.rows:,} rows of data.synthetic.rows"
         )
     if problems:
         raise SpecError(problems, source=source)
-    return StudySpec(str(name), tuple(sorted(set(seeds))), data, train, checkpoints, model, schemes, source)
+    return StudySpec(str(name), tuple(sorted(set(seeds))), data, train, checkpoints, model, schemes, source,
+                     architectures, arch_models, arch_schemes)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recscale.model.config import DLRMConfig
+from recscale.model.config import ModelConfig
 from recscale.train.config import TrainConfig
 
 ProgressFn = Callable[[str, int, int], None]
@@ -25,7 +25,7 @@ class TrialTask:
     """Everything a worker needs to train one trial (picklable, no open files)."""
 
     trial_id: str
-    model: DLRMConfig
+    model: ModelConfig  # any architecture's config: the worker builds it with build_model
     train: TrainConfig
     dataset: str
     checkpoints: tuple[int, ...]
