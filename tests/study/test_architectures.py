@@ -211,3 +211,12 @@ def test_mixed_study_shares_data_and_records_architectures(tmp_path, monkeypatch
     with sqlite3.connect(db) as c:
         rows = dict(c.execute("SELECT architecture, model_json FROM trials").fetchall())
     assert json.loads(rows["wukong"])["fmb_embeddings"] == 2 and json.loads(rows["dcnv2"])["cross_rank"] == 4
+
+
+def test_every_architecture_has_a_spec_and_schemes():
+    """Check that the spec knows exactly the model's architectures (one list: model/config.py's)."""
+    from recscale.model.config import ARCHITECTURES
+    from recscale.study.spec import ARCH_SCHEMES, MODEL_SPECS
+
+    assert list(MODEL_SPECS) == list(ARCHITECTURES) == list(ARCH_SCHEMES)
+    assert all(MODEL_SPECS[a].config_class is ARCHITECTURES[a] and MODEL_SPECS[a].architecture == a for a in ARCHITECTURES)

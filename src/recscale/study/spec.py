@@ -28,6 +28,26 @@ use), a base model, the paper's four scaling schemes, the data checkpoints and t
     embedding_dim = [8, 32]
     embedding_rows = [1_000, 100_000]
 
+Several architectures in one study (default ``["dlrm"]``; same data, same order, same eval rows)::
+
+    architectures = ["dlrm", "dcnv2", "wukong"]
+
+    [model.dcnv2]                    # each architecture's own base fields (its config's defaults)
+    cross_layers = 3
+    cross_rank = 32                  # or "full"
+
+    [model.wukong]
+    layers = 3
+    fmb_embeddings = 8               # n_F
+    lcb_embeddings = 8               # n_L
+
+    [schemes.dcnv2]                  # schemes of one architecture; [schemes] scales every one
+    cross_rank = [8, 64]
+
+    [schemes.wukong]
+    embeddings = [4, 16]             # n_F = n_L together
+    fmb_mlp_width = [32, 256]        # every hidden layer of the FMB's MLP (also: layers, fm_rank)
+
 TOML is parsed here once; everything downstream takes typed objects. Every problem is collected
 and reported together, each with its key path, the value and what is allowed. Relative
 ``data.path`` values are resolved against the working directory.
@@ -215,8 +235,7 @@ class WukongSpec:
     config = ModelSpec.config
 
 
-MODEL_SPECS: dict[str, type] = {"dlrm": ModelSpec, "dcnv2": DCNSpec, "wukong": WukongSpec}
-assert tuple(MODEL_SPECS) == tuple(ARCHITECTURES)  # one list of architectures: the model's
+MODEL_SPECS: dict[str, type] = {"dlrm": ModelSpec, "dcnv2": DCNSpec, "wukong": WukongSpec}  # keys: ARCHITECTURES
 
 
 @dataclass(frozen=True)
