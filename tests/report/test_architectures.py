@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from recscale.report import ReportOptions, analyze, build_report
+from recscale.report import ReportOptions, analyze, load_study
 from recscale.report.architectures import architectures_of, compare_architectures
-from recscale.report.document import architecture_findings
+from recscale.report.document import architecture_findings, architecture_section
+from recscale.report.figures import fig_architectures
 from tests.report.planted import ARCH_FLOOR_SE, ARCH_LAWS, arch_frame, arch_ne, arch_study
 
 BOOT = 40
@@ -68,28 +70,32 @@ def test_equal_exponents_are_said_to_overlap():
     """Check that two architectures planted with the same β get overlapping intervals, an interval of the
     difference that includes 0, and a sentence that says so."""
     laws = {"dlrm": ARCH_LAWS["dlrm"], "wukong": ("layers", [2e5, 4e5, 8e5, 1.6e6], 0.20, 0.755, 0.08)}
-    study = arch_study(arch_frame(laws, noise=0.002))
-    a = analyze(study, ReportOptions(bootstrap=BOOT, joint_bootstrap=0, param_slices=1))
-    p = next(p for p in a.architectures.pairs if p.axis == "compute")
+    c = compare_architectures(arch_study(arch_frame(laws, noise=0.002)), level=LEVEL, bootstrap=BOOT, seed=0)
+    a = SimpleNamespace(architectures=c, options=ReportOptions(bootstrap=BOOT))  # all the findings read
+    p = next(p for p in c.pairs if p.axis == "compute")
     assert p.overlap is True and not p.diff.distinguishable
     text = " ".join(architecture_findings(a))
     assert "the two intervals overlap" in text and "includes 0" in text
     assert "DLRM's compute exponent is β 0.2" in text
 
 
-def test_report_end_to_end(tmp_path):
+def test_report_from_a_table(tmp_path):
     """Check that a CSV with three architectures gives the comparison figure, section and fits.json entry,
-    and per-architecture scheme sections."""
+    and per-architecture scheme sections (the other figures are the single-architecture ones, tested elsewhere)."""
     csv = tmp_path / "arch.csv"
     arch_frame(seeds=(0,)).to_csv(csv, index=False)
-    r = build_report(csv, tmp_path / "rep", ReportOptions(bootstrap=8, joint_bootstrap=0, param_slices=1))
-    fits = json.loads(r.fits_json.read_text())
+    a = analyze(load_study(csv), ReportOptions(bootstrap=8, joint_bootstrap=0, param_slices=1))
+    fits = json.loads(json.dumps(a.to_dict(), allow_nan=False))
     assert [x["architecture"] for x in fits["architectures"]["laws"]][::2] == ["dlrm", "dcnv2", "wukong"]
     assert set(fits["study"]["schemes"]) == {"dlrm/mlp_width", "dcnv2/cross_layers", "wukong/layers"}
-    assert r.figures[0].name == "architectures" and r.figures[0].png.stat().st_size > 10_000
-    md = r.markdown.read_text()
-    assert "Architectures compared" in md and "top of the common range" in md
-    assert "noise of a single NE on the eval rows is unknown" in md  # a CSV carries no eval-rows floor
+    fig = fig_architectures(a)
+    fig.savefig(tmp_path / "a.png", dpi=60)
+    assert (tmp_path / "a.png").stat().st_size > 5_000
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert sum(lab.startswith(("DLRM", "DCNv2", "Wukong")) for lab in labels) == 3
+    text = json.dumps([b.__dict__ for b in architecture_section(a)], default=str)
+    assert "Architectures compared" in text and "top of the common range" in text
+    assert "noise of a single NE on the eval rows is unknown" in text  # a CSV carries no eval-rows floor
 
 
 def test_single_architecture_report_unchanged(small_ledger):
@@ -97,7 +103,7 @@ def test_single_architecture_report_unchanged(small_ledger):
     from recscale.report.study import load_study
 
     st = load_study(small_ledger)
-    opts = ReportOptions(bootstrap=20, joint_bootstrap=0)
+    opts = ReportOptions(bootstrap=10, joint_bootstrap=0)
     plain = analyze(st, opts).to_dict()
     tagged = analyze(dataclasses.replace(st, frame=st.frame.assign(architecture="dlrm")), opts).to_dict()
     for d in (plain, tagged):

@@ -67,7 +67,7 @@ class ArchLaw:
         curve: The frontier's rows (every seed of the chosen configurations).
         mean_x, mean_y: Seed means at the frontier's distinct x (what the figure draws).
         fit: NE = α·x^-β + γ with γ ≥ the known floor (free without one), or None.
-        regime: :func:`recscale.laws.regime` at the edge of the data, or None.
+        regime: :func:`recscale.laws.regime` at the largest x measured (``x_measured``), or None.
         determined: Whether β is determined (off its bound, interval ends within 3×).
         samples: Data size of the parameter frontier (None for compute).
         error: Why there is no law, else None.
@@ -209,7 +209,8 @@ def _law(arch: str, axis: str, rows: Any, floor: float | None, level: float, boo
         kw["gamma_bounds"] = (floor, math.inf)
     try:
         fit = fit_power_law(curve.x, curve.y, **kw)
-        reg = regime(fit, level=level)
+        # Judged at the largest x measured, not the frontier's last point: a frontier stops where NE stops falling.
+        reg = regime(fit, x_max=max(xm, float(mx.max())), level=level)
     except RecscaleError as e:
         return ArchLaw(arch, axis, col, curve, mx, my, None, None, False, samples, str(e), xm)
     return ArchLaw(arch, axis, col, curve, mx, my, fit, reg, beta_determined(fit, level), samples, None, xm)

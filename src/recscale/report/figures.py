@@ -561,7 +561,7 @@ def fig_architectures(a: Analysis):
             name = arch_title(arch)
             if l.fit is not None:
                 ci = f" [{l.fit.ci(lvl)['beta'][0]:.2f}, {l.fit.ci(lvl)['beta'][1]:.2f}]" if l.fit.draws else ""
-                beta = f"β {l.fit.beta:.2f}{ci}" if not beta_at_bound(l.fit) else "β not determined"
+                beta = f"β {l.fit.beta:.2f}{ci}" if l.determined else "β not determined"
                 name += f": {beta}"
                 _draw_law(ax, l.fit, l.mean_x.min(), l.mean_x.max(), col, None, lvl, lw=1.8)
             ax.plot(l.mean_x, l.mean_y, "o", ms=4.5, color=col, mec=col, label=name, zorder=4)
