@@ -12,7 +12,7 @@ import pytest
 
 from recscale.report import ReportOptions, analyze, load_study
 from recscale.report.architectures import architectures_of, compare_architectures
-from recscale.report.document import architecture_findings, architecture_section
+from recscale.report.document import architecture_findings, architecture_section, terminal_summary
 from recscale.report.figures import fig_architectures
 from tests.report.planted import ARCH_FLOOR_SE, ARCH_LAWS, arch_frame, arch_ne, arch_study
 
@@ -96,6 +96,8 @@ def test_report_from_a_table(tmp_path):
     text = json.dumps([b.__dict__ for b in architecture_section(a)], default=str)
     assert "Architectures compared" in text and "top of the common range" in text
     assert "noise of a single NE on the eval rows is unknown" in text  # a CSV carries no eval-rows floor
+    summary = terminal_summary(a)
+    assert "lowest NE within C" in summary and "noise unknown" in summary
 
 
 def test_single_architecture_report_unchanged(small_ledger):

@@ -782,9 +782,32 @@ def terminal_summary(a: Analysis) -> str:
             opt = "compute-optimal N*(C) given" if j.optimal is not None else "no compute-optimal allocation"
             lines.append(f"  {s:<{w}}  E {f.E:.4f}+-{se.get('E', float('nan')):.4f}  alpha {f.alpha:.3f}+-"
                          f"{se.get('alpha', float('nan')):.3f}  beta {f.beta:.3f}+-{se.get('beta', float('nan')):.3f}  ({opt})")
+    lines += _architecture_lines(a)
     sanity = [x for x in a.warnings if x.code in SANITY_CODES]
     lines.append(f"warnings: {len(sanity)} sanity, {len(a.warnings) - len(sanity)} fit flags (see the report)")
     return "\n".join(lines)
+
+
+def _architecture_lines(a: Analysis) -> list[str]:
+    """Terminal lines of the architecture comparison (none for a single-architecture study)."""
+    c = a.architectures
+    if c is None:
+        return []
+    lvl = a.options.level
+    lines = ["architectures: beta of the compute and parameter frontiers, regime where determined"]
+    for arch in c.architectures:
+        cells = []
+        for ax in ("compute", "params"):
+            law = c.laws[(arch, ax)]
+            cells.append(f"{ax} {_arch_beta(law, lvl)}" + (f" {law.regime_label}" if law.regime_label else ""))
+        lines.append(f"  {arch_title(arch):<8}  " + "   ".join(cells))
+    b = c.at_budget
+    if b is not None:
+        noise = ("noise unknown" if b.beyond_noise is None
+                 else f"{'beyond' if b.beyond_noise else 'within'} 1.96 SE = {1.96 * b.noise_se:.4f}")
+        lines.append(f"  lowest NE within C = {fmt_num(b.compute, 2)} FLOPs: "
+                     + ", ".join(f"{arch_title(x)} {b.measured[x][1]:.4f}" for x in b.order) + f" (gap {b.gap:.4f}, {noise})")
+    return lines
 
 
 def _short_factor(h: Headline | None) -> str:
