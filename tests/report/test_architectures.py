@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from recscale.report import ReportOptions, analyze, load_study
+from recscale.report.analysis import beta_determined
 from recscale.report.architectures import architectures_of, compare_architectures
 from recscale.report.document import architecture_findings, architecture_section, terminal_summary
 from recscale.report.figures import fig_architectures
@@ -22,7 +23,7 @@ LEVEL = 0.95
 
 @pytest.fixture(scope="module")
 def comparison():
-    return compare_architectures(arch_study(arch_frame()), level=LEVEL, bootstrap=BOOT, seed=0)
+    return compare_architectures(arch_study(arch_frame()), level=LEVEL, bootstrap=BOOT, seed=0, determined=beta_determined)
 
 
 def test_architectures_of_defaults_to_dlrm():
@@ -70,7 +71,7 @@ def test_equal_exponents_are_said_to_overlap():
     """Check that two architectures planted with the same β get overlapping intervals, an interval of the
     difference that includes 0, and a sentence that says so."""
     laws = {"dlrm": ARCH_LAWS["dlrm"], "wukong": ("layers", [2e5, 4e5, 8e5, 1.6e6], 0.20, 0.755, 0.08)}
-    c = compare_architectures(arch_study(arch_frame(laws, noise=0.002)), level=LEVEL, bootstrap=BOOT, seed=0)
+    c = compare_architectures(arch_study(arch_frame(laws, noise=0.002)), level=LEVEL, bootstrap=BOOT, seed=0, determined=beta_determined)
     a = SimpleNamespace(architectures=c, options=ReportOptions(bootstrap=BOOT))  # all the findings read
     p = next(p for p in c.pairs if p.axis == "compute")
     assert p.overlap is True and not p.diff.distinguishable

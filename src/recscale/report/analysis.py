@@ -691,7 +691,8 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
     comparison = None
     if len(architectures_of(study.frame)) > 1:
         # Several architectures: compare them, and give each (architecture, scheme) its own sections below.
-        comparison = compare_architectures(study, level=opts.level, bootstrap=opts.bootstrap, seed=opts.seed)
+        comparison = compare_architectures(study, level=opts.level, bootstrap=opts.bootstrap, seed=opts.seed,
+                                           determined=beta_determined)
         f = with_architecture(study.frame)
         study = dataclasses.replace(study, frame=f.assign(scheme=f[ARCH_COL] + ARCH_SEP + f["scheme"]))
     df = study.frame

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -190,9 +190,7 @@ def _means(curve: Curve) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _law(arch: str, axis: str, rows: Any, floor: float | None, level: float, bootstrap: int, seed: int,
-         samples: float | None = None) -> ArchLaw:
-    from recscale.report.analysis import beta_determined
-
+         determined: Callable[[PowerLawFit, float], bool], samples: float | None = None) -> ArchLaw:
     col = ARCH_AXES[axis]
     empty = np.array([])
     xm = float(rows[col].max()) if len(rows) else None
@@ -213,7 +211,7 @@ def _law(arch: str, axis: str, rows: Any, floor: float | None, level: float, boo
         reg = regime(fit, x_max=max(xm, float(mx.max())), level=level)
     except RecscaleError as e:
         return ArchLaw(arch, axis, col, curve, mx, my, None, None, False, samples, str(e), xm)
-    return ArchLaw(arch, axis, col, curve, mx, my, fit, reg, beta_determined(fit, level), samples, None, xm)
+    return ArchLaw(arch, axis, col, curve, mx, my, fit, reg, determined(fit, level), samples, None, xm)
 
 
 def _pair(la: ArchLaw, lb: ArchLaw, floor: float | None, level: float, bootstrap: int, seed: int) -> ArchPair:
@@ -260,12 +258,15 @@ def _at_budget(laws: dict[tuple[str, str], ArchLaw], archs: list[str], noise_se:
     return AtBudget(c, measured, predicted, order, gap, noise_se, beyond)
 
 
-def compare_architectures(study: Any, *, level: float, bootstrap: int, seed: int) -> Comparison:
+def compare_architectures(study: Any, *, level: float, bootstrap: int, seed: int,
+                          determined: Callable[[PowerLawFit, float], bool]) -> Comparison:
     """Each architecture's compute and parameter law, pairwise β differences, and the best NE at a common budget.
 
     Args:
         study: A :class:`recscale.report.study.Study` with two or more architectures.
         level, bootstrap, seed: As in :class:`recscale.report.analysis.ReportOptions`.
+        determined: Whether a fit's β is determined (the report's one rule,
+            :func:`recscale.report.analysis.beta_determined`, passed in so the two modules don't import each other).
     """
     frame = with_architecture(study.frame)
     archs = architectures_of(frame)
@@ -274,7 +275,7 @@ def compare_architectures(study: Any, *, level: float, bootstrap: int, seed: int
     notes: list[str] = []
     for i, a in enumerate(archs):
         rows = _model_rows(frame[frame[ARCH_COL] == a])
-        laws[(a, "compute")] = _law(a, "compute", rows, floor, level, bootstrap, seed + 5000 + i)
+        laws[(a, "compute")] = _law(a, "compute", rows, floor, level, bootstrap, seed + 5000 + i, determined)
         common = set.intersection(*[set(g["samples"].tolist()) for _, g in rows.groupby("value")])
         if not common:
             laws[(a, "params")] = ArchLaw(a, "params", ARCH_AXES["params"], None, np.array([]), np.array([]), None, None,
@@ -282,7 +283,7 @@ def compare_architectures(study: Any, *, level: float, bootstrap: int, seed: int
             continue
         s_ref = float(max(common))
         laws[(a, "params")] = _law(a, "params", rows[rows["samples"] == s_ref], floor, level, bootstrap, seed + 5100 + i,
-                                   samples=s_ref)
+                                   determined, samples=s_ref)
     for key, l in laws.items():
         if l.error:
             notes.append(f"{arch_title(key[0])}, {key[1]}: no law ({l.error})")
