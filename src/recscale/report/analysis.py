@@ -902,6 +902,6 @@ def law_tex(fit: PowerLawFit, var: str) -> str:
 
 
 def value_label(scheme: str, value: float) -> str:
-    sym = SCHEME_SYMBOL.get(scheme, "v")
+    sym = SCHEME_SYMBOL.get(scheme.split(ARCH_SEP)[-1], "v")
     v = int(value) if float(value).is_integer() else value
     return f"{sym}={v:,}" if isinstance(v, int) and v >= 10_000 else f"{sym}={v}"
