@@ -351,7 +351,9 @@ def _arch_phrase(l, level: float, first: bool) -> str:
     """"DLRM's compute exponent is β 0.201 [0.19, 0.21]" (first) or "DCNv2's β 0.70 [..]"; or "... not determined"."""
     noun = {"compute": "compute", "params": "parameter"}[l.axis]
     head = f"{arch_title(l.architecture)}'s {noun} exponent is " if first else f"{arch_title(l.architecture)}'s "
-    if l.fit is None or not beta_determined(l.fit, level):
+    if l.fit is None:
+        return f"{arch_title(l.architecture)} has no {noun} law" + (f" ({l.error})" if l.error else "")
+    if not beta_determined(l.fit, level):
         return head + ("" if first else "exponent, ") + _arch_beta(l, level)
     return head + f"β {_beta_cell(l.fit, level)}"
 
