@@ -111,3 +111,61 @@ def write_ledger(path, schemes=None, **kw) -> None:
             led.record_trial(r.trial_id, pts, wall_s=1.0)
         led.set_reference([(int(c), BAYES_NE, BAYES_SE, BAYES_NE + 0.002) for c in cps])
         led.set_meta({"last_run_wall_s": 12.5, "last_run_workers": 2, "last_run_device": "cpu"})
+
+
+# ---- several architectures: planted compute laws ----------------------------------------------------
+
+ARCH_FLOOR = 0.745  # the eval-rows floor of the multi-architecture fixture (below every planted γ)
+ARCH_FLOOR_SE = 0.002  # SE of a single NE on its eval rows
+ARCH_C0 = 3e8  # training FLOPs of the smallest model at the first checkpoint
+# architecture: (scheme, FLOPs per sample of its models, β along compute, γ, NE - γ at ARCH_C0)
+ARCH_LAWS = {
+    "dlrm": ("mlp_width", [1e5, 2e5, 4e5, 8e5], 0.20, 0.760, 0.08),
+    "dcnv2": ("cross_layers", [1.5e5, 3e5, 6e5, 1.2e6], 0.70, 0.770, 0.09),
+    "wukong": ("layers", [2e5, 4e5, 8e5, 1.6e6], 0.30, 0.750, 0.10),
+}
+
+
+def arch_ne(arch: str, train_flops, laws=None):
+    """The planted NE of an architecture at training FLOPs C: α·C^-β + γ (every model on the same law)."""
+    _, _, b, g, e0 = (laws or ARCH_LAWS)[arch]
+    return e0 * (np.asarray(train_flops, dtype=float) / ARCH_C0) ** -b + g
+
+
+def arch_frame(laws=None, seeds=(0, 1), noise=0.0008, checkpoints=CHECKPOINTS):
+    """A study export with an ``architecture`` column: every model's NE follows its architecture's compute law.
+
+    Args:
+        laws: {architecture: (scheme, FLOPs per sample of its models, β, γ, NE - γ at ARCH_C0)}; default ARCH_LAWS.
+
+    Each architecture has one scheme of four models; total parameters are 10 × FLOPs per sample, so
+    at a fixed data size NE falls with parameters along the same exponent as along compute.
+    """
+    import pandas as pd
+
+    rows = []
+    D = np.array(checkpoints, dtype=float)
+    laws = laws or ARCH_LAWS
+    for arch in laws:
+        scheme, fps, _, _, _ = laws[arch]
+        for i, f in enumerate(fps):
+            label = f"{arch}-{scheme}-{i}"
+            C = 3.0 * f * D
+            for seed in seeds:
+                rng = np.random.default_rng(_stable_seed(label, seed))
+                ne = arch_ne(arch, C, laws) * np.exp(rng.normal(0.0, noise, D.size))
+                for d, c, y in zip(D, C, ne):
+                    rows.append({"trial_id": f"{label}-s{seed}", "scheme": scheme, "value": i + 1, "seed": seed,
+                                 "params_dense": 10 * f, "params_sparse": 0.0, "params_total": 10 * f,
+                                 "flops_per_sample": f, "samples": int(d), "train_flops": c, "ne": float(y),
+                                 "label": label, "architecture": arch, "bayes_ne": ARCH_FLOOR - 0.001})
+    return pd.DataFrame(rows)
+
+
+def arch_study(frame):
+    """A report Study of an architecture frame, with an eval-rows floor as a ledger would record."""
+    from recscale.report.study import Study
+
+    return Study(frame=frame, source="planted-architectures", kind="table", name="planted-architectures",
+                 bayes_ne=ARCH_FLOOR - 0.001, bayes_ne_se=3e-4, bayes_source="planted", provenance=None,
+                 eval_floor=ARCH_FLOOR, eval_floor_se=ARCH_FLOOR_SE, eval_rows=40_000)

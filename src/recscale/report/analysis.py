@@ -59,9 +59,11 @@ from recscale.laws._common import plain
 from recscale.laws.backtest import backtest, holdout_cut
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
+from recscale.report.architectures import ARCH_COL, Comparison, architectures_of, compare_architectures, with_architecture
 from recscale.report.study import Study
 
 AXES = ("data", "params", "compute")
+ARCH_SEP = "/"  # a multi-architecture study's schemes read "dcnv2/cross_layers"
 SCHEME_PARAMS = {
     "mlp_width": "params_bottom_mlp", "overarch_width": "params_top_mlp",
     "embedding_dim": "params_sparse", "embedding_rows": "params_sparse",
@@ -395,6 +397,7 @@ class Analysis:
     warnings: list[Warning_] = field(repr=False, compare=False)
     notes: list[str] = field(repr=False, compare=False)
     elapsed_s: float
+    architectures: Comparison | None = field(default=None, repr=False, compare=False)
 
     @property
     def base_identity(self) -> str | None:
@@ -476,7 +479,7 @@ class Analysis:
             "notes": self.notes,
             "provenance": st.provenance,
             "analysis_wall_s": self.elapsed_s,
-        })
+        } | ({"architectures": self.architectures.to_dict(lvl)} if self.architectures is not None else {}))
 
 
 def _num_key(v: float) -> str:
@@ -533,7 +536,7 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
 
 def param_column(scheme: str, frame) -> str:
     """The column a scheme's parameter laws use: the parameters the scheme grows (see the module docstring)."""
-    col = SCHEME_PARAMS.get(scheme, "params_total")
+    col = SCHEME_PARAMS.get(scheme.split(ARCH_SEP)[-1], "params_total")
     if col not in frame.columns or frame[col].isna().any():
         col = PARAM_FALLBACK.get(col, col)
     return col
@@ -685,6 +688,13 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
     """
     opts = options or ReportOptions()
     t0 = time.perf_counter()
+    comparison = None
+    if len(architectures_of(study.frame)) > 1:
+        # Several architectures: compare them, and give each (architecture, scheme) its own sections below.
+        comparison = compare_architectures(study, level=opts.level, bootstrap=opts.bootstrap, seed=opts.seed,
+                                           determined=beta_determined)
+        f = with_architecture(study.frame)
+        study = dataclasses.replace(study, frame=f.assign(scheme=f[ARCH_COL] + ARCH_SEP + f["scheme"]))
     df = study.frame
     schemes = tuple(study.schemes)
     models: dict[str, list[Fitted]] = {}
@@ -759,7 +769,7 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
     warnings = _warnings(models, frontiers, slices, headlines, study, opts)
     return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
                     headlines=headlines, extrapolations=extrap, model_backtests=backtests, joint=joint, warnings=warnings,
-                    notes=notes, elapsed_s=time.perf_counter() - t0)
+                    notes=notes, elapsed_s=time.perf_counter() - t0, architectures=comparison)
 
 
 def _joint(scheme: str, part, n_col: str, opts: ReportOptions, seed_offset: int) -> Joint:
@@ -892,6 +902,6 @@ def law_tex(fit: PowerLawFit, var: str) -> str:
 
 
 def value_label(scheme: str, value: float) -> str:
-    sym = SCHEME_SYMBOL.get(scheme, "v")
+    sym = SCHEME_SYMBOL.get(scheme.split(ARCH_SEP)[-1], "v")
     v = int(value) if float(value).is_integer() else value
     return f"{sym}={v:,}" if isinstance(v, int) and v >= 10_000 else f"{sym}={v}"

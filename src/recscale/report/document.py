@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from recscale.report.architectures import arch_title
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
@@ -326,6 +327,136 @@ def _sanity_line(a: Analysis) -> str:
             + " (details under Warnings).")
 
 
+# ---- architectures compared ---------------------------------------------------------------------
+
+
+def _arch_beta(l, level: float) -> str:
+    """β [lo, hi] of an architecture's law, or why it is not determined."""
+    if l.fit is None:
+        return f"no law ({l.error})" if l.error else "no law"
+    return _key_beta_cell(l.fit, level)
+
+
+def _arch_regime(l) -> str:
+    if l.regime is None:
+        return "–"
+    if l.regime_label is None:
+        return "undetermined (β not determined)"
+    r = l.regime
+    share = f", {r.label_share:.0%} of bootstrap fits agree" if r.label_share is not None else ""
+    return f"{r.label} ({_pct(r.gain_rel)} NE per doubling{share})"
+
+
+def _arch_phrase(l, level: float, first: bool) -> str:
+    """"DLRM's compute exponent is β 0.201 [0.19, 0.21]" (first) or "DCNv2's β 0.70 [..]"; or "... not determined"."""
+    noun = {"compute": "compute", "params": "parameter"}[l.axis]
+    head = f"{arch_title(l.architecture)}'s {noun} exponent is " if first else f"{arch_title(l.architecture)}'s "
+    if l.fit is None:
+        return f"{arch_title(l.architecture)} has no {noun} law" + (f" ({l.error})" if l.error else "")
+    if not beta_determined(l.fit, level):
+        return head + ("" if first else "exponent, ") + _arch_beta(l, level)
+    return head + f"β {_beta_cell(l.fit, level)}"
+
+
+def _saturation_phrase(l) -> str | None:
+    """"DCNv2 is saturated beyond 3.1e11 training FLOPs", or where its law puts saturation; only where determined."""
+    if l.regime_label is None or l.regime.x_saturation is None:
+        return None
+    unit = "training FLOPs" if l.axis == "compute" else "parameters"
+    r = l.regime
+    xs = r.x_saturation
+    gain = f"a doubling gains < {r.thresholds.sat_gain:.2%} NE"
+    name = arch_title(l.architecture)
+    if r.label == "saturated":
+        return f"{name} is saturated beyond {fmt_num(xs, 2)} {unit} ({gain}; measured up to {fmt_num(r.x_max, 2)})"
+    return (f"{name} is {r.label} at the edge of its data ({fmt_num(r.x_max, 2)} {unit}); its law saturates ({gain}) "
+            f"beyond {fmt_num(xs, 2)}, {fmt_num(xs / r.x_max, 2)}× further")
+
+
+def architecture_findings(a: Analysis) -> list[str]:
+    """Key findings in words: exponents, their differences and overlap, saturation, the best NE at equal compute."""
+    c = a.architectures
+    lvl = a.options.level
+    out = []
+    for p in c.pairs:
+        la, lb = c.laws[(p.a, p.axis)], c.laws[(p.b, p.axis)]
+        s = f"{_arch_phrase(la, lvl, True)} against {_arch_phrase(lb, lvl, False)}"
+        if p.diff is not None:
+            d = p.diff
+            s += (f"; the difference β({arch_title(p.b)}) − β({arch_title(p.a)}) is {d.diff:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
+                  f" ({'paired' if d.paired else 'independent'} bootstrap), "
+                  + ("which excludes 0" if d.distinguishable else "which includes 0: the data do not order these two exponents"))
+        elif p.error:
+            s += f"; no difference interval ({p.error})"
+        if p.overlap is not None:
+            s += "; **the two intervals overlap**" if p.overlap else "; the two intervals do not overlap"
+        sat = [x for x in (_saturation_phrase(la), _saturation_phrase(lb)) if x]
+        out.append(s + ("; " + "; ".join(sat) if sat else "") + ".")
+    b = c.at_budget
+    if b is not None:
+        def ne_of(arch: str) -> str:
+            x, y = b.measured[arch]
+            pr = b.predicted.get(arch)
+            law = ""
+            if pr is not None:
+                law = f", law {pr[0]:.4f}" + (f" [{pr[1]:.4f}, {pr[2]:.4f}]" if pr[1] is not None else "")
+            return f"{arch_title(arch)} {y:.4f} (at {fmt_num(x, 2)} FLOPs{law})"
+
+        s = (f"At equal training compute, the top of the common range (C = {fmt_num(b.compute, 2)} FLOPs, the smallest of "
+             f"the architectures' largest budgets), the lowest measured NE within C is **{arch_title(b.order[0])}'s**: "
+             + "; ".join(ne_of(x) for x in b.order) + ". ")
+        if b.noise_se is None:
+            s += (f"The gap to the next is {b.gap:.4f}; the noise of a single NE on the eval rows is unknown here (no "
+                  "eval-rows floor recorded), so whether it is beyond noise cannot be said.")
+        else:
+            verdict = "beyond" if b.beyond_noise else "**within**"
+            s += (f"The gap to the next, {b.gap:.4f}, is {verdict} the noise of a single NE on the eval rows "
+                  f"({1.96:.2f} × SE {b.noise_se:.4f} = {1.96 * b.noise_se:.4f}); the models share those rows, so "
+                  "this is a conservative yardstick.")
+        out.append(s)
+    return out
+
+
+def architecture_section(a: Analysis) -> list[Block]:
+    """Several architectures: their compute and parameter laws side by side, β differences, findings in words."""
+    c = a.architectures
+    if c is None:
+        return []
+    lvl = a.options.level
+    names = ", ".join(arch_title(x) for x in c.architectures)
+    blocks = [Block("h2", "Architectures compared", anchor="architectures"), Block("p", (
+        f"This study compares {len(c.architectures)} architectures ({names}) on the same data. For each, the compute "
+        "frontier is the Pareto frontier of (training FLOPs, seed-mean NE) over all its models and data sizes, and the "
+        "parameter frontier is that of (total parameters, seed-mean NE) at the largest data size all its models reached; "
+        f"each is fitted with NE = α·x^-β + γ (γ ≥ the known floor when there is one), {lvl:.0%} bootstrap intervals "
+        f"({a.options.bootstrap} refits). β is printed where the data determine it, and a regime is named only then. "
+        "Further down, every section is given per architecture and scheme (architecture/scheme)."))]
+    blocks.append(Block("list", items=architecture_findings(a)))
+    rows = []
+    for arch in c.architectures:
+        lc, lp = c.laws[(arch, "compute")], c.laws[(arch, "params")]
+        span = (f"{fmt_num(lc.mean_x.min(), 2)}–{fmt_num(lc.mean_x.max(), 2)}" if lc.mean_x.size else "–")
+        rows.append([arch_title(arch), _arch_beta(lc, lvl), _gamma_cell(lc.fit, lvl), _arch_regime(lc), span,
+                     _arch_beta(lp, lvl), _gamma_cell(lp.fit, lvl), _arch_regime(lp),
+                     fmt_num(lp.samples, 3) if lp.samples else "–"])
+    blocks.append(Block("table", header=["architecture", "compute β", "compute γ", "compute regime", "FLOPs (frontier)",
+                                         "parameter β", "parameter γ", "parameter regime", "samples (param. frontier)"],
+                        rows=rows))
+    rows = []
+    for p in c.pairs:
+        d = p.diff
+        rows.append([f"{arch_title(p.b)} − {arch_title(p.a)}", {"compute": "compute", "params": "parameters"}[p.axis],
+                     f"{d.diff:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]" if d else f"– ({p.error})",
+                     ("yes" if d.distinguishable else "no (includes 0)") if d else "–",
+                     ("paired" if d.paired else "independent") if d else "–",
+                     "–" if p.overlap is None else ("overlap" if p.overlap else "do not overlap")])
+    blocks.append(Block("table", header=["Δβ", "axis", f"difference [{lvl:.0%}]", "excludes 0", "bootstrap",
+                                         "the two β intervals"], rows=rows))
+    if c.notes:
+        blocks.append(Block("list", items=[f"Note: {n}" for n in c.notes]))
+    return blocks
+
+
 # ---- the joint law ------------------------------------------------------------------------------
 
 
@@ -344,7 +475,8 @@ def joint_section(a: Analysis) -> list[Block]:
         "FLOPs per sample are each model's own (from the table, interpolated in log-log between the models), because a DLRM's "
         "embedding parameters cost memory, not FLOPs. A law whose exponents' intervals are wider than 3× is reported as "
         "not identified, and no allocation is given where the models' FLOPs per sample differ by under "
-        f"{a.options.min_flops_ratio:g}×." + (" One architecture in this study." if j0 else ""))))
+        f"{a.options.min_flops_ratio:g}×." + (" One architecture in this study." if j0 and a.architectures is None else
+                                              " Each architecture's schemes are fitted separately (architecture/scheme)."))))
     for s, j in a.joint.items():
         blocks.append(Block("h3", f"{SCHEME_TITLES.get(s, s)} (N: {PARAM_TITLES.get(j.n_col, j.n_col)})"))
         if j.fit is None:
@@ -587,7 +719,7 @@ def figures_section(figures: list[Any]) -> list[Block]:
 
 def build_document(a: Analysis, figures: list[Any], wall_s: float | None = None) -> list[Block]:
     """All blocks of the report, in reading order."""
-    return (key_findings(a) + joint_section(a) + warnings_section(a) + figures_section(figures) + tables_section(a)
+    return (key_findings(a) + architecture_section(a) + joint_section(a) + warnings_section(a) + figures_section(figures) + tables_section(a)
             + provenance_section(a, wall_s))
 
 
@@ -652,9 +784,32 @@ def terminal_summary(a: Analysis) -> str:
             opt = "compute-optimal N*(C) given" if j.optimal is not None else "no compute-optimal allocation"
             lines.append(f"  {s:<{w}}  E {f.E:.4f}+-{se.get('E', float('nan')):.4f}  alpha {f.alpha:.3f}+-"
                          f"{se.get('alpha', float('nan')):.3f}  beta {f.beta:.3f}+-{se.get('beta', float('nan')):.3f}  ({opt})")
+    lines += _architecture_lines(a)
     sanity = [x for x in a.warnings if x.code in SANITY_CODES]
     lines.append(f"warnings: {len(sanity)} sanity, {len(a.warnings) - len(sanity)} fit flags (see the report)")
     return "\n".join(lines)
+
+
+def _architecture_lines(a: Analysis) -> list[str]:
+    """Terminal lines of the architecture comparison (none for a single-architecture study)."""
+    c = a.architectures
+    if c is None:
+        return []
+    lvl = a.options.level
+    lines = ["architectures: beta of the compute and parameter frontiers, regime where determined"]
+    for arch in c.architectures:
+        cells = []
+        for ax in ("compute", "params"):
+            law = c.laws[(arch, ax)]
+            cells.append(f"{ax} {_arch_beta(law, lvl)}" + (f" {law.regime_label}" if law.regime_label else ""))
+        lines.append(f"  {arch_title(arch):<8}  " + "   ".join(cells))
+    b = c.at_budget
+    if b is not None:
+        noise = ("noise unknown" if b.beyond_noise is None
+                 else f"{'beyond' if b.beyond_noise else 'within'} 1.96 SE = {1.96 * b.noise_se:.4f}")
+        lines.append(f"  lowest NE within C = {fmt_num(b.compute, 2)} FLOPs: "
+                     + ", ".join(f"{arch_title(x)} {b.measured[x][1]:.4f}" for x in b.order) + f" (gap {b.gap:.4f}, {noise})")
+    return lines
 
 
 def _short_factor(h: Headline | None) -> str:

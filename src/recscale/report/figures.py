@@ -531,6 +531,56 @@ def fig_joint(a: Analysis):
     return fig
 
 
+ARCH_COLORS = {"dlrm": "#1f77b4", "dcnv2": "#d62728", "wukong": "#2ca02c"}
+_ARCH_EXTRA = ["#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
+
+
+def arch_color(archs: tuple[str, ...], arch: str):
+    """One colour per architecture, the same in every figure."""
+    extra = [x for x in archs if x not in ARCH_COLORS]
+    return ARCH_COLORS.get(arch) or _ARCH_EXTRA[extra.index(arch) % len(_ARCH_EXTRA)]
+
+
+def fig_architectures(a: Analysis):
+    """Every architecture's compute frontier and parameter frontier, with its law, on two shared panels."""
+    from recscale.report.architectures import arch_title
+
+    c = a.architectures
+    fig, axes = _new_figure(1, 2, 11.0, 4.4, sharey=True)
+    lvl = a.options.level
+    lo, hi = _ne_range(a, [l.mean_y for l in c.laws.values()])
+    for j, (axis, xlabel) in enumerate((("compute", "training FLOPs C"), ("params", "total parameters N"))):
+        ax = axes[0][j]
+        xs_all = []
+        for arch in c.architectures:
+            l = c.laws[(arch, axis)]
+            col = arch_color(c.architectures, arch)
+            if not l.mean_x.size:
+                continue
+            xs_all.append(l.mean_x)
+            name = arch_title(arch)
+            if l.fit is not None:
+                ci = f" [{l.fit.ci(lvl)['beta'][0]:.2f}, {l.fit.ci(lvl)['beta'][1]:.2f}]" if l.fit.draws else ""
+                beta = f"β {l.fit.beta:.2f}{ci}" if l.determined else "β not determined"
+                name += f": {beta}"
+                _draw_law(ax, l.fit, l.mean_x.min(), l.mean_x.max(), col, None, lvl, lw=1.8)
+            ax.plot(l.mean_x, l.mean_y, "o", ms=4.5, color=col, mec=col, label=name, zorder=4)
+        b = c.at_budget
+        if axis == "compute" and b is not None:
+            ax.axvline(b.compute, color="0.45", ls=":", lw=1.0, zorder=1, label=f"top of common compute {fmt_num(b.compute, 2)}")
+        _bayes(ax, a)
+        _x_log(ax, np.concatenate(xs_all) if xs_all else None)
+        _ne_axis(ax, lo, hi)
+        ax.set_xlabel(xlabel)
+        samples = {l.samples for (_, ax_), l in c.laws.items() if ax_ == "params" and l.samples}
+        at = f" at D = {fmt_num(samples.pop(), 2)}" if len(samples) == 1 else " at each one's largest common D"
+        ax.set_title("compute frontier" if axis == "compute" else "parameter frontier" + at, fontsize=10)
+        if j == 0:
+            ax.set_ylabel("NE (eval)")
+        _legend(ax)
+    return fig
+
+
 def _curve_label(f: Fitted, base: str | None = None) -> str:
     if base is not None and f.kind == "model" and _ident(f) == base:
         return f"base model ({value_label(f.scheme, f.value)})"
@@ -584,6 +634,15 @@ FIGURES: list[tuple[str, str, Callable, str]] = [
 ]
 
 
+ARCH_FIGURE = (
+    "architectures", "Architectures compared: compute and parameter frontiers", fig_architectures,
+    "One colour per architecture. Left: each architecture's compute frontier (the best seed-mean NE reached with each "
+    "training-FLOP budget over all its models and data sizes), with its law NE = α·C^-β + γ and {level} band; the dotted "
+    "line marks the top of the compute range all architectures share. Right: the parameter frontier (NE against total "
+    "parameters at the largest data size all of that architecture's models reached) with its law. Dashed: the floor "
+    "(true-probability NE on the eval rows when recorded, else the Bayes NE).")
+
+
 def save_figures(a: Analysis, out_dir: str | Path) -> list[FigureFile]:
     """Draw every figure and save it as PNG and SVG under ``out_dir/figures``.
 
@@ -596,7 +655,10 @@ def save_figures(a: Analysis, out_dir: str | Path) -> list[FigureFile]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     out = []
     level = f"{a.options.level:.0%}"
-    for name, title, fn, caption in FIGURES:
+    figs = list(FIGURES)
+    if a.architectures is not None:
+        figs.insert(0, ARCH_FIGURE)
+    for name, title, fn, caption in figs:
         if name == "floors" and a.study.floor is None:
             caption = caption[: caption.index(" Dashed:")] + " No floor is known for this study."
         with mpl.rc_context(_RC):
