@@ -56,7 +56,7 @@ from recscale.laws import (
     regime,
 )
 from recscale.laws._common import plain
-from recscale.laws.backtest import backtest, holdout_cut
+from recscale.laws.backtest import backtest, holdout_cut, means_by_x
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
 from recscale.report.architectures import ARCH_COL, Comparison, architectures_of, compare_architectures, with_architecture
@@ -493,14 +493,6 @@ def _model_identity(f: Fitted) -> str:
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def _means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    ux, inv = np.unique(x, return_inverse=True)
-    n = np.bincount(inv).astype(float)
-    m = np.bincount(inv, weights=y) / n
-    var = np.bincount(inv, weights=(y - m[inv]) ** 2) / np.maximum(n - 1, 1)
-    return ux, m, np.where(n > 1, np.sqrt(var), np.nan), n
-
-
 def _curve_from_rows(rows, x_col: str, selection: str) -> Curve:
     rows = rows.sort_values([x_col, "seed"]).reset_index(drop=True)
     return Curve(x=rows[x_col].to_numpy(dtype=float), y=rows["ne"].to_numpy(dtype=float), seeds=rows["seed"].to_numpy(),
@@ -524,7 +516,7 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
             bounded = fit_power_law(curve.x, curve.y, gamma_bounds=(study.floor, math.inf), **kw)
         except RecscaleError as e:
             errors.append(str(e))
-    mx, my, sd, n = _means(curve.x, curve.y)
+    mx, my, sd, n = means_by_x(curve.x, curve.y)
     primary = bounded if bounded is not None else free
     rmse = None
     if primary is not None:
