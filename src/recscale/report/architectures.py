@@ -29,6 +29,7 @@ import numpy as np
 from recscale.errors import RecscaleError
 from recscale.laws import BetaDifference, Curve, PowerLawFit, Regime, compare_betas, fit_power_law, regime
 from recscale.laws._common import plain
+from recscale.laws.backtest import means_by_x
 from recscale.laws.table import frontier_curve
 
 ARCH_COL = "architecture"
@@ -184,11 +185,6 @@ def _model_rows(frame: Any) -> Any:
     return d.assign(value=ident)
 
 
-def _means(curve: Curve) -> tuple[np.ndarray, np.ndarray]:
-    ux, inv = np.unique(curve.x, return_inverse=True)
-    return ux, np.bincount(inv, weights=curve.y) / np.bincount(inv)
-
-
 def _law(arch: str, axis: str, rows: Any, floor: float | None, level: float, bootstrap: int, seed: int,
          determined: Callable[[PowerLawFit, float], bool], samples: float | None = None) -> ArchLaw:
     col = ARCH_AXES[axis]
@@ -198,7 +194,7 @@ def _law(arch: str, axis: str, rows: Any, floor: float | None, level: float, boo
         curve = frontier_curve(rows, col)
     except RecscaleError as e:
         return ArchLaw(arch, axis, col, None, empty, empty, None, None, False, samples, str(e), xm)
-    mx, my = _means(curve)
+    mx, my, _, _ = means_by_x(curve.x, curve.y)
     if mx.size < 4:
         return ArchLaw(arch, axis, col, curve, mx, my, None, None, False, samples,
                        f"the frontier has {mx.size} distinct points; a law needs at least 4", xm)
