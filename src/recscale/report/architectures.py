@@ -27,7 +27,15 @@ from typing import Any, Callable
 import numpy as np
 
 from recscale.errors import RecscaleError
-from recscale.laws import BetaDifference, Curve, PowerLawFit, Regime, compare_betas, fit_power_law, regime
+from recscale.laws import (
+    BetaDifference,
+    Curve,
+    PowerLawFit,
+    Regime,
+    compare_betas,
+    fit_power_law,
+    regime,
+)
 from recscale.laws._common import plain
 from recscale.laws.backtest import means_by_x
 from recscale.laws.table import frontier_curve
