@@ -185,8 +185,9 @@ class JointLawFit:
 
 def _untransform(theta: np.ndarray) -> dict[str, np.ndarray]:
     theta = np.atleast_2d(theta)
-    return {"E": np.exp(theta[:, 2]), "A": np.exp(theta[:, 0]), "B": np.exp(theta[:, 1]),
-            "alpha": theta[:, 3], "beta": theta[:, 4]}
+    with np.errstate(over="ignore"):  # a refit that ran off to log A ≈ 800 is an infinite A, not a warning
+        return {"E": np.exp(theta[:, 2]), "A": np.exp(theta[:, 0]), "B": np.exp(theta[:, 1]),
+                "alpha": theta[:, 3], "beta": theta[:, 4]}
 
 
 def fit_joint_law(
@@ -262,7 +263,8 @@ def _fit_joint(arrs, n, bootstrap, seed, opts: JointOptions, trial_ids) -> Joint
                 th = np.full(5, np.nan)
             thetas.append(th)
         draws = _untransform(np.array(thetas))
-        se = {k: float(np.nanstd(v, ddof=1)) for k, v in draws.items()}
+        with np.errstate(invalid="ignore"):  # an infinite draw gives an infinite SE: "not identified", said once
+            se = {k: float(np.nanstd(v, ddof=1)) for k, v in draws.items()}
     method = {
         "loss": "huber",
         "delta": opts.delta,
