@@ -25,3 +25,32 @@ def test_beta_is_a_number_only_where_the_points_determine_it():
     assert not beta_determined(narrow, 0.95)
     assert _key_beta_cell(narrow, 0.95).startswith("not determined")
     assert _key_beta_cell(wide, 0.95).startswith(f"{wide.beta:.3f}")
+
+
+def _headline(fit):
+    import pandas as pd
+
+    from recscale.laws.table import Curve
+    from recscale.report.analysis import Fitted, ReportOptions, _regime_and_plan
+
+    x = np.asarray(fit.x)
+    curve = Curve(x, np.ones_like(x), None, None, "test", pd.DataFrame({"params": x}))
+    empty = np.array([])
+    f = Fitted("params:test:1", "param_slice", "test", "params", "params", None, 1.0, curve, fit, None, None,
+               empty, empty, empty, empty, None)
+    return _regime_and_plan(f, ReportOptions())
+
+
+def test_no_regime_or_plan_from_a_law_whose_beta_is_not_determined():
+    """Check an undetermined β (interval wider than 3×) gives no plan and no named regime, by design, not as a failure."""
+    from recscale.report.analysis import LAW_NOT_DETERMINED
+
+    from recscale.report.analysis import beta_at_bound
+
+    loose = _curve(0.15)  # β 0.59 [0.001, 1.23]: off its bound, but the interval spans far more than 3×
+    assert not beta_at_bound(loose) and not beta_determined(loose, 0.95)
+    narrow, wide = _headline(loose), _headline(_curve(3.0))
+    assert narrow.plan is None and narrow.factor is None
+    assert not narrow.regime.determined
+    assert narrow.error.endswith(LAW_NOT_DETERMINED)
+    assert wide.plan is not None and wide.factor is not None and wide.error is None

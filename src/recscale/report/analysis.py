@@ -63,6 +63,8 @@ from recscale.report.architectures import ARCH_COL, Comparison, architectures_of
 from recscale.report.study import Study
 
 AXES = ("data", "params", "compute")
+# A headline whose law's β is not determined gets no regime or plan, by design (not a failed plan).
+LAW_NOT_DETERMINED = "these points do not determine the law"
 ARCH_SEP = "/"  # a multi-architecture study's schemes read "dcnv2/cross_layers"
 SCHEME_PARAMS = {
     "mlp_width": "params_bottom_mlp", "overarch_width": "params_top_mlp",
@@ -557,7 +559,7 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions) -> Headline:
         # (a parameter law at 0.005 [0.001, 3.0] would otherwise "plan" millions of times more parameters).
         why = "β at its search bound" if beta_at_bound(fit) else "β not determined (interval wider than 3×)"
         return Headline(f.scheme, f.axis, f, dataclasses.replace(reg, label="undetermined", label_share=None),
-                        None, None, None, None, None, f"{why}: these points do not determine the law")
+                        None, None, None, None, None, f"{why}: {LAW_NOT_DETERMINED}")
     target = float(fit.predict(np.array([x_max]))[0]) * (1.0 - opts.plan_rel_gain)
     try:
         p = plan_for_target(fit, target, level=opts.level, axis=f.x_col, resources=f.curve.rows)
@@ -643,7 +645,7 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
         if f.error:
             out.append(Warning_("fit_failed", f.key, f.error))
     for h in headlines.values():
-        if h.error and h.fitted.error is None:
+        if h.error and h.fitted.error is None and not h.error.endswith(LAW_NOT_DETERMINED):
             out.append(Warning_("plan_failed", h.fitted.key, h.error))
     return _dedupe(out)
 
