@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from recscale.laws import m4
+import recscale.laws.m4 as m4
 
 FORMS = ("powerlaw_const", "powerlaw", "broken_powerlaw", "m4")
 POWER_FORMS = ("powerlaw_const", "powerlaw", "broken_powerlaw")  # forms whose β is a power-law exponent
