@@ -1,12 +1,11 @@
 """Check that cost.py counts DCNv2 and Wukong exactly: parameters == numel, FLOPs within 1% of FlopCounterMode."""
 
 import pytest
-import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from recscale.model import build_model
 from recscale.model.config import DCNConfig, WukongConfig
 from recscale.model.cost import model_cost
+from tests.model.flops import measured_flops_per_sample
 
 CARDS = (3, 50, 1000, 100_000)
 DCN_GRID = [
@@ -46,13 +45,7 @@ def test_param_count_is_exact(cfg):
 @pytest.mark.parametrize("cfg", GRID, ids=lambda c: c.architecture)
 def test_flops_match_flop_counter(cfg):
     """Check analytic forward FLOPs per sample against FlopCounterMode within 1%."""
-    model = build_model(cfg)
-    b = 16
-    dense = torch.randn(b, cfg.n_dense)
-    sparse = torch.stack([torch.randint(0, c, (b,)) for c in cfg.cardinalities], 1)
-    with FlopCounterMode(display=False) as counter:
-        model(dense, sparse)
-    measured = counter.get_total_flops() / b
+    measured = measured_flops_per_sample(build_model(cfg), cfg, 16)
     assert model_cost(cfg).flops_per_sample == pytest.approx(measured, rel=0.01)
 
 

@@ -4,11 +4,11 @@ import sys
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from recscale.model.config import DLRMConfig
 from recscale.model.cost import model_cost
 from recscale.model.dlrm import DLRM
+from tests.model.flops import measured_flops_per_sample
 
 CONFIGS = [
     DLRMConfig(n_dense=13, cardinalities=(3, 50, 1000, 100_000), embedding_dim=8, embedding_rows=500),
@@ -30,13 +30,7 @@ def test_param_count_is_exact(cfg):
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_flops_match_flop_counter(cfg):
     """Check analytic forward FLOPs per sample against FlopCounterMode within 1%."""
-    model = DLRM(cfg)
-    b = 32
-    dense = torch.randn(b, cfg.n_dense)
-    sparse = torch.stack([torch.randint(0, c, (b,)) for c in cfg.cardinalities], 1)
-    with FlopCounterMode(display=False) as counter:
-        model(dense, sparse)
-    measured = counter.get_total_flops() / b
+    measured = measured_flops_per_sample(DLRM(cfg), cfg, 32)
     assert model_cost(cfg).flops_per_sample == pytest.approx(measured, rel=0.01)
     assert model_cost(cfg).train_flops_per_sample == 3 * model_cost(cfg).flops_per_sample
 

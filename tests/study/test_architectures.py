@@ -5,13 +5,13 @@ import sqlite3
 from dataclasses import fields
 
 import pytest
-import tomllib
 
 from recscale.cli.main import main
 from recscale.errors import SpecError
 from recscale.model.config import DCNConfig, DLRMConfig, WukongConfig
 from recscale.study.spec import DCNSpec, WukongSpec, parse_spec
 from tests.study.conftest import TEST_SPEC
+from tests.study.test_spec import _raw as _spec_raw
 
 ARCH_SPEC = TEST_SPEC.replace('seeds = [0]', 'seeds = [0]\narchitectures = ["dlrm", "dcnv2", "wukong"]') + """
 [model.dcnv2]
@@ -35,17 +35,7 @@ fmb_mlp_width = [16]
 
 
 def _raw(text=ARCH_SPEC, **changes):
-    raw = tomllib.loads(text)
-    for dotted, v in changes.items():
-        d = raw
-        *path, last = dotted.split("__")
-        for k in path:
-            d = d.setdefault(k, {})
-        if v is None:
-            d.pop(last, None)
-        else:
-            d[last] = v
-    return raw
+    return _spec_raw(text, **changes)
 
 
 def test_dlrm_only_spec_is_unchanged_by_listing_dlrm():

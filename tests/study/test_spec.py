@@ -8,8 +8,9 @@ from recscale.study.spec import CheckpointSpec, load_spec, parse_spec
 from tests.study.conftest import TEST_SPEC
 
 
-def _raw(**changes):
-    raw = tomllib.loads(TEST_SPEC)
+def _raw(text=TEST_SPEC, **changes):
+    """The spec ``text`` as a dict with ``a__b=value`` set (``None``: removed)."""
+    raw = tomllib.loads(text)
     for dotted, v in changes.items():
         d = raw
         *path, last = dotted.split("__")
