@@ -9,6 +9,7 @@ import numpy as np
 
 from recscale.laws import fit_power_law, plan_for_target
 from recscale.laws.auto import CANDIDATES
+from recscale.laws.forms import predict
 
 X = np.geomspace(1e6, 1e9, 12)
 
@@ -37,6 +38,9 @@ def test_auto_switches_form_only_when_a_backtest_is_clearly_better():
     assert ev["chosen"] != "powerlaw_const", errs
     assert min(e for e in errs.values() if e is not None) + ev["noise_log"] < errs["powerlaw_const"]
     assert ev["noise_log"] < 0.003  # the noise of the best-fitting form, not the misfit's residuals
+    for form, b in ev["backtests"].items():  # each backtest's parameters reproduce its recorded predictions
+        if "params" in b:
+            assert np.allclose(predict(form, b["params"], b["x_test"]), b["predicted"], rtol=1e-9), form
 
 
 def test_plan_warns_when_forms_disagree_beyond_their_intervals():

@@ -61,7 +61,7 @@ def _backtests(fit_power_law, x, y, seeds, fit_kwargs) -> tuple[float | None, di
             continue
         out[form] = {"rmse_log": bt.rmse_log, "bias_log": bt.bias_log, "max_abs_log": bt.max_abs_log,
                      "n_test": bt.n_test, "x_test": bt.x_test.tolist(), "y_test": bt.y_test.tolist(),
-                     "predicted": bt.predicted.tolist()}
+                     "predicted": bt.predicted.tolist(), "params": dict(bt.fit.params)}
     return cut, out
 
 
