@@ -33,28 +33,57 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from recscale.laws.batch_lsq import least_squares_rows
+
 PARAMS = ("alpha", "beta", "gamma", "c", "eps0")
 _Q_FLOOR = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
 _ALPHAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 _EPS0_FACTORS = (1.05, 1.5, 3.0, 10.0)
 
 
-def _solve_u(rhs: np.ndarray, alpha: np.ndarray, D: np.ndarray) -> np.ndarray:
-    """u ∈ (0, D) with log u − α·log(D − u) = rhs (all broadcast), by bisection on logit(u/D)."""
+def _solve_s(rhs: np.ndarray, alpha: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """s = logit(u/D) with log u − α·log(D − u) = rhs (all broadcast): safeguarded Newton on s.
+
+    g(s) = log D − softplus(−s) − α·(log D − softplus(s)) is strictly increasing (g' = σ(−s) + α·σ(s)),
+    so its root is unique. Newton steps start from the α = 0 solution and fall back to bisection
+    of the bracket [−60, 60] whenever a step leaves it; iteration stops when g is met to 1e−13 or
+    the bracket is below 1e−12 wide (at most 100 iterations). A root beyond ±60 (u within e^−60
+    of 0 or D) is pinned to that end.
+    """
     rhs, alpha, D = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (rhs, alpha, D)))
     lo = np.full(rhs.shape, -60.0)
     hi = np.full(rhs.shape, 60.0)
-    logD = np.log(D)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for _ in range(48):
-            s = 0.5 * (lo + hi)
-            # u = D·σ(s), D − u = D·σ(−s); log σ(s) = −log(1 + e^(−s)).
-            g = logD - np.logaddexp(0.0, -s) - alpha * (logD - np.logaddexp(0.0, s))
-            above = g > rhs
+        logD = np.log(D)
+        q = np.clip(np.exp(rhs - logD), 1e-26, 1.0 - 1e-16)
+        s = np.clip(np.log(q) - np.log1p(-q), -60.0, 60.0)
+
+        def g(s_):
+            return logD - np.logaddexp(0.0, -s_) - alpha * (logD - np.logaddexp(0.0, s_)) - rhs
+
+        # A root beyond the bracket (α = 0 and rhs ≥ log D has none): pin s to the end it lies beyond.
+        pin_hi, pin_lo = g(hi) <= 0, g(lo) >= 0
+        s = np.where(pin_hi, 60.0, np.where(pin_lo, -60.0, s))
+        pinned = pin_hi | pin_lo
+        for _ in range(100):
+            f = g(s)
+            above = f > 0
             hi = np.where(above, s, hi)
             lo = np.where(above, lo, s)
-        s = 0.5 * (lo + hi)
-        return D * np.exp(-np.logaddexp(0.0, -s))
+            done = pinned | (np.abs(f) <= 1e-13) | (hi - lo <= 1e-12) | ~np.isfinite(f)
+            if np.all(done):
+                break
+            d = np.exp(-np.logaddexp(0.0, s)) + alpha * np.exp(-np.logaddexp(0.0, -s))  # σ(−s) + α·σ(s)
+            s_new = s - f / d
+            s = np.where(done, s, np.where((s_new > lo) & (s_new < hi), s_new, 0.5 * (lo + hi)))
+        return s
+
+
+def _solve_u(rhs: np.ndarray, alpha: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """u ∈ (0, D) with log u − α·log(D − u) = rhs (all broadcast)."""
+    D = np.asarray(D, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return D * np.exp(-np.logaddexp(0.0, -_solve_s(rhs, alpha, D)))
 
 
 def predict(p: dict[str, np.ndarray], logx: np.ndarray) -> np.ndarray:
@@ -74,24 +103,50 @@ def x_for_value(p: dict[str, np.ndarray], target: float) -> np.ndarray:
     return np.where(target <= ga, np.inf, np.where(target >= e0, 0.0, x))
 
 
-def _screen(t: np.ndarray, y: np.ndarray, w: np.ndarray, eps0_fixed: float | None, g_lo: float, g_hi: float) -> np.ndarray:
-    """Grid of (γ, α, log β, c, log ε0) candidates with (log β, c) solved linearly; returns (K, 5)."""
-    ymin, ymax = float(y.min()), float(y.max())
-    e0s = (eps0_fixed,) if eps0_fixed is not None else tuple(ymax * f for f in _EPS0_FACTORS)
-    cands = []
-    sw = w / w.sum()
-    tm = float(np.sum(sw * t))
-    var_t = float(np.sum(sw * (t - tm) ** 2))
-    for q in _Q_FLOOR:
-        g = min(max(q * ymin, g_lo), g_hi)
-        for a in _ALPHAS:
-            for e0 in e0s:
-                z = np.log(y - g) - a * np.log(e0 - y)
-                zm = float(np.sum(sw * z))
-                c = float(np.sum(sw * (t - tm) * (z - zm)) / var_t) if var_t > 0 else -0.1
-                c = min(max(c, -5.0), -1e-4)
-                cands.append((g, a, zm - c * tm, c, math.log(e0)))
-    return np.array(cands)
+def _bounds(Y: np.ndarray, W: np.ndarray, eps0_fixed: float | None, gamma_bounds: tuple[float, float]):
+    """Per-row box (R, p) on θ = (ε∞, α, log β, c[, log ε0]); ε∞ < min y and ε0 > max y over weighted points."""
+    pos = W > 0
+    ymin = np.where(pos, Y, np.inf).min(1)
+    ymax = np.where(pos, Y, -np.inf).max(1)
+    g_lo = np.full(Y.shape[0], max(0.0, float(gamma_bounds[0])))
+    g_hi = np.minimum(ymin * (1 - 1e-9), float(gamma_bounds[1]))
+    g_lo = np.where(g_lo >= g_hi, g_hi * (1 - 1e-6), g_lo)  # a floor bound at or above the lowest point: a sliver below
+    lower = [g_lo, np.zeros_like(g_lo), np.full_like(g_lo, -np.inf), np.full_like(g_lo, -5.0)]
+    upper = [g_hi, np.full_like(g_lo, 10.0), np.full_like(g_lo, np.inf), np.full_like(g_lo, -1e-4)]
+    if eps0_fixed is None:
+        lower.append(np.log(ymax * (1 + 1e-9)))
+        upper.append(np.log(100.0 * ymax))
+    return np.stack(lower, axis=1), np.stack(upper, axis=1), ymin, ymax
+
+
+def _screen(t: np.ndarray, Y: np.ndarray, W: np.ndarray, eps0_fixed: float | None, lower: np.ndarray,
+            upper: np.ndarray, ymin: np.ndarray, ymax: np.ndarray) -> np.ndarray:
+    """Grid of θ candidates per row with (log β, c) solved linearly; returns (R, K, 5)."""
+    R = Y.shape[0]
+    G = np.clip(np.asarray(_Q_FLOOR)[None, :] * ymin[:, None], lower[:, :1], upper[:, :1])  # (R, Q)
+    A = np.asarray(_ALPHAS)
+    E0 = (np.full((R, 1), float(eps0_fixed)) if eps0_fixed is not None
+          else ymax[:, None] * np.asarray(_EPS0_FACTORS)[None, :])  # (R, E)
+    pos = W > 0
+    sw = W / W.sum(1, keepdims=True)
+    tm = sw @ t
+    var_t = np.sum(sw * (t[None, :] - tm[:, None]) ** 2, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lg = np.log(Y[:, None, :] - G[:, :, None])  # (R, Q, n)
+        le = np.log(E0[:, :, None] - Y[:, None, :])  # (R, E, n)
+        z = lg[:, :, None, None, :] - A[None, None, :, None, None] * le[:, None, None, :, :]  # (R, Q, A, E, n)
+        z = np.where(pos[:, None, None, None, :], z, 0.0)
+    swb = sw[:, None, None, None, :]
+    zm = np.sum(swb * z, axis=-1)
+    dt = (t[None, :] - tm[:, None])[:, None, None, None, :]
+    safe = np.where(var_t > 0, var_t, 1.0)[:, None, None, None]
+    c = np.where(var_t[:, None, None, None] > 0, np.sum(swb * dt * (z - zm[..., None]), axis=-1) / safe, -0.1)
+    c = np.clip(c, -5.0, -1e-4)
+    logb = zm - c * tm[:, None, None, None]
+    shape = c.shape
+    cands = np.stack([np.broadcast_to(G[:, :, None, None], shape), np.broadcast_to(A[None, None, :, None], shape),
+                      logb, c, np.broadcast_to(np.log(E0)[:, None, None, :], shape)], axis=-1)
+    return cands.reshape(R, -1, 5)
 
 
 def _unpack(theta: np.ndarray, eps0_fixed: float | None) -> dict[str, Any]:
@@ -99,55 +154,90 @@ def _unpack(theta: np.ndarray, eps0_fixed: float | None) -> dict[str, Any]:
     return {"gamma": theta[..., 0], "alpha": theta[..., 1], "beta": np.exp(theta[..., 2]), "c": theta[..., 3], "eps0": e0}
 
 
-def fit_one(t: np.ndarray, y: np.ndarray, w: np.ndarray, eps0_fixed: float | None, n_starts: int,
-            gamma_bounds: tuple[float, float] = (0.0, math.inf)):
-    """Fit M4 to one curve on the design t = log(x/x0); returns (params in x0 units, sse, status).
+def _model(theta: np.ndarray, t: np.ndarray, eps0_fixed: float | None, jac: bool):
+    """ε̂ (R, n) for parameter rows θ (R, p), and (if ``jac``) dε̂/dθ (R, n, p) by implicit differentiation.
 
-    ``gamma_bounds`` bounds ε∞ (intersected with [0, min y)).
+    With u = ε̂ − ε∞, D = ε0 − ε∞ and G(u) = log u − α·log(D − u) = log β + c·t:
+    du/dθ = −(∂G/∂θ) / G'(u), G'(u) = 1/u + α/(D − u).
     """
-    ymin, ymax = float(y[w > 0].min()), float(y[w > 0].max())
-    g_lo = max(0.0, float(gamma_bounds[0]))
-    g_hi = min(ymin * (1 - 1e-9), float(gamma_bounds[1]))
-    if g_lo >= g_hi:  # a floor bound at or above the lowest point: keep a sliver below it
-        g_lo = g_hi * (1 - 1e-6)
-    cands = _screen(t, y, w, eps0_fixed, g_lo, g_hi)
-    p = _unpack(cands, eps0_fixed)
-    pred = predict({k: (np.asarray(v)[:, None] if np.ndim(v) else v) for k, v in p.items()}, t[None, :])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sse = np.nansum(w * (np.log(y) - np.log(pred)) ** 2, axis=1)
-    sse = np.where(np.isfinite(sse), sse, np.inf)
-    n_par = 4 if eps0_fixed is not None else 5
-    lower = np.array([g_lo, 0.0, -np.inf, -5.0, math.log(ymax * (1 + 1e-9))])[:n_par]
-    upper = np.array([g_hi, 10.0, np.inf, -1e-4, math.log(100.0 * ymax)])[:n_par]
-    sw = np.sqrt(w)
-
-    def resid(th):
-        pr = predict(_unpack(th, eps0_fixed), t)
-        return sw * (np.log(y) - np.log(np.maximum(pr, 1e-300)))
-
-    best = None
-    for i in np.argsort(sse)[:n_starts]:
-        th0 = np.clip(cands[i, :n_par], lower, upper)
-        fin = np.isfinite(upper)
-        th0[fin] = np.minimum(th0[fin], upper[fin] - 1e-9 * np.maximum(1.0, np.abs(upper[fin])))
-        res = optimize.least_squares(resid, th0, bounds=(lower, upper), method="trf", xtol=1e-10, ftol=1e-12,
-                                     gtol=1e-12, max_nfev=300)
-        s = float(np.sum(res.fun**2))
-        if best is None or s < best[1]:
-            best = (res, s)
-    res, s = best
-    status = {"converged": bool(res.status > 0), "message": str(res.message), "nfev": int(res.nfev)}
-    return {k: float(v) for k, v in _unpack(res.x, eps0_fixed).items()}, s, status
+    p = {k: (np.asarray(v)[:, None] if np.ndim(v) else v) for k, v in _unpack(theta, eps0_fixed).items()}
+    D = p["eps0"] - p["gamma"]
+    sv = _solve_s(np.log(p["beta"]) + p["c"] * t[None, :], p["alpha"], D)
+    with np.errstate(over="ignore", invalid="ignore"):
+        u = D * np.exp(-np.logaddexp(0.0, -sv))
+        rest = D * np.exp(-np.logaddexp(0.0, sv))  # D − u, accurate when u is close to D
+    eps = p["gamma"] + u
+    if not jac:
+        return eps, None
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inv_g = 1.0 / (1.0 / u + p["alpha"] / rest)
+        du_dD = p["alpha"] / rest * inv_g
+        cols = [1.0 - du_dD, np.log(rest) * inv_g, inv_g, t[None, :] * inv_g]
+        if eps0_fixed is None:
+            cols.append(p["eps0"] * du_dD)
+    return eps, np.stack([np.broadcast_to(c_, eps.shape) for c_ in cols], axis=-1)
 
 
 def fit_rows(t: np.ndarray, Y: np.ndarray, W: np.ndarray, eps0_fixed: float | None, n_starts: int,
-             gamma_bounds: tuple[float, float]) -> dict[str, np.ndarray]:
-    """Fit each row of Y (weights W); parameters in x0 units plus ``sse``."""
-    outs = [fit_one(t, Y[i], W[i], eps0_fixed, n_starts, gamma_bounds) for i in range(Y.shape[0])]
-    rows = {k: np.array([o[0][k] for o in outs]) for k in PARAMS}
-    rows["sse"] = np.array([o[1] for o in outs])
-    rows["status"] = outs[0][2] if outs else None
-    return rows
+             gamma_bounds: tuple[float, float] = (0.0, math.inf), polish: bool = False) -> dict[str, Any]:
+    """Fit M4 to every row of Y (weights W) on the design t = log(x/x0); parameters in x0 units plus ``sse``.
+
+    All rows are screened at once and their best ``n_starts`` candidates refined together by
+    :func:`~recscale.laws.batch_lsq.least_squares_rows` (projected Levenberg–Marquardt with the
+    analytic Jacobian). With ``polish`` (the full-data fit), the best solution of each row is
+    confirmed by scipy's bounded trust-region solver, whose status is returned.
+    """
+    Y = np.asarray(Y, dtype=float)
+    W = np.asarray(W, dtype=float)
+    R = Y.shape[0]
+    lower, upper, ymin, ymax = _bounds(Y, W, eps0_fixed, gamma_bounds)
+    n_par = lower.shape[1]
+    cands = _screen(t, Y, W, eps0_fixed, lower, upper, ymin, ymax)[..., :n_par]  # (R, K, p)
+    K = cands.shape[1]
+    flat_eps = _model(cands.reshape(R * K, n_par), t, eps0_fixed, jac=False)[0].reshape(R, K, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sse = np.sum(W[:, None, :] * (np.log(Y)[:, None, :] - np.log(flat_eps)) ** 2, axis=2)
+    sse = np.where(np.isfinite(sse), sse, np.inf)
+    ns = min(n_starts, K)
+    top = np.argsort(sse, axis=1, kind="stable")[:, :ns]  # (R, ns)
+    owner = np.repeat(np.arange(R), ns)
+    theta0 = np.take_along_axis(cands, top[:, :, None], axis=1).reshape(R * ns, n_par)
+    lo_s, hi_s = lower[owner], upper[owner]
+    theta0 = np.clip(theta0, lo_s, hi_s)
+    fin = np.isfinite(hi_s)
+    theta0 = np.where(fin, np.minimum(theta0, hi_s - 1e-9 * np.maximum(1.0, np.abs(np.where(fin, hi_s, 0.0)))), theta0)
+    logY, sW = np.log(Y), np.sqrt(W)
+
+    def resid(th, rows):
+        o = owner[rows]
+        eps = _model(th, t, eps0_fixed, jac=False)[0]
+        return sW[o] * (logY[o] - np.log(np.maximum(eps, 1e-300)))
+
+    def jac(th, rows):
+        o = owner[rows]
+        eps, d = _model(th, t, eps0_fixed, jac=True)
+        return -(sW[o] / np.maximum(eps, 1e-300))[:, :, None] * d
+
+    res = least_squares_rows(resid, theta0, lo_s, hi_s, jac=jac, max_iter=300)
+    best = np.argmin(res.sse.reshape(R, ns), axis=1)
+    theta = res.x.reshape(R, ns, n_par)[np.arange(R), best]
+    sse_best = res.sse.reshape(R, ns)[np.arange(R), best]
+    status = {"converged": bool(res.converged.reshape(R, ns)[np.arange(R), best].all()),
+              "message": "batched projected Levenberg-Marquardt", "nfev": int(res.iterations.max())}
+    if polish:
+        for i in range(R):
+            rows = np.array([i * ns + best[i]])
+            sol = optimize.least_squares(lambda th: resid(th[None, :], rows)[0], theta[i], jac=lambda th: jac(th[None, :], rows)[0],
+                                         bounds=(lower[i], upper[i]), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12,
+                                         max_nfev=300)
+            s_i = float(np.sum(sol.fun**2))
+            status = {"converged": bool(sol.status > 0), "message": str(sol.message), "nfev": int(sol.nfev)}
+            if s_i < sse_best[i]:
+                theta[i], sse_best[i] = sol.x, s_i
+    rows_out = {k: np.broadcast_to(np.asarray(v, dtype=float), (R,)).copy() for k, v in _unpack(theta, eps0_fixed).items()}
+    rows_out["sse"] = sse_best
+    rows_out["status"] = status
+    return rows_out
 
 
 def to_original(rows: dict[str, np.ndarray], x0: float) -> dict[str, np.ndarray]:

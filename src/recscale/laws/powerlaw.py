@@ -130,9 +130,7 @@ def _estimate(p: Problem):
     rows = fit_rows(p, p.y[None, :], p.w[None, :])
     est = {kk: float(np.asarray(v)[0]) for kk, v in to_original(p.form, rows, p.x0).items()}
     if p.form in ("broken_powerlaw", "m4"):
-        status = rows.get("status") or {"converged": True, "message": "trust-region polish of screened starts (see method.starts)",
-                                         "nfev": 0}
-        return est, status, (), None
+        return est, rows["status"], (), None
     return polish(p, est)
 
 

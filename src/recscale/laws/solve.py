@@ -17,6 +17,7 @@ import numpy as np
 from scipy import optimize
 
 from recscale.laws import m4
+from recscale.laws.batch_lsq import least_squares_rows
 from recscale.laws.options import FitOptions
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -196,66 +197,75 @@ def _broken_basis(theta: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.exp(-b1 * t[None, :] - (b2 - b1) * s * (np.logaddexp(0.0, (t[None, :] - tb) / s) - np.logaddexp(0.0, -tb / s)))
 
 
-def _fit_broken_one(t, y, w, lo, hi, space, opts: FitOptions, n_starts: int):
-    """Fit one curve with the broken form; returns (a, theta, c, sse, status)."""
+_BROKEN_STARTS = np.array([(b1, b2, q, math.log(s)) for b1 in (0.05, 0.3, 1.0) for b2 in (0.05, 0.3, 1.0)
+                           for q in (0.25, 0.5, 0.75) for s in (0.3, 1.0)])  # (β, β₂, break as a share of the t-range, log s)
+
+
+def _fit_broken_rows(t, Y, W, lo, hi, space, opts: FitOptions, n_starts: int, polish: bool):
+    """Fit the broken form to every row of Y; returns (a, θ, c, sse, status), θ rows (β, β₂, t_b, log s).
+
+    Each row screens the 54 starts of :data:`_BROKEN_STARTS` with (a, c) projected out, and its best
+    ``n_starts`` are refined together by batched Levenberg–Marquardt (forward-difference Jacobian).
+    With ``polish`` (the full-data fit) each row's best is confirmed by scipy's trust-region solver.
+    """
     blo, bhi = opts.beta_bounds
     tmin, tmax = float(t.min()), float(t.max())
-    starts = np.array(
-        [
-            (b1, b2, tmin + q * (tmax - tmin), math.log(s))
-            for b1 in (0.05, 0.3, 1.0)
-            for b2 in (0.05, 0.3, 1.0)
-            for q in (0.25, 0.5, 0.75)
-            for s in (0.3, 1.0)
-        ]
-    )
-    U = _broken_basis(starts, t)
+    starts = _BROKEN_STARTS.copy()
+    starts[:, 2] = tmin + starts[:, 2] * (tmax - tmin)
+    R, n = Y.shape
     k = len(starts)
-    sse0 = _inner_fit(U, np.broadcast_to(y, (k, y.size)), np.broadcast_to(w, (k, y.size)), lo, hi, space, opts.gn_iters)[2]
-    order = np.argsort(sse0)[:n_starts]
+    U = _broken_basis(starts, t)
+    sse0 = _inner_fit(np.tile(U, (R, 1)), np.repeat(Y, k, axis=0), np.repeat(W, k, axis=0), lo, hi, space,
+                      opts.gn_iters)[2].reshape(R, k)
+    ns = min(n_starts, k)
+    top = np.argsort(sse0, axis=1, kind="stable")[:, :ns]
+    owner = np.repeat(np.arange(R), ns)
     lower = np.array([blo, blo, tmin, math.log(0.05)])
     upper = np.array([bhi, bhi, tmax, math.log(5.0)])
-    sw = np.sqrt(w)
+    theta0 = np.clip(starts[top.reshape(-1)], lower, upper)
+    logY, sW = (np.log(Y) if space == "log" else None), np.sqrt(W)
 
-    def resid(theta):
-        u = _broken_basis(theta, t)
-        a, c, _ = _inner_fit(u, y[None, :], w[None, :], lo, hi, space, opts.gn_iters)
-        pred = np.maximum(a[0] * u[0] + c[0], TINY)
-        return sw * ((np.log(y) - np.log(pred)) if space == "log" else (y - pred))
+    def fitted(th, rows):
+        o = owner[rows]
+        u = _broken_basis(th, t)
+        a, c, _ = _inner_fit(u, Y[o], W[o], lo, hi, space, opts.gn_iters)
+        return a, c, np.maximum(a[:, None] * u + c[:, None], TINY), o
 
-    best = None
-    for i in order:
-        th0 = np.clip(starts[i], lower, upper)
-        res = optimize.least_squares(resid, th0, bounds=(lower, upper), method="trf", x_scale=np.array([0.1, 0.1, 1.0, 1.0]),
-                                     xtol=1e-10, ftol=1e-12, gtol=1e-12, max_nfev=400)
-        sse = float(np.sum(res.fun**2))
-        if best is None or sse < best[1]:
-            best = (res, sse)
-    res, sse = best
-    u = _broken_basis(res.x, t)
-    a, c, _ = _inner_fit(u, y[None, :], w[None, :], lo, hi, space, opts.gn_iters)
-    status = {"converged": bool(res.status > 0), "message": str(res.message), "nfev": int(res.nfev)}
-    return float(a[0]), res.x, float(c[0]), sse, status
+    def resid(th, rows):
+        _, _, pred, o = fitted(th, rows)
+        return sW[o] * ((logY[o] - np.log(pred)) if space == "log" else (Y[o] - pred))
+
+    res = least_squares_rows(resid, theta0, lower, upper, max_iter=400)
+    best = np.argmin(res.sse.reshape(R, ns), axis=1)
+    pick = np.arange(R) * ns + best
+    theta, sse = res.x[pick], res.sse[pick]
+    status = {"converged": bool(res.converged[pick].all()), "message": "batched projected Levenberg-Marquardt",
+              "nfev": int(res.iterations[pick].max())}
+    if polish:
+        for i in range(R):
+            rows = np.array([pick[i]])
+            sol = optimize.least_squares(lambda th: resid(th[None, :], rows)[0], theta[i], bounds=(lower, upper),
+                                         method="trf", x_scale=np.array([0.1, 0.1, 1.0, 1.0]), xtol=1e-10, ftol=1e-12,
+                                         gtol=1e-12, max_nfev=400)
+            status = {"converged": bool(sol.status > 0), "message": str(sol.message), "nfev": int(sol.nfev)}
+            s_i = float(np.sum(sol.fun**2))
+            if s_i < sse[i]:
+                theta[i], sse[i] = sol.x, s_i
+    a, c, _, _ = fitted(theta, pick)
+    return a, theta, c, sse, status
+
 
 def fit_rows(p: Problem, Y: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
     """Fit many rows (B curves on the design of ``p``). Returns dict of parameter arrays in x0 units."""
     form, t, lo, hi, space, opts = p.form, p.t, p.lo, p.hi, p.space, p.opts
     if form == "m4":
         n_starts = opts.m4_starts if Y.shape[0] == 1 else opts.m4_starts_bootstrap
-        return m4.fit_rows(t, Y, W, opts.m4_eps0, n_starts, (lo, hi))
+        return m4.fit_rows(t, Y, W, opts.m4_eps0, n_starts, (lo, hi), polish=Y.shape[0] == 1)
     if form == "broken_powerlaw":
         n_starts = opts.broken_starts if Y.shape[0] == 1 else opts.broken_starts_bootstrap
-        outs = [_fit_broken_one(t, Y[i], W[i], lo, hi, space, opts, n_starts) for i in range(Y.shape[0])]
-        th = np.array([o[1] for o in outs])
-        return {
-            "a": np.array([o[0] for o in outs]),
-            "beta": th[:, 0],
-            "beta2": th[:, 1],
-            "tb": th[:, 2],
-            "sharpness": np.exp(th[:, 3]),
-            "gamma": np.array([o[2] for o in outs]),
-            "sse": np.array([o[3] for o in outs]),
-        }
+        a, th, c, sse, status = _fit_broken_rows(t, Y, W, lo, hi, space, opts, n_starts, polish=Y.shape[0] == 1)
+        return {"a": a, "beta": th[:, 0], "beta2": th[:, 1], "tb": th[:, 2], "sharpness": np.exp(th[:, 3]), "gamma": c,
+                "sse": sse, "status": status}
     a, b, c, sse = _varpro_powerlaw(t, Y, W, lo, hi, space, opts)
     return {"a": a, "beta": b, "gamma": c, "sse": sse}
 
