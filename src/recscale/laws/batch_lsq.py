@@ -11,8 +11,8 @@ The method is projected Levenberg–Marquardt (Moré 1978, with Marquardt's diag
 * step δ solves (JᵀJ + λ·diag(JᵀJ)) δ = −Jᵀr; a parameter at a bound whose gradient points out
   of the box is held fixed for that step (the active set), and the trial point is clipped to the
   box;
-* a step is taken only if it lowers the sum of squares, then λ shrinks (÷3); otherwise λ grows
-  (×4) and the step is retried next iteration;
+* a step is taken only if it lowers the sum of squares; λ then shrinks by how well the quadratic
+  model predicted the gain, and a refused step doubles its growth factor (Nielsen 1999);
 * a problem stops when a taken step lowers the sum of squares by less than ``ftol`` relative, or
   moves the parameters by less than ``xtol`` relative, or λ exceeds 1e12 (no descent left).
 
@@ -61,7 +61,7 @@ def least_squares_rows(
     *,
     jac: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     max_iter: int = 200,
-    ftol: float = 1e-12,
+    ftol: float = 1e-10,
     xtol: float = 1e-10,
 ) -> BatchResult:
     """Minimise ‖resid(θ_i, i)‖² within [lower, upper] for every row i of ``theta0`` (R, p).
@@ -73,7 +73,8 @@ def least_squares_rows(
         lower, upper: Bounds, (p,) or one row per problem (R, p); ±inf allowed.
         jac: ``jac(theta, rows)`` → (len(rows), n, p); forward differences when None.
         max_iter: Iteration cap (each problem counts its own iterations only while unfinished).
-        ftol, xtol: Relative stopping tolerances on the sum of squares and on the step.
+        ftol, xtol: Relative stopping tolerances on the sum of squares and on the step. At 1e−10 the
+            bootstrap prediction intervals of M4 and broken-law fits agree with those at 1e−12 to 1e−6.
     """
     theta = np.array(theta0, dtype=float)
     R, p = theta.shape
@@ -84,6 +85,7 @@ def least_squares_rows(
     r = resid(theta, all_rows)
     sse = np.where(np.isfinite(r).all(1), np.sum(r * r, axis=1), np.inf)
     lam = np.full(R, _LAMBDA0)
+    nu = np.full(R, 2.0)
     done = ~np.isfinite(sse)
     converged = np.zeros(R, dtype=bool)
     iterations = np.zeros(R, dtype=int)
@@ -103,7 +105,7 @@ def least_squares_rows(
         Ja, ra, th, lo, hi = J[act], r[act], theta[act], lower[act], upper[act]
         g = np.einsum("rnp,rn->rp", Ja, ra)
         A = np.einsum("rnp,rnq->rpq", Ja, Ja)
-        tiny = 1e-12 * max(float(np.max(np.abs(A), initial=0.0)), 1e-300)
+        tiny = 1e-12 * np.maximum(np.abs(A).max(axis=(1, 2)), 1e-300)[:, None]  # per row: rows stay independent
         held = ((th <= lo) & (g > 0)) | ((th >= hi) & (g < 0))
         free = (~held).astype(float)
         diag = np.maximum(np.einsum("rpp->rp", A), tiny)
@@ -125,7 +127,13 @@ def least_squares_rows(
         ok = act[better]
         theta[ok], r[ok], sse[ok] = trial[better], r_new[better], sse_new[better]
         stale[ok] = True
-        lam[act] = np.where(better, np.maximum(lam[act] / 3.0, 1e-12), lam[act] * 4.0)
+        # Nielsen's (1999) damping update: shrink λ by how well the quadratic model predicted the gain.
+        d = trial - th
+        predicted = -(2.0 * np.sum(g * d, axis=1) + np.einsum("rp,rpq,rq->r", d, A, d))
+        rho = np.where(predicted > 0, gain / np.where(predicted > 0, predicted, 1.0), 0.0)
+        shrink = np.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+        lam[act] = np.where(better, np.maximum(lam[act] * shrink, 1e-12), lam[act] * nu[act])
+        nu[act] = np.where(better, 2.0, nu[act] * 2.0)
         stop = small_f | small_x | (lam[act] > _LAMBDA_MAX)
         converged[act] = small_f | small_x
         done[act] = stop

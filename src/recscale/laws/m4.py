@@ -162,7 +162,7 @@ def _model(theta: np.ndarray, t: np.ndarray, eps0_fixed: float | None, jac: bool
     """
     p = {k: (np.asarray(v)[:, None] if np.ndim(v) else v) for k, v in _unpack(theta, eps0_fixed).items()}
     D = p["eps0"] - p["gamma"]
-    sv = _solve_s(np.log(p["beta"]) + p["c"] * t[None, :], p["alpha"], D)
+    sv = _solve_s(theta[:, 2:3] + p["c"] * t[None, :], p["alpha"], D)  # log β from θ: exp could underflow
     with np.errstate(over="ignore", invalid="ignore"):
         u = D * np.exp(-np.logaddexp(0.0, -sv))
         rest = D * np.exp(-np.logaddexp(0.0, sv))  # D − u, accurate when u is close to D
@@ -176,6 +176,37 @@ def _model(theta: np.ndarray, t: np.ndarray, eps0_fixed: float | None, jac: bool
         if eps0_fixed is None:
             cols.append(p["eps0"] * du_dD)
     return eps, np.stack([np.broadcast_to(c_, eps.shape) for c_ in cols], axis=-1)
+
+
+def _to_internal(theta: np.ndarray, eps0_fixed: float | None) -> np.ndarray:
+    """(ε∞, α, log β, c[, log ε0]) → (ε∞, κ = α/ε0, b = log β + α·log ε0, c[, ρ = −log ε0]).
+
+    In these coordinates the curved α–ε0–β valley of the likelihood (for ε0 ≫ ε only α/ε0 and
+    β·ε0^α matter) becomes nearly straight, which Levenberg–Marquardt follows in far fewer steps.
+    """
+    le0 = theta[:, 4] if eps0_fixed is None else np.full(theta.shape[0], math.log(eps0_fixed))
+    cols = [theta[:, 0], theta[:, 1] * np.exp(-le0), theta[:, 2] + theta[:, 1] * le0, theta[:, 3]]
+    if eps0_fixed is None:
+        cols.append(-le0)
+    return np.stack(cols, axis=1)
+
+
+def _from_internal(phi: np.ndarray, eps0_fixed: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`_to_internal`, and d(standard)/d(internal) (m, p, p) for the chain rule."""
+    m, n_par = phi.shape
+    le0 = -phi[:, 4] if eps0_fixed is None else np.full(m, math.log(eps0_fixed))
+    eps0 = np.exp(le0)
+    alpha = phi[:, 1] * eps0
+    theta = np.stack([phi[:, 0], alpha, phi[:, 2] - alpha * le0, phi[:, 3]] + ([le0] if eps0_fixed is None else []), axis=1)
+    M = np.zeros((m, n_par, n_par))
+    M[:, 0, 0] = M[:, 2, 2] = M[:, 3, 3] = 1.0
+    M[:, 1, 1] = eps0  # dα/dκ
+    M[:, 2, 1] = -le0 * eps0  # d log β/dκ
+    if eps0_fixed is None:
+        M[:, 1, 4] = -alpha  # dα/dρ
+        M[:, 2, 4] = alpha * le0 + alpha  # d log β/dρ
+        M[:, 4, 4] = -1.0  # d log ε0/dρ
+    return theta, M
 
 
 def fit_rows(t: np.ndarray, Y: np.ndarray, W: np.ndarray, eps0_fixed: float | None, n_starts: int,
@@ -202,38 +233,44 @@ def fit_rows(t: np.ndarray, Y: np.ndarray, W: np.ndarray, eps0_fixed: float | No
     top = np.argsort(sse, axis=1, kind="stable")[:, :ns]  # (R, ns)
     owner = np.repeat(np.arange(R), ns)
     theta0 = np.take_along_axis(cands, top[:, :, None], axis=1).reshape(R * ns, n_par)
-    lo_s, hi_s = lower[owner], upper[owner]
-    theta0 = np.clip(theta0, lo_s, hi_s)
-    fin = np.isfinite(hi_s)
-    theta0 = np.where(fin, np.minimum(theta0, hi_s - 1e-9 * np.maximum(1.0, np.abs(np.where(fin, hi_s, 0.0)))), theta0)
+    # Refine in the internal coordinates; their box keeps ε∞, c and ε0 in the documented bounds and α ≤ 10·ε0/max y.
+    lo_i = np.stack([lower[:, 0], np.zeros(R), np.full(R, -np.inf), lower[:, 3]]
+                    + ([-upper[:, 4]] if eps0_fixed is None else []), axis=1)
+    k_hi = 10.0 * np.exp(-lower[:, 4]) if eps0_fixed is None else np.full(R, 10.0 / eps0_fixed)
+    hi_i = np.stack([upper[:, 0], k_hi, np.full(R, np.inf), upper[:, 3]]
+                    + ([-lower[:, 4]] if eps0_fixed is None else []), axis=1)
+    lo_s, hi_s = lo_i[owner], hi_i[owner]
+    phi0 = np.clip(_to_internal(theta0, eps0_fixed), lo_s, hi_s)
     logY, sW = np.log(Y), np.sqrt(W)
 
-    def resid(th, rows):
+    def resid(ph, rows):
         o = owner[rows]
-        eps = _model(th, t, eps0_fixed, jac=False)[0]
+        eps = _model(_from_internal(ph, eps0_fixed)[0], t, eps0_fixed, jac=False)[0]
         return sW[o] * (logY[o] - np.log(np.maximum(eps, 1e-300)))
 
-    def jac(th, rows):
+    def jac(ph, rows):
         o = owner[rows]
+        th, M = _from_internal(ph, eps0_fixed)
         eps, d = _model(th, t, eps0_fixed, jac=True)
-        return -(sW[o] / np.maximum(eps, 1e-300))[:, :, None] * d
+        return -(sW[o] / np.maximum(eps, 1e-300))[:, :, None] * np.einsum("rnp,rpq->rnq", d, M)
 
-    res = least_squares_rows(resid, theta0, lo_s, hi_s, jac=jac, max_iter=300)
+    res = least_squares_rows(resid, phi0, lo_s, hi_s, jac=jac, max_iter=300)
     best = np.argmin(res.sse.reshape(R, ns), axis=1)
-    theta = res.x.reshape(R, ns, n_par)[np.arange(R), best]
-    sse_best = res.sse.reshape(R, ns)[np.arange(R), best]
-    status = {"converged": bool(res.converged.reshape(R, ns)[np.arange(R), best].all()),
-              "message": "batched projected Levenberg-Marquardt", "nfev": int(res.iterations.max())}
+    pick = np.arange(R) * ns + best
+    phi, sse_best = res.x[pick], res.sse[pick]
+    status = {"converged": bool(res.converged[pick].all()), "message": "batched projected Levenberg-Marquardt",
+              "nfev": int(res.iterations[pick].max())}
     if polish:
         for i in range(R):
-            rows = np.array([i * ns + best[i]])
-            sol = optimize.least_squares(lambda th: resid(th[None, :], rows)[0], theta[i], jac=lambda th: jac(th[None, :], rows)[0],
-                                         bounds=(lower[i], upper[i]), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12,
+            rows = pick[i : i + 1]
+            sol = optimize.least_squares(lambda ph: resid(ph[None, :], rows)[0], phi[i], jac=lambda ph: jac(ph[None, :], rows)[0],
+                                         bounds=(lo_i[i], hi_i[i]), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12,
                                          max_nfev=300)
             s_i = float(np.sum(sol.fun**2))
             status = {"converged": bool(sol.status > 0), "message": str(sol.message), "nfev": int(sol.nfev)}
             if s_i < sse_best[i]:
-                theta[i], sse_best[i] = sol.x, s_i
+                phi[i], sse_best[i] = sol.x, s_i
+    theta = _from_internal(phi, eps0_fixed)[0]
     rows_out = {k: np.broadcast_to(np.asarray(v, dtype=float), (R,)).copy() for k, v in _unpack(theta, eps0_fixed).items()}
     rows_out["sse"] = sse_best
     rows_out["status"] = status
