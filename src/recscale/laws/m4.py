@@ -243,16 +243,28 @@ def fit_rows(t: np.ndarray, Y: np.ndarray, W: np.ndarray, eps0_fixed: float | No
     phi0 = np.clip(_to_internal(theta0, eps0_fixed), lo_s, hi_s)
     logY, sW = np.log(Y), np.sqrt(W)
 
-    def resid(ph, rows):
-        o = owner[rows]
-        eps = _model(_from_internal(ph, eps0_fixed)[0], t, eps0_fixed, jac=False)[0]
-        return sW[o] * (logY[o] - np.log(np.maximum(eps, 1e-300)))
+    # The solver asks for the Jacobian at points whose residuals it has just computed; the implicit
+    # solve is the expensive part, so residuals and Jacobian are computed together and cached per row.
+    cache_at = np.full((R * ns, n_par), np.nan)
+    cache_jac = np.zeros((R * ns, t.size, n_par))
 
-    def jac(ph, rows):
+    def both(ph, rows):
         o = owner[rows]
         th, M = _from_internal(ph, eps0_fixed)
         eps, d = _model(th, t, eps0_fixed, jac=True)
-        return -(sW[o] / np.maximum(eps, 1e-300))[:, :, None] * np.einsum("rnp,rpq->rnq", d, M)
+        eps = np.maximum(eps, 1e-300)
+        return sW[o] * (logY[o] - np.log(eps)), -(sW[o] / eps)[:, :, None] * np.einsum("rnp,rpq->rnq", d, M)
+
+    def resid(ph, rows):
+        r, J = both(ph, rows)
+        if np.unique(rows).size == rows.size:
+            cache_at[rows], cache_jac[rows] = ph, J
+        return r
+
+    def jac(ph, rows):
+        if np.array_equal(cache_at[rows], ph):
+            return cache_jac[rows]
+        return both(ph, rows)[1]
 
     res = least_squares_rows(resid, phi0, lo_s, hi_s, jac=jac, max_iter=300)
     best = np.argmin(res.sse.reshape(R, ns), axis=1)

@@ -77,6 +77,8 @@ def _inner_ls(Sw, Su, Suu, Sz, Suz, lo: float, hi: float):
         a1 = np.where(ok, (Sw * Suz - Su * Sz) / np.where(ok, det, 1.0), 0.0)
         c1 = np.where(ok, (Suu * Sz - Su * Suz) / np.where(ok, det, 1.0), 0.0)
         feas1 = ok & (a1 >= 0) & (c1 >= lo) & (c1 <= hi)
+        if feas1.all():  # the unconstrained minimum is inside the box everywhere: nothing can beat it
+            return a1, c1
         c2 = np.clip(Sz / Sw, lo, hi)
         a2 = np.zeros_like(c2)
         safe_uu = np.where(Suu > 0, Suu, 1.0)
