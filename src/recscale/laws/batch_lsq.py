@@ -139,3 +139,36 @@ def least_squares_rows(
         done[act] = stop
         iterations[act] = it
     return BatchResult(theta, sse, converged, iterations)
+
+
+def best_of_starts(
+    resid: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    theta0: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    n_starts: int,
+    *,
+    jac: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    max_iter: int = 300,
+    race: int = 60,
+) -> tuple[np.ndarray, BatchResult]:
+    """Refine several starts per problem and keep each problem's best.
+
+    ``theta0`` holds ``n_starts`` consecutive rows per problem; ``resid``/``jac`` take indices of
+    those rows. With more than one start, all starts race for ``race`` iterations, then only each
+    problem's best continues (up to ``max_iter`` iterations in all): starts that crawl along a flat
+    valley stop costing time once another start is ahead. Returns the indices of the kept rows and
+    their results (one row per problem).
+    """
+    total = theta0.shape[0]
+    lower = np.broadcast_to(np.asarray(lower, dtype=float), theta0.shape)
+    upper = np.broadcast_to(np.asarray(upper, dtype=float), theta0.shape)
+    first_cap = race if n_starts > 1 else max_iter
+    first = least_squares_rows(resid, theta0, lower, upper, jac=jac, max_iter=first_cap)
+    pick = np.arange(0, total, n_starts) + np.argmin(first.sse.reshape(-1, n_starts), axis=1)
+    if n_starts == 1:
+        return pick, first
+    second = least_squares_rows(lambda th, rows: resid(th, pick[rows]), first.x[pick], lower[pick], upper[pick],
+                                jac=None if jac is None else (lambda th, rows: jac(th, pick[rows])),
+                                max_iter=max(max_iter - race, 1))
+    return pick, BatchResult(second.x, second.sse, second.converged, first.iterations[pick] + second.iterations)

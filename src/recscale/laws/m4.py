@@ -7,9 +7,9 @@
 β > 0, c < 0 the power law it turns into. For α = 0 it is the power law plus constant.
 
 **Prediction** solves the implicit equation per x. With u = ε − ε∞ ∈ (0, D), D = ε0 − ε∞, the
-left side log u − α·log(D − u) is strictly increasing in u, so bisection on logit(u/D) finds the
-unique root (48 halvings of [−60, 60]: s to 4e−13, far below any measurement noise); the
-prediction is therefore monotone decreasing in x by construction.
+left side log u − α·log(D − u) is strictly increasing in u, so safeguarded Newton on logit(u/D)
+finds the unique root (to 1e−13, far below any measurement noise); the prediction is therefore
+monotone decreasing in x by construction.
 
 **Fitting** (no port of the reference code): residuals log y − log ε̂(x) (weighted least squares).
 
@@ -18,9 +18,13 @@ prediction is therefore monotone decreasing in x by construction.
    is done on a grid: ε∞ = q·min(y) for q in (0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99), α in
    (0, 0.25, 0.5, 1, 2), and, unless ε0 is fixed by :class:`~recscale.laws.options.FitOptions`
    ``m4_eps0``, ε0 = max(y)·(1.05, 1.5, 3, 10). Each candidate is scored by the true objective.
-2. Polish: the best ``m4_starts`` candidates are refined by bounded trust-region least squares on
-   (ε∞, α, log β, c[, log ε0]) with bounds ε∞ ∈ [0, min y), α ∈ [0, 10], c ∈ [−5, −1e−4],
-   ε0 ∈ (max y, 100·max y]; the best result is kept.
+2. Refinement: the best ``m4_starts`` candidates are refined by projected Levenberg–Marquardt
+   with the analytic Jacobian (implicit differentiation), all rows and starts at once
+   (:func:`~recscale.laws.batch_lsq.best_of_starts`: the starts race 60 iterations, then each
+   curve's best continues). It works in the coordinates (ε∞, κ = α/ε0, log β + α·log ε0, c,
+   −log ε0), in which the curved α–ε0–β valley of the likelihood is nearly straight. Bounds:
+   ε∞ ∈ [0, min y), c ∈ [−5, −1e−4], ε0 ∈ (max y, 100·max y], α ∈ [0, 10·ε0/max y] (α ≤ 10 when ε0 is
+   fixed).
 
 Bootstrap refits repeat both steps on their own data (no warm start).
 """
@@ -31,9 +35,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import optimize
-
-from recscale.laws.batch_lsq import least_squares_rows
+from recscale.laws.batch_lsq import best_of_starts
 
 PARAMS = ("alpha", "beta", "gamma", "c", "eps0")
 _Q_FLOOR = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
@@ -57,23 +59,23 @@ def _solve_s(rhs: np.ndarray, alpha: np.ndarray, D: np.ndarray) -> np.ndarray:
         logD = np.log(D)
         q = np.clip(np.exp(rhs - logD), 1e-26, 1.0 - 1e-16)
         s = np.clip(np.log(q) - np.log1p(-q), -60.0, 60.0)
-
-        def g(s_):
-            return logD - np.logaddexp(0.0, -s_) - alpha * (logD - np.logaddexp(0.0, s_)) - rhs
-
-        # A root beyond the bracket (α = 0 and rhs ≥ log D has none): pin s to the end it lies beyond.
-        pin_hi, pin_lo = g(hi) <= 0, g(lo) >= 0
+        a_logD = (1.0 - alpha) * logD - rhs  # the constant part of g − rhs
+        # A root beyond the bracket (α = 0 and rhs ≥ log D has none): pin s to the end it lies beyond
+        # (softplus(60) = 60 and softplus(−60) = 0 in double precision).
+        pin_hi = a_logD + alpha * 60.0 <= 0
+        pin_lo = a_logD - 60.0 >= 0
         s = np.where(pin_hi, 60.0, np.where(pin_lo, -60.0, s))
         pinned = pin_hi | pin_lo
         for _ in range(100):
-            f = g(s)
+            sp = np.logaddexp(0.0, s)  # softplus(s); softplus(−s) = sp − s
+            f = a_logD - (sp - s) + alpha * sp
             above = f > 0
             hi = np.where(above, s, hi)
             lo = np.where(above, lo, s)
             done = pinned | (np.abs(f) <= 1e-13) | (hi - lo <= 1e-12) | ~np.isfinite(f)
-            if np.all(done):
+            if done.all():
                 break
-            d = np.exp(-np.logaddexp(0.0, s)) + alpha * np.exp(-np.logaddexp(0.0, -s))  # σ(−s) + α·σ(s)
+            d = np.exp(-sp) + alpha * np.exp(s - sp)  # σ(−s) + α·σ(s)
             s_new = s - f / d
             s = np.where(done, s, np.where((s_new > lo) & (s_new < hi), s_new, 0.5 * (lo + hi)))
         return s
@@ -210,13 +212,12 @@ def _from_internal(phi: np.ndarray, eps0_fixed: float | None) -> tuple[np.ndarra
 
 
 def fit_rows(t: np.ndarray, Y: np.ndarray, W: np.ndarray, eps0_fixed: float | None, n_starts: int,
-             gamma_bounds: tuple[float, float] = (0.0, math.inf), polish: bool = False) -> dict[str, Any]:
+             gamma_bounds: tuple[float, float] = (0.0, math.inf)) -> dict[str, Any]:
     """Fit M4 to every row of Y (weights W) on the design t = log(x/x0); parameters in x0 units plus ``sse``.
 
     All rows are screened at once and their best ``n_starts`` candidates refined together by
-    :func:`~recscale.laws.batch_lsq.least_squares_rows` (projected Levenberg–Marquardt with the
-    analytic Jacobian). With ``polish`` (the full-data fit), the best solution of each row is
-    confirmed by scipy's bounded trust-region solver, whose status is returned.
+    :func:`~recscale.laws.batch_lsq.best_of_starts` (projected Levenberg–Marquardt with the
+    analytic Jacobian, in the coordinates of :func:`_to_internal`).
     """
     Y = np.asarray(Y, dtype=float)
     W = np.asarray(W, dtype=float)
@@ -266,22 +267,10 @@ def fit_rows(t: np.ndarray, Y: np.ndarray, W: np.ndarray, eps0_fixed: float | No
             return cache_jac[rows]
         return both(ph, rows)[1]
 
-    res = least_squares_rows(resid, phi0, lo_s, hi_s, jac=jac, max_iter=300)
-    best = np.argmin(res.sse.reshape(R, ns), axis=1)
-    pick = np.arange(R) * ns + best
-    phi, sse_best = res.x[pick], res.sse[pick]
-    status = {"converged": bool(res.converged[pick].all()), "message": "batched projected Levenberg-Marquardt",
-              "nfev": int(res.iterations[pick].max())}
-    if polish:
-        for i in range(R):
-            rows = pick[i : i + 1]
-            sol = optimize.least_squares(lambda ph: resid(ph[None, :], rows)[0], phi[i], jac=lambda ph: jac(ph[None, :], rows)[0],
-                                         bounds=(lo_i[i], hi_i[i]), method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12,
-                                         max_nfev=300)
-            s_i = float(np.sum(sol.fun**2))
-            status = {"converged": bool(sol.status > 0), "message": str(sol.message), "nfev": int(sol.nfev)}
-            if s_i < sse_best[i]:
-                phi[i], sse_best[i] = sol.x, s_i
+    pick, res = best_of_starts(resid, phi0, lo_s, hi_s, ns, jac=jac, max_iter=300)
+    phi, sse_best = res.x, res.sse
+    status = {"converged": bool(res.converged.all()), "message": "batched projected Levenberg-Marquardt",
+              "nfev": int(res.iterations.max())}
     theta = _from_internal(phi, eps0_fixed)[0]
     rows_out = {k: np.broadcast_to(np.asarray(v, dtype=float), (R,)).copy() for k, v in _unpack(theta, eps0_fixed).items()}
     rows_out["sse"] = sse_best

@@ -38,8 +38,8 @@ class FitOptions:
             because default tolerances stop early on flat objectives.
         broken_starts: Starts (after cheap screening of 54) polished for the broken power law.
         broken_starts_bootstrap: Same for each bootstrap refit of the broken form, which screens
-            its own data afresh (no warm start). The broken form is refitted in a Python loop of
-            trust-region solves (~30 ms each), so prefer a few hundred bootstrap refits for it.
+            its own data afresh (no warm start). All refits are solved together
+            (:mod:`recscale.laws.batch_lsq`).
         tradeoff_corr: |corr(β, γ)| at or above which the β–γ trade-off is flagged ...
         tradeoff_rel_width: ... when the β interval is also wider than this fraction of β.
         min_decades: x spans below this (in decades) are flagged as too narrow to separate β and γ.

@@ -4,8 +4,9 @@ For fixed β the power law is linear in (α, γ), so those are solved exactly by
 squares (variable projection) on a geometric grid of β; the best grid cell is refined by
 golden-section search on the profile and polished by bounded trust-region least squares. In log
 space the inner solve is made exact by a few Gauss–Newton reweightings. The broken power law has
-four nonlinear parameters, fitted by trust-region least squares from screened starts with (α, γ)
-projected out the same way. Everything works on many rows (bootstrap data sets) at once.
+four nonlinear parameters, fitted by batched Levenberg–Marquardt (:mod:`recscale.laws.batch_lsq`)
+from screened starts with (α, γ) projected out the same way. Everything works on many rows
+(bootstrap data sets) at once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from scipy import optimize
 
 from recscale.laws import m4
-from recscale.laws.batch_lsq import least_squares_rows
+from recscale.laws.batch_lsq import best_of_starts
 from recscale.laws.options import FitOptions
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -203,12 +204,12 @@ _BROKEN_STARTS = np.array([(b1, b2, q, math.log(s)) for b1 in (0.05, 0.3, 1.0) f
                            for q in (0.25, 0.5, 0.75) for s in (0.3, 1.0)])  # (β, β₂, break as a share of the t-range, log s)
 
 
-def _fit_broken_rows(t, Y, W, lo, hi, space, opts: FitOptions, n_starts: int, polish: bool):
+def _fit_broken_rows(t, Y, W, lo, hi, space, opts: FitOptions, n_starts: int):
     """Fit the broken form to every row of Y; returns (a, θ, c, sse, status), θ rows (β, β₂, t_b, log s).
 
     Each row screens the 54 starts of :data:`_BROKEN_STARTS` with (a, c) projected out, and its best
-    ``n_starts`` are refined together by batched Levenberg–Marquardt (forward-difference Jacobian).
-    With ``polish`` (the full-data fit) each row's best is confirmed by scipy's trust-region solver.
+    ``n_starts`` are refined together by :func:`~recscale.laws.batch_lsq.best_of_starts` (batched
+    Levenberg–Marquardt, forward-difference Jacobian).
     """
     blo, bhi = opts.beta_bounds
     tmin, tmax = float(t.min()), float(t.max())
@@ -237,22 +238,10 @@ def _fit_broken_rows(t, Y, W, lo, hi, space, opts: FitOptions, n_starts: int, po
         _, _, pred, o = fitted(th, rows)
         return sW[o] * ((logY[o] - np.log(pred)) if space == "log" else (Y[o] - pred))
 
-    res = least_squares_rows(resid, theta0, lower, upper, max_iter=400)
-    best = np.argmin(res.sse.reshape(R, ns), axis=1)
-    pick = np.arange(R) * ns + best
-    theta, sse = res.x[pick], res.sse[pick]
-    status = {"converged": bool(res.converged[pick].all()), "message": "batched projected Levenberg-Marquardt",
-              "nfev": int(res.iterations[pick].max())}
-    if polish:
-        for i in range(R):
-            rows = np.array([pick[i]])
-            sol = optimize.least_squares(lambda th: resid(th[None, :], rows)[0], theta[i], bounds=(lower, upper),
-                                         method="trf", x_scale=np.array([0.1, 0.1, 1.0, 1.0]), xtol=1e-10, ftol=1e-12,
-                                         gtol=1e-12, max_nfev=400)
-            status = {"converged": bool(sol.status > 0), "message": str(sol.message), "nfev": int(sol.nfev)}
-            s_i = float(np.sum(sol.fun**2))
-            if s_i < sse[i]:
-                theta[i], sse[i] = sol.x, s_i
+    pick, res = best_of_starts(resid, theta0, lower, upper, ns, max_iter=400)
+    theta, sse = res.x, res.sse
+    status = {"converged": bool(res.converged.all()), "message": "batched projected Levenberg-Marquardt",
+              "nfev": int(res.iterations.max())}
     a, c, _, _ = fitted(theta, pick)
     return a, theta, c, sse, status
 
@@ -262,10 +251,10 @@ def fit_rows(p: Problem, Y: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
     form, t, lo, hi, space, opts = p.form, p.t, p.lo, p.hi, p.space, p.opts
     if form == "m4":
         n_starts = opts.m4_starts if Y.shape[0] == 1 else opts.m4_starts_bootstrap
-        return m4.fit_rows(t, Y, W, opts.m4_eps0, n_starts, (lo, hi), polish=Y.shape[0] == 1)
+        return m4.fit_rows(t, Y, W, opts.m4_eps0, n_starts, (lo, hi))
     if form == "broken_powerlaw":
         n_starts = opts.broken_starts if Y.shape[0] == 1 else opts.broken_starts_bootstrap
-        a, th, c, sse, status = _fit_broken_rows(t, Y, W, lo, hi, space, opts, n_starts, polish=Y.shape[0] == 1)
+        a, th, c, sse, status = _fit_broken_rows(t, Y, W, lo, hi, space, opts, n_starts)
         return {"a": a, "beta": th[:, 0], "beta2": th[:, 1], "tb": th[:, 2], "sharpness": np.exp(th[:, 3]), "gamma": c,
                 "sse": sse, "status": status}
     a, b, c, sse = _varpro_powerlaw(t, Y, W, lo, hi, space, opts)
