@@ -213,3 +213,100 @@ def test_joint_figure_is_drawn(ledger_report):
     """Check the joint figure exists as PNG and SVG."""
     fig = [f for f in ledger_report.figures if f.name == "joint"]
     assert fig and fig[0].png.stat().st_size > 10_000 and fig[0].svg.exists()
+
+
+# ---- the extrapolation check: every law form's backtest (here, to share the planted report) ----------------------
+
+
+def _with_cut(a):
+    """Headline extrapolations where form='auto' could hold points out (the planted frontiers: 11+ distinct x)."""
+    return [e for e in a.extrapolations.values() if e.forms_cut is not None]
+
+
+def test_extrapolation_carries_every_forms_backtest(ledger_report):
+    """Check each headline curve with enough points carries all three forms' backtests (finite RMSE, parameters that
+    reproduce their predictions), a chosen form among them, and the same cut and power law + constant error as the
+    report's own backtest; curves too short to hold out keep each form's error string."""
+    from recscale.laws.auto import CANDIDATES
+    from recscale.laws.forms import predict
+
+    a = ledger_report.analysis
+    with_cut = _with_cut(a)
+    assert len(with_cut) == 8  # data and compute frontiers of the four schemes
+    for e in with_cut:
+        assert set(e.forms) == set(CANDIDATES) and e.chosen in CANDIDATES, (e.key, e.forms.keys(), e.chosen)
+        for form, b in e.forms.items():
+            assert math.isfinite(b["rmse_log"]) and b["rmse_log"] >= 0, (e.key, form)
+            assert np.allclose(predict(form, b["params"], b["x_test"]), b["predicted"], rtol=1e-9), (e.key, form)
+        assert e.forms_cut == e.x_cut  # one cut by default (ReportOptions.holdout is auto's)
+        assert e.forms["powerlaw_const"]["rmse_log"] == pytest.approx(e.rmse_log, rel=1e-6), e.key
+        assert e.forms_rule and "backtest" in e.forms_rule
+    for e in a.extrapolations.values():
+        if e.forms_cut is None:  # parameter slices: 3 model sizes
+            assert e.chosen is None and e.forms_error and all("error" in b for b in e.forms.values()), e.key
+
+
+def test_extrapolation_prediction_interval_holds_at_least_the_curve_band(ledger_report):
+    """Check the held-out count uses the prediction interval: at least as wide as the curve's confidence band at every
+    held-out x, so it holds at least as many held-out seed means, on the same backtests."""
+    inside = band = 0
+    for e in ledger_report.analysis.extrapolations.values():
+        if e.fit is None or not e.fit.draws:
+            continue
+        lo_c, hi_c = e.fit.predict_interval(e.x_test, level=ledger_report.analysis.options.level)
+        assert np.all(e.lo <= lo_c) and np.all(e.hi >= hi_c), e.key
+        in_band = int(np.sum((e.y_test >= lo_c) & (e.y_test <= hi_c)))
+        assert e.inside_interval >= in_band, e.key
+        inside += e.inside_interval
+        band += in_band
+    assert inside > 0 and inside >= band
+
+
+def test_fits_json_extrapolation_has_each_forms_backtest(ledger_report):
+    """Check fits.json's extrapolation entries hold each form's backtest, the chosen form and the rule, as strict JSON."""
+    data = json.loads(ledger_report.fits_json.read_text(encoding="utf-8"),
+                      parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    entries = [x for x in data["extrapolation"] if x["forms"]["x_cut"] is not None]
+    assert len(entries) == 8
+    for x in entries:
+        assert x["forms"]["chosen"] in x["forms"]["backtests"]
+        assert all(b["rmse_log"] is not None and len(b["params"]) >= 3 for b in x["forms"]["backtests"].values())
+        assert x["interval"]["kind"] == "prediction" and "inside_interval" in x
+
+
+def test_extrapolation_figure_draws_each_form_per_panel(ledger_report):
+    """Check the figure draws one line per backtested form in every headline panel (none where nothing was held out),
+    a zoom inset where there are held-out points, the chosen form in its box, and a single legend."""
+    import matplotlib as mpl
+
+    from recscale.report.analysis import AXES, FORM_SHORT
+    from recscale.report.figures import _RC, fig_extrapolation
+
+    a = ledger_report.analysis
+    with mpl.rc_context(_RC):
+        fig = fig_extrapolation(a)
+    axes = np.asarray(fig.axes).reshape(len(a.schemes), len(AXES))
+    for i, s in enumerate(a.schemes):
+        for j, axis in enumerate(AXES):
+            ax, e = axes[i, j], a.extrapolations[(s, axis)]
+            forms = sorted(l.get_gid()[5:] for l in ax.get_lines() if (l.get_gid() or "").startswith("form:"))
+            texts = " ".join(t.get_text() for t in ax.texts)
+            if e.forms_cut is None:
+                assert forms == [] and "no check" in texts, e.key
+                continue
+            assert forms == sorted(e.forms), e.key
+            assert f"auto → {FORM_SHORT[e.chosen]}" in texts, e.key
+            assert len(ax.child_axes) == 1 and len([l for l in ax.child_axes[0].get_lines() if l.get_gid()]) == 3
+            assert ax.get_legend() is None
+    assert len(fig.legends) == 1
+
+
+def test_extrapolation_table_has_each_forms_rmse_and_autos_rule(ledger_report):
+    """Check the document's extrapolation table has a column per other form and auto's choice, and quotes auto's rule."""
+    md = ledger_report.markdown.read_text(encoding="utf-8")
+    section = md[md.index("### Extrapolation check\n\n|"):]
+    header = section.splitlines()[2]
+    for col in ("RMSE plc", "RMSE M4", "RMSE broken", "auto chose", "inside 95% prediction interval"):
+        assert f"| {col} |" in header, col
+    rule = _with_cut(ledger_report.analysis)[0].forms_rule
+    assert rule in section

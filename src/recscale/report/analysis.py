@@ -56,6 +56,7 @@ from recscale.laws import (
     regime,
 )
 from recscale.laws._common import plain
+from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
@@ -63,6 +64,7 @@ from recscale.report.architectures import ARCH_COL, Comparison, architectures_of
 from recscale.report.study import Study
 
 AXES = ("data", "params", "compute")
+FORMS_CHECK = "auto"  # the form whose evidence backtests every law form on the headline curves
 # A headline whose law's β is not determined gets no regime or plan, by design (not a failed plan).
 LAW_NOT_DETERMINED = "these points do not determine the law"
 ARCH_SEP = "/"  # a multi-architecture study's schemes read "dcnv2/cross_layers"
@@ -79,6 +81,8 @@ SCHEME_SYMBOL = {"mlp_width": "w", "overarch_width": "w", "embedding_dim": "d", 
 PARAM_TITLES = {"params_dense": "MLP parameters (bottom + top)", "params_sparse": "embedding parameters",
                 "params_total": "parameters", "params_bottom_mlp": "bottom-MLP parameters",
                 "params_top_mlp": "top-MLP parameters"}  # fmt: skip
+FORM_NAMES = {"powerlaw_const": "power law + const", "m4": "M4", "broken_powerlaw": "broken power law"}
+FORM_SHORT = {"powerlaw_const": "plc", "m4": "M4", "broken_powerlaw": "broken"}
 AXIS_VAR = {"data": "D", "params": "N", "compute": "C"}
 AXIS_NOUN = {"data": "data", "params": "parameters", "compute": "compute"}
 AXIS_ADJ = {"data": "data", "params": "parameter", "compute": "compute"}
@@ -96,7 +100,9 @@ class ReportOptions:
         param_slices: Data sizes at which parameter-scaling laws are fitted (log-spaced, always
             including the largest one every model reached).
         holdout: Share of each axis's log-range held out in the extrapolation check: laws are
-            fitted on the smaller part and scored on the larger.
+            fitted on the smaller part and scored on the larger. The default is ``form="auto"``'s
+            own (:data:`recscale.laws.auto.HOLDOUT`), so the power law + constant's backtest and
+            every form's backtest on a headline curve share one cut.
         rise_tol: A rise of the seed-mean NE between neighbouring points larger than this
             relative amount (and than 2 standard errors of the seed mean) counts as "not
             decreasing": 0.1% NE, the size of change production CTR teams treat as real.
@@ -115,7 +121,7 @@ class ReportOptions:
     seed: int = 0
     plan_rel_gain: float = 0.01
     param_slices: int = 4
-    holdout: float = 1.0 / 3.0
+    holdout: float = AUTO_HOLDOUT
     rise_tol: float = 1e-3
     joint_bootstrap: int | None = None
     joint_budgets: int = 6
@@ -285,11 +291,22 @@ class Extrapolation:
         x_cut: Largest x used for fitting.
         fit: The law fitted on x ≤ x_cut (primary style: γ ≥ Bayes NE when known).
         x_test, y_test: Held-out distinct x and seed-mean NE there.
-        predicted: The law's NE there; lo, hi: its interval band there.
+        predicted: The law's NE there; lo, hi: its prediction interval there (where one new
+            measurement falls: :meth:`PowerLawFit.prediction_interval`).
         rmse_log, bias_log, max_abs_log: Errors of log(predicted / observed); bias > 0: the law
             predicted worse NE than was measured.
-        inside_band: Held-out points within the law's interval band.
+        inside_interval: Held-out seed means within the prediction interval. The interval is for
+            one measurement and a seed mean is less noisy, so this count is conservative (high).
         error: Why the check could not be made, else None.
+        forms: Headline curves only: each candidate form's backtest from ``form="auto"``
+            (:mod:`recscale.laws.auto`) fitted on the whole curve, by form: ``rmse_log``,
+            ``bias_log``, ``max_abs_log``, ``n_test``, ``x_test``, ``y_test``, ``predicted`` and
+            ``params`` (drawable with :func:`recscale.laws.forms.predict`), or ``{"error": why}``
+            for a form that could not be fitted. Empty when not computed.
+        chosen: The form ``form="auto"`` chose (None when not computed or it failed).
+        forms_cut: Largest x of the forms' backtests (``form="auto"``'s own cut rule).
+        forms_rule: ``form="auto"``'s rule, in its own words.
+        forms_error: Why the forms' backtests could not be made, else None.
     """
 
     key: str
@@ -306,17 +323,25 @@ class Extrapolation:
     rmse_log: float | None
     bias_log: float | None
     max_abs_log: float | None
-    inside_band: int | None
+    inside_interval: int | None
     error: str | None
+    forms: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    chosen: str | None = None
+    forms_cut: float | None = None
+    forms_rule: str | None = None
+    forms_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return plain({
             "key": self.key, "scheme": self.scheme, "axis": self.axis, "x_col": self.x_col, "x_cut": self.x_cut,
             "n_test": int(self.x_test.size), "rmse_log": self.rmse_log, "bias_log": self.bias_log,
-            "max_abs_log": self.max_abs_log, "inside_band": self.inside_band,
+            "max_abs_log": self.max_abs_log, "inside_interval": self.inside_interval,
             "x_test": self.x_test, "y_test": self.y_test, "predicted": self.predicted,
+            "interval": {"lo": self.lo, "hi": self.hi, "kind": "prediction"} if self.lo is not None else None,
             "fit": {"params": self.fit.params, "flags": [f.code for f in self.fit.flags]} if self.fit else None,
             "error": self.error,
+            "forms": {"x_cut": self.forms_cut, "chosen": self.chosen, "rule": self.forms_rule,
+                      "backtests": self.forms, "error": self.forms_error},
         })
 
 
@@ -595,6 +620,31 @@ def _extrapolate(f: Fitted, study: Study, opts: ReportOptions, bootstrap: int) -
                          bt.rmse_log, bt.bias_log, bt.max_abs_log, bt.inside, None)
 
 
+def _with_forms(e: Extrapolation, f: Fitted, study: Study, opts: ReportOptions) -> Extrapolation:
+    """Add each law form's backtest on this curve: the evidence of ``form=FORMS_CHECK`` fitted on all of it.
+
+    The automatic form backtests every candidate at its own cut; its evidence (not a refit here) is
+    what the figure and the table show, so they show what ``form="auto"`` decided on. Fitted
+    without bootstrap (only the backtests' point predictions are used), with the same floor bound
+    and seeds as the report's other fits.
+    """
+    c = f.curve
+    kw: dict[str, Any] = {"seeds": c.seeds, "bootstrap": 0, "seed": opts.seed}
+    if study.floor is not None:
+        kw["gamma_bounds"] = (study.floor, math.inf)
+    try:
+        ev = fit_power_law(c.x, c.y, form=FORMS_CHECK, **kw).method.extra["auto"]
+    except RecscaleError as err:
+        return dataclasses.replace(e, forms_error=str(err))
+    return dataclasses.replace(e, forms=ev["backtests"], chosen=ev["chosen"] if ev["x_cut"] is not None else None,
+                               forms_cut=ev["x_cut"], forms_rule=ev["rule"],
+                               forms_error=None if ev["x_cut"] is not None else _first_error(ev["backtests"]))
+
+
+def _first_error(backtests: dict[str, dict[str, Any]]) -> str | None:
+    return next((b["error"] for b in backtests.values() if "error" in b), None)
+
+
 def _not_decreasing(f: Fitted, rise_tol: float) -> str | None:
     """Describe rises of the seed-mean curve beyond noise (the laws' check), or None."""
     r = seed_mean_rises(f.mean_y, f.sd_y, f.n_y, rise_tol)
@@ -748,7 +798,7 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
             if f is None:
                 continue
             headlines[(s, axis)] = _regime_and_plan(f, opts)
-            extrap[(s, axis)] = _extrapolate(f, study, opts, opts.bootstrap)
+            extrap[(s, axis)] = _with_forms(_extrapolate(f, study, opts, opts.bootstrap), f, study, opts)
     # Every model's data curve, backtested without bootstrap (a table, not a figure).
     backtests = []
     for f in cache.values():

@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from recscale.laws.auto import CANDIDATES
 from recscale.report.architectures import arch_title
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
     AXIS_NOUN,
     AXIS_VAR,
+    FORM_NAMES,
+    FORM_SHORT,
     PARAM_TITLES,
     SCHEME_TITLES,
     Analysis,
@@ -35,6 +38,8 @@ from recscale.report.analysis import (
     law_text,
     value_label,
 )
+
+OTHER_FORMS = tuple(f for f in CANDIDATES if f != "powerlaw_const")  # the table's RMSE column is the power law + constant's
 
 SANITY_CODES = ("floor_below_bayes", "not_decreasing", "fit_failed", "plan_failed")
 
@@ -54,6 +59,14 @@ class Block:
 
 def _pct(v: float | None, digits: int = 2) -> str:
     return "–" if v is None or not math.isfinite(v) else f"{v * 100:.{digits}f}%"
+
+
+def _form_rmse(e: Any, form: str) -> str:
+    """A form's backtest RMSE of log NE in the extrapolation table ("not fitted" when the form could not be)."""
+    b = e.forms.get(form)
+    if b is None:
+        return "–"
+    return _pct(b.get("rmse_log")) if "rmse_log" in b else "not fitted"
 
 
 def _ci(ci: Any, fmt=lambda v: f"{v:.3f}") -> str:
@@ -613,14 +626,31 @@ def tables_section(a: Analysis) -> list[Block]:
     blocks.append(Block("h3", "Extrapolation check"))
     rows = []
     for (s, ax), e in a.extrapolations.items():
+        forms = ([_form_rmse(e, form) for form in OTHER_FORMS] if e.forms_cut is not None else ["–"] * len(OTHER_FORMS))
+        forms.append(FORM_SHORT.get(e.chosen, e.chosen) if e.chosen else "–")
+        note = e.forms_error or ""
+        if e.forms_cut is not None and e.x_cut is not None and e.forms_cut != e.x_cut:
+            note = f"forms' backtests fitted up to x = {fmt_num(e.forms_cut, 3)}"
         if e.error:
-            rows.append([s, AXIS_ADJ[ax], "–", "–", "–", "–", "–", "–", e.error])
+            rows.append([s, AXIS_ADJ[ax], "–", "–", "–", "–", "–", "–", *forms, e.error])
             continue
         rows.append([s, AXIS_ADJ[ax], fmt_num(e.x_cut, 3), str(e.x_test.size), _pct(e.rmse_log), _pct(e.bias_log),
-                     _pct(e.max_abs_log), f"{e.inside_band}/{e.x_test.size}" if e.inside_band is not None else "–", ""])
-    blocks.append(Block("table", header=["scheme", "axis", "fitted up to x", "held out", "RMSE", "bias", "max |error|",
-                                         f"inside {lvl:.0%} band", "note"], rows=rows))
-    blocks.append(Block("p", "Errors are of log NE (≈ relative NE); bias > 0 means the law predicted a worse NE than measured."))
+                     _pct(e.max_abs_log), f"{e.inside_interval}/{e.x_test.size}" if e.inside_interval is not None else "–",
+                     *forms, note])
+    blocks.append(Block("table", header=["scheme", "axis", "fitted up to x", "held out", "RMSE plc", "bias", "max |error|",
+                                         f"inside {lvl:.0%} prediction interval",
+                                         *(f"RMSE {FORM_SHORT.get(f, f)}" for f in OTHER_FORMS), "auto chose", "note"], rows=rows))
+    rule = next((e.forms_rule for e in a.extrapolations.values() if e.forms_rule), None)
+    others = " and ".join(FORM_NAMES.get(f, f) + (f" ({FORM_SHORT[f]})" if FORM_SHORT.get(f, f) != FORM_NAMES.get(f, f) else "")
+                          for f in OTHER_FORMS)
+    blocks.append(Block("p", (
+        "Errors are of log NE (≈ relative NE) on the held-out seed means. RMSE plc, bias and max |error| are the power "
+        "law + constant's (plc, the report's law); bias > 0 means it predicted a worse NE than measured. Its prediction "
+        "interval is where one new measurement would fall; the held-out values are seed means, which vary less, so the "
+        f"count inside is conservative. The other RMSE columns are the {others} laws' backtests on the same curve and "
+        "cut, as form=\"auto\" ran them"
+        + (f"; it chooses thus: {rule}." if rule else ".")
+    )))
 
     blocks.append(Block("h3", "Plan detail"))
     rows = []

@@ -15,7 +15,8 @@ Figures:
 * ``compute_data`` and ``compute_model``: compute grown with data in tandem, and with model size in
   tandem, each with the compute frontier's law (Fig. 5).
 * ``scaling_efficiency``: β with intervals for each scheme × axis, with regime labels.
-* ``extrapolation``: laws fitted on the smaller part of each axis, predicting the larger part.
+* ``extrapolation``: each law form fitted on the smaller part of each headline curve, predicting the
+  larger part, with the power law + constant's prediction interval and the form ``auto`` chose.
 * ``floors``: fitted floors (free and bounded) against the eval-rows floor and the Bayes NE.
 """
 
@@ -28,11 +29,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from recscale.laws.forms import predict
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
     AXIS_NOUN,
     AXIS_VAR,
+    FORM_NAMES,
+    FORM_SHORT,
     PARAM_TITLES,
     SCHEME_TITLES,
     Analysis,
@@ -45,6 +49,8 @@ from recscale.report.analysis import (
 )
 
 DPI = 130
+# One colour and line style per law form, the same in every panel (the chosen form's line is thicker).
+FORM_STYLE = {"powerlaw_const": ("#222222", "-"), "m4": ("#8e44ad", "--"), "broken_powerlaw": ("#e07b00", "-.")}
 AXIS_COLORS = {"data": "#1f77b4", "params": "#2ca02c", "compute": "#d62728"}
 REGIME_COLORS = {"high-return": "#1a7f37", "diminishing": "#b08800", "saturated": "#cf222e", "undetermined": "#6e7781"}
 _RC = {
@@ -416,9 +422,14 @@ def fig_scaling_efficiency(a: Analysis):
 
 
 def fig_extrapolation(a: Analysis):
-    """Laws fitted on the smaller part of each axis (filled points), predicting the larger part (open)."""
+    """Each law form fitted on the smaller part of each headline curve (filled points), drawn over all of it.
+
+    What is drawn is what the analysis computed: every form's backtest from ``form="auto"``'s
+    evidence (:attr:`Extrapolation.forms`), and the power law + constant's prediction interval
+    from the report's own backtest of it when both share the cut (the default).
+    """
     S = len(a.schemes)
-    fig, axes = _new_figure(S, 3, 13.2, 3.3 * S + 0.3)
+    fig, axes = _new_figure(S, 3, 13.2, 3.4 * S + 0.7)
     lvl = a.options.level
     for i, s in enumerate(a.schemes):
         for j, axis in enumerate(AXES):
@@ -436,19 +447,20 @@ def fig_extrapolation(a: Analysis):
                 continue
             f = h.fitted
             color = AXIS_COLORS[axis]
-            train = f.mean_x <= (e.x_cut if e.x_cut is not None else np.inf)
-            ax.plot(f.mean_x[train], f.mean_y[train], "o", ms=4, color=color, label="fitted on", zorder=4)
-            ax.plot(f.mean_x[~train], f.mean_y[~train], "o", ms=5, mfc="white", mec=color, mew=1.2, label="held out", zorder=4)
-            if e.fit is not None:
-                _draw_law(ax, e.fit, f.mean_x.min(), f.mean_x.max(), color, law_tex(e.fit, AXIS_VAR[axis]), lvl, lw=1.4)
-                ax.axvline(e.x_cut, color="0.5", ls=":", lw=1.0)
-                txt = (f"held-out error of log NE:\nRMSE {e.rmse_log:.2%}, bias {e.bias_log:+.2%}"
-                       + (f"\n{e.inside_band}/{e.x_test.size} inside the {lvl:.0%} band" if e.inside_band is not None else ""))
-                ax.text(0.03, 0.04, txt, transform=ax.transAxes, fontsize=7.2, va="bottom",
-                        bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9})
+            cut = e.forms_cut if e.forms_cut is not None else e.x_cut
+            train = f.mean_x <= (cut if cut is not None else np.inf)
+            ax.plot(f.mean_x[train], f.mean_y[train], "o", ms=4, color=color, zorder=4)
+            ax.plot(f.mean_x[~train], f.mean_y[~train], "o", ms=5, mfc="white", mec=color, mew=1.2, zorder=4)
+            if cut is not None and (e.forms_cut is not None or e.fit is not None):
+                _draw_forms(ax, e, f.mean_x.min(), f.mean_x.max(), lvl)
+                ax.axvline(cut, color="0.5", ls=":", lw=1.0)
+                _held_out_inset(ax, e, f, cut, color, lvl)
+                ax.text(0.03, 0.04, _forms_box(e, lvl), transform=ax.transAxes, fontsize=7, va="bottom",
+                        family="monospace", bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9},
+                        zorder=5)
             else:
-                _no_data(ax, f"no check: {e.error}")
-            _bayes(ax, a)
+                _no_data(ax, f"no check: {e.error or e.forms_error}")
+            _bayes(ax, a, label=False)
             _x_log(ax, f.mean_x)
             _ne_axis(ax, *_ne_range(a, [f.mean_y]))
             xl = {"data": "training samples D", "compute": "training FLOPs C",
@@ -456,8 +468,95 @@ def fig_extrapolation(a: Analysis):
             ax.set_xlabel(xl)
             if j == 0:
                 ax.set_ylabel("NE (eval)")
-            _legend(ax, loc="best")
+    _extrapolation_legend(fig, a, lvl)
     return fig
+
+
+def _draw_forms(ax, e, x_lo: float, x_hi: float, level: float, gid: str = "form") -> list[np.ndarray]:
+    """Every form's backtest law from x_lo to x_hi (gid ``<gid>:<form>``), and the power law + constant's
+    prediction interval when its fit shares the forms' cut; returns the drawn y values (for limits)."""
+    xs = np.geomspace(x_lo, x_hi, 160)
+    same_cut = e.forms_cut is None or e.forms_cut == e.x_cut
+    drawn = []
+    if e.fit is not None and e.fit.draws and same_cut:
+        lo, hi = e.fit.prediction_interval(xs, level=level)
+        ax.fill_between(xs, lo, hi, color=FORM_STYLE["powerlaw_const"][0], alpha=0.12, lw=0, zorder=2)
+        drawn += [lo, hi]
+    for form, (col, ls) in FORM_STYLE.items():
+        params = e.forms.get(form, {}).get("params")
+        if params is not None:
+            y = predict(form, params, xs)
+        elif form == "powerlaw_const" and e.fit is not None and same_cut:
+            y = e.fit.predict(xs)  # no forms' evidence: the report's own backtest of the power law + constant
+        else:
+            continue
+        ax.plot(xs, y, color=col, ls=ls, lw=1.8 if form == e.chosen else 1.3, zorder=3, gid=f"{gid}:{form}")
+        drawn.append(y)
+    return drawn
+
+
+def _held_out_inset(ax, e, f: Fitted, cut: float, color, level: float) -> None:
+    """A zoom on the held-out part (upper right), where the forms part ways by fractions of a percent."""
+    held = f.mean_x > cut
+    if not held.any():
+        return
+    x_lo, x_hi = float(cut), float(f.mean_x.max())
+    ins = ax.inset_axes([0.5, 0.52, 0.47, 0.44])
+    ins.set_xscale("log")  # NE spans a few percent here: a linear NE scale reads the same as a log one
+    drawn = _draw_forms(ins, e, x_lo, x_hi * 1.02, level, gid="inset")
+    ins.plot(f.mean_x[held], f.mean_y[held], "o", ms=4.5, mfc="white", mec=color, mew=1.2, zorder=4)
+    ys = np.concatenate([f.mean_y[held]] + [np.asarray(d, dtype=float) for d in drawn])
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    pad = 0.08 * (ys.max() - ys.min()) or 0.002
+    ins.set_ylim(ys.min() - pad, ys.max() + pad)
+    ins.set_xlim(x_lo / 1.05, x_hi * 1.05)
+    ins.tick_params(labelsize=6, length=2, pad=1)
+    ins.text(0.03, 0.04, "held out, zoomed", transform=ins.transAxes, fontsize=6.5, color="0.3", va="bottom")
+    ins.grid(True, which="major", alpha=0.25, lw=0.5)
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
+
+    ins.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    ins.yaxis.set_major_formatter(FormatStrFormatter("%.3f"))
+    ins.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _forms_box(e, level: float) -> str:
+    """Each form's held-out RMSE of log NE, the chosen form marked, and the prediction interval's count."""
+    lines = ["held-out RMSE, log NE"]
+    width = max(len(v) for v in FORM_SHORT.values())
+    for form in FORM_STYLE:
+        b = e.forms.get(form)
+        if b is None and form == "powerlaw_const" and e.rmse_log is not None:
+            b = {"rmse_log": e.rmse_log}
+        if b is None:
+            continue
+        val = f"{b['rmse_log']:.2%}" if b.get("rmse_log") is not None and math.isfinite(b["rmse_log"]) else "not fitted"
+        lines.append(f"{FORM_SHORT[form]:<{width}} {val}" + (" ◀" if form == e.chosen else ""))
+    if e.chosen is not None:
+        lines.append(f"auto → {FORM_SHORT[e.chosen]}")
+    if e.inside_interval is not None and (e.forms_cut is None or e.forms_cut == e.x_cut):
+        lines.append(f"{e.inside_interval}/{e.x_test.size} in {level:.0%} PI (plc)")
+    return "\n".join(lines)
+
+
+def _extrapolation_legend(fig, a: Analysis, level: float) -> None:
+    """One legend for every panel: points, the three forms, the interval, the cut and the floor."""
+    import matplotlib as mpl
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], marker="o", ls="none", color="0.35", ms=4, label="fitted on (seed means)"),
+               Line2D([], [], marker="o", ls="none", mfc="white", mec="0.35", ms=5, label="held out (seed means)")]
+    handles += [Line2D([], [], color=c, ls=ls, lw=1.5, label=f"{FORM_NAMES[form]} backtest")
+                for form, (c, ls) in FORM_STYLE.items()]
+    handles += [Patch(color=FORM_STYLE["powerlaw_const"][0], alpha=0.12,
+                      label=f"{level:.0%} prediction interval (power law + const)"),
+                Line2D([], [], color="0.5", ls=":", lw=1.0, label="cut: fitted up to here")]
+    line = floor_line(a)
+    if line is not None:
+        handles.append(Line2D([], [], color="black", ls="--", lw=1.0, label=line[1]))
+    with mpl.rc_context(_RC):
+        fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
 
 
 def fig_floors(a: Analysis):
@@ -623,8 +722,12 @@ FIGURES: list[tuple[str, str, Callable, str]] = [
      "Each scheme's joint law NE(N, D) = E + A/N^α + B/D^β against the seed-mean NE of every model (colour: the "
      "parameters the scheme grows) and data size. Points on the dashed line are predicted exactly."),
     ("extrapolation", "Extrapolation check", fig_extrapolation,
-     "Each axis's headline curve: the law is fitted on the smaller part of the axis (filled points, left of the dotted "
-     "line) and predicts the larger part (open points). The box gives the error of log NE on the held-out points."),
+     "Each axis's headline curve: every law form (power law + constant solid, M4 dashed, broken power law dash-dot; "
+     "the form chosen by form=\"auto\" drawn thicker) is fitted on the smaller part of the axis (filled points, left of "
+     "the dotted line) and drawn over the whole range, so it predicts the larger part (open points; seed means). Grey: "
+     "the power law + constant's {level} prediction interval (where one new measurement falls). The inset zooms on the "
+     "held-out part; the box gives each form's RMSE of log NE there, the form auto chose, and how many held-out seed "
+     "means the prediction interval holds (an interval for one measurement, so conservative for a mean)."),
     ("floors", "Fitted floors against the known floor", fig_floors,
      "The floor γ of every data curve and frontier: free fit (open circles) and fit bounded below by the known floor "
      "(squares), each with its {level} interval. Dashed: the NE of the true probabilities on the eval rows (the floor "
