@@ -8,8 +8,9 @@ on the held-out seed means is recorded, with the form auto chose.
 Curves: every (scheme, value) data curve of a study ledger (--db, e.g. the demo's), Epoch's
 Chinchilla runs (their compute frontier, and loss against tokens for any model size with ≥ 6
 points; tests/laws/data), and
-simulated curves of three shapes (power law + constant, a break inside the range, M4 with a slow
-start). Run: python benchmarks/extrapolation.py --db /tmp/quick.db [--sim 30]
+planted curves of the four shapes of recscale.laws.simulate, where the noise-free truth 2x and 4x
+beyond the data is also known and scored. Run: python benchmarks/extrapolation.py --db runs/quick.db [--sim 200]
+[--margins 240 --margin-seeds 11 12] (the study that set recscale.laws.auto.MARGIN; about 10 CPU-minutes).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 from recscale.errors import RecscaleError
 from recscale.laws import fit_power_law, pareto_frontier
 from recscale.laws.backtest import holdout_cut, means_by_x
-from recscale.laws.forms import predict
+from recscale.laws.simulate import SHAPES, planted_curve
 
 
 def score(x, y, seeds=None):
@@ -69,21 +70,73 @@ def chinchilla_curves():
 
 
 def simulated_curves(k: int, seed: int = 0):
+    """k planted curves cycling through the four shapes of recscale.laws.simulate."""
     rng = np.random.default_rng(seed)
     for i in range(k):
-        shape = ("powerlaw_const", "broken", "m4")[i % 3]
-        n = int(rng.integers(8, 16))
-        x = np.geomspace(1e6, 1e6 * 10 ** rng.uniform(1.5, 3.0), n)
-        if shape == "powerlaw_const":
-            y = 0.7 * (1 + rng.uniform(0.05, 0.4) * (x / 1e6) ** -rng.uniform(0.1, 0.6))
-        elif shape == "broken":
-            xb = x[0] * 10 ** rng.uniform(0.5, 2.5)
-            y = 0.7 + 0.15 * (x / 1e6) ** -0.05 * (1 + x / xb) ** -rng.uniform(0.3, 1.0)
-        else:
-            y = predict("m4", {"alpha": rng.uniform(0.3, 1.0), "beta": 10 ** rng.uniform(1.5, 2.5), "gamma": 0.7,
-                               "c": -rng.uniform(0.3, 0.7), "eps0": 1.0}, x / 1e2)
-        y = y * np.exp(rng.normal(0, rng.uniform(0.001, 0.01), n))
-        yield f"sim{i}:{shape}", x, y, None
+        c = planted_curve(SHAPES[i % len(SHAPES)], rng)
+        yield f"sim{i}:{c.shape}", c.x, c.y, None
+
+
+def truth_errors(k: int, seed: int = 0) -> None:
+    """Planted curves: |log error| of the noise-free truth 2x and 4x beyond the data, auto vs power law + constant."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(k):
+        c = planted_curve(SHAPES[i % len(SHAPES)], rng)
+        xn = c.x[-1] * np.array([2.0, 4.0])
+        try:
+            auto = fit_power_law(c.x, c.y, form="auto", bootstrap=0)
+            pl = fit_power_law(c.x, c.y, bootstrap=0)
+        except RecscaleError:
+            continue
+        t = np.log(c.truth(xn))
+        rows.append((c.shape, np.abs(np.log(auto.predict(xn)) - t), np.abs(np.log(pl.predict(xn)) - t), auto.form))
+    for shape in (*SHAPES, "all"):
+        sel = [r for r in rows if shape in ("all", r[0])]
+        a, p = np.array([r[1] for r in sel]), np.array([r[2] for r in sel])
+        print(f"truth beyond the data, {shape:15s} ({len(sel)} curves): median |log error| at 2x / 4x: auto "
+              f"{np.median(a[:, 0]):.4f} / {np.median(a[:, 1]):.4f}, power law + constant {np.median(p[:, 0]):.4f} / "
+              f"{np.median(p[:, 1]):.4f}; mean auto {a.mean(0).round(4).tolist()} plc {p.mean(0).round(4).tolist()}; "
+              f"chosen {dict(collections.Counter(r[3] for r in sel))}")
+
+
+def margin_study(k: int, seeds: tuple[int, ...]) -> None:
+    """Replay auto's choice at several margins on planted curves, scoring the truth 4x beyond the data.
+
+    Each curve's forms are fitted once; recscale.laws.auto.choose_form then decides at each margin.
+    Printed per shape: mean and median |log error| of the chosen form relative to power law +
+    constant alone (< 1: auto better), and how often the choice left power law + constant.
+    """
+    from recscale.laws.auto import choose_form
+
+    rows = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        for i in range(k):
+            c = planted_curve(SHAPES[i % len(SHAPES)], rng)
+            truth = np.log(c.truth(c.x[-1] * 4.0))
+            try:
+                ev = fit_power_law(c.x, c.y, form="auto", bootstrap=0).method.extra["auto"]
+            except RecscaleError:
+                continue
+            err = {}
+            for form in ("powerlaw_const", "m4", "broken_powerlaw"):
+                try:
+                    err[form] = abs(float(np.log(fit_power_law(c.x, c.y, form=form, bootstrap=0).predict(c.x[-1] * 4.0)[0])) - truth)
+                except RecscaleError:
+                    pass
+            rows.append((c.shape, ev["backtests"], ev["noise_log"], err))
+    print(f"margin study: {len(rows)} planted curves (seeds {seeds}); per shape: mean/median error ratio auto/plc 4x beyond, switch share")
+    for margin in (0.0, 1.0, 2.0, 3.0, 4.0):
+        parts = []
+        for shape in (*SHAPES, "all"):
+            sel = [r for r in rows if shape in ("all", r[0])]
+            chosen = [choose_form(bt, noise, margin)[0] for _, bt, noise, _ in sel]
+            a = np.array([r[3].get(f, r[3]["powerlaw_const"]) for r, f in zip(sel, chosen)])
+            p = np.array([r[3]["powerlaw_const"] for r in sel])
+            sw = np.mean([f != "powerlaw_const" for f in chosen])
+            parts.append(f"{shape}: {a.mean() / p.mean():.3f}/{np.median(a) / np.median(p):.3f} ({sw:.0%})")
+        print(f"  margin {margin:g} sigma: " + " | ".join(parts))
 
 
 def report(name, curves) -> None:
@@ -102,12 +155,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default=None)
     ap.add_argument("--sim", type=int, default=30)
+    ap.add_argument("--margins", type=int, default=0, help="planted curves per seed for the margin study (0: skip)")
+    ap.add_argument("--margin-seeds", type=int, nargs="+", default=[11, 12])
     args = ap.parse_args()
+    if args.margins:
+        margin_study(args.margins, tuple(args.margin_seeds))
     if args.db:
         report("demo study", list(study_curves(args.db)))
     report("Chinchilla (loss vs tokens per model size)", list(chinchilla_curves()))
     if args.sim:
-        report("simulated", list(simulated_curves(args.sim)))
+        report("simulated (backtest on the last quarter)", list(simulated_curves(args.sim)))
+        truth_errors(args.sim)
 
 
 if __name__ == "__main__":

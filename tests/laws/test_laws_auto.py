@@ -6,9 +6,10 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from recscale.laws import fit_power_law, plan_for_target
-from recscale.laws.auto import CANDIDATES
+from recscale.laws.auto import CANDIDATES, MARGIN, choose_form
 from recscale.laws.forms import predict
 
 X = np.geomspace(1e6, 1e9, 12)
@@ -36,7 +37,8 @@ def test_auto_switches_form_only_when_a_backtest_is_clearly_better():
     ev = fit.method.extra["auto"]
     errs = {f: b.get("rmse_log") for f, b in ev["backtests"].items()}
     assert ev["chosen"] != "powerlaw_const", errs
-    assert min(e for e in errs.values() if e is not None) + ev["noise_log"] < errs["powerlaw_const"]
+    assert errs[ev["chosen"]] + ev["margin_log"] < errs["powerlaw_const"]  # beat it by more than the margin
+    assert ev["margin_log"] == pytest.approx(MARGIN * ev["noise_log"])
     assert ev["noise_log"] < 0.003  # the noise of the best-fitting form, not the misfit's residuals
     for form, b in ev["backtests"].items():  # each backtest's parameters reproduce its recorded predictions
         if "params" in b:
@@ -83,3 +85,16 @@ def test_auto_prediction_intervals_cover_new_measurements_on_four_shapes():
     per_shape = {s: h / (n_curves // 4) for s, h in hits.items()}
     assert np.all((coverage >= 0.90) & (coverage <= 0.98)), (coverage, per_shape)
     assert all(np.all(c >= 0.85) for c in per_shape.values()), per_shape
+
+
+def test_choice_needs_a_clear_backtest_win_and_keeps_close_forms_comparable():
+    """Check the rule on backtest summaries: a win inside the margin keeps the power law + constant, one beyond it switches."""
+    noise = 0.002
+    bt = {"powerlaw_const": {"rmse_log": 0.020}, "m4": {"rmse_log": 0.020 - (MARGIN - 0.5) * noise},
+          "broken_powerlaw": {"error": "x"}}
+    assert choose_form(bt, noise) == ("powerlaw_const", ["powerlaw_const", "m4"])
+    bt["m4"]["rmse_log"] = 0.020 - (MARGIN + 0.5) * noise
+    bt["broken_powerlaw"] = {"rmse_log": 0.020 - (MARGIN + 1.0) * noise}
+    chosen, comparable = choose_form(bt, noise)
+    assert chosen == "broken_powerlaw" and comparable == ["broken_powerlaw", "m4"]  # the lowest error among clear wins
+    assert choose_form(bt, noise, margin=MARGIN + 2.0)[0] == "powerlaw_const"
