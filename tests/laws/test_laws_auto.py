@@ -98,3 +98,26 @@ def test_choice_needs_a_clear_backtest_win_and_keeps_close_forms_comparable():
     chosen, comparable = choose_form(bt, noise)
     assert chosen == "broken_powerlaw" and comparable == ["broken_powerlaw", "m4"]  # the lowest error among clear wins
     assert choose_form(bt, noise, margin=MARGIN + 2.0)[0] == "powerlaw_const"
+
+
+def test_default_plan_warns_when_a_better_backtesting_form_disagrees():
+    """Check a power law + constant plan on a late-bending curve names the disagreement of the forms that backtest better."""
+    import pandas as pd
+
+    from recscale.laws.auto import forms_check
+    from recscale.laws.groups import plan_groups
+
+    y = 0.7 + 0.2 * (X / 1e6) ** -0.05 * (1 + X / 5e7) ** -1.2
+    y = y * np.exp(np.random.default_rng(1).normal(0, 0.001, X.size))
+    df = pd.DataFrame({"samples": X, "ne": y})
+    [r] = plan_groups(df, 0.66, "samples", bootstrap=100, seed=0)  # the power law + constant reaches it near 3e9
+    assert r.fit.form == "powerlaw_const"
+    alternatives = forms_check(fit_power_law, r.fit)
+    assert alternatives and set(alternatives) <= {"m4", "broken_powerlaw"}
+    assert any(n.startswith("extrapolation unreliable: forms disagree by") for n in r.plan.notes), r.plan.notes
+    # On its own shape, a plan 2x beyond the data carries no such note.
+    y2 = (0.7 + 0.1 * (X / 1e6) ** -0.3) * np.exp(np.random.default_rng(0).normal(0, 0.002, X.size))
+    target = float(fit_power_law(X, y2, bootstrap=0).predict(2 * X[-1]))
+    [r2] = plan_groups(pd.DataFrame({"samples": X, "ne": y2}), target, "samples", bootstrap=100, seed=0)
+    assert r2.plan.extrapolation_decades == pytest.approx(np.log10(2), abs=0.01)
+    assert not any("forms disagree" in n for n in r2.plan.notes), r2.plan.notes

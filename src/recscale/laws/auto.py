@@ -110,6 +110,7 @@ def fit_auto(fit_power_law, x: Any, y: Any, *, seeds: Any = None, bootstrap: int
                                  f"unless another form's backtest error is lower by more than {MARGIN:g}x the noise",
                          "x_cut": cut, "noise_log": noise, "margin_log": MARGIN * noise, "chosen": chosen,
                          "comparable": comparable, "backtests": bts,
+                         "full_params": {form: dict(f.params) for form, f in full.items()},
                          "powerlaw_const": {"params": dict(base.params)}}}
     method = dataclasses.replace(fit.method, extra=evidence)
     out = dataclasses.replace(fit, method=method, alternatives=alternatives or None)
@@ -133,3 +134,38 @@ def _backtest_flag(fit: PowerLawFit, bt: dict[str, Any]) -> Flag | None:
     return Flag("backtest_outside_interval", f"the {fit.form} law fitted without the largest points missed y at x = "
                 f"{xt[i]:.3g} by {math.expm1(err[i]):.1%}, more than its prediction interval's half-width "
                 f"({math.expm1(half[i]):.1%}): extrapolation is less certain than the interval says")
+
+
+def comparable_to(evidence: dict[str, Any], form: str = "powerlaw_const") -> dict[str, dict[str, float]]:
+    """Full-data parameters of the forms that backtest as well as ``form`` or better (within the margin).
+
+    Read from a ``form="auto"`` fit's ``method.extra["auto"]``. A plan made with ``form`` (the
+    default power law + constant) checks these for disagreement at its target: a form that
+    predicted the held-out points about as well is a credible alternative future.
+    """
+    bts, params = evidence.get("backtests", {}), evidence.get("full_params", {})
+    ref = bts.get(form, {}).get("rmse_log")
+    if ref is None or not math.isfinite(ref):
+        return {}
+    limit = ref + evidence.get("margin_log", 0.0)
+    return {f: params[f] for f in CANDIDATES
+            if f != form and f in params and bts.get(f, {}).get("rmse_log", math.inf) <= limit}
+
+
+def forms_check(fit_power_law, fit: PowerLawFit, **fit_kwargs: Any) -> dict[str, dict[str, float]] | None:
+    """The forms that backtest as well as ``fit``'s own on its data (:func:`comparable_to`), for its plans.
+
+    A fit of ``form="auto"`` already carries them (None: use its own); a fit of another candidate
+    form is refitted with ``form="auto"`` and no bootstrap (``fit_kwargs``: the floor options it was
+    fitted with). Empty when the check cannot run (too few points) or the form is not a candidate.
+    """
+    if "auto" in (fit.method.extra or {}):
+        return None
+    if fit.form not in CANDIDATES:
+        return {}
+    kw = {k: v for k, v in fit_kwargs.items() if k in ("gamma", "gamma_bounds", "space", "options")}
+    try:
+        auto = fit_power_law(fit.x, fit.y, seeds=fit.seeds, form="auto", bootstrap=0, **kw)
+    except RecscaleError:
+        return {}
+    return comparable_to(auto.method.extra["auto"], fit.form)

@@ -13,6 +13,7 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import plain
+from recscale.laws.auto import forms_check
 from recscale.laws.plan import Plan, plan_for_target
 from recscale.laws.powerlaw import PowerLawFit, fit_power_law
 from recscale.laws.regime import Regime, RegimeThresholds, regime
@@ -173,6 +174,8 @@ def plan_groups(
     """Fit each group (as :func:`fit_groups`) and plan the x needed for ``target_ne``.
 
     Implied resources come from the group's rows (see :func:`~recscale.laws.plan.plan_for_target`).
+    Each plan also checks the law forms that backtest as well as the fitted one
+    (:func:`~recscale.laws.auto.forms_check`) and says when they disagree at the target.
     """
     results = fit_groups(df, x, y, group=group, where=where, frontier=frontier, seed_col=seed_col, level=level, **fit_kwargs)
     out = []
@@ -180,6 +183,8 @@ def plan_groups(
         if r.fit is None:
             out.append(r)
             continue
-        plan = plan_for_target(r.fit, target_ne, level=level, axis=x, resources=r.rows, bytes_per_param=bytes_per_param)
+        alternatives = forms_check(fit_power_law, r.fit, **fit_kwargs)
+        plan = plan_for_target(r.fit, target_ne, level=level, axis=x, resources=r.rows, bytes_per_param=bytes_per_param,
+                               alternatives=alternatives)
         out.append(GroupResult(key=r.key, n_rows=r.n_rows, fit=r.fit, regime=r.regime, plan=plan, error=None, rows=r.rows))
     return out

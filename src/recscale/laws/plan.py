@@ -116,19 +116,23 @@ def x_interval_from_prediction(fit: PowerLawFit, target: float, level: float) ->
     return lo, hi
 
 
-def forms_disagreement(fit: PowerLawFit, x: float, level: float) -> float | None:
+def forms_disagreement(fit: PowerLawFit, x: float, level: float,
+                       alternatives: dict[str, dict[str, float]] | None = None) -> float | None:
     """Largest relative gap between the fit and a comparable form at x, if one lies outside the fit's own interval.
 
-    Only fits of ``form="auto"`` carry comparable forms (:attr:`PowerLawFit.alternatives`); the
-    fit's own prediction interval is taken without their widening. None when they agree.
+    The comparable forms are ``alternatives`` (form → parameters, e.g. from
+    :func:`recscale.laws.auto.comparable_to`) or else the fit's own (:attr:`PowerLawFit.alternatives`,
+    set by ``form="auto"``); the fit's prediction interval is taken without their widening. None
+    when they agree.
     """
-    if not fit.alternatives or not fit.draws:
+    alternatives = fit.alternatives if alternatives is None else alternatives
+    if not alternatives or not fit.draws:
         return None
     own = dataclasses.replace(fit, alternatives=None)
     lo, hi = (float(v) for v in own.prediction_interval(x, level))
     centre = float(fit.predict(x))
     worst = None
-    for form, params in fit.alternatives.items():
+    for form, params in alternatives.items():
         alt = float(predict(form, params, x))
         if not (lo <= alt <= hi):
             gap = abs(alt / centre - 1.0)
@@ -175,6 +179,7 @@ def plan_for_target(
     axis: str | None = None,
     resources: Any = None,
     bytes_per_param: float = 4.0,
+    alternatives: dict[str, dict[str, float]] | None = None,
 ) -> Plan:
     """The x needed for a target NE along a fitted curve, its interval, and implied resources.
 
@@ -186,6 +191,10 @@ def plan_for_target(
         resources: Rows of the curve (a DataFrame with ``axis`` and any of
             :data:`RESOURCE_COLUMNS`) for implied resources; needs ``axis``.
         bytes_per_param: Bytes per embedding parameter for the memory estimate (4 for fp32).
+        alternatives: Parameters of other law forms that backtest about as well on this curve
+            (:func:`recscale.laws.auto.comparable_to`); when one lies outside the prediction
+            interval at the plan's x, the plan says extrapolation is unreliable. Defaults to the
+            fit's own (a ``form="auto"`` fit's comparable forms).
 
     Returns:
         A :class:`Plan`.
@@ -221,7 +230,7 @@ def plan_for_target(
                              f"end of the {level:.0%} prediction interval stays above the target {target:g} "
                              f"(in {share:.0%} of bootstrap fits the floor is at or above it)")
     if reachable:
-        disagree = forms_disagreement(fit, x_est, level)
+        disagree = forms_disagreement(fit, x_est, level, alternatives)
         if disagree is not None:
             notes.append(f"extrapolation unreliable: forms disagree by {disagree:.1%} at {x_est:.3g} {axis or 'x'}, more "
                          "than their prediction intervals allow")

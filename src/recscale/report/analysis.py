@@ -57,6 +57,7 @@ from recscale.laws import (
 )
 from recscale.laws._common import plain
 from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT
+from recscale.laws.auto import comparable_to
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
@@ -569,7 +570,8 @@ def floor_lower(study: Study) -> float | None:
     return study.bayes_lower
 
 
-def _regime_and_plan(f: Fitted, opts: ReportOptions) -> Headline:
+def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dict[str, float]] | None = None) -> Headline:
+    """Regime and plan of a headline curve; ``alternatives``: forms that backtest as well (their disagreement is noted)."""
     fit = f.primary
     if fit is None:
         return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, f.error or "no fit")
@@ -587,7 +589,7 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions) -> Headline:
                         None, None, None, None, None, f"{why}: {LAW_NOT_DETERMINED}")
     target = float(fit.predict(np.array([x_max]))[0]) * (1.0 - opts.plan_rel_gain)
     try:
-        p = plan_for_target(fit, target, level=opts.level, axis=f.x_col, resources=f.curve.rows)
+        p = plan_for_target(fit, target, level=opts.level, axis=f.x_col, resources=f.curve.rows, alternatives=alternatives)
     except RecscaleError as e:
         return Headline(f.scheme, f.axis, f, reg, target, None, None, None, None, str(e))
     factor = lo = hi = None
@@ -620,22 +622,30 @@ def _extrapolate(f: Fitted, study: Study, opts: ReportOptions, bootstrap: int) -
                          bt.rmse_log, bt.bias_log, bt.max_abs_log, bt.inside, None)
 
 
-def _with_forms(e: Extrapolation, f: Fitted, study: Study, opts: ReportOptions) -> Extrapolation:
-    """Add each law form's backtest on this curve: the evidence of ``form=FORMS_CHECK`` fitted on all of it.
+def _forms_evidence(f: Fitted, study: Study, opts: ReportOptions) -> dict[str, Any] | str:
+    """Each law form's backtest on this curve: the evidence of ``form=FORMS_CHECK`` fitted on all of it (or why not).
 
-    The automatic form backtests every candidate at its own cut; its evidence (not a refit here) is
-    what the figure and the table show, so they show what ``form="auto"`` decided on. Fitted
-    without bootstrap (only the backtests' point predictions are used), with the same floor bound
-    and seeds as the report's other fits.
+    Fitted without bootstrap (only the backtests' point predictions and the forms' full-data
+    parameters are used), with the same floor bound and seeds as the report's other fits.
     """
     c = f.curve
     kw: dict[str, Any] = {"seeds": c.seeds, "bootstrap": 0, "seed": opts.seed}
     if study.floor is not None:
         kw["gamma_bounds"] = (study.floor, math.inf)
     try:
-        ev = fit_power_law(c.x, c.y, form=FORMS_CHECK, **kw).method.extra["auto"]
+        return fit_power_law(c.x, c.y, form=FORMS_CHECK, **kw).method.extra["auto"]
     except RecscaleError as err:
-        return dataclasses.replace(e, forms_error=str(err))
+        return str(err)
+
+
+def _with_forms(e: Extrapolation, ev: dict[str, Any] | str) -> Extrapolation:
+    """Add each law form's backtest (:func:`_forms_evidence`) to this curve's extrapolation check.
+
+    The automatic form backtests every candidate at its own cut; its evidence (not a refit here) is
+    what the figure and the table show, so they show what ``form="auto"`` decided on.
+    """
+    if isinstance(ev, str):
+        return dataclasses.replace(e, forms_error=ev)
     return dataclasses.replace(e, forms=ev["backtests"], chosen=ev["chosen"] if ev["x_cut"] is not None else None,
                                forms_cut=ev["x_cut"], forms_rule=ev["rule"],
                                forms_error=None if ev["x_cut"] is not None else _first_error(ev["backtests"]))
@@ -697,6 +707,9 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
     for h in headlines.values():
         if h.error and h.fitted.error is None and not h.error.endswith(LAW_NOT_DETERMINED):
             out.append(Warning_("plan_failed", h.fitted.key, h.error))
+        for note in (h.plan.notes if h.plan is not None else ()):
+            if note.startswith("extrapolation unreliable"):
+                out.append(Warning_("forms_disagree", f"{h.fitted.key} (plan)", note))
     return _dedupe(out)
 
 
@@ -797,8 +810,9 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
         for axis, f in head.items():
             if f is None:
                 continue
-            headlines[(s, axis)] = _regime_and_plan(f, opts)
-            extrap[(s, axis)] = _with_forms(_extrapolate(f, study, opts, opts.bootstrap), f, study, opts)
+            ev = _forms_evidence(f, study, opts)
+            headlines[(s, axis)] = _regime_and_plan(f, opts, comparable_to(ev) if isinstance(ev, dict) else None)
+            extrap[(s, axis)] = _with_forms(_extrapolate(f, study, opts, opts.bootstrap), ev)
     # Every model's data curve, backtested without bootstrap (a table, not a figure).
     backtests = []
     for f in cache.values():
