@@ -112,8 +112,8 @@ def test_default_plan_warns_when_a_better_backtesting_form_disagrees():
     df = pd.DataFrame({"samples": X, "ne": y})
     [r] = plan_groups(df, 0.66, "samples", bootstrap=100, seed=0)  # the power law + constant reaches it near 3e9
     assert r.fit.form == "powerlaw_const"
-    alternatives = forms_check(fit_power_law, r.fit)
-    assert alternatives and set(alternatives) <= {"m4", "broken_powerlaw"}
+    assert r.alternatives and set(r.alternatives) <= {"m4", "broken_powerlaw"}
+    assert forms_check(fit_power_law, r.fit).alternatives == r.alternatives
     assert any(n.startswith("extrapolation unreliable: forms disagree by") for n in r.plan.notes), r.plan.notes
     # On its own shape, a plan 2x beyond the data carries no such note.
     y2 = (0.7 + 0.1 * (X / 1e6) ** -0.3) * np.exp(np.random.default_rng(0).normal(0, 0.002, X.size))
@@ -121,3 +121,17 @@ def test_default_plan_warns_when_a_better_backtesting_form_disagrees():
     [r2] = plan_groups(pd.DataFrame({"samples": X, "ne": y2}), target, "samples", bootstrap=100, seed=0)
     assert r2.plan.extrapolation_decades == pytest.approx(np.log10(2), abs=0.01)
     assert not any("forms disagree" in n for n in r2.plan.notes), r2.plan.notes
+
+
+def test_a_default_fit_is_flagged_when_its_own_backtest_misses_beyond_its_interval():
+    """Check fit_groups flags a power law + constant whose refit without the largest points misses a late bend."""
+    import pandas as pd
+
+    from recscale.laws.groups import fit_groups
+
+    y = (0.7 + 0.2 * (X / 1e6) ** -0.02 * (1 + X / 3e8) ** -1.5) * np.exp(np.random.default_rng(1).normal(0, 0.0005, X.size))
+    [r] = fit_groups(pd.DataFrame({"samples": X, "ne": y}), "samples", bootstrap=100, seed=0)
+    assert r.fit.form == "powerlaw_const" and "backtest_outside_interval" in r.fit.flag_codes
+    y2 = (0.7 + 0.1 * (X / 1e6) ** -0.3) * np.exp(np.random.default_rng(0).normal(0, 0.002, X.size))
+    [r2] = fit_groups(pd.DataFrame({"samples": X, "ne": y2}), "samples", bootstrap=100, seed=0)
+    assert "backtest_outside_interval" not in r2.fit.flag_codes

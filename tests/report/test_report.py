@@ -310,3 +310,15 @@ def test_extrapolation_table_has_each_forms_rmse_and_autos_rule(ledger_report):
         assert f"| {col} |" in header, col
     rule = _with_cut(ledger_report.analysis)[0].forms_rule
     assert rule in section
+
+
+def test_backtest_misses_and_form_disagreement_are_warnings(ledger_report):
+    """Check every headline backtest with held-out means outside its prediction interval is a warning, and only those."""
+    a = ledger_report.analysis
+    missed = {f"{e.key} (backtest)" for e in a.extrapolations.values()
+              if e.inside_interval is not None and e.inside_interval < e.x_test.size}
+    warned = {w.where for w in a.warnings if w.code == "backtest_outside_interval"}
+    assert missed and warned == missed  # the planted compute frontier of overarch_width switches models: a miss
+    disagree = {f"{h.fitted.key} (plan)" for h in a.headlines.values()
+                if h.plan is not None and any(n.startswith("extrapolation unreliable") for n in h.plan.notes)}
+    assert {w.where for w in a.warnings if w.code == "forms_disagree"} == disagree

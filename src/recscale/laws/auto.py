@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -152,20 +153,35 @@ def comparable_to(evidence: dict[str, Any], form: str = "powerlaw_const") -> dic
             if f != form and f in params and bts.get(f, {}).get("rmse_log", math.inf) <= limit}
 
 
-def forms_check(fit_power_law, fit: PowerLawFit, **fit_kwargs: Any) -> dict[str, dict[str, float]] | None:
-    """The forms that backtest as well as ``fit``'s own on its data (:func:`comparable_to`), for its plans.
+@dataclass(frozen=True)
+class FormsCheck:
+    """What the other law forms say about a fit: comparable forms for its plans, and its own backtest flag.
 
-    A fit of ``form="auto"`` already carries them (None: use its own); a fit of another candidate
-    form is refitted with ``form="auto"`` and no bootstrap (``fit_kwargs``: the floor options it was
-    fitted with). Empty when the check cannot run (too few points) or the form is not a candidate.
+    Attributes:
+        alternatives: Full-data parameters of the forms that backtest as well as the fit's own
+            (:func:`comparable_to`); None for a ``form="auto"`` fit, which carries its own.
+        flag: ``backtest_outside_interval`` when the fit's form, refitted without the largest
+            points, missed them by more than the fit's prediction interval half-width there.
+    """
+
+    alternatives: dict[str, dict[str, float]] | None
+    flag: Flag | None
+
+
+def forms_check(fit_power_law, fit: PowerLawFit, **fit_kwargs: Any) -> FormsCheck:
+    """Backtest the other law forms on ``fit``'s data (a ``form="auto"`` refit without bootstrap).
+
+    A fit of ``form="auto"`` has done this already (nothing to add). ``fit_kwargs``: the floor
+    options the fit was made with. Empty when the check cannot run (too few points) or the fit's
+    form is not a candidate.
     """
     if "auto" in (fit.method.extra or {}):
-        return None
+        return FormsCheck(None, None)
     if fit.form not in CANDIDATES:
-        return {}
+        return FormsCheck({}, None)
     kw = {k: v for k, v in fit_kwargs.items() if k in ("gamma", "gamma_bounds", "space", "options")}
     try:
-        auto = fit_power_law(fit.x, fit.y, seeds=fit.seeds, form="auto", bootstrap=0, **kw)
+        ev = fit_power_law(fit.x, fit.y, seeds=fit.seeds, form="auto", bootstrap=0, **kw).method.extra["auto"]
     except RecscaleError:
-        return {}
-    return comparable_to(auto.method.extra["auto"], fit.form)
+        return FormsCheck({}, None)
+    return FormsCheck(comparable_to(ev, fit.form), _backtest_flag(fit, ev["backtests"].get(fit.form, {})))

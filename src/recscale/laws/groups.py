@@ -6,6 +6,7 @@ same results are available to scripts and the report.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class GroupResult:
         plan: The plan for the target (``plan_groups`` only), or None.
         error: Why the group could not be fitted, or None.
         rows: The rows fitted (not compared).
+        alternatives: Law forms that backtest as well as the fit's on these rows
+            (:func:`~recscale.laws.auto.forms_check`), checked by the plan for disagreement.
     """
 
     key: dict[str, Any]
@@ -41,6 +44,7 @@ class GroupResult:
     plan: Plan | None
     error: str | None
     rows: Any = field(repr=False, compare=False, default=None)
+    alternatives: dict[str, dict[str, float]] | None = field(repr=False, compare=False, default=None)
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         """Plain-Python form."""
@@ -122,6 +126,10 @@ def fit_groups(
         level: Confidence level of the regime intervals.
         **fit_kwargs: Passed to :func:`~recscale.laws.powerlaw.fit_power_law`.
 
+    Each fit is also checked against the other law forms (:func:`~recscale.laws.auto.forms_check`):
+    a ``backtest_outside_interval`` flag when its own backtest missed by more than its prediction
+    interval, and the comparable forms a plan checks for disagreement.
+
     Returns:
         One :class:`GroupResult` per group, in sorted group order.
 
@@ -144,8 +152,12 @@ def fit_groups(
             seeds = rows[seed_col].to_numpy() if seed_col and seed_col in rows.columns else None
             tids = tuple(rows["trial_id"].tolist()) if "trial_id" in rows.columns else None
             fit = fit_power_law(xv, yv, seeds=seeds, trial_ids=tids, **fit_kwargs)
+            check = forms_check(fit_power_law, fit, **fit_kwargs)
+            if check.flag is not None:
+                fit = dataclasses.replace(fit, flags=fit.flags + (check.flag,))
             reg = regime(fit, thresholds=thresholds, level=level)
-            results.append(GroupResult(key=kd, n_rows=len(part), fit=fit, regime=reg, plan=None, error=None, rows=rows))
+            results.append(GroupResult(key=kd, n_rows=len(part), fit=fit, regime=reg, plan=None, error=None, rows=rows,
+                                       alternatives=check.alternatives))
         except RecscaleError as e:
             results.append(GroupResult(key=kd, n_rows=len(part), fit=None, regime=None, plan=None, error=str(e), rows=part))
     if not results:
@@ -183,8 +195,7 @@ def plan_groups(
         if r.fit is None:
             out.append(r)
             continue
-        alternatives = forms_check(fit_power_law, r.fit, **fit_kwargs)
         plan = plan_for_target(r.fit, target_ne, level=level, axis=x, resources=r.rows, bytes_per_param=bytes_per_param,
-                               alternatives=alternatives)
-        out.append(GroupResult(key=r.key, n_rows=r.n_rows, fit=r.fit, regime=r.regime, plan=plan, error=None, rows=r.rows))
+                               alternatives=r.alternatives)
+        out.append(dataclasses.replace(r, plan=plan))
     return out

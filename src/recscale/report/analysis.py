@@ -665,7 +665,7 @@ def _not_decreasing(f: Fitted, rise_tol: float) -> str | None:
             f"(+{(m[i + 1] / m[i] - 1):.2%}) from {f.x_col} = {fmt_num(f.mean_x[i], 2)} to {fmt_num(f.mean_x[i + 1], 2)}")
 
 
-def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOptions) -> list[Warning_]:
+def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOptions, extrap=None) -> list[Warning_]:
     out: list[Warning_] = []
     lvl = opts.level
     # 1. A free floor below the known floor, beyond its interval: the law (or the data) is wrong.
@@ -710,6 +710,13 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
         for note in (h.plan.notes if h.plan is not None else ()):
             if note.startswith("extrapolation unreliable"):
                 out.append(Warning_("forms_disagree", f"{h.fitted.key} (plan)", note))
+    for e in (extrap or {}).values():
+        if e.inside_interval is not None and e.inside_interval < e.x_test.size:
+            miss = np.abs(np.log(e.predicted / e.y_test))
+            out.append(Warning_("backtest_outside_interval", f"{e.key} (backtest)",
+                                f"{e.x_test.size - e.inside_interval} of {e.x_test.size} held-out seed means fall outside "
+                                f"the {lvl:.0%} prediction interval of the law fitted without them (largest miss "
+                                f"{np.expm1(miss.max()):.1%}): extrapolating this curve is less certain than its interval says"))
     return _dedupe(out)
 
 
@@ -826,7 +833,7 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
                      "which differs from the floor of these eval rows by their sampling noise")
     joint = {s: _joint(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si)
              for si, s in enumerate(schemes)}
-    warnings = _warnings(models, frontiers, slices, headlines, study, opts)
+    warnings = _warnings(models, frontiers, slices, headlines, study, opts, extrap)
     return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
                     headlines=headlines, extrapolations=extrap, model_backtests=backtests, joint=joint, warnings=warnings,
                     notes=notes, elapsed_s=time.perf_counter() - t0, architectures=comparison)

@@ -530,6 +530,8 @@ _CODE_MEANING = {
     "not_decreasing": "the measured curve rises beyond seed noise somewhere",
     "fit_failed": "the curve could not be fitted (usually too few sizes or points)",
     "plan_failed": "the plan could not be computed",
+    "backtest_outside_interval": "the law fitted without the largest points missed some of them beyond its prediction "
+                                 "interval",
     "forms_disagree": "a law form that backtests as well as the power law + constant predicts a different NE at the "
                       "plan's target, beyond the prediction interval: the data cannot tell which future holds",
     "param_at_bound": "a parameter sits on its bound (for γ at the known floor: the data show no floor above it; "
