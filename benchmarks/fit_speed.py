@@ -6,8 +6,11 @@ y = a·x^(−b) + c in linear space, then 1,000 residual-bootstrap refits each w
 baseline faster than a fair global search would be). recscale refits every resample with the full
 global β search instead, and is still faster because all resamples are solved at once.
 
-Also timed: form="auto" (three forms, their backtests, 200 refits of the chosen one), the CPU time
-of the 1,000-refit fit and of the Chinchilla joint fit (moved here from the unit tests).
+Also timed (CPU seconds): form="auto" (three forms, their backtests, 200 refits of the chosen one)
+on three 15-point curves where it keeps power law + constant, picks the broken law and picks M4;
+M4 bootstrap refits (batched, recscale.laws.batch_lsq) against a loop of scipy least_squares
+refits warm-started at the estimate (20 of them), per refit; the broken law with 200 refits; the
+1,000-refit fit and the Chinchilla joint fit (moved here from the unit tests).
 
 Run: python benchmarks/fit_speed.py [--bootstrap 1000] [--repeats 3]
 Also timed: the same loop cold-started from a fixed guess. The last line reads
@@ -31,6 +34,18 @@ def data(n: int = 15, seed: int = 0):
     x = np.geomspace(1e6, 1e9, n)
     y = (0.1 * (x / 1e6) ** -0.3 + 0.7) * np.exp(np.random.default_rng(seed).normal(0, 0.003, n))
     return x, y
+
+
+def auto_curves(n: int = 15, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Three 15-point curves on which form="auto" keeps power law + constant, or picks M4 or the broken law."""
+    from recscale.laws.forms import predict
+
+    x = np.geomspace(1e6, 1e9, n)
+    noise = np.exp(np.random.default_rng(seed).normal(0, 0.001, n))
+    m4 = predict("m4", {"alpha": 1.5, "beta": 1.0, "gamma": 0.6, "c": -0.6, "eps0": 1.0}, x / 1e6)
+    return {"power-law": data(n, seed),
+            "late-bending": (x, (0.7 + 0.2 * (x / 1e6) ** -0.05 * (1 + x / 5e7) ** -1.2) * noise),
+            "slow-start (M4)": (x, m4 * noise)}
 
 
 def baseline(x: np.ndarray, y: np.ndarray, B: int, seed: int = 0, warm: bool = True):
@@ -58,6 +73,23 @@ def baseline(x: np.ndarray, y: np.ndarray, B: int, seed: int = 0, warm: bool = T
             except RuntimeError:
                 fails += 1
     return np.array(betas), fails
+
+
+def m4_scipy_loop(x: np.ndarray, y: np.ndarray, params: dict, B: int, seed: int = 0) -> None:
+    """Baseline: B residual-bootstrap refits of M4, each its own scipy least_squares from the full-data estimate."""
+    from recscale.laws.forms import predict
+
+    names = ("alpha", "beta", "gamma", "c", "eps0")
+    p0 = np.array([params[k] for k in names])
+    fitted = predict("m4", params, x)
+    r = np.log(y) - np.log(fitted)
+    rng = np.random.default_rng(seed)
+    lower = [0.0, 1e-300, 0.0, -5.0, y.max()]
+    upper = [10.0, np.inf, y.min(), -1e-4, 100 * y.max()]
+    for _ in range(B):
+        ys = fitted * np.exp(r[rng.integers(0, x.size, x.size)])
+        optimize.least_squares(lambda th: np.log(ys) - np.log(predict("m4", dict(zip(names, th)), x)),  # noqa: B023
+                               np.clip(p0, lower, upper), bounds=(lower, upper), max_nfev=300)
 
 
 def best_of(fn, repeats: int) -> float:
@@ -116,11 +148,18 @@ def main() -> None:
     print(f"cold-started curve_fit loop: {t_cold:.3f}s ({t_cold / t_rs:.1f}x recscale)")
     cpu = cpu_seconds(lambda: fit_power_law(x, y, bootstrap=args.bootstrap, seed=0))
     print(f"recscale CPU time, 15 points x {args.bootstrap} refits: {cpu:.3f}s (target < 2 s; was a unit test)")
-    t_auto = best_of(lambda: fit_power_law(x, y, form="auto", bootstrap=200, seed=0), 1)
-    auto = fit_power_law(x, y, form="auto", bootstrap=200, seed=0)
-    print(f"form='auto', 15 points x 200 refits: {t_auto:.2f}s wall (target < 3 s; chose "
-          f"{auto.method.extra['auto']['chosen']}); {t_auto / t_rs:.1f}x the power law + constant with "
-          f"{args.bootstrap} refits")
+    for name, (xa, ya) in auto_curves().items():
+        cpu = cpu_seconds(lambda: fit_power_law(xa, ya, form="auto", bootstrap=200, seed=0))  # noqa: B023
+        chosen = fit_power_law(xa, ya, form="auto", bootstrap=0).method.extra["auto"]["chosen"]
+        print(f"form='auto', 15 points x 200 refits, {name} curve: {cpu:.2f}s CPU (target < 3 s; chose {chosen})")
+    xm, ym = auto_curves()["slow-start (M4)"]
+    fit = fit_power_law(xm, ym, form="m4", bootstrap=0)
+    t_loop = cpu_seconds(lambda: m4_scipy_loop(xm, ym, fit.params, 20)) / 20
+    t_batch = cpu_seconds(lambda: fit_power_law(xm, ym, form="m4", bootstrap=200, seed=0)) / 200
+    print(f"M4 bootstrap refit: {t_batch * 1e3:.1f} ms each (200 batched, from screened starts) vs a scipy "
+          f"least_squares loop warm-started at the estimate {t_loop * 1e3:.1f} ms each: {t_loop / t_batch:.0f}x")
+    cpu = cpu_seconds(lambda: fit_power_law(x, y, form="broken_powerlaw", bootstrap=200, seed=0))
+    print(f"form='broken_powerlaw', 15 points x 200 refits: {cpu:.2f}s CPU")
     chin = chinchilla_cpu()
     if chin is not None:
         print(f"joint law on Epoch's Chinchilla runs (240 points, bootstrap=0): {chin:.2f}s CPU (target < 30 s)")
