@@ -122,7 +122,7 @@ def margin_study(k: int, seeds: tuple[int, ...]) -> None:
             err = {}
             for form in ("powerlaw_const", "m4", "broken_powerlaw"):
                 try:
-                    err[form] = abs(float(np.log(fit_power_law(c.x, c.y, form=form, bootstrap=0).predict(c.x[-1] * 4.0)[0])) - truth)
+                    err[form] = abs(float(np.log(fit_power_law(c.x, c.y, form=form, bootstrap=0).predict(c.x[-1] * 4.0))) - truth)
                 except RecscaleError:
                     pass
             rows.append((c.shape, ev["backtests"], ev["noise_log"], err))
