@@ -263,7 +263,7 @@ def _fit_joint(arrs, n, bootstrap, seed, opts: JointOptions, trial_ids) -> Joint
                 th = np.full(5, np.nan)
             thetas.append(th)
         draws = _untransform(np.array(thetas))
-        with np.errstate(invalid="ignore"):  # an infinite draw gives an infinite SE: "not identified", said once
+        with np.errstate(invalid="ignore", over="ignore"):  # an infinite or huge draw gives an infinite SE: "not identified"
             se = {k: float(np.nanstd(v, ddof=1)) for k, v in draws.items()}
     method = {
         "loss": "huber",
