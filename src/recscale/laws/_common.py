@@ -7,6 +7,9 @@ value and what is allowed, because a fit on bad input silently returns a confide
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +211,18 @@ def decades(x: np.ndarray) -> float:
     return float(np.log10(np.max(x) / np.min(x)))
 
 
+_blas_limited = False  # inside a limit already (fits call fits): nested calls add nothing
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """One ThreadpoolController: building it scans the loaded libraries (~2 ms), too slow per fit."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
 def single_threaded_blas():
     """Context manager limiting BLAS to one thread while fitting, if threadpoolctl is installed.
 
@@ -216,13 +231,21 @@ def single_threaded_blas():
     sizes, and on a busy machine a 7 ms L-BFGS-B run was measured at 30–500 ms. Without
     threadpoolctl the fit is unchanged, only slower.
     """
+    global _blas_limited
+    if _blas_limited:
+        yield
+        return
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn, usually present
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+        controller = _blas_controller()
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        yield
+        return
+    _blas_limited = True
+    try:
+        with controller.limit(limits=1, user_api="blas"):
+            yield
+    finally:
+        _blas_limited = False
 
 
 def show(value: Any) -> str:
@@ -238,7 +261,6 @@ def show(value: Any) -> str:
 
 def blas_single_threaded(fn):
     """Decorator: run ``fn`` inside :func:`single_threaded_blas`, keeping its signature and docstring."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any):
