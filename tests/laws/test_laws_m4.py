@@ -70,3 +70,22 @@ def test_m4_refit_jacobian_matches_finite_differences():
             num = (m4._model(m4._from_internal(up, eps0_fixed)[0], t, eps0_fixed, jac=False)[0]
                    - m4._model(m4._from_internal(dn, eps0_fixed)[0], t, eps0_fixed, jac=False)[0]) / (2 * h[:, None])
             assert np.allclose(analytic[:, :, j], num, rtol=1e-5, atol=1e-8), (eps0_fixed, j)
+
+
+def test_m4_intervals_cover_planted_truth_on_many_curves():
+    """Check 95% bootstrap intervals of ε∞, α, β, c, ε0 hold the planted value on ≥ 80% of 24 slow-start curves."""
+    rng = np.random.default_rng(0)
+    names = ("gamma", "alpha", "beta", "c", "eps0")
+    hits = dict.fromkeys(names, 0)
+    n = 24
+    for i in range(n):
+        gamma, alpha, c, frac = rng.uniform(0.6, 0.8), rng.uniform(0.5, 1.5), -rng.uniform(0.3, 0.6), rng.uniform(0.6, 0.85)
+        d = 1.0 - gamma  # ε0 = 1; at the first x, ε − ε∞ is frac of its ceiling: a slow start
+        truth = {"alpha": alpha, "gamma": gamma, "c": c, "eps0": 1.0,
+                 "beta": frac * d / (d * (1 - frac)) ** alpha * X[0] ** -c}
+        y = predict("m4", truth, X) * np.exp(rng.normal(0, 0.002, X.size))
+        ci = fit_power_law(X, y, form="m4", bootstrap=100, seed=i).ci()
+        for name in names:
+            hits[name] += ci[name][0] <= truth[name] <= ci[name][1]
+    coverage = {k: v / n for k, v in hits.items()}
+    assert all(v >= 0.8 for v in coverage.values()), coverage
