@@ -181,6 +181,16 @@ def test_fmt_and_law_text():
     assert fmt_num(None) == "–" and fmt_num(math.nan) == "–"
 
 
+def test_scheme_titles_name_the_architecture():
+    """Check a multi-architecture scheme key reads as "DCNv2: cross rank", a plain one as before, an unknown one as itself."""
+    from recscale.report.analysis import scheme_title
+
+    assert scheme_title("dcnv2/cross_rank") == "DCNv2: cross rank"
+    assert scheme_title("wukong/fm_rank") == "Wukong: FM rank"
+    assert scheme_title("dlrm/mlp_width") == "DLRM: bottom MLP width"
+    assert scheme_title("mlp_width") == "bottom MLP width" and scheme_title("my_knob") == "my_knob"
+
+
 # ---- the joint-law section (here, to share the planted report built once per test worker) ----------
 
 

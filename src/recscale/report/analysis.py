@@ -61,7 +61,14 @@ from recscale.laws.auto import comparable_to
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
-from recscale.report.architectures import ARCH_COL, Comparison, architectures_of, compare_architectures, with_architecture
+from recscale.report.architectures import (
+    ARCH_COL,
+    Comparison,
+    arch_title,
+    architectures_of,
+    compare_architectures,
+    with_architecture,
+)
 from recscale.report.study import Study
 
 AXES = ("data", "params", "compute")
@@ -77,7 +84,16 @@ PARAM_FALLBACK = {"params_bottom_mlp": "params_dense", "params_top_mlp": "params
 SCHEME_TITLES = {
     "mlp_width": "bottom MLP width", "overarch_width": "top MLP (overarch) width",
     "embedding_dim": "embedding dimension", "embedding_rows": "embedding rows (hash size)",
+    "cross_layers": "cross layers", "cross_rank": "cross rank", "layers": "layers",
+    "embeddings": "embeddings per layer", "fm_rank": "FM rank", "fmb_mlp_width": "FMB MLP width",
 }  # fmt: skip
+
+
+def scheme_title(scheme: str) -> str:
+    """A scheme's title for figures and tables: ``"dcnv2/cross_rank"`` → ``"DCNv2: cross rank"``."""
+    arch, _, name = scheme.rpartition("/")
+    title = SCHEME_TITLES.get(name, name)
+    return f"{arch_title(arch)}: {title}" if arch else title
 SCHEME_SYMBOL = {"mlp_width": "w", "overarch_width": "w", "embedding_dim": "d", "embedding_rows": "rows"}
 PARAM_TITLES = {"params_dense": "MLP parameters (bottom + top)", "params_sparse": "embedding parameters",
                 "params_total": "parameters", "params_bottom_mlp": "bottom-MLP parameters",

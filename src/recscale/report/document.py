@@ -27,7 +27,7 @@ from recscale.report.analysis import (
     FORM_NAMES,
     FORM_SHORT,
     PARAM_TITLES,
-    SCHEME_TITLES,
+    scheme_title,
     Analysis,
     Headline,
     beta_at_bound,
@@ -173,7 +173,7 @@ def key_findings(a: Analysis) -> list[Block]:
     header = ["scheme"] + [f"{AXIS_ADJ[ax]} β ({AXIS_VAR[ax]})" for ax in AXES] + [f"{AXIS_ADJ[ax]} regime" for ax in AXES]
     rows = []
     for s in a.schemes:
-        row = [SCHEME_TITLES.get(s, s)]
+        row = [scheme_title(s)]
         for ax in AXES:
             h = a.headlines.get((s, ax))
             row.append(_key_beta_cell(h.fitted.primary if h else None, lvl))
@@ -185,7 +185,7 @@ def key_findings(a: Analysis) -> list[Block]:
     blocks.append(Block("p", (f"β is printed where the data determine it: off its search bound, with a {lvl:.0%} interval "
                               "whose ends are within a factor of 3. Otherwise it reads \"not determined\"; the numbers are "
                               "in the headline-laws table below. Parameter β is along the parameters each scheme grows: "
-                              + "; ".join(f"{SCHEME_TITLES.get(s, s)}: {PARAM_TITLES.get(a.param_col[s], a.param_col[s])}"
+                              + "; ".join(f"{scheme_title(s)}: {PARAM_TITLES.get(a.param_col[s], a.param_col[s])}"
                                           f" ({_decades(a.headlines.get((s, 'params')))})" for s in a.schemes) + ".")))
     blocks.append(Block("list", items=_regime_sentences(a)))
 
@@ -200,7 +200,7 @@ def key_findings(a: Analysis) -> list[Block]:
                               f"needs, with its {lvl:.0%} interval (∞: some bootstrap fits never get there).")))
     rows = []
     for s in a.schemes:
-        rows.append([SCHEME_TITLES.get(s, s)] + [_factor_cell(a.headlines.get((s, ax))) for ax in AXES])
+        rows.append([scheme_title(s)] + [_factor_cell(a.headlines.get((s, ax))) for ax in AXES])
     blocks.append(Block("table", header=["scheme", "× data", "× parameters", "× compute"], rows=rows))
     best = _plan_sentence(a)
     if best:
@@ -317,7 +317,7 @@ def _plan_sentence(a: Analysis) -> str | None:
             parts.append(f"{hh.factor:.2f}× {AXIS_NOUN[ax]}")
         elif hh.plan is not None and not hh.plan.reachable:
             parts.append(f"no amount of {AXIS_NOUN[ax]} alone")
-    return (f"For example, in the {SCHEME_TITLES.get(h.scheme, h.scheme)} scheme, taking NE from {h.target_ne / (1 - a.options.plan_rel_gain):.4f} "
+    return (f"For example, in the {scheme_title(h.scheme)} scheme, taking NE from {h.target_ne / (1 - a.options.plan_rel_gain):.4f} "
             f"to {h.target_ne:.4f} needs " + ", or ".join(parts) + ".")
 
 
@@ -491,7 +491,7 @@ def joint_section(a: Analysis) -> list[Block]:
         f"{a.options.min_flops_ratio:g}×." + (" One architecture in this study." if j0 and a.architectures is None else
                                               " Each architecture's schemes are fitted separately (architecture/scheme)."))))
     for s, j in a.joint.items():
-        blocks.append(Block("h3", f"{SCHEME_TITLES.get(s, s)} (N: {PARAM_TITLES.get(j.n_col, j.n_col)})"))
+        blocks.append(Block("h3", f"{scheme_title(s)} (N: {PARAM_TITLES.get(j.n_col, j.n_col)})"))
         if j.fit is None:
             blocks.append(Block("p", f"No joint law: {j.reason}."))
             continue

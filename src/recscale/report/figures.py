@@ -38,7 +38,7 @@ from recscale.report.analysis import (
     FORM_NAMES,
     FORM_SHORT,
     PARAM_TITLES,
-    SCHEME_TITLES,
+    scheme_title,
     Analysis,
     Fitted,
     beta_at_bound,
@@ -218,7 +218,7 @@ def _legend(ax, **kw) -> None:
 
 
 def _panel_title(ax, scheme: str) -> None:
-    ax.set_title(SCHEME_TITLES.get(scheme, scheme), fontsize=10)
+    ax.set_title(scheme_title(scheme), fontsize=10)
 
 
 def _no_data(ax, text: str) -> None:
@@ -386,7 +386,7 @@ def fig_scaling_efficiency(a: Analysis):
         ylabels = []
         xmax = 0.0
         for i, s in enumerate(a.schemes):
-            ylabels.append(SCHEME_TITLES.get(s, s))
+            ylabels.append(scheme_title(s))
             h = a.headlines.get((s, axis))
             y = len(a.schemes) - 1 - i
             if h is None or h.fitted.primary is None:
@@ -439,7 +439,7 @@ def fig_extrapolation(a: Analysis):
             if i == 0:
                 ax.text(0.5, 1.12, f"{AXIS_ADJ[axis]} axis", transform=ax.transAxes, ha="center", va="bottom",
                         fontsize=11, color=AXIS_COLORS[axis], weight="bold")
-            ax.set_title(SCHEME_TITLES.get(s, s), fontsize=9)
+            ax.set_title(scheme_title(s), fontsize=9)
             if e is None or h is None:
                 _no_data(ax, f"no {AXIS_NOUN[axis]} curve")
                 ax.set_xticks([])
