@@ -88,3 +88,20 @@ def test_stale_temp_dirs_are_cleared_but_live_ones_kept(tmp_path):
     w = DatasetWriter(tmp_path / "ds", ["a"], ["x"])
     assert not stale.exists() and live.exists()
     w.abort()
+
+
+def test_a_dataset_still_being_written_says_so(tmp_path):
+    """Check opening a path whose writer is still alive names that process instead of calling the dataset missing."""
+    import os
+    import subprocess
+    import sys
+
+    with pytest.raises(DataError, match="is not a recscale dataset"):
+        Dataset(tmp_path / "ds")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / f".ds.tmp-{int(dead.stdout)}-deadbeef").mkdir()  # a killed writer's leftovers: still "missing"
+    with pytest.raises(DataError, match="is not a recscale dataset"):
+        Dataset(tmp_path / "ds")
+    (tmp_path / f".ds.tmp-{os.getpid()}-cafef00d").mkdir()  # a live writer (this process)
+    with pytest.raises(DataError, match=f"still being written by process {os.getpid()}"):
+        Dataset(tmp_path / "ds")

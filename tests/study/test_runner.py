@@ -127,6 +127,11 @@ def test_missing_dataset_and_too_short_dataset(tmp_path, small_synth):
     db = tmp_path / "p.db"
     with pytest.raises(SpecError, match="data.path: .*nope does not exist; create it with `recscale data"):
         run_study(load_spec(p), db, RunOptions(progress=False))
+    busy = tmp_path / f".nope.tmp-{os.getpid()}-cafef00d"  # an ingest still writing it (this process is alive)
+    busy.mkdir()
+    with pytest.raises(SpecError, match=f"data.path: .*nope is still being written by process {os.getpid()}"):
+        run_study(load_spec(p), db, RunOptions(progress=False))
+    busy.rmdir()
     p.write_text(spec_text.replace("PATH", str(small_synth.path)).replace("stop = 16_384", "stop = 80_000"))
     with pytest.raises(SpecError, match="train.checkpoints.stop: 80,000 exceeds the dataset's 40,000 training rows"):
         run_study(load_spec(p), db, RunOptions(progress=False))

@@ -64,6 +64,20 @@ def _writer_alive(tmp_name: str) -> bool:
     return True
 
 
+def still_being_written(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a dataset yet, if a live process is still writing it (its ``.NAME.tmp-PID-*`` folder).
+
+    A dataset appears at its path only when its writer finishes (one rename), so until then the
+    path is missing or holds the previous version; this tells a reader why. None otherwise.
+    """
+    p = Path(path)
+    for tmp in p.parent.glob(f".{p.name}.tmp-*"):
+        if _writer_alive(tmp.name):
+            pid = tmp.name.rsplit(".tmp-", 1)[1].split("-")[0]
+            return f"still being written by process {pid} (a `recscale data` run); wait for it to finish"
+    return None
+
+
 class _ArrayAppender:
     """Appends row blocks to one .npy file whose header is finalised on close."""
 
@@ -276,7 +290,9 @@ class Dataset:
         object.__setattr__(self, "path", Path(path))
         meta_path = self.path / "meta.json"
         if not meta_path.is_file():
-            raise DataError(f"{self.path} is not a recscale dataset (no meta.json); create one with `recscale data ...`")
+            busy = still_being_written(self.path)
+            raise DataError(f"{self.path} is {busy}" if busy else
+                            f"{self.path} is not a recscale dataset (no meta.json); create one with `recscale data ...`")
         try:
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as e:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from recscale import __version__
-from recscale.data.shards import Dataset
+from recscale.data.shards import Dataset, still_being_written
 from recscale.errors import RecscaleError, SpecError
 from recscale.model.cost import model_cost
 from recscale.study.executors import InlineExecutor, ProcessExecutor
@@ -101,10 +101,9 @@ def check_dataset(spec: StudySpec, ds: Dataset) -> None:
 def _open_dataset_if_any(spec: StudySpec, path: Path) -> Dataset | None:
     if spec.data.path is not None:
         if not path.exists():
-            raise SpecError(
-                [f"data.path: {path} does not exist; create it with `recscale data synth|criteo|table ... --out {path}`"],
-                source=spec.source,
-            )
+            busy = still_being_written(path)
+            why = f"is {busy}" if busy else f"does not exist; create it with `recscale data synth|criteo|table ... --out {path}`"
+            raise SpecError([f"data.path: {path} {why}"], source=spec.source)
         ds = Dataset(path)
         check_dataset(spec, ds)
         return ds
