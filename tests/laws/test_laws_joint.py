@@ -44,16 +44,16 @@ def test_reproduces_epoch_huber_row(chinchilla_fit):
     for name, ref in EPOCH_HUBER.items():
         assert getattr(fit, name) == pytest.approx(ref, rel=5e-3), name
     assert fit.n_points == 240
-    assert fit.method["status"]["converged"]
+    assert fit.method.optimizer.converged
 
 
 def test_objective_is_summed_with_tight_tolerances(chinchilla_fit):
     """Check the SOURCE.md traps are avoided: a summed (not mean) objective and tight L-BFGS-B tolerances."""
     fit = chinchilla_fit
-    assert fit.method["reduction"] == "sum"
+    assert fit.method.reduction == "sum"
     assert fit.objective == pytest.approx(1.018e-3, rel=1e-2)  # a mean would be ~4e-6
-    assert fit.method["tolerances"]["ftol"] <= 1e-14 and fit.method["tolerances"]["gtol"] <= 1e-10
-    assert fit.method["bootstrap"]["warm_start"] is False
+    assert fit.method.ftol <= 1e-14 and fit.method.gtol <= 1e-10
+    assert fit.method.bootstrap.warm_start is False
 
 
 def test_bootstrap_standard_errors_match_epoch(chinchilla):
@@ -64,7 +64,9 @@ def test_bootstrap_standard_errors_match_epoch(chinchilla):
         assert fit.se[name] == pytest.approx(ref, rel=0.25), (name, fit.se[name])
     lo, hi = fit.ci()["alpha"]
     assert lo < fit.alpha < hi
-    json.dumps(fit.to_dict(), allow_nan=False)
+    d = json.loads(json.dumps(fit.to_dict(), allow_nan=False))["method"]
+    assert d["bootstrap"] == {"n": 100, "resample": "runs", "seed": 0, "failed": fit.method.bootstrap.failed, "warm_start": False}
+    assert d["status"]["converged"] is fit.method.optimizer.converged and d["status"]["nit"] == fit.method.nit
 
 
 def test_warm_started_loose_refits_would_collapse(chinchilla):

@@ -36,6 +36,7 @@ from scipy import optimize
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import as_1d, check_level, percentile_interval, plain, show, single_threaded_blas
+from recscale.laws.result import BootstrapSettings, SolverStatus
 
 _NAMES = ("a", "b", "e", "alpha", "beta")
 
@@ -118,6 +119,49 @@ def _fit_once(lN, lD, lL, w, grid, grid_losses, n_polish, opts: JointOptions):
 
 
 @dataclass(frozen=True)
+class JointMethod:
+    """How a :class:`JointLawFit` was obtained (typed, like a power law's ``FitMethod``; ``to_dict`` gives the JSON record).
+
+    Attributes:
+        delta: Huber threshold on log residuals.
+        optimizer: The best start's L-BFGS-B status; nit: its iterations.
+        grid, polished, polished_per_bootstrap: Starts on the grid, and how many of the best are
+            refined for the fit and for each bootstrap refit.
+        ftol, gtol: L-BFGS-B tolerances.
+        bootstrap: Refits (whole runs resampled, percentile intervals; never warm-started).
+        options: The :class:`JointOptions` used.
+    """
+
+    delta: float
+    optimizer: SolverStatus
+    nit: int
+    grid: int
+    polished: int
+    polished_per_bootstrap: int
+    ftol: float
+    gtol: float
+    bootstrap: BootstrapSettings
+    options: JointOptions
+    loss: str = "huber"
+    reduction: str = "sum"
+    space: str = "log"
+    parameterisation: str = "log L = LSE(a - alpha log N, b - beta log D, e)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (the keys of the earlier untyped record)."""
+        return plain({
+            "loss": self.loss, "delta": self.delta, "reduction": self.reduction, "space": self.space,
+            "parameterisation": self.parameterisation, "optimizer": "L-BFGS-B",
+            "status": {**self.optimizer.to_dict(), "nit": self.nit},
+            "starts": {"grid": self.grid, "screened": True, "polished": self.polished,
+                       "polished_per_bootstrap": self.polished_per_bootstrap},
+            "tolerances": {"ftol": self.ftol, "gtol": self.gtol, "maxiter": "scipy default (15000)"},
+            "bootstrap": {k: v for k, v in self.bootstrap.to_dict().items() if k != "interval"} | {"resample": "runs"},
+            "options": self.options.to_dict(),
+        })
+
+
+@dataclass(frozen=True)
 class JointLawFit:
     """Fitted L(N, D) = E + A/N^α + B/D^β (see :func:`fit_joint_law`).
 
@@ -142,7 +186,7 @@ class JointLawFit:
     draws: dict[str, np.ndarray] | None = field(repr=False, compare=False)
     objective: float = 0.0
     n_points: int = 0
-    method: dict[str, Any] = field(default_factory=dict)
+    method: JointMethod | None = field(default=None, compare=False)
     trial_ids: tuple[Any, ...] | None = None
 
     def predict(self, N: Any, D: Any) -> np.ndarray:
@@ -178,7 +222,7 @@ class JointLawFit:
             "level": level,
             "objective": self.objective,
             "n_points": self.n_points,
-            "method": self.method,
+            "method": self.method.to_dict() if self.method is not None else None,
             "trial_ids": list(self.trial_ids) if self.trial_ids is not None else None,
         })
 
@@ -265,20 +309,13 @@ def _fit_joint(arrs, n, bootstrap, seed, opts: JointOptions, trial_ids) -> Joint
         draws = _untransform(np.array(thetas))
         with np.errstate(invalid="ignore", over="ignore"):  # an infinite or huge draw gives an infinite SE: "not identified"
             se = {k: float(np.nanstd(v, ddof=1)) for k, v in draws.items()}
-    method = {
-        "loss": "huber",
-        "delta": opts.delta,
-        "reduction": "sum",
-        "space": "log",
-        "parameterisation": "log L = LSE(a - alpha log N, b - beta log D, e)",
-        "optimizer": "L-BFGS-B",
-        "status": status,
-        "starts": {"grid": int(len(grid)), "screened": True, "polished": opts.n_polish,
-                   "polished_per_bootstrap": opts.n_polish_bootstrap},
-        "tolerances": {"ftol": opts.ftol, "gtol": opts.gtol, "maxiter": "scipy default (15000)"},
-        "bootstrap": {"n": int(bootstrap), "resample": "runs", "seed": seed, "warm_start": False, "failed": n_failed},
-        "options": opts.to_dict(),
-    }
+    method = JointMethod(
+        delta=opts.delta, optimizer=SolverStatus(status["converged"], status["message"], status["nfev"]), nit=status["nit"],
+        grid=int(len(grid)), polished=opts.n_polish, polished_per_bootstrap=opts.n_polish_bootstrap, ftol=opts.ftol,
+        gtol=opts.gtol, bootstrap=BootstrapSettings(n=int(bootstrap), resample="runs", interval="percentile", seed=seed,
+                                                    failed=n_failed),
+        options=opts,
+    )
     return JointLawFit(E=est["E"], A=est["A"], B=est["B"], alpha=est["alpha"], beta=est["beta"],
                        theta=tuple(float(v) for v in theta), se=se, draws=draws, objective=obj, n_points=n,
                        method=method, trial_ids=tuple(trial_ids) if trial_ids is not None else None)
