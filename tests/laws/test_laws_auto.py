@@ -132,6 +132,9 @@ def test_a_default_fit_is_flagged_when_its_own_backtest_misses_beyond_its_interv
     y = (0.7 + 0.2 * (X / 1e6) ** -0.02 * (1 + X / 3e8) ** -1.5) * np.exp(np.random.default_rng(1).normal(0, 0.0005, X.size))
     [r] = fit_groups(pd.DataFrame({"samples": X, "ne": y}), "samples", bootstrap=100, seed=0)
     assert r.fit.form == "powerlaw_const" and "backtest_outside_interval" in r.fit.flag_codes
+    [off] = fit_groups(pd.DataFrame({"samples": X, "ne": y}), "samples", bootstrap=100, seed=0, forms_check=False)
+    assert "backtest_outside_interval" not in off.fit.flag_codes and off.alternatives == {}
+    assert off.fit.params == r.fit.params  # the check adds a flag, never changes the fit
     y2 = (0.7 + 0.1 * (X / 1e6) ** -0.3) * np.exp(np.random.default_rng(0).normal(0, 0.002, X.size))
     [r2] = fit_groups(pd.DataFrame({"samples": X, "ne": y2}), "samples", bootstrap=100, seed=0)
     assert "backtest_outside_interval" not in r2.fit.flag_codes

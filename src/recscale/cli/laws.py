@@ -76,11 +76,13 @@ def fit_command(
     where: list[str] = typer.Option(None, "--where", help="Keep rows with COL=VALUE (repeatable)."),
     form: str = typer.Option("powerlaw_const", "--form", help="powerlaw_const, powerlaw, broken_powerlaw, m4 or auto (chosen by backtest)."),
     frontier: bool = typer.Option(False, "--frontier", help="Fit the Pareto frontier of each group."),
-    bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", help="Bootstrap refits (0: no intervals; broken_powerlaw and m4 refits take ~30-100 ms each)."),
+    bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", help="Bootstrap refits (0: no intervals)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     level: float = typer.Option(0.95, "--level", help="Confidence level."),
     gamma: float = typer.Option(None, "--gamma", help="Fix the floor at this value (e.g. a known Bayes NE)."),
     gamma_bounds: str = typer.Option(None, "--gamma-bounds", help="Bound the floor: LO,HI."),
+    forms_check: bool = typer.Option(True, "--forms-check/--no-forms-check",
+                                     help="Also backtest M4 and the broken law on each curve (flags and plan warnings)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Fit NE = alpha * x^-beta + gamma per group, with bootstrap intervals, flags and regime.
@@ -104,7 +106,7 @@ def fit_command(
         raise RecscaleError("--x COLUMN is required (the resource, e.g. samples), unless --joint with --n and --d")
     df = read_table(table)
     results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
-                         **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
+                         forms_check=forms_check, **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
@@ -179,6 +181,8 @@ def plan_command(
     gamma: float = typer.Option(None, "--gamma", help="Fix the floor at this value."),
     gamma_bounds: str = typer.Option(None, "--gamma-bounds", help="Bound the floor: LO,HI."),
     bytes_per_param: float = typer.Option(4.0, "--bytes-per-param", help="Bytes per embedding parameter (memory)."),
+    forms_check: bool = typer.Option(True, "--forms-check/--no-forms-check",
+                                     help="Also backtest M4 and the broken law on each curve (flags and plan warnings)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """How much x a target NE needs, with its interval and the implied samples, parameters, FLOPs, memory.
@@ -192,7 +196,7 @@ def plan_command(
 
     df = read_table(table)
     results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
-                          level=level, bytes_per_param=bytes_per_param,
+                          level=level, bytes_per_param=bytes_per_param, forms_check=forms_check,
                           **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))

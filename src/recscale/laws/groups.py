@@ -14,7 +14,8 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import plain
-from recscale.laws.auto import forms_check
+from recscale.laws.auto import FormsCheck
+from recscale.laws.auto import forms_check as check_forms
 from recscale.laws.plan import Plan, plan_for_target
 from recscale.laws.powerlaw import PowerLawFit, fit_power_law
 from recscale.laws.regime import Regime, RegimeThresholds, regime
@@ -111,6 +112,7 @@ def fit_groups(
     seed_col: str | None = "seed",
     thresholds: RegimeThresholds | None = None,
     level: float = 0.95,
+    forms_check: bool = True,
     **fit_kwargs: Any,
 ) -> list[GroupResult]:
     """Fit ``y`` against ``x`` for each group of rows.
@@ -124,6 +126,7 @@ def fit_groups(
         seed_col: Column of seed labels, used for resampling when present (None to ignore).
         thresholds: Regime thresholds.
         level: Confidence level of the regime intervals.
+        forms_check: Check each fit against the other law forms (below); False skips it (faster).
         **fit_kwargs: Passed to :func:`~recscale.laws.powerlaw.fit_power_law`.
 
     Each fit is also checked against the other law forms (:func:`~recscale.laws.auto.forms_check`):
@@ -152,7 +155,7 @@ def fit_groups(
             seeds = rows[seed_col].to_numpy() if seed_col and seed_col in rows.columns else None
             tids = tuple(rows["trial_id"].tolist()) if "trial_id" in rows.columns else None
             fit = fit_power_law(xv, yv, seeds=seeds, trial_ids=tids, **fit_kwargs)
-            check = forms_check(fit_power_law, fit, **fit_kwargs)
+            check = check_forms(fit_power_law, fit, **fit_kwargs) if forms_check else FormsCheck({}, None)
             if check.flag is not None:
                 fit = dataclasses.replace(fit, flags=fit.flags + (check.flag,))
             reg = regime(fit, thresholds=thresholds, level=level)
@@ -181,6 +184,7 @@ def plan_groups(
     seed_col: str | None = "seed",
     level: float = 0.95,
     bytes_per_param: float = 4.0,
+    forms_check: bool = True,
     **fit_kwargs: Any,
 ) -> list[GroupResult]:
     """Fit each group (as :func:`fit_groups`) and plan the x needed for ``target_ne``.
@@ -189,7 +193,8 @@ def plan_groups(
     Each plan also checks the law forms that backtest as well as the fitted one
     (:func:`~recscale.laws.auto.forms_check`) and says when they disagree at the target.
     """
-    results = fit_groups(df, x, y, group=group, where=where, frontier=frontier, seed_col=seed_col, level=level, **fit_kwargs)
+    results = fit_groups(df, x, y, group=group, where=where, frontier=frontier, seed_col=seed_col, level=level,
+                         forms_check=forms_check, **fit_kwargs)
     out = []
     for r in results:
         if r.fit is None:
