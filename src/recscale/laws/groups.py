@@ -14,8 +14,7 @@ import numpy as np
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import plain
-from recscale.laws.auto import FormsCheck
-from recscale.laws.auto import forms_check as check_forms
+from recscale.laws.auto import FormsCheck, forms_check as check_forms
 from recscale.laws.plan import Plan, plan_for_target
 from recscale.laws.powerlaw import PowerLawFit, fit_power_law
 from recscale.laws.regime import Regime, RegimeThresholds, regime

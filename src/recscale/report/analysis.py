@@ -56,8 +56,7 @@ from recscale.laws import (
     regime,
 )
 from recscale.laws._common import plain
-from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT
-from recscale.laws.auto import comparable_to
+from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT, comparable_to
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
