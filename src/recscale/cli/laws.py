@@ -61,6 +61,31 @@ def _print_table(rows: list[dict[str, str]]) -> None:
         typer.echo("  ".join(r[c].ljust(widths[c]) for c in cols))
 
 
+def _fit_from(value: str) -> str | float:
+    """``--fit-from``: ``auto``, ``all`` or a number (the first x of each fit)."""
+    if value in ("auto", "all"):
+        return value
+    try:
+        x0 = float(value)
+    except ValueError:
+        raise RecscaleError(f"--fit-from must be auto, all or a number (the first x of each fit); got {value!r}") from None
+    if not (math.isfinite(x0) and x0 > 0):
+        raise RecscaleError(f"--fit-from must be a positive number, auto or all; got {value!r}")
+    return x0
+
+
+FIT_FROM_HELP = ("Where each fit starts: auto (after the optimiser's start-up, if the curve shows one; see "
+                 "recscale.laws.fitrange), all (every point) or an x value.")
+
+
+def _print_fit_ranges(results) -> None:
+    """One line per group whose fit leaves points out (the in-regime check's failures are flags)."""
+    for r in results:
+        fr = getattr(r, "fit_range", None)
+        if fr is not None and fr.n_left_out:
+            typer.echo(f"  {_where(r.key)}fit range: {fr.reason} ({fr.n_left_out} points left out)")
+
+
 def _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds) -> dict[str, Any]:
     return {"form": form, "bootstrap": bootstrap, "seed": seed, "gamma": gamma, "gamma_bounds": _gamma_bounds(gamma_bounds)}
 
@@ -83,6 +108,7 @@ def fit_command(
     gamma_bounds: str = typer.Option(None, "--gamma-bounds", help="Bound the floor: LO,HI."),
     forms_check: bool = typer.Option(True, "--forms-check/--no-forms-check",
                                      help="Also backtest M4 and the broken law on each curve (flags and plan warnings)."),
+    fit_from: str = typer.Option("auto", "--fit-from", help=FIT_FROM_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Fit NE = alpha * x^-beta + gamma per group, with bootstrap intervals, flags and regime.
@@ -106,7 +132,8 @@ def fit_command(
         raise RecscaleError("--x COLUMN is required (the resource, e.g. samples), unless --joint with --n and --d")
     df = read_table(table)
     results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
-                         forms_check=forms_check, **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
+                         forms_check=forms_check, fit_from=_fit_from(fit_from),
+                         **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
@@ -130,8 +157,10 @@ def fit_command(
                 "flags": ",".join(f.flag_codes) or "-",
             })
         rows.append(row)
-    typer.echo(f"{y} = alpha * {x}^-beta + gamma   ({form}; {int(level * 100)}% intervals, {bootstrap} bootstrap refits)")
+    typer.echo(f"{y} = alpha * {x}^-beta + gamma   ({form}; {int(level * 100)}% intervals, {bootstrap} bootstrap refits; "
+               f"fit from: {fit_from})")
     _print_table(rows)
+    _print_fit_ranges(results)
     for r in results:
         for fl in (r.fit.flags if r.fit else ()):
             typer.echo(f"  {_where(r.key)}{fl.code}: {fl.message}")
@@ -183,6 +212,7 @@ def plan_command(
     bytes_per_param: float = typer.Option(4.0, "--bytes-per-param", help="Bytes per embedding parameter (memory)."),
     forms_check: bool = typer.Option(True, "--forms-check/--no-forms-check",
                                      help="Also backtest M4 and the broken law on each curve (flags and plan warnings)."),
+    fit_from: str = typer.Option("auto", "--fit-from", help=FIT_FROM_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """How much x a target NE needs, with its interval and the implied samples, parameters, FLOPs, memory.
@@ -196,7 +226,7 @@ def plan_command(
 
     df = read_table(table)
     results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
-                          level=level, bytes_per_param=bytes_per_param, forms_check=forms_check,
+                          level=level, bytes_per_param=bytes_per_param, forms_check=forms_check, fit_from=_fit_from(fit_from),
                           **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
@@ -233,6 +263,7 @@ def plan_command(
         rows.append(row)
     typer.echo(f"target {y} = {target_ne:g} along {x}   ({int(level * 100)}% intervals; '-' upper end = unbounded)")
     _print_table(rows)
+    _print_fit_ranges(results)
     for r in results:
         for note in (r.plan.notes if r.plan else ()):
             typer.echo(f"  {_where(r.key)}{note}")

@@ -15,6 +15,7 @@ import numpy as np
 from recscale.errors import RecscaleError
 from recscale.laws._common import plain
 from recscale.laws.auto import FormsCheck, forms_check as check_forms
+from recscale.laws.fitrange import FitRange, StartSensitivity, resolve_fit_range, start_sensitivity
 from recscale.laws.plan import Plan, plan_for_target
 from recscale.laws.powerlaw import PowerLawFit, fit_power_law
 from recscale.laws.regime import Regime, RegimeThresholds, regime
@@ -35,6 +36,9 @@ class GroupResult:
         rows: The rows fitted (not compared).
         alternatives: Law forms that backtest as well as the fit's on these rows
             (:func:`~recscale.laws.auto.forms_check`), checked by the plan for disagreement.
+        fit_range: Where the fit starts (:mod:`recscale.laws.fitrange`); rows before it are in
+            ``rows`` but not in the fit.
+        start: How far β moves when the fit starts one point later (the in-regime check).
     """
 
     key: dict[str, Any]
@@ -45,6 +49,8 @@ class GroupResult:
     error: str | None
     rows: Any = field(repr=False, compare=False, default=None)
     alternatives: dict[str, dict[str, float]] | None = field(repr=False, compare=False, default=None)
+    fit_range: FitRange | None = None
+    start: StartSensitivity | None = None
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         """Plain-Python form."""
@@ -53,6 +59,8 @@ class GroupResult:
             "fit": self.fit.to_dict(level) if self.fit else None,
             "regime": self.regime.to_dict() if self.regime else None,
             "plan": self.plan.to_dict() if self.plan else None,
+            "fit_range": self.fit_range.to_dict() if self.fit_range else None,
+            "start_sensitivity": self.start.to_dict() if self.start else None,
         })
 
 
@@ -112,6 +120,7 @@ def fit_groups(
     thresholds: RegimeThresholds | None = None,
     level: float = 0.95,
     forms_check: bool = True,
+    fit_from: str | float | None = "auto",
     **fit_kwargs: Any,
 ) -> list[GroupResult]:
     """Fit ``y`` against ``x`` for each group of rows.
@@ -126,6 +135,9 @@ def fit_groups(
         thresholds: Regime thresholds.
         level: Confidence level of the regime intervals.
         forms_check: Check each fit against the other law forms (below); False skips it (faster).
+        fit_from: Where each fit starts: ``"auto"`` (default: after an optimiser start-up, by the
+            rule of :mod:`recscale.laws.fitrange`), ``"all"`` or an x value. Each fit is then
+            checked for dependence on its start (a ``start_dependent`` flag).
         **fit_kwargs: Passed to :func:`~recscale.laws.powerlaw.fit_power_law`.
 
     Each fit is also checked against the other law forms (:func:`~recscale.laws.auto.forms_check`):
@@ -152,14 +164,21 @@ def fit_groups(
                 rows = frontier_curve(part, x, y).rows
             xv, yv = _numeric(rows, x), _numeric(rows, y)
             seeds = rows[seed_col].to_numpy() if seed_col and seed_col in rows.columns else None
-            tids = tuple(rows["trial_id"].tolist()) if "trial_id" in rows.columns else None
+            fr = resolve_fit_range(xv, yv, fit_from, fit_fn=fit_power_law, seeds=seeds, level=level, **fit_kwargs)
+            inside = fr.mask(xv)
+            fitted = rows[inside]
+            xv, yv = xv[inside], yv[inside]
+            seeds = None if seeds is None else seeds[inside]
+            tids = tuple(fitted["trial_id"].tolist()) if "trial_id" in fitted.columns else None
             fit = fit_power_law(xv, yv, seeds=seeds, trial_ids=tids, **fit_kwargs)
             check = check_forms(fit_power_law, fit, **fit_kwargs) if forms_check else FormsCheck({}, None)
-            if check.flag is not None:
-                fit = dataclasses.replace(fit, flags=fit.flags + (check.flag,))
+            start = start_sensitivity(fit_power_law, fit, xv, yv, seeds=seeds, level=level, **fit_kwargs)
+            extra = tuple(f for f in (check.flag, start.flag()) if f is not None)
+            if extra:
+                fit = dataclasses.replace(fit, flags=fit.flags + extra)
             reg = regime(fit, thresholds=thresholds, level=level)
-            results.append(GroupResult(key=kd, n_rows=len(part), fit=fit, regime=reg, plan=None, error=None, rows=rows,
-                                       alternatives=check.alternatives))
+            results.append(GroupResult(key=kd, n_rows=len(part), fit=fit, regime=reg, plan=None, error=None, rows=fitted,
+                                       alternatives=check.alternatives, fit_range=fr, start=start))
         except RecscaleError as e:
             results.append(GroupResult(key=kd, n_rows=len(part), fit=None, regime=None, plan=None, error=str(e), rows=part))
     if not results:

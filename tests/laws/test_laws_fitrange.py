@@ -1,0 +1,95 @@
+"""The fit-range rule on curves with known truth: a start-up is left out, a clean power law is not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recscale.laws import fit_power_law
+from recscale.laws.fitrange import fit_start, resolve_fit_range, start_sensitivity
+from recscale.laws.simulate import planted_curve
+
+
+def _startup_curve(rng: np.random.Generator):
+    """A power law + constant behind a start-up gate: NE ≈ 1 until x_s, then the law (the demo's shape)."""
+    n = int(rng.integers(11, 16))
+    x = np.geomspace(4096, 4096 * 10 ** rng.uniform(1.8, 2.4), n)
+    g, r, b = rng.uniform(0.7, 0.85), rng.uniform(0.05, 0.3), rng.uniform(0.15, 0.5)
+    xs, w = 4096 * 10 ** rng.uniform(0.3, 0.7), rng.uniform(0.03, 0.08)
+
+    def truth(xx):
+        law = g * (1 + r * (xx / 4096) ** -b)
+        gate = 1 / (1 + np.exp(-(np.log10(xx) - np.log10(xs)) / w))
+        return 1 - (1 - law) * gate
+
+    noise = rng.uniform(0.0005, 0.003)
+    return x, truth(x) * np.exp(rng.normal(0, noise, n)), b
+
+
+def test_start_up_is_left_out_and_the_exponent_is_then_recovered():
+    """Check that planted start-ups are cut, and that the fit on the range recovers the planted β far better."""
+    rng = np.random.default_rng(7)
+    n, cut, inside = 30, 0, 0
+    err_cut, err_all = [], []
+    for i in range(n):
+        x, y, beta = _startup_curve(rng)
+        fr = fit_start(x, y, fit_fn=fit_power_law)
+        cut += fr.n_left_out > 0
+        m = fr.mask(x)
+        f = fit_power_law(x[m], y[m], bootstrap=200, seed=i)
+        lo, hi = f.ci()["beta"]
+        inside += lo <= beta <= hi
+        err_cut.append(abs(f.beta - beta))
+        err_all.append(abs(fit_power_law(x, y, bootstrap=0).beta - beta))
+    assert cut >= 0.95 * n
+    assert np.median(err_cut) < 0.5 * np.median(err_all)
+    assert inside >= 0.7 * n
+
+
+@pytest.mark.parametrize("shape", ["powerlaw_const", "broken_inside"])
+def test_clean_curves_are_not_cut(shape):
+    """Check that the rule leaves (almost) every planted curve without a start-up whole."""
+    rng = np.random.default_rng(3)
+    cut = sum(fit_start((c := planted_curve(shape, rng)).x, c.y).n_left_out > 0 for _ in range(300))
+    assert cut <= 0.03 * 300
+
+
+def test_noise_free_power_law_is_never_cut_and_flat_curve_is_not_cut():
+    x = np.geomspace(1e3, 1e6, 12)
+    assert fit_start(x, 0.7 + 0.3 * x ** -0.3).n_left_out == 0
+    rng = np.random.default_rng(0)
+    flat = 0.85 * np.exp(rng.normal(0, 0.002, 12))
+    assert sum(fit_start(x, 0.85 * np.exp(rng.normal(0, 0.002, 12))).n_left_out > 0 for _ in range(100)) <= 3
+    assert fit_start(x, flat).x_start >= x[0]
+
+
+def test_too_few_points_after_the_start_up_keeps_every_point_and_says_why():
+    x = np.geomspace(1e3, 1e5, 9)
+    y = np.array([1.0, 0.999, 0.998, 0.997, 0.996, 0.90, 0.86, 0.85, 0.845])
+    fr = fit_start(x, y)
+    assert fr.n_left_out == 0 and "train further" in fr.reason
+
+
+def test_resolve_choices():
+    x = np.repeat(np.geomspace(1e3, 1e5, 8), 2)
+    y = 0.7 + 0.3 * x ** -0.3
+    assert resolve_fit_range(x, y, "all").n_left_out == 0
+    given = resolve_fit_range(x, y, 1e4)
+    assert given.rule == "given" and given.mask(x).sum() == (x >= 1e4).sum()
+
+
+def test_start_sensitivity_flags_a_start_up_and_passes_a_power_law():
+    """Check that β moving beyond its interval when the first point is dropped is flagged, and only then."""
+    rng = np.random.default_rng(11)
+    x = np.geomspace(4096, 524288, 15)
+    clean = (0.8 + 0.4 * (x / 4096) ** -0.3) * np.exp(rng.normal(0, 0.002, x.size))
+    fit = fit_power_law(x, clean, bootstrap=300, seed=0)
+    assert start_sensitivity(fit_power_law, fit, x, clean).ok is True
+    rng = np.random.default_rng(5)
+    flagged = 0
+    for _ in range(10):
+        xg, yg, _ = _startup_curve(rng)
+        fit = fit_power_law(xg, yg, bootstrap=200, seed=0)
+        s = start_sensitivity(fit_power_law, fit, xg, yg)
+        flagged += s.ok is False and s.flag().code == "start_dependent"
+    assert flagged >= 5  # a fit through a plateau has wide intervals, which hide some
