@@ -41,9 +41,13 @@ def init_linears(modules: Iterable[nn.Module]) -> None:
 
 @torch.no_grad()
 def init_output_bias(last: nn.Linear, base_ctr: float | None) -> None:
-    """Start the output near the base rate (NE near 1), not at a random tilt around it."""
+    """Start the output at the base rate (NE near 1), not at a random tilt around it.
+
+    Only the bias moves; the weights keep their initialisation. (Scaling them by 0.1 as well, as
+    recscale did before, started NE closer to 1 but held every model on a plateau for its first
+    ~60 steps: benchmarks/RESULTS.md, "Training recipe".)
+    """
     if base_ctr is not None:
-        last.weight.mul_(0.1)
         last.bias.fill_(math.log(base_ctr / (1 - base_ctr)))
 
 
@@ -71,10 +75,15 @@ class EmbeddingModel(nn.Module):
 
     @torch.no_grad()
     def _init_embedding(self, table_rows: tuple[int, ...]) -> None:
-        """U(±1/sqrt(rows)) per table, as the DLRM reference."""
+        """U(±1/sqrt(rows)) per table, as the DLRM reference (the trainer may redraw it: :meth:`reinit_embedding`)."""
         for start, n in zip(self.offsets.tolist(), table_rows):
             bound = math.sqrt(1.0 / n)
             self.embedding.weight[start : start + n].uniform_(-bound, bound)
+
+    @torch.no_grad()
+    def reinit_embedding(self, bound: float) -> None:
+        """Redraw every table's rows from U(±bound), whatever the table's size (``train.embedding_init``)."""
+        self.embedding.weight.uniform_(-bound, bound)
 
     def embedding_ids(self, sparse: torch.Tensor) -> torch.Tensor:
         """Raw ids [B, F] (any integer dtype) → rows of the fused table [B, F] (int64)."""

@@ -58,6 +58,7 @@ from recscale.laws import (
 from recscale.laws._common import plain
 from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT, comparable_to
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
+from recscale.laws.fitrange import FitRange, StartSensitivity, resolve_fit_range, start_sensitivity
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
 from recscale.report.architectures import (
@@ -130,6 +131,9 @@ class ReportOptions:
         min_flops_ratio: Compute-optimal allocation is given only when the scheme's models differ in
             FLOPs per sample by at least this factor; otherwise model size is (nearly) free in
             compute and the optimum is not identified.
+        fit_from: Where each curve's laws start: ``"auto"`` (after an optimiser start-up, by the rule
+            of :mod:`recscale.laws.fitrange`), ``"all"`` or an x value. Points before it are drawn
+            greyed and counted, not fitted.
     """
 
     bootstrap: int = DEFAULT_BOOTSTRAP
@@ -142,6 +146,7 @@ class ReportOptions:
     joint_bootstrap: int | None = None
     joint_budgets: int = 6
     min_flops_ratio: float = 2.0
+    fit_from: str | float = "auto"
 
     def __post_init__(self) -> None:
         problems = []
@@ -159,6 +164,8 @@ class ReportOptions:
             problems.append(f"joint_bootstrap must be an integer >= 0, got {self.joint_bootstrap!r}")
         if not isinstance(self.joint_budgets, int) or self.joint_budgets < 2:
             problems.append(f"joint_budgets must be an integer >= 2, got {self.joint_budgets!r}")
+        if self.fit_from not in ("auto", "all") and not (isinstance(self.fit_from, (int, float)) and self.fit_from > 0):
+            problems.append(f"fit_from must be 'auto', 'all' or a positive x, got {self.fit_from!r}")
         if not self.min_flops_ratio >= 1:
             problems.append(f"min_flops_ratio must be >= 1, e.g. 2.0, got {self.min_flops_ratio!r}")
         if problems:
@@ -192,6 +199,9 @@ class Fitted:
         error: Why fitting failed, else None.
         mean_x, mean_y, sd_y, n_y: Seed means at each distinct x.
         curve_rmse_log: RMS of log(seed-mean NE / primary law) over the distinct x.
+        left_out: The points before the fit range (an optimiser start-up), drawn but not fitted; None if none.
+        fit_range: Where the laws start (:class:`~recscale.laws.fitrange.FitRange`).
+        start: The in-regime check of the primary fit (β when the fit starts one point later).
     """
 
     key: str
@@ -210,6 +220,14 @@ class Fitted:
     sd_y: np.ndarray = field(repr=False, compare=False)
     n_y: np.ndarray = field(repr=False, compare=False)
     curve_rmse_log: float | None
+    left_out: Curve | None = field(default=None, repr=False, compare=False)
+    fit_range: FitRange | None = field(default=None, repr=False, compare=False)
+    start: StartSensitivity | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_left_out(self) -> int:
+        """Distinct x left out of the fit (before its range)."""
+        return self.fit_range.n_left_out if self.fit_range is not None else 0
 
     @property
     def primary(self) -> PowerLawFit | None:
@@ -227,6 +245,9 @@ class Fitted:
             "value": self.value, "samples": self.samples, "selection": self.curve.selection, "error": self.error,
             "points": {"x": self.mean_x, "ne_mean": self.mean_y, "ne_sd": self.sd_y, "n_seeds": self.n_y},
             "curve_rmse_log": self.curve_rmse_log,
+            "fit_range": self.fit_range.to_dict() if self.fit_range is not None else None,
+            "left_out": self.left_out.to_dict() if self.left_out is not None else None,
+            "start_sensitivity": self.start.to_dict() if self.start is not None else None,
             "fit_bounded": self.bounded.to_dict(level) if self.bounded is not None else None,
             "fit_free": self.free.to_dict(level) if self.free is not None else None,
         })
@@ -546,9 +567,24 @@ def _fit_kwargs(curve: Curve, opts: ReportOptions, seed_offset: int) -> dict[str
     return {"seeds": curve.seeds, "trial_ids": curve.trial_ids, "bootstrap": opts.bootstrap, "seed": opts.seed + seed_offset}
 
 
+def _subset(curve: Curve, mask: np.ndarray, selection: str) -> Curve:
+    rows = curve.rows[mask].reset_index(drop=True) if curve.rows is not None else None
+    ids = tuple(t for t, m in zip(curve.trial_ids, mask) if m) if curve.trial_ids is not None else None
+    return Curve(x=curve.x[mask], y=curve.y[mask], seeds=None if curve.seeds is None else curve.seeds[mask],
+                 trial_ids=ids, selection=selection, rows=rows)
+
+
 def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, value=None, samples=None, seed_offset=0) -> Fitted:
     bounded = free = None
     errors = []
+    floor_kw = {"gamma_bounds": (study.floor, math.inf)} if study.floor is not None else {}
+    fr = resolve_fit_range(curve.x, curve.y, opts.fit_from, fit_fn=fit_power_law, seeds=curve.seeds, level=opts.level,
+                           seed=opts.seed + seed_offset, **floor_kw)
+    inside = fr.mask(curve.x)
+    left_out = None
+    if not inside.all():
+        left_out = _subset(curve, ~inside, f"{curve.selection} (left out: {fr.reason})")
+        curve = _subset(curve, inside, curve.selection)
     kw = _fit_kwargs(curve, opts, seed_offset)
     try:
         free = fit_power_law(curve.x, curve.y, **kw)
@@ -556,17 +592,21 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
         errors.append(str(e))
     if study.floor is not None:
         try:
-            bounded = fit_power_law(curve.x, curve.y, gamma_bounds=(study.floor, math.inf), **kw)
+            bounded = fit_power_law(curve.x, curve.y, **floor_kw, **kw)
         except RecscaleError as e:
             errors.append(str(e))
     mx, my, sd, n = means_by_x(curve.x, curve.y)
     primary = bounded if bounded is not None else free
-    rmse = None
+    rmse = start = None
     if primary is not None:
         rmse = float(np.sqrt(np.mean((np.log(my) - np.log(primary.predict(mx))) ** 2)))
+        start = start_sensitivity(fit_power_law, primary, curve.x, curve.y, seeds=curve.seeds, level=opts.level, **floor_kw)
+        if start.flag() is not None:
+            flagged = dataclasses.replace(primary, flags=primary.flags + (start.flag(),))
+            bounded, free = (flagged, free) if bounded is not None else (bounded, flagged)
     return Fitted(key=key, kind=kind, scheme=scheme, axis=axis, x_col=x_col, value=value, samples=samples, curve=curve,
                   bounded=bounded, free=free, error="; ".join(dict.fromkeys(errors)) or None,
-                  mean_x=mx, mean_y=my, sd_y=sd, n_y=n, curve_rmse_log=rmse)
+                  mean_x=mx, mean_y=my, sd_y=sd, n_y=n, curve_rmse_log=rmse, left_out=left_out, fit_range=fr, start=start)
 
 
 def param_column(scheme: str, frame) -> str:

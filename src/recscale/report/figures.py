@@ -173,11 +173,26 @@ def _draw_law(ax, fit, x_lo: float, x_hi: float, color, label: str | None, level
 
 def _points(ax, f: Fitted, color, marker: str = "o", ms: float = 3.4, hollow: bool = False, label=None, line=False) -> None:
     """Seed means with the seed range as error bars."""
+    _left_out(ax, f)
     x, m = f.mean_x, f.mean_y
     lo, hi = _seed_range(f)
     ax.errorbar(x, m, yerr=[m - lo, hi - m], fmt=marker + ("-" if line else ""), ms=ms, color=color, lw=0.8 if line else 0,
                 elinewidth=0.8, capsize=0, mfc="white" if hollow else color, mec=color, label=label, zorder=4,
                 alpha=0.95)
+
+
+LEFT_OUT_COLOR = "0.72"
+LEFT_OUT_LABEL = "left out of the fit (start-up)"
+
+
+def _left_out(ax, f: Fitted, label: bool = False) -> None:
+    """The points before the fit range (an optimiser start-up), greyed: drawn, not fitted."""
+    lo = f.left_out
+    if lo is None or lo.x.size == 0:
+        return
+    ux, inv = np.unique(lo.x, return_inverse=True)
+    m = np.bincount(inv, weights=lo.y) / np.bincount(inv)
+    ax.plot(ux, m, "o", ms=3.4, mfc="white", mec=LEFT_OUT_COLOR, mew=0.9, zorder=3, label=LEFT_OUT_LABEL if label else None)
 
 
 def _seed_range(f: Fitted) -> tuple[np.ndarray, np.ndarray]:
@@ -305,8 +320,10 @@ def fig_data_efficiency(a: Analysis):
         fs = a.models[s]
         for f, c in zip(fs, _sizes_cmap(len(fs))):
             ax.plot(f.mean_x, f.mean_y, "-", marker=".", ms=4, lw=1.0, color=c, alpha=0.85, label=value_label(s, f.value))
+            _left_out(ax, f)
         fr = a.frontiers.get((s, "data"))
         if fr is not None:
+            _left_out(ax, fr, label=fr.n_left_out > 0)
             ax.plot(fr.mean_x, fr.mean_y, "o", ms=6.5, mfc="none", mec="black", mew=1.1, zorder=5, label="Pareto-optimal points")
             if fr.primary is not None:
                 _draw_law(ax, fr.primary, fr.mean_x.min(), fr.mean_x.max(), "black", "Pareto: " + law_tex(fr.primary, "D"),
@@ -321,6 +338,7 @@ def _compute_frontier(ax, a: Analysis, s: str, label_points: bool) -> None:
         return
     ax.plot(fr.mean_x, fr.mean_y, "o", ms=6, mfc="none", mec="black", mew=1.0, zorder=5,
             label="compute frontier" if label_points else None)
+    _left_out(ax, fr, label=label_points and fr.n_left_out > 0)
     if fr.primary is not None:
         _draw_law(ax, fr.primary, fr.mean_x.min(), fr.mean_x.max(), "black", "frontier: " + law_tex(fr.primary, "C"),
                   a.options.level, lw=2.0)

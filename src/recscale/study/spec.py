@@ -417,6 +417,15 @@ def _parse_train(raw: dict, problems: list[str]) -> tuple[TrainConfig, Checkpoin
                 problems.append(f"train.{k}: must be one of {', '.join(names)}; got {v!r}")
                 continue
             kw[k] = v
+        elif k == "embedding_init":
+            if v == "reference":  # the DLRM reference's U(±1/sqrt(rows)) (TOML has no null)
+                kw[k] = None
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                problems.append(f"train.{k}: must be a positive number (the rows' U(±x) initialisation) or "
+                                f"\"reference\" (U(±1/sqrt(rows))); got {v!r}")
+                continue
+            else:
+                kw[k] = float(v)
         elif k in ("warmup_samples",):
             if not _is_int(v) or v < 0:
                 problems.append(f"train.{k}: must be a non-negative integer, got {v!r}")

@@ -76,7 +76,10 @@ class TrainState:
         # The model is built on the CPU, so only the CPU generator is forked (and restored after).
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = build_model(model_cfg).to(self.device)  # any architecture: DLRM, DCNv2, Wukong
+            model = build_model(model_cfg)  # any architecture: DLRM, DCNv2, Wukong
+            if train_cfg.embedding_init is not None:  # drawn right after the model, from the same seeded stream
+                model.reinit_embedding(train_cfg.embedding_init)
+            self.model = model.to(self.device)
         self.model_cfg = model_cfg
         dense_params = [p for n, p in self.model.named_parameters() if not n.startswith("embedding.")]
         self.dense_opt = make_dense_optimizer(train_cfg.dense_optimizer, dense_params, train_cfg.lr_dense)
