@@ -129,11 +129,13 @@ def fit_start(x: Any, y: Any, *, z: float = DEFAULT_Z, min_points: int = DEFAULT
     walked = 0
     if fit_fn is not None:
         seeds_a = None if seeds is None else np.asarray(seeds)
+        # The walk's decisions use a fixed bootstrap seed, so every caller (fit, plan, report) agrees on the range.
+        fit_kwargs = {k: v for k, v in fit_kwargs.items() if k not in ("bootstrap", "seed", "seeds", "trial_ids")}
         while ux.size - (start + 1) >= min_points:
             m = xs >= ux[start] * (1 - 1e-12)
             try:
                 fit = fit_fn(xs[m], ys[m], seeds=None if seeds_a is None else seeds_a[m], bootstrap=walk_bootstrap,
-                             **fit_kwargs)
+                             seed=0, **fit_kwargs)
             except RecscaleError:
                 break
             if start_sensitivity(fit_fn, fit, xs[m], ys[m], seeds=None if seeds_a is None else seeds_a[m], level=level,

@@ -579,7 +579,7 @@ def _fit_curve(key, kind, scheme, axis, x_col, curve, study: Study, opts, *, val
     errors = []
     floor_kw = {"gamma_bounds": (study.floor, math.inf)} if study.floor is not None else {}
     fr = resolve_fit_range(curve.x, curve.y, opts.fit_from, fit_fn=fit_power_law, seeds=curve.seeds, level=opts.level,
-                           seed=opts.seed + seed_offset, **floor_kw)
+                           **floor_kw)
     inside = fr.mask(curve.x)
     left_out = None
     if not inside.all():

@@ -167,6 +167,7 @@ def key_findings(a: Analysis) -> list[Block]:
     noise = _eval_noise_sentence(st)
     if noise:
         blocks.append(Block("p", noise))
+    blocks.append(Block("p", _fit_range_sentence(a)))
 
     # Exponents and regimes.
     blocks.append(Block("h3", "Exponents and regimes"))
@@ -211,6 +212,29 @@ def key_findings(a: Analysis) -> list[Block]:
     if a.notes:
         blocks.append(Block("list", items=[f"Note: {n}" for n in a.notes]))
     return blocks
+
+
+def _fit_range_sentence(a: Analysis) -> str:
+    """Where the laws start (points left out as optimiser start-up) and the in-regime check, counted."""
+    curves = a.all_fitted()
+    cut = [f for f in curves if f.n_left_out]
+    checked = [f for f in curves if f.axis != "params" and f.start is not None and f.start.ok is not None]
+    failed = [f for f in checked if not f.start.ok]
+    rule = ("Each law is fitted from where its curve's scaling regime starts: a curve that accelerates downwards before it "
+            "decelerates (an optimiser leaving its initialisation, which no power law does) has those first points left "
+            "out, drawn grey in the figures.")
+    if cut:
+        n_pts = sum(f.n_left_out for f in cut)
+        rule += (f" {len(cut)} of {len(curves)} curves leave out {n_pts} points in all (at most "
+                 f"{max(f.n_left_out for f in cut)} per curve, below {fmt_num(max(f.fit_range.x_start for f in cut), 2)}).")
+    else:
+        rule += f" None of the {len(curves)} curves shows a start-up: every point is fitted."
+    if checked:
+        rule += (f" In-regime check (β moves by less than its {a.options.level:.0%} interval's half-width when the fit starts "
+                 f"one point later): {len(checked) - len(failed)} of {len(checked)} data and compute laws pass")
+        rule += (": " + ", ".join(f.key for f in failed[:6]) + (" …" if len(failed) > 6 else "") + " fail (flag "
+                 "start_dependent: β depends on where the fit starts; train further)." if failed else ".")
+    return rule
 
 
 def _regime_sentences(a: Analysis) -> list[str]:
@@ -588,7 +612,8 @@ def tables_section(a: Analysis) -> list[Block]:
     for (s, ax), h in a.headlines.items():
         f = h.fitted
         p, fr = f.primary, f.free
-        rows.append([s, AXIS_ADJ[ax], _x_name(a, ax, s), _span(h), str(f.mean_x.size),
+        pts = str(f.mean_x.size) + (f" (+{f.n_left_out} left out)" if f.n_left_out else "")
+        rows.append([s, AXIS_ADJ[ax], _x_name(a, ax, s), _span(h), pts,
                      law_text(p, var[ax]) if p else "–", _beta_cell(p, lvl), _gamma_cell(p, lvl),
                      _beta_cell(fr, lvl), _gamma_cell(fr, lvl), _pct(f.curve_rmse_log), _regime_cell(h),
                      ", ".join(sorted(set(p.flag_codes))) if p else (f.error or "")])
@@ -606,10 +631,11 @@ def tables_section(a: Analysis) -> list[Block]:
             label = value_label(s, f.value) + (" (base)" if ident == base else "")
             b = bt.get(ident)
             rows.append([s, label, fmt_num(float(f.curve.rows["params_total"].iloc[0]), 3),
+                         fmt_num(f.fit_range.x_start, 3) if f.fit_range is not None else "–",
                          law_text(p, "D") if p else "–", _beta_cell(p, lvl), _gamma_cell(p, lvl), _gamma_cell(fr, lvl),
                          _pct(f.curve_rmse_log), _pct(b["rmse_log"]) if b and b["rmse_log"] is not None else "–",
                          ", ".join(sorted(set(p.flag_codes))) if p else (f.error or "")])
-    blocks.append(Block("table", header=["scheme", "model", "parameters", "law (primary)", "β", "γ", "γ (free)",
+    blocks.append(Block("table", header=["scheme", "model", "parameters", "fit from", "law (primary)", "β", "γ", "γ (free)",
                                          "fit RMSE", "held-out RMSE", "flags"], rows=rows))
     blocks.append(Block("p", ("Fit RMSE: of log NE, seed means against the law over all data sizes (the power law plus "
                               "constant describes a curve well when this is a fraction of a percent). Held-out RMSE: the "
