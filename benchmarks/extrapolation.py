@@ -9,7 +9,7 @@ Curves: every (scheme, value) data curve of a study ledger (--db, e.g. the demo'
 Chinchilla runs (their compute frontier, and loss against tokens for any model size with ≥ 6
 points; tests/laws/data), and
 planted curves of the four shapes of recscale.laws.simulate, where the noise-free truth 2x and 4x
-beyond the data is also known and scored. Run: python benchmarks/extrapolation.py --db runs/quick.db [--sim 200]
+beyond the data is also known and scored. Run: python benchmarks/extrapolation.py --db runs/quick.db [--sim 200] [--fit-from auto]
 [--margins 240 --margin-seeds 11 12] (the study that set recscale.laws.auto.MARGIN; about 10 CPU-minutes).
 """
 
@@ -25,7 +25,11 @@ import numpy as np
 from recscale.errors import RecscaleError
 from recscale.laws import fit_power_law, pareto_frontier
 from recscale.laws.backtest import holdout_cut, means_by_x
+from recscale.laws.fitrange import fit_start
 from recscale.laws.simulate import SHAPES, planted_curve
+
+
+FIT_FROM = {"rule": "all"}  # --fit-from: "auto" applies recscale.laws.fitrange to the fitted part (never the held-out)
 
 
 def score(x, y, seeds=None):
@@ -34,6 +38,9 @@ def score(x, y, seeds=None):
     if cut is None:
         return None
     tr = x <= cut
+    if FIT_FROM["rule"] == "auto":  # the fit range is found on the fitted part alone: no peeking at the held-out
+        fr = fit_start(x[tr], y[tr], fit_fn=fit_power_law, seeds=None if seeds is None else seeds[tr])
+        tr &= x >= fr.x_start * (1 - 1e-12)
     xt, yt = means_by_x(x[~tr], y[~tr])[:2]
     s = None if seeds is None else seeds[tr]
     try:
@@ -157,7 +164,10 @@ def main() -> None:
     ap.add_argument("--sim", type=int, default=30)
     ap.add_argument("--margins", type=int, default=0, help="planted curves per seed for the margin study (0: skip)")
     ap.add_argument("--margin-seeds", type=int, nargs="+", default=[11, 12])
+    ap.add_argument("--fit-from", choices=("all", "auto"), default="all",
+                    help="auto: fit each curve from its fit range (recscale.laws.fitrange), found on the fitted part")
     args = ap.parse_args()
+    FIT_FROM["rule"] = args.fit_from
     if args.margins:
         margin_study(args.margins, tuple(args.margin_seeds))
     if args.db:
