@@ -93,3 +93,11 @@ def test_start_sensitivity_flags_a_start_up_and_passes_a_power_law():
         s = start_sensitivity(fit_power_law, fit, xg, yg)
         flagged += s.ok is False and s.flag().code == "start_dependent"
     assert flagged >= 5  # a fit through a plateau has wide intervals, which hide some
+
+
+def test_the_walk_leaves_clean_power_laws_whole():
+    """Check that with the in-regime walk on, planted power laws + constant are still (almost) never cut."""
+    rng = np.random.default_rng(21)
+    cut = sum(fit_start((c := planted_curve("powerlaw_const", rng)).x, c.y, fit_fn=fit_power_law).n_left_out > 0
+              for _ in range(60))
+    assert cut <= 2

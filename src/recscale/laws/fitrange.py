@@ -17,12 +17,15 @@ The rule (:func:`fit_start`), on the seed means of a curve, with t = log10 x:
 3. Otherwise the acceleration must exceed what noise can make: s_0 − s_k > z·σ·√(2/Δt_0² + 2/Δt_k²)
    (z = 4 by default), where σ, the noise of one point, is estimated robustly from the curve's own
    second differences (1.4826·MAD/√6). Below that margin nothing is left out.
-4. The range starts at the right end of segment k, the first point past the steepest descent.
-5. The shoulder of a start-up still bends the next few points, so the start then moves on one
-   point at a time while the in-regime check below fails (β moves by more than its interval's
-   half-width when the first point is dropped), keeping at least ``min_points`` distinct x
-   (5 by default: a 3-parameter law and a residual to spare). If fewer than that follow the
-   steepest fall, nothing is left out and the range says why (train further to fit).
+4. The range starts at the right end of segment k, the first point past the steepest descent (at
+   the first point when steps 2-3 found no start-up).
+5. The shoulder of a start-up still bends the next few points (and a start-up too gentle for step
+   3 bends the first ones), so the start then moves on one point at a time while the in-regime
+   check below fails (β moves by more than its interval's half-width when the first point is
+   dropped), keeping at least ``min_points`` distinct x (5 by default: a 3-parameter law and a
+   residual to spare). If fewer than that follow the steepest fall, nothing is left out and the
+   range says why (train further to fit). On a curve that is a power law + constant the check
+   passes at once, so nothing moves.
 
 Measured on 40 planted start-up curves (a power law + constant behind a logistic gate in log x, the
 demo's shape): median |β̂ − β| 0.27 fitting every point, 0.48 starting right after the steepest
@@ -112,20 +115,20 @@ def fit_start(x: Any, y: Any, *, z: float = DEFAULT_Z, min_points: int = DEFAULT
     s = np.diff(my) / dt
     k = int(np.argmin(s))
     first = float(ux[0])
-    if k == 0:
-        return FitRange(first, 0, "auto", "no start-up: the curve falls fastest at its first points")
-    sigma = _noise_sd(t, my)
-    se = sigma * math.sqrt(2 / dt[0] ** 2 + 2 / dt[k] ** 2)
-    if s[0] - s[k] <= z * se:
-        return FitRange(first, 0, "auto", "no start-up beyond noise: the curve's steepest fall is not significantly "
-                                          "steeper than at its first points")
-    start = k + 1
-    if ux.size - start < min_points:
-        return FitRange(first, 0, "auto", f"a start-up ends at x = {ux[start]:.4g}, but only {ux.size - start} points "
-                                          f"follow it (at least {min_points} are needed to leave it out): all points "
-                                          f"are fitted; train further to fit the scaling regime alone")
-    why = (f"start-up left out: the curve falls fastest between x = {ux[k]:.4g} and {ux[k + 1]:.4g} "
-           f"(accelerating before, as no power law does)")
+    start, why = 0, "no start-up: the curve falls fastest at its first points"
+    if k > 0:
+        sigma = _noise_sd(t, my)
+        se = sigma * math.sqrt(2 / dt[0] ** 2 + 2 / dt[k] ** 2)
+        if s[0] - s[k] <= z * se:
+            why = "no start-up beyond noise: the curve's steepest fall is not significantly steeper than at its first points"
+        elif ux.size - (k + 1) < min_points:
+            return FitRange(first, 0, "auto", f"a start-up ends at x = {ux[k + 1]:.4g}, but only {ux.size - k - 1} points "
+                                              f"follow it (at least {min_points} are needed to leave it out): all points "
+                                              f"are fitted; train further to fit the scaling regime alone")
+        else:
+            start = k + 1
+            why = (f"start-up left out: the curve falls fastest between x = {ux[k]:.4g} and {ux[k + 1]:.4g} "
+                   f"(accelerating before, as no power law does)")
     walked = 0
     if fit_fn is not None:
         seeds_a = None if seeds is None else np.asarray(seeds)
@@ -144,7 +147,10 @@ def fit_start(x: Any, y: Any, *, z: float = DEFAULT_Z, min_points: int = DEFAULT
             start += 1
             walked += 1
     if walked:
-        why += f"; then {walked} more point{'s' if walked > 1 else ''}, until β stopped depending on where the fit starts"
+        why += (f"; then {walked} {'more ' if start > walked else ''}point{'s' if walked > 1 else ''} left out, "
+                f"until β stopped depending on where the fit starts")
+    if start == 0:
+        return FitRange(first, 0, "auto", why)
     return FitRange(float(ux[start]), start, "auto", f"{why}; the fit starts at {ux[start]:.4g}")
 
 
