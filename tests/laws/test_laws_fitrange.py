@@ -101,3 +101,22 @@ def test_the_walk_leaves_clean_power_laws_whole():
     cut = sum(fit_start((c := planted_curve("powerlaw_const", rng)).x, c.y, fit_fn=fit_power_law).n_left_out > 0
               for _ in range(60))
     assert cut <= 2
+
+
+def test_chinchilla_compute_frontier_is_fitted_whole():
+    """Check that the published Chinchilla runs' compute frontier has no start-up: its fit is unchanged by the rule."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from recscale.laws import pareto_frontier
+
+    df = pd.read_csv(Path(__file__).resolve().parent / "data" / "epoch_chinchilla.csv")
+    df = df.drop(df["loss"].nlargest(5).index)
+    idx = pareto_frontier(df["Training FLOP"], df["loss"])
+    x, y = df["Training FLOP"].to_numpy(float)[idx], df["loss"].to_numpy(float)[idx]
+    fr = fit_start(x, y, fit_fn=fit_power_law)
+    assert fr.n_left_out == 0, fr.reason
+    whole = fit_power_law(x, y, bootstrap=0)
+    ranged = fit_power_law(x[fr.mask(x)], y[fr.mask(x)], bootstrap=0)
+    assert ranged.params == whole.params
