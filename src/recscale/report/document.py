@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from recscale.laws.auto import CANDIDATES
-from recscale.report.architectures import arch_title
+from recscale.report.architectures import ARCH_PARAM_TITLES, arch_title
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
@@ -375,7 +375,7 @@ def _saturation_phrase(l) -> str | None:
     """"DCNv2 is saturated beyond 3.1e11 training FLOPs", or where its law puts saturation; only where determined."""
     if l.regime_label is None or l.regime.x_saturation is None:
         return None
-    unit = "training FLOPs" if l.axis == "compute" else "parameters"
+    unit = "training FLOPs" if l.axis == "compute" else ARCH_PARAM_TITLES.get(l.x_col, "parameters")
     r = l.regime
     xs = r.x_saturation
     gain = f"a doubling gains < {r.thresholds.sat_gain:.2%} NE"
@@ -440,7 +440,10 @@ def architecture_section(a: Analysis) -> list[Block]:
     blocks = [Block("h2", "Architectures compared", anchor="architectures"), Block("p", (
         f"This study compares {len(c.architectures)} architectures ({names}) on the same data. For each, the compute "
         "frontier is the Pareto frontier of (training FLOPs, seed-mean NE) over all its models and data sizes, and the "
-        "parameter frontier is that of (total parameters, seed-mean NE) at the largest data size all its models reached; "
+        f"parameter frontier is that of ({c.param_title}, seed-mean NE) at the largest data size all its models reached"
+        + ("" if c.param_col != "params_dense" else
+           " (dense, because the architectures share their embedding tables, which would otherwise dominate every count)")
+        + "; "
         f"each is fitted with NE = α·x^-β + γ (γ ≥ the known floor when there is one), {lvl:.0%} bootstrap intervals "
         f"({a.options.bootstrap} refits). β is printed where the data determine it, and a regime is named only then. "
         "Further down, every section is given per architecture and scheme (architecture/scheme)."))]
@@ -449,16 +452,18 @@ def architecture_section(a: Analysis) -> list[Block]:
     for arch in c.architectures:
         lc, lp = c.laws[(arch, "compute")], c.laws[(arch, "params")]
         span = (f"{fmt_num(lc.mean_x.min(), 2)}–{fmt_num(lc.mean_x.max(), 2)}" if lc.mean_x.size else "–")
+        pspan = (f"{fmt_num(lp.mean_x.min(), 2)}–{fmt_num(lp.mean_x.max(), 2)}" if lp.mean_x.size else "–")
         rows.append([arch_title(arch), _arch_beta(lc, lvl), _gamma_cell(lc.fit, lvl), _arch_regime(lc), span,
-                     _arch_beta(lp, lvl), _gamma_cell(lp.fit, lvl), _arch_regime(lp),
+                     _arch_beta(lp, lvl), _gamma_cell(lp.fit, lvl), _arch_regime(lp), pspan,
                      fmt_num(lp.samples, 3) if lp.samples else "–"])
     blocks.append(Block("table", header=["architecture", "compute β", "compute γ", "compute regime", "FLOPs (frontier)",
-                                         "parameter β", "parameter γ", "parameter regime", "samples (param. frontier)"],
+                                         "parameter β", "parameter γ", "parameter regime",
+                                         f"{c.param_title} (frontier)", "samples (param. frontier)"],
                         rows=rows))
     rows = []
     for p in c.pairs:
         d = p.diff
-        rows.append([f"{arch_title(p.b)} − {arch_title(p.a)}", {"compute": "compute", "params": "parameters"}[p.axis],
+        rows.append([f"{arch_title(p.b)} − {arch_title(p.a)}", {"compute": "compute", "params": c.param_title}[p.axis],
                      f"{d.diff:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]" if d else f"– ({p.error})",
                      ("yes" if d.distinguishable else "no (includes 0)") if d else "–",
                      ("paired" if d.paired else "independent") if d else "–",
@@ -830,7 +835,7 @@ def _architecture_lines(a: Analysis) -> list[str]:
     if c is None:
         return []
     lvl = a.options.level
-    lines = ["architectures: beta of the compute and parameter frontiers, regime where determined"]
+    lines = [f"architectures: beta of the compute and parameter frontiers ({c.param_title}), regime where determined"]
     for arch in c.architectures:
         cells = []
         for ax in ("compute", "params"):
