@@ -67,8 +67,7 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
         RecscaleError: unreadable source, missing columns, no finished trials, or an output folder
             that cannot be written.
     """
-    from recscale.report.advice import warning_groups
-    from recscale.report.document import build_document, terminal_summary
+    from recscale.report.document import build_document, fits_dict, terminal_summary
     from recscale.report.figures import save_figures
     from recscale.report.html import write_pages
 
@@ -85,8 +84,7 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
     figures = save_figures(analysis, out)
     fits = out / "fits.json"
     tmp = fits.with_name(".fits.json.tmp")
-    fits_dict = analysis.to_dict() | {"warning_summary": [g.to_dict() for g in warning_groups(analysis)]}
-    tmp.write_text(json.dumps(fits_dict, indent=1, allow_nan=False), encoding="utf-8")
+    tmp.write_text(json.dumps(fits_dict(analysis), indent=1, allow_nan=False), encoding="utf-8")
     tmp.replace(fits)
     wall = time.perf_counter() - t0
     html, md = write_pages(build_document(analysis, figures, wall), out, study.name)

@@ -816,12 +816,20 @@ def _warning_lines(a: Analysis) -> list[str]:
     if not a.warnings:
         return ["warnings: none"]
     groups = warning_groups(a)
-    lines = [f"warnings: {len(a.warnings)} in {len(groups)} kinds (! changes a conclusion; all of them in the report)"]
-    for g in groups:
-        schemes = len(g.where)
-        lines.append(f"  {'!' if g.changes_conclusion else '-'} {g.title}: {g.n_curves} curve(s) in {schemes} scheme(s); "
-                     f"{g.remedy}")
+    change = [g for g in groups if g.changes_conclusion]
+    rest = [g for g in groups if not g.changes_conclusion]
+    head = f"warnings: {len(a.warnings)} in {len(groups)} kinds (each with what to do in the report)"
+    head += f"; {len(change)} change a conclusion (below)" if change else "; none changes a conclusion"
+    head += ("; the others: " + "; ".join(f"{g.title} ({g.count})" for g in rest)) if rest else ""
+    lines = [head]
+    for g in change:
+        lines.append(f"  ! {g.title}: {g.n_curves} curve(s) in {len(g.where)} scheme(s); {g.remedy}")
     return lines
+
+
+def fits_dict(a: Analysis) -> dict[str, Any]:
+    """What ``fits.json`` holds: the analysis (:meth:`Analysis.to_dict`) and its warning summary, grouped by kind."""
+    return a.to_dict() | {"warning_summary": [g.to_dict() for g in warning_groups(a)]}
 
 
 def _architecture_lines(a: Analysis) -> list[str]:
