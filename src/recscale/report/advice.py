@@ -17,11 +17,22 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from recscale.report.analysis import AXIS_NOUN, ARCH_SEP, PARAM_TITLES, Analysis, Fitted, Warning_, fmt_num, scheme_title, value_label
+from recscale.laws import FitOptions
+from recscale.report.analysis import (
+    ARCH_SEP,
+    AXIS_NOUN,
+    PARAM_TITLES,
+    Analysis,
+    Fitted,
+    Warning_,
+    fmt_num,
+    scheme_title,
+    value_label,
+)
 
 MAX_LINES = 10  # the summary's length; the full list is in the collapsed section and fits.json
 AXES_ORDER = {"data": 0, "compute": 1, "params": 2}
-MIN_DECADES = 2.0  # decades of x that separate β from γ (the laws' own default, FitOptions.min_decades)
+MIN_DECADES = FitOptions().min_decades  # decades of x below which the laws flag β and γ as hard to separate
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class WarningGroup:
         count: Warnings behind the line.
         remedy: What to run or measure.
         codes: The warning codes behind it.
+        curves: Keys of the curves it touches (:class:`~recscale.report.analysis.Fitted` keys).
     """
 
     kind: str
@@ -102,6 +114,7 @@ class WarningGroup:
     count: int
     remedy: str
     codes: tuple[str, ...]
+    curves: tuple[str, ...] = ()
 
     @property
     def where_text(self) -> str:
@@ -109,11 +122,12 @@ class WarningGroup:
 
     @property
     def n_curves(self) -> int:
-        return sum(len(c) for c in self.where.values())
+        return len(self.curves)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "title": self.title, "meaning": self.meaning, "changes_conclusion": self.changes_conclusion,
-                "where": self.where, "count": self.count, "remedy": self.remedy, "codes": list(self.codes)}
+                "where": self.where, "count": self.count, "remedy": self.remedy, "codes": list(self.codes),
+                "curves": list(self.curves)}
 
 
 # ---- remedies -----------------------------------------------------------------------------------
@@ -234,6 +248,7 @@ def _where(ws: list[Warning_], fitted: dict[str, Fitted], schemes: tuple[str, ..
     """{scheme title: curve labels}: the frontiers, the parameter slices in one label (D ascending), then the models;
     a curve flagged only on its free fit says so."""
     per: dict[str, dict[str, set]] = {}
+    mark_free = any(w.fit != "free" for w in ws)  # a kind seen only on free fits (a free floor) needs no mark
     for w in ws:
         per.setdefault(w.scheme or "", {}).setdefault(w.curve or w.where, set()).add(w.fit)
     out = {}
@@ -241,7 +256,7 @@ def _where(ws: list[Warning_], fitted: dict[str, Fitted], schemes: tuple[str, ..
         frontiers, slices, models, other = [], [], [], []
         for key, fits in per[s].items():
             f = fitted.get(key)
-            free = " (free fit)" if fits == {"free"} else ""
+            free = " (free fit)" if mark_free and fits == {"free"} else ""
             if f is None:
                 other.append(key + free)
             elif f.kind == "frontier":
@@ -278,14 +293,15 @@ def warning_groups(a: Analysis) -> list[WarningGroup]:
         by_kind.setdefault(kind_of(w), []).append(w)
     groups = []
     for kind, ws in by_kind.items():
-        k = KINDS.get(kind, Kind(kind, ws[0].message, "never"))
+        # A code this module does not know yet: its own line, named by the code; on a headline curve it comes first.
+        k = KINDS.get(kind, Kind(kind.replace("_", " "), "see the messages in the full list below", "headline"))
         changes = k.conclusion == "always" or (k.conclusion == "headline" and any(_is_headline_primary(w, a, headline_keys)
                                                                                   for w in ws))
         fs = list({w.curve: fitted[w.curve] for w in ws if w.curve in fitted}.values())
         fs.sort(key=lambda f: (f.key not in headline_keys, f.kind != "frontier", f.axis, f.value or 0.0))
         where = _where(ws, fitted, a.schemes)
         groups.append(WarningGroup(kind, k.title, k.meaning, changes, where, len(ws), _remedy(kind, fs, ctx),
-                                   tuple(dict.fromkeys(w.code for w in ws))))
+                                   tuple(dict.fromkeys(w.code for w in ws)), tuple(dict.fromkeys(w.curve or w.where for w in ws))))
     groups.sort(key=lambda g: (not g.changes_conclusion, _ORDER.index(g.kind) if g.kind in _ORDER else len(_ORDER)))
     if len(groups) > MAX_LINES:
         keep, rest = groups[: MAX_LINES - 1], groups[MAX_LINES - 1:]
@@ -295,7 +311,8 @@ def warning_groups(a: Analysis) -> list[WarningGroup]:
                 where.setdefault(s, [])
                 where[s] += [lab for lab in labels if lab not in where[s]]
         groups = keep + [WarningGroup(
-            "more", "also: " + "; ".join(f"{g.title} ({g.count})" for g in rest), "context for how far to trust each fit",
+            "more", "also: " + "; ".join(f"{g.title} ({g.count})" for g in rest), "each kind is explained in the full list below",
             any(g.changes_conclusion for g in rest), where, sum(g.count for g in rest),
-            " / ".join(dict.fromkeys(g.remedy for g in rest)), tuple(c for g in rest for c in g.codes))]
+            " / ".join(dict.fromkeys(g.remedy for g in rest)), tuple(c for g in rest for c in g.codes),
+            tuple(dict.fromkeys(c for g in rest for c in g.curves)))]
     return groups
