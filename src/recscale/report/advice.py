@@ -14,6 +14,7 @@ merged into the last one.
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,7 @@ class _Ctx:
     floor: float | None
     fitted: dict[str, Fitted]
     targets: dict[str, float]  # headline curve key -> the plan's target NE
+    schemes: tuple[str, ...]
 
 
 HOW_TO_TRAIN_LONGER = ("To train to more samples, raise the spec's [data] rows and its last checkpoint ([train] "
@@ -171,7 +173,7 @@ def _extend(fs: list[Fitted], ctx: _Ctx, to_decades: bool) -> str:
         k = max(_factor_for_decades(_span(f)) for f in along) if to_decades else 4
         parts.append(_more_samples(k, ctx))
     params = [f for f in fs if f.axis == "params"]
-    for s in dict.fromkeys(f.scheme for f in params):
+    for s in sorted(dict.fromkeys(f.scheme for f in params), key=lambda x: ctx.schemes.index(x) if x in ctx.schemes else 99):
         g = [f for f in params if f.scheme == s]
         top = max(float(f.mean_x.max()) for f in g)
         noun = PARAM_TITLES.get(g[0].x_col, g[0].x_col)
@@ -287,7 +289,8 @@ def warning_groups(a: Analysis) -> list[WarningGroup]:
             fitted.setdefault(f.key, f)
     headline_keys = {h.fitted.key for h in a.headlines.values()}
     targets = {h.fitted.key: h.target_ne for h in a.headlines.values() if h.target_ne is not None}
-    ctx = _Ctx(str(a.study.source), float(a.study.frame["samples"].max()), a.study.floor, fitted, targets)
+    ctx = _Ctx(shlex.quote(str(a.study.source)), float(a.study.frame["samples"].max()), a.study.floor, fitted, targets,
+               a.schemes)
     by_kind: dict[str, list[Warning_]] = {}
     for w in a.warnings:
         by_kind.setdefault(kind_of(w), []).append(w)
