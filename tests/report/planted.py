@@ -132,14 +132,17 @@ def arch_ne(arch: str, train_flops, laws=None):
     return e0 * (np.asarray(train_flops, dtype=float) / ARCH_C0) ** -b + g
 
 
-def arch_frame(laws=None, seeds=(0, 1), noise=0.0008, checkpoints=CHECKPOINTS):
+def arch_frame(laws=None, seeds=(0, 1), noise=0.0008, checkpoints=CHECKPOINTS, dense_per_flop=10.0, sparse=0.0):
     """A study export with an ``architecture`` column: every model's NE follows its architecture's compute law.
 
     Args:
         laws: {architecture: (scheme, FLOPs per sample of its models, β, γ, NE - γ at ARCH_C0)}; default ARCH_LAWS.
+        dense_per_flop: Dense parameters per FLOP per sample.
+        sparse: Embedding parameters of every model (shared tables, as in ``examples/architectures.toml``).
 
-    Each architecture has one scheme of four models; total parameters are 10 × FLOPs per sample, so
-    at a fixed data size NE falls with parameters along the same exponent as along compute.
+    Each architecture has one scheme of four models; dense parameters are ``dense_per_flop`` × FLOPs
+    per sample, so at a fixed data size NE falls with dense parameters along the same exponent as
+    along compute.
     """
     import pandas as pd
 
@@ -156,7 +159,8 @@ def arch_frame(laws=None, seeds=(0, 1), noise=0.0008, checkpoints=CHECKPOINTS):
                 ne = arch_ne(arch, C, laws) * np.exp(rng.normal(0.0, noise, D.size))
                 for d, c, y in zip(D, C, ne):
                     rows.append({"trial_id": f"{label}-s{seed}", "scheme": scheme, "value": i + 1, "seed": seed,
-                                 "params_dense": 10 * f, "params_sparse": 0.0, "params_total": 10 * f,
+                                 "params_dense": dense_per_flop * f, "params_sparse": sparse,
+                                 "params_total": dense_per_flop * f + sparse,
                                  "flops_per_sample": f, "samples": int(d), "train_flops": c, "ne": float(y),
                                  "label": label, "architecture": arch, "bayes_ne": ARCH_FLOOR - 0.001})
     return pd.DataFrame(rows)

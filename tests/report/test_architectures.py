@@ -113,3 +113,41 @@ def test_single_architecture_report_unchanged(small_ledger):
         d.pop("analysis_wall_s")
     assert "architectures" not in plain
     assert json.dumps(plain, sort_keys=True) == json.dumps(tagged, sort_keys=True)
+
+
+# Shared embedding tables that dominate every total, as in examples/architectures.toml (264,664 embedding
+# parameters; dense ones 5.9e3-1.6e5): four models per architecture spanning 1.5 decades of FLOPs per sample.
+SHARED_EMBEDDINGS = 264_664
+WIDE_LAWS = {a: (s, [1e5, 3e5, 1e6, 3e6], b, g, e) for a, (s, _, b, g, e) in ARCH_LAWS.items()}
+
+
+def test_parameter_frontier_is_along_dense_parameters(tmp_path):
+    """Check that, when shared embedding tables dominate the total, each architecture's parameter frontier is drawn
+    and fitted along dense parameters, spans at least a decade (the total spans under 0.2), and says so in the
+    figure's axis label, the section's text and table, and fits.json."""
+    frame = arch_frame(WIDE_LAWS, seeds=(0,), dense_per_flop=0.05, sparse=SHARED_EMBEDDINGS)
+    c = compare_architectures(arch_study(frame), level=LEVEL, bootstrap=0, seed=0, determined=beta_determined)
+    assert c.param_col == "params_dense"
+    for arch in WIDE_LAWS:
+        law = c.laws[(arch, "params")]
+        assert law.x_col == "params_dense"
+        assert np.log10(law.mean_x.max() / law.mean_x.min()) >= 1.0, (arch, law.mean_x)
+        total = frame[frame["architecture"] == arch]["params_total"]
+        assert np.log10(total.max() / total.min()) < 0.2  # what the old axis gave
+    a = SimpleNamespace(architectures=c, options=ReportOptions(bootstrap=0), study=arch_study(frame))
+    fig = fig_architectures(a)
+    assert fig.axes[1].get_xlabel() == "dense (non-embedding) parameters N"
+    blocks = architecture_section(a)
+    table = next(b for b in blocks if b.kind == "table")
+    assert "dense (non-embedding) parameters (frontier)" in table.header
+    assert "(dense (non-embedding) parameters, seed-mean NE)" in blocks[1].text
+    assert c.to_dict(LEVEL)["param_col"] == "params_dense"
+
+
+def test_parameter_frontier_falls_back_to_total_without_dense_counts():
+    """Check that a table whose dense parameters are zero somewhere compares along total parameters and says why."""
+    frame = arch_frame(WIDE_LAWS, seeds=(0,), dense_per_flop=0.05, sparse=SHARED_EMBEDDINGS)
+    frame.loc[frame["architecture"] == "wukong", "params_dense"] = 0
+    c = compare_architectures(arch_study(frame), level=LEVEL, bootstrap=0, seed=0, determined=beta_determined)
+    assert c.param_col == "params_total" and c.laws[("dlrm", "params")].x_col == "params_total"
+    assert any("along total parameters" in n for n in c.notes)

@@ -18,6 +18,7 @@ import pytest
 
 from recscale.report import ReportOptions, analyze, load_study
 from recscale.report.figures import FIGURES
+from recscale.report.document import fits_dict
 from tests.report.planted import BAYES_NE, BETA, law, model_of
 
 
@@ -94,7 +95,8 @@ def test_fits_json_round_trips(ledger_report):
     """Check fits.json is strict JSON (no NaN), equals the analysis it was written from, and re-serialises identically."""
     text = ledger_report.fits_json.read_text(encoding="utf-8")
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
-    assert data == json.loads(json.dumps(ledger_report.analysis.to_dict(), allow_nan=False))
+    assert data == json.loads(json.dumps(fits_dict(ledger_report.analysis), allow_nan=False))
+    assert data["warning_summary"] and sum(g["count"] for g in data["warning_summary"]) == len(data["warnings"])
     assert json.loads(json.dumps(data, allow_nan=False)) == data
     assert data["bayes"]["ne"] == BAYES_NE
     assert {(h["scheme"], h["axis"]) for h in data["headlines"]} == {

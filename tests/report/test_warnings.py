@@ -63,8 +63,10 @@ def test_engine_flags_become_warnings(tmp_path):
     narrow = {w.where for w in a.warnings if w.code == "narrow_range"}
     assert "model:embedding_dim:2 (free fit)" in narrow
     blocks = build_document(a, [])
-    warn_table = next(b for b in blocks if b.kind == "table" and b.header[:2] == ["code", "count"])
-    assert any(r[0] == "narrow_range" for r in warn_table.rows)
+    warn_table = next(b for b in blocks if b.kind == "table" and b.header[:2] == ["changes a conclusion", "warning (count)"])
+    line = next(r for r in warn_table.rows if "x spans under 2 decades" in r[1])
+    assert "embedding dimension: data frontier, compute frontier" in line[3]
+    assert "train to 4× more samples (to 1.3e5)" in line[4]  # 1.5 decades of data: 4× (not 2×) reaches 2
 
 
 def test_two_sizes_give_no_parameter_law_but_a_note(tmp_path):

@@ -30,7 +30,7 @@ def fit_flags(fit: PowerLawFit, lo: float, hi: float, opts: FitOptions, n_failed
         if name in p and name in fit.free:
             if p[name] <= blo * (1 + 1e-6) or p[name] >= bhi * (1 - 1e-6):
                 flags.append(Flag("param_at_bound", f"{name} = {p[name]:.4g} is at its bound {opts.beta_bounds}; "
-                                  "the data do not determine it (widen options.beta_bounds or add points)"))
+                                  "the data do not determine it (add points beyond the largest x)"))
     if p["alpha"] <= 0 and fit.form in POWER_FORMS:
         flags.append(Flag("param_at_bound", "alpha = 0: the data show no decrease with x; the fit is a constant"))
     if not gamma_fixed and fit.form != "powerlaw":
@@ -44,7 +44,7 @@ def fit_flags(fit: PowerLawFit, lo: float, hi: float, opts: FitOptions, n_failed
     nd = np.unique(fit.x).size
     if dec < opts.min_decades:
         flags.append(Flag("narrow_range", f"x spans {dec:.2f} decades (< {opts.min_decades:g}): beta and gamma are hard to "
-                          "separate; consider fixing or bounding gamma"))
+                          "separate; extend x, or bound gamma from outside (recscale fit --gamma-bounds LO,HI)"))
     if dec > 0 and nd / dec < opts.min_points_per_decade:
         flags.append(Flag("few_points_per_decade", f"{nd} distinct x over {dec:.2f} decades = {nd / dec:.2f} per decade "
                           f"(< {opts.min_points_per_decade:g})"))
@@ -65,7 +65,7 @@ def fit_flags(fit: PowerLawFit, lo: float, hi: float, opts: FitOptions, n_failed
             cs = f"{corr:+.2f}" if corr is not None else "undefined (singular)"
             flags.append(Flag("beta_gamma_tradeoff", f"beta and gamma trade off (correlation {cs}); the 95% interval of beta "
                               f"is {width:.0%} of beta wide: the data do not pin down the exponent; fix or bound gamma "
-                              "from outside (gamma=..., gamma_bounds=...) or extend x"))
+                              "from outside (recscale fit --gamma VALUE or --gamma-bounds LO,HI) or extend x"))
     if bootstrap and n_failed / bootstrap > opts.max_failed_share:
         flags.append(Flag("bootstrap_failures", f"{n_failed} of {bootstrap} bootstrap refits were degenerate (too few distinct x) "
                           "and were dropped; intervals may be too narrow"))

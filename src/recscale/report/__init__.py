@@ -33,7 +33,8 @@ class ReportResult:
         out_dir: The report folder.
         html: ``report.html`` (self-contained).
         markdown: ``summary.md``.
-        fits_json: ``fits.json`` (every law, regime, plan, check and warning; plain JSON).
+        fits_json: ``fits.json`` (every law, regime, plan, check and warning, and the grouped warning summary;
+            plain JSON).
         figures: The figure files (PNG and SVG).
         analysis: The analysis the files were written from.
         summary: A short plain-text summary for a terminal.
@@ -66,7 +67,7 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
         RecscaleError: unreadable source, missing columns, no finished trials, or an output folder
             that cannot be written.
     """
-    from recscale.report.document import build_document, terminal_summary
+    from recscale.report.document import build_document, fits_dict, terminal_summary
     from recscale.report.figures import save_figures
     from recscale.report.html import write_pages
 
@@ -83,7 +84,7 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
     figures = save_figures(analysis, out)
     fits = out / "fits.json"
     tmp = fits.with_name(".fits.json.tmp")
-    tmp.write_text(json.dumps(analysis.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
+    tmp.write_text(json.dumps(fits_dict(analysis), indent=1, allow_nan=False), encoding="utf-8")
     tmp.replace(fits)
     wall = time.perf_counter() - t0
     html, md = write_pages(build_document(analysis, figures, wall), out, study.name)

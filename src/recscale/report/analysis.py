@@ -434,14 +434,23 @@ class Joint:
 
 @dataclass(frozen=True)
 class Warning_:
-    """A sanity warning: a stable code, where it was seen, and what it means."""
+    """A sanity warning: a stable code, where it was seen, and what it means.
+
+    ``scheme``, ``curve`` (a :class:`Fitted` key) and ``fit`` ("γ ≥ floor", "free", "backtest" or
+    "plan") say the same as ``where`` in parts, so the report can group warnings
+    (:mod:`recscale.report.advice`).
+    """
 
     code: str
     where: str
     message: str
+    scheme: str | None = None
+    curve: str | None = None
+    fit: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "where": self.where, "message": self.message}
+    def to_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "where": self.where, "message": self.message, "scheme": self.scheme,
+                "curve": self.curve, "fit": self.fit}
 
 
 @dataclass(frozen=True)
@@ -736,42 +745,44 @@ def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOp
                 out.append(Warning_("floor_below_bayes", f"{f.key} (free fit)",
                                     f"fitted floor γ = {f.free.gamma:.4f} ({iv}) lies below the "
                                     f"{study.floor_name} {study.floor:.4f}{se_txt}: impossible for any model; the free law "
-                                    "extrapolates this curve too optimistically"))
+                                    "extrapolates this curve too optimistically", f.scheme, f.key, "free"))
     # 2. Curves that do not decrease.
     for s, fs in models.items():
         for f in fs:
             msg = _not_decreasing(f, opts.rise_tol)
             if msg:
-                out.append(Warning_("not_decreasing", f.key, f"data curve: {msg}"))
+                out.append(Warning_("not_decreasing", f.key, f"data curve: {msg}", f.scheme, f.key))
     for s, fs in slices.items():
         if fs:
             f = fs[-1]
             msg = _not_decreasing(f, opts.rise_tol)
             if msg:
                 out.append(Warning_("not_decreasing", f.key,
-                                    f"NE does not fall with {PARAM_TITLES.get(f.x_col, f.x_col)} at {f.samples:.4g} samples: {msg}"))
+                                    f"NE does not fall with {PARAM_TITLES.get(f.x_col, f.x_col)} at {f.samples:.4g} samples: {msg}",
+                                    f.scheme, f.key))
     # 3. Fits the laws engine flagged.
     for f in _distinct(models, frontiers, slices):
         for which, fit in (("γ ≥ floor", f.bounded), ("free", f.free)):
             if fit is None:
                 continue
             for fl in fit.flags:
-                out.append(Warning_(fl.code, f"{f.key} ({which} fit)", fl.message))
+                out.append(Warning_(fl.code, f"{f.key} ({which} fit)", fl.message, f.scheme, f.key, which))
         if f.error:
-            out.append(Warning_("fit_failed", f.key, f.error))
+            out.append(Warning_("fit_failed", f.key, f.error, f.scheme, f.key))
     for h in headlines.values():
         if h.error and h.fitted.error is None and not h.error.endswith(LAW_NOT_DETERMINED):
-            out.append(Warning_("plan_failed", h.fitted.key, h.error))
+            out.append(Warning_("plan_failed", h.fitted.key, h.error, h.scheme, h.fitted.key, "plan"))
         for note in (h.plan.notes if h.plan is not None else ()):
             if note.startswith("extrapolation unreliable"):
-                out.append(Warning_("forms_disagree", f"{h.fitted.key} (plan)", note))
+                out.append(Warning_("forms_disagree", f"{h.fitted.key} (plan)", note, h.scheme, h.fitted.key, "plan"))
     for e in (extrap or {}).values():
         if e.inside_interval is not None and e.inside_interval < e.x_test.size:
             miss = np.abs(np.log(e.predicted / e.y_test))
             out.append(Warning_("backtest_outside_interval", f"{e.key} (backtest)",
                                 f"{e.x_test.size - e.inside_interval} of {e.x_test.size} held-out seed means fall outside "
                                 f"the {lvl:.0%} prediction interval of the law fitted without them (largest miss "
-                                f"{np.expm1(miss.max()):.1%}): extrapolating this curve is less certain than its interval says"))
+                                f"{np.expm1(miss.max()):.1%}): extrapolating this curve is less certain than its interval says",
+                                e.scheme, e.key, "backtest"))
     return _dedupe(out)
 
 

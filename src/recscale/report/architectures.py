@@ -10,8 +10,13 @@ Curves per architecture, over all its trials (every scheme) and checkpoints:
 
 * **compute**: the Pareto frontier of (training FLOPs, seed-mean NE) over its models × data sizes.
 * **params**: at the largest data size every one of its models reached, the Pareto frontier of
-  (total parameters, seed-mean NE). Total parameters, because architectures differ in which part
-  is large; within one architecture the per-scheme sections use the part each scheme grows.
+  (dense parameters, seed-mean NE). Dense (non-embedding) parameters, as scaling studies of
+  language models count them: the architectures share their embedding tables, which dominate the
+  total. In ``examples/architectures.toml`` every model has 264,664 embedding parameters
+  (``recscale.model.cost``), so each architecture's models span 0.11-0.19 decades of total
+  parameters but 1.05-1.39 decades of dense ones. A table whose ``params_dense`` is missing, zero or negative anywhere falls back
+  to total parameters, and says so. Within one architecture the per-scheme sections use the part
+  each scheme grows.
 
 The base model stands in every scheme of an architecture, so its rows appear once per scheme in an
 export; they are counted once here.
@@ -44,7 +49,9 @@ ARCH_COL = "architecture"
 DEFAULT_ARCH = "dlrm"
 ARCH_ORDER = ("dlrm", "dcnv2", "wukong")
 ARCH_TITLES = {"dlrm": "DLRM", "dcnv2": "DCNv2", "wukong": "Wukong"}
-ARCH_AXES = {"compute": "train_flops", "params": "params_total"}
+ARCH_AXES = {"compute": "train_flops", "params": "params_dense"}
+FALLBACK_PARAMS = "params_total"  # when a table's dense parameters are not all positive
+ARCH_PARAM_TITLES = {"params_dense": "dense (non-embedding) parameters", "params_total": "total parameters"}
 NOISE_Z = 1.96  # a gap is "beyond noise" when larger than this many SEs of a single NE on the eval rows
 
 
@@ -165,17 +172,23 @@ class AtBudget:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Everything the architecture section shows."""
+    """Everything the architecture section shows (``param_col``: the parameter frontier's x column)."""
 
     architectures: tuple[str, ...]
     laws: dict[tuple[str, str], ArchLaw] = field(repr=False, compare=False)
     pairs: list[ArchPair] = field(repr=False, compare=False)
     at_budget: AtBudget | None = field(repr=False, compare=False)
     notes: list[str] = field(repr=False, compare=False)
+    param_col: str = ARCH_AXES["params"]
+
+    @property
+    def param_title(self) -> str:
+        """What the parameter frontier's x counts, in words."""
+        return ARCH_PARAM_TITLES.get(self.param_col, self.param_col)
 
     def to_dict(self, level: float) -> dict[str, Any]:
         return plain({
-            "architectures": list(self.architectures),
+            "architectures": list(self.architectures), "param_col": self.param_col,
             "laws": [v.to_dict(level) for v in self.laws.values()],
             "beta_differences": [p.to_dict() for p in self.pairs],
             "at_common_compute": self.at_budget.to_dict() if self.at_budget else None,
@@ -193,9 +206,17 @@ def _model_rows(frame: Any) -> Any:
     return d.assign(value=ident)
 
 
-def _law(arch: str, axis: str, rows: Any, floor: float | None, level: float, bootstrap: int, seed: int,
+def param_axis(frame: Any) -> str:
+    """The column of the parameter frontier: dense parameters where every row has a positive count, else the total."""
+    col = ARCH_AXES["params"]
+    if col not in frame.columns:
+        return FALLBACK_PARAMS
+    v = frame[col].to_numpy(dtype=float)
+    return col if v.size and bool(np.all(np.isfinite(v) & (v > 0))) else FALLBACK_PARAMS
+
+
+def _law(arch: str, axis: str, col: str, rows: Any, floor: float | None, level: float, bootstrap: int, seed: int,
          determined: Callable[[PowerLawFit, float], bool], samples: float | None = None) -> ArchLaw:
-    col = ARCH_AXES[axis]
     empty = np.array([])
     xm = float(rows[col].max()) if len(rows) else None
     try:
@@ -277,20 +298,25 @@ def compare_architectures(study: Any, *, level: float, bootstrap: int, seed: int
     floor = study.floor
     laws: dict[tuple[str, str], ArchLaw] = {}
     notes: list[str] = []
+    pcol = param_axis(frame)
+    if pcol != ARCH_AXES["params"]:
+        notes.append("the parameter frontiers are along total parameters: the table's params_dense is missing, zero or "
+                     "negative in some rows, so dense parameters cannot be compared")
     for i, a in enumerate(archs):
         rows = _model_rows(frame[frame[ARCH_COL] == a])
-        laws[(a, "compute")] = _law(a, "compute", rows, floor, level, bootstrap, seed + 5000 + i, determined)
+        laws[(a, "compute")] = _law(a, "compute", ARCH_AXES["compute"], rows, floor, level, bootstrap, seed + 5000 + i,
+                                    determined)
         common = set.intersection(*[set(g["samples"].tolist()) for _, g in rows.groupby("value")])
         if not common:
-            laws[(a, "params")] = ArchLaw(a, "params", ARCH_AXES["params"], None, np.array([]), np.array([]), None, None,
+            laws[(a, "params")] = ArchLaw(a, "params", pcol, None, np.array([]), np.array([]), None, None,
                                           False, None, "no data size is shared by all of its models")
             continue
         s_ref = float(max(common))
-        laws[(a, "params")] = _law(a, "params", rows[rows["samples"] == s_ref], floor, level, bootstrap, seed + 5100 + i,
-                                   determined, samples=s_ref)
+        laws[(a, "params")] = _law(a, "params", pcol, rows[rows["samples"] == s_ref], floor, level, bootstrap,
+                                   seed + 5100 + i, determined, samples=s_ref)
     for key, l in laws.items():
         if l.error:
             notes.append(f"{arch_title(key[0])}, {key[1]}: no law ({l.error})")
     pairs = [_pair(laws[(a, ax)], laws[(b, ax)], floor, level, bootstrap, seed + 5200 + k)
              for ax in ARCH_AXES for k, (a, b) in enumerate(combinations(archs, 2))]
-    return Comparison(tuple(archs), laws, pairs, _at_budget(laws, archs, study.eval_floor_se, level), notes)
+    return Comparison(tuple(archs), laws, pairs, _at_budget(laws, archs, study.eval_floor_se, level), notes, pcol)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from recscale.laws.auto import CANDIDATES
-from recscale.report.architectures import arch_title
+from recscale.report.advice import HOW_TO_TRAIN_LONGER, warning_groups
+from recscale.report.architectures import ARCH_PARAM_TITLES, arch_title
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
@@ -358,10 +359,13 @@ def _sanity_line(a: Analysis) -> str:
     parts.append(f"{n} curve(s) rising beyond seed noise" if n else "no curve rising beyond seed noise")
     if counts.get("fit_failed"):
         parts.append(f"{counts['fit_failed']} failed fit(s)")
-    flags = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()) if c not in SANITY_CODES)
+    n_flags = sum(n for c, n in counts.items() if c not in SANITY_CODES)
+    groups = warning_groups(a) if a.warnings else []
+    change = [g.title for g in groups if g.changes_conclusion]
     return (f"**Sanity checks**: {'; '.join(parts)}; "
-            + (f"flags raised by the laws engine: {flags}" if flags else "no flags raised by the laws engine")
-            + " (details under Warnings).")
+            + (f"{n_flags} flags raised by the laws engine" if n_flags else "no flags raised by the laws engine")
+            + (f"; {len(change)} kind(s) of warning change a conclusion: {'; '.join(change)}" if change else "")
+            + " (details and what to do under Warnings).")
 
 
 # ---- architectures compared ---------------------------------------------------------------------
@@ -399,7 +403,7 @@ def _saturation_phrase(l) -> str | None:
     """"DCNv2 is saturated beyond 3.1e11 training FLOPs", or where its law puts saturation; only where determined."""
     if l.regime_label is None or l.regime.x_saturation is None:
         return None
-    unit = "training FLOPs" if l.axis == "compute" else "parameters"
+    unit = "training FLOPs" if l.axis == "compute" else ARCH_PARAM_TITLES.get(l.x_col, "parameters")
     r = l.regime
     xs = r.x_saturation
     gain = f"a doubling gains < {r.thresholds.sat_gain:.2%} NE"
@@ -464,7 +468,10 @@ def architecture_section(a: Analysis) -> list[Block]:
     blocks = [Block("h2", "Architectures compared", anchor="architectures"), Block("p", (
         f"This study compares {len(c.architectures)} architectures ({names}) on the same data. For each, the compute "
         "frontier is the Pareto frontier of (training FLOPs, seed-mean NE) over all its models and data sizes, and the "
-        "parameter frontier is that of (total parameters, seed-mean NE) at the largest data size all its models reached; "
+        f"parameter frontier is that of ({c.param_title}, seed-mean NE) at the largest data size all its models reached"
+        + ("" if c.param_col != "params_dense" else
+           " (dense, because the architectures share their embedding tables, which would otherwise dominate every count)")
+        + "; "
         f"each is fitted with NE = α·x^-β + γ (γ ≥ the known floor when there is one), {lvl:.0%} bootstrap intervals "
         f"({a.options.bootstrap} refits). β is printed where the data determine it, and a regime is named only then. "
         "Further down, every section is given per architecture and scheme (architecture/scheme)."))]
@@ -473,16 +480,18 @@ def architecture_section(a: Analysis) -> list[Block]:
     for arch in c.architectures:
         lc, lp = c.laws[(arch, "compute")], c.laws[(arch, "params")]
         span = (f"{fmt_num(lc.mean_x.min(), 2)}–{fmt_num(lc.mean_x.max(), 2)}" if lc.mean_x.size else "–")
+        pspan = (f"{fmt_num(lp.mean_x.min(), 2)}–{fmt_num(lp.mean_x.max(), 2)}" if lp.mean_x.size else "–")
         rows.append([arch_title(arch), _arch_beta(lc, lvl), _gamma_cell(lc.fit, lvl), _arch_regime(lc), span,
-                     _arch_beta(lp, lvl), _gamma_cell(lp.fit, lvl), _arch_regime(lp),
+                     _arch_beta(lp, lvl), _gamma_cell(lp.fit, lvl), _arch_regime(lp), pspan,
                      fmt_num(lp.samples, 3) if lp.samples else "–"])
     blocks.append(Block("table", header=["architecture", "compute β", "compute γ", "compute regime", "FLOPs (frontier)",
-                                         "parameter β", "parameter γ", "parameter regime", "samples (param. frontier)"],
+                                         "parameter β", "parameter γ", "parameter regime",
+                                         f"{c.param_title} (frontier)", "samples (param. frontier)"],
                         rows=rows))
     rows = []
     for p in c.pairs:
         d = p.diff
-        rows.append([f"{arch_title(p.b)} − {arch_title(p.a)}", {"compute": "compute", "params": "parameters"}[p.axis],
+        rows.append([f"{arch_title(p.b)} − {arch_title(p.a)}", {"compute": "compute", "params": c.param_title}[p.axis],
                      f"{d.diff:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]" if d else f"– ({p.error})",
                      ("yes" if d.distinguishable else "no (includes 0)") if d else "–",
                      ("paired" if d.paired else "independent") if d else "–",
@@ -548,48 +557,27 @@ def joint_section(a: Analysis) -> list[Block]:
 
 # ---- warnings -----------------------------------------------------------------------------------
 
-_CODE_MEANING = {
-    "floor_below_bayes": "a free floor below the known floor (the true-probability NE on the eval rows, else the Bayes "
-                         "NE), beyond its interval: impossible for any model",
-    "not_decreasing": "the measured curve rises beyond seed noise somewhere",
-    "fit_failed": "the curve could not be fitted (usually too few sizes or points)",
-    "plan_failed": "the plan could not be computed",
-    "backtest_outside_interval": "the law fitted without the largest points missed some of them beyond its prediction "
-                                 "interval",
-    "forms_disagree": "a law form that backtests as well as the power law + constant predicts a different NE at the "
-                      "plan's target, beyond the prediction interval: the data cannot tell which future holds",
-    "param_at_bound": "a parameter sits on its bound (for γ at the known floor: the data show no floor above it; "
-                      "for α = 0: a flat curve)",
-    "narrow_range": "x spans under two decades, so β and γ are hard to separate",
-    "beta_gamma_tradeoff": "β and γ trade off: the exponent is not pinned down by these points",
-    "non_monotone": "the points do not decrease in x",
-    "few_points_per_decade": "few distinct x per decade",
-    "bootstrap_failures": "many bootstrap refits were degenerate",
-}
-
-
 def warnings_section(a: Analysis) -> list[Block]:
+    """The warning summary (one line per kind, conclusion-changing first, a remedy each) and every warning, collapsed."""
     blocks = [Block("h2", "Warnings", anchor="warnings")]
     if not a.warnings:
         blocks.append(Block("p", "None: every check passed and the laws engine raised no flags."))
         return blocks
-    blocks.append(Block("p", ("Sanity checks of the report (floors below the known floor, curves that do not decrease, failed "
-                              "fits) come first, then flags the laws engine attached to individual fits. Flags on "
-                              "parameter slices and on fits with γ at the floor bound are expected in a small study; "
-                              "they say how far to trust each exponent.")))
-    groups: dict[str, list] = {}
-    for w in a.warnings:
-        groups.setdefault(w.code, []).append(w)
-    order = [c for c in SANITY_CODES if c in groups] + sorted(c for c in groups if c not in SANITY_CODES)
-    rows = []
-    for c in order:
-        ws = groups[c]
-        where = ", ".join(w.where for w in ws[:8]) + (f", … ({len(ws) - 8} more)" if len(ws) > 8 else "")
-        rows.append([c, str(len(ws)), _CODE_MEANING.get(c, ws[0].message), where])
-    blocks.append(Block("table", header=["code", "count", "meaning", "where"], rows=rows))
-    sanity = [w for w in a.warnings if w.code in SANITY_CODES]
-    if sanity:
-        blocks.append(Block("list", items=[f"**{w.code}** — {w.where}: {w.message}" for w in sanity]))
+    groups = warning_groups(a)
+    n_curves = len({w.curve or w.where for w in a.warnings})
+    n_change = sum(g.changes_conclusion for g in groups)
+    blocks.append(Block("p", (
+        f"{len(a.warnings)} warnings on {n_curves} curves, in {len(groups)} lines: one per kind of warning, with the "
+        "schemes and curves it touches and what to run or measure. "
+        + (f"The first {n_change} change a conclusion of the key findings; the rest" if n_change else
+           "None changes a conclusion of the key findings; they")
+        + " say how far to trust each fit (flags on parameter slices and on fits with γ at the floor bound are expected "
+        f"in a small study). {HOW_TO_TRAIN_LONGER} Every warning, with its message, is in the collapsed list below and in "
+        "fits.json.")))
+    rows = [["**yes**" if g.changes_conclusion else "no", f"**{g.title}** ({g.count})", g.meaning, g.where_text, g.remedy]
+            for g in groups]
+    blocks.append(Block("table", header=["changes a conclusion", "warning (count)", "what it means", "where (scheme: curves)",
+                                         "what to do"], rows=rows))
     blocks.append(Block("details", text=f"All {len(a.warnings)} warnings with their messages",
                         rows=[[w.code, w.where, w.message] for w in a.warnings], header=["code", "where", "message"]))
     return blocks
@@ -845,9 +833,29 @@ def terminal_summary(a: Analysis) -> str:
             lines.append(f"  {s:<{w}}  E {f.E:.4f}+-{se.get('E', float('nan')):.4f}  alpha {f.alpha:.3f}+-"
                          f"{se.get('alpha', float('nan')):.3f}  beta {f.beta:.3f}+-{se.get('beta', float('nan')):.3f}  ({opt})")
     lines += _architecture_lines(a)
-    sanity = [x for x in a.warnings if x.code in SANITY_CODES]
-    lines.append(f"warnings: {len(sanity)} sanity, {len(a.warnings) - len(sanity)} fit flags (see the report)")
+    lines += _warning_lines(a)
     return "\n".join(lines)
+
+
+def _warning_lines(a: Analysis) -> list[str]:
+    """Terminal lines of the warning summary: one per kind, those that change a conclusion marked "!"."""
+    if not a.warnings:
+        return ["warnings: none"]
+    groups = warning_groups(a)
+    change = [g for g in groups if g.changes_conclusion]
+    rest = [g for g in groups if not g.changes_conclusion]
+    head = f"warnings: {len(a.warnings)} in {len(groups)} kinds (each with what to do in the report)"
+    head += f"; {len(change)} change a conclusion (below)" if change else "; none changes a conclusion"
+    head += ("; the others: " + "; ".join(f"{g.title} ({g.count})" for g in rest)) if rest else ""
+    lines = [head]
+    for g in change:
+        lines.append(f"  ! {g.title}: {g.n_curves} curve(s) in {len(g.where)} scheme(s); {g.remedy}")
+    return lines
+
+
+def fits_dict(a: Analysis) -> dict[str, Any]:
+    """What ``fits.json`` holds: the analysis (:meth:`Analysis.to_dict`) and its warning summary, grouped by kind."""
+    return a.to_dict() | {"warning_summary": [g.to_dict() for g in warning_groups(a)]}
 
 
 def _architecture_lines(a: Analysis) -> list[str]:
@@ -856,7 +864,7 @@ def _architecture_lines(a: Analysis) -> list[str]:
     if c is None:
         return []
     lvl = a.options.level
-    lines = ["architectures: beta of the compute and parameter frontiers, regime where determined"]
+    lines = [f"architectures: beta of the compute and parameter frontiers ({c.param_title}), regime where determined"]
     for arch in c.architectures:
         cells = []
         for ax in ("compute", "params"):

@@ -666,7 +666,7 @@ def fig_architectures(a: Analysis):
     fig, axes = _new_figure(1, 2, 11.0, 4.4, sharey=True)
     lvl = a.options.level
     lo, hi = _ne_range(a, [l.mean_y for l in c.laws.values()])
-    for j, (axis, xlabel) in enumerate((("compute", "training FLOPs C"), ("params", "total parameters N"))):
+    for j, (axis, xlabel) in enumerate((("compute", "training FLOPs C"), ("params", f"{c.param_title} N"))):
         ax = axes[0][j]
         xs_all = []
         for arch in c.architectures:
@@ -759,8 +759,8 @@ ARCH_FIGURE = (
     "architectures", "Architectures compared: compute and parameter frontiers", fig_architectures,
     "One colour per architecture. Left: each architecture's compute frontier (the best seed-mean NE reached with each "
     "training-FLOP budget over all its models and data sizes), with its law NE = α·C^-β + γ and {level} band; the dotted "
-    "line marks the top of the compute range all architectures share. Right: the parameter frontier (NE against total "
-    "parameters at the largest data size all of that architecture's models reached) with its law. Dashed: the floor "
+    "line marks the top of the compute range all architectures share. Right: the parameter frontier (NE against {param} "
+    "at the largest data size all of that architecture's models reached) with its law. Dashed: the floor "
     "(true-probability NE on the eval rows when recorded, else the Bayes NE).")
 
 
@@ -790,5 +790,6 @@ def save_figures(a: Analysis, out_dir: str | Path) -> list[FigureFile]:
             png, svg = fig_dir / f"{name}.png", fig_dir / f"{name}.svg"
             fig.savefig(png, dpi=DPI)
             fig.savefig(svg)
-        out.append(FigureFile(name, title, caption.format(level=level), png, svg))
+        param = a.architectures.param_title if a.architectures is not None else "parameters"
+        out.append(FigureFile(name, title, caption.format(level=level, param=param), png, svg))
     return out
