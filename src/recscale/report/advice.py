@@ -65,6 +65,9 @@ KINDS: dict[str, Kind] = {
     "beta_unpinned": Kind("β not pinned down (trades off with γ, or at its bound)",
                           "the exponent is not determined by these points", "headline"),
     "flat": Kind("NE does not fall with x (α = 0)", "a flat curve has no exponent: read it as saturation", "headline"),
+    "start_dependent": Kind("β depends on where the fit starts",
+                            "the curve is not yet inside its scaling regime: its exponent is not a property of the data",
+                            "headline"),
     "narrow_range": Kind(f"x spans under {MIN_DECADES:g} decades", "β and γ are hard to separate", "never"),
     "sparse_points": Kind("few distinct x per decade", "the curve's shape rests on few points", "never"),
     "no_floor_seen": Kind("γ on its lower bound: no floor visible within the data",
@@ -89,7 +92,8 @@ def kind_of(w: Warning_) -> str:
     return {"floor_below_bayes": "floor_below_floor", "not_decreasing": "rises", "non_monotone": "rises",
             "fit_failed": "no_law", "plan_failed": "no_law", "backtest_outside_interval": "backtest_missed",
             "forms_disagree": "forms_disagree", "beta_gamma_tradeoff": "beta_unpinned", "narrow_range": "narrow_range",
-            "few_points_per_decade": "sparse_points", "bootstrap_failures": "bootstrap_failures"}.get(c, c)
+            "few_points_per_decade": "sparse_points", "bootstrap_failures": "bootstrap_failures",
+            "start_dependent": "start_dependent"}.get(c, c)
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,11 @@ def _remedy(kind: str, fs: list[Fitted], ctx: _Ctx) -> str:
         return _extend(fs, ctx, to_decades=True)
     if kind == "flat":
         return "a finding (saturation along x), not a fault; to confirm it: " + _extend(fs, ctx, to_decades=False)
+    if kind == "start_dependent":
+        text = "the first points are still the optimiser's start-up: " + _extend(fs, ctx, to_decades=True)
+        if f0 is not None and f0.mean_x.size > 1:
+            text += f"; or fit from a later point: `recscale fit {src} {_where_args(f0)} --fit-from {f0.mean_x[1]:.6g}`"
+        return text
     if kind == "narrow_range":
         return _extend(fs, ctx, to_decades=True)
     if kind == "sparse_points":
