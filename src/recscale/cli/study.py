@@ -6,7 +6,21 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Run scaling studies and read their ledgers.", no_args_is_help=True)
+app = typer.Typer(
+    help="""Run scaling studies and read their ledgers.
+
+    A study is a TOML spec (`recscale example` lists the packaged ones; a packaged example's name
+    works wherever a spec file does); its results go to one SQLite ledger per study.
+
+    Examples:
+        recscale example tiny > tiny.toml
+        recscale study run tiny.toml --db runs/tiny.db
+        recscale study run quick --dry-run
+        recscale study status runs/tiny.db
+        recscale study export runs/tiny.db --out runs/tiny.csv
+    """,
+    no_args_is_help=True,
+)
 
 
 def _default_db(spec_name: str) -> Path:
