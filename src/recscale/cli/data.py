@@ -27,7 +27,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="Dataset directory to create."),
     rows: int = typer.Option(1_000_000, "--rows", help="Training rows."),
     eval_rows: int = typer.Option(100_000, "--eval-rows", help="Held-out evaluation rows."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the world (teacher) and its samples."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the world (teacher) and its samples."),
     world_name: str = typer.Option("default", "--world", help="Built-in world: default or higher_order."),
     ctr: float = typer.Option(None, "--ctr", help="Target base CTR (default: the world's default)."),
     bayes_ne: float = typer.Option(None, "--bayes-ne", help="Target Bayes NE (default: the world's default)."),
@@ -97,15 +97,31 @@ def _progress(quiet: bool):
 
 
 def _summary(out: Path, result) -> None:
-    """Print what was written, then the bad-record report (on stderr)."""
+    """Print what was written and the columns used; then notes, bad records and warnings on stderr."""
     ds, rep = result.dataset, result.report
-    ctr = ds.meta["stats"]["ctr"]
+    meta = ds.meta
+    ctr = meta["stats"]["ctr"]
     typer.echo(
         f"wrote {out}: {ds.rows('train'):,} train + {ds.rows('eval'):,} eval rows, CTR {ctr:.4f}; "
         f"{rep.records:,} records read from {len(rep.files)} input(s), {rep.bad:,} bad skipped"
     )
+    cols = meta.get("columns")
+    if cols:
+        n_dense, n_sparse = len(meta["dense_names"]), len(meta["sparse_names"])
+        typer.echo(
+            f"columns: label {cols['label']}; dense ({n_dense}) {cols['dense'] or '-'}; "
+            f"sparse ({n_sparse}) {cols['sparse'] or '-'}" + (f"; not used: {cols['ignored']}" if cols["ignored"] else "")
+        )
+    dups = meta["stats"].get("duplicates")
+    if dups:
+        typer.echo(
+            f"duplicates: {dups['duplicate_records']:,} exact duplicate records; {dups['eval_in_train']:,} of "
+            f"{dups['eval_records']:,} eval records also in train" + ("" if dups["exact"] else " (estimated from a sample)")
+        )
     for line in rep.lines():
         typer.echo(line, err=True)
+    for w in result.warnings:
+        typer.echo(f"warning: {w}", err=True)
 
 
 @app.command("criteo")
@@ -116,7 +132,7 @@ def criteo(
     min_count: int = typer.Option(None, "--min-count", help=_MIN_COUNT_HELP),
     eval_files: int = typer.Option(None, "--eval-files", help=_EVAL_FILES_HELP),
     eval_fraction: float = typer.Option(None, "--eval-fraction", help=_EVAL_FRACTION_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --eval-fraction split."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the --eval-fraction split."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
     workers: int = typer.Option(None, "--workers", help="Parsing threads (default: cores, at most 8)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
@@ -149,7 +165,7 @@ def torchrec(
     min_count: int = typer.Option(None, "--min-count", help=_MIN_COUNT_HELP),
     eval_files: int = typer.Option(None, "--eval-files", help="The last K days form the eval split."),
     eval_fraction: float = typer.Option(None, "--eval-fraction", help=_EVAL_FRACTION_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --eval-fraction split."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the --eval-fraction split."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
     workers: int = typer.Option(None, "--workers", help="Threads (default: cores, at most 8)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
@@ -208,7 +224,7 @@ def table(
     min_count: int = typer.Option(None, "--min-count", help=_MIN_COUNT_HELP),
     eval_files: int = typer.Option(None, "--eval-files", help=_EVAL_FILES_HELP),
     eval_fraction: float = typer.Option(None, "--eval-fraction", help=_EVAL_FRACTION_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --eval-fraction split."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the --eval-fraction split."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
     workers: int = typer.Option(None, "--workers", help="Parsing threads (default: cores, at most 8)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
@@ -246,7 +262,7 @@ def movielens100k(
     hash_size: int = typer.Option(None, "--hash-size", help="Hash categorical values into this many buckets (with --min-count: before counting)."),
     min_count: int = typer.Option(1, "--min-count", help="Vocabulary threshold (default 1: every value seen in training gets an id)."),
     eval_fraction: float = typer.Option(None, "--eval-fraction", help="Send this fraction of ratings to eval by a seeded hash (default 0.1)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the eval split."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the eval split."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
 ) -> None:
     """MovieLens 100K as a click task (rating ≥ 4) → shards, for a real-data scaling study.

@@ -21,6 +21,7 @@ from recscale.cli import laws as laws_cli
 from recscale.cli import report as report_cli
 from recscale.cli import study as study_cli
 from recscale.cli.helptext import reflow_tree
+from recscale.cli.translate import in_user_words
 from recscale.errors import RecscaleError
 
 app = typer.Typer(
@@ -88,6 +89,12 @@ def _usage_line(e: BaseException) -> str:
     return f"error: {msg}{where}"
 
 
+def argv_command(argv: list[str] | None) -> str | None:
+    """The command word of a command line (``fit`` in ``recscale fit runs.csv ...``)."""
+    args = sys.argv[1:] if argv is None else argv
+    return next((a for a in args if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 failed trials, 2 user error, 130 interrupted)."""
     command = reflow_tree(typer.main.get_command(app))
@@ -97,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except RecscaleError as e:
-        print(f"error: {e}", file=sys.stderr)
+        message = str(e)
+        if argv_command(argv) in ("fit", "plan", "report", "demo"):  # options that set the laws' arguments
+            message = in_user_words(message)
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -88,7 +88,11 @@ def check_dataset(spec: StudySpec, ds: Dataset) -> None:
     problems = []
     for split in ("train", "eval"):
         if ds.rows(split) == 0:
-            problems.append(f"data.path: {ds.path} has no {split!r} split; it has {sorted(ds.meta['splits'])}")
+            if split in ds.meta["splits"]:
+                problems.append(f"data.path: the {split!r} split of {ds.path} is empty (0 rows); "
+                                "make the dataset again with rows in both splits (see its --eval-fraction / --eval-files)")
+            else:
+                problems.append(f"data.path: {ds.path} has no {split!r} split; it has {sorted(ds.meta['splits'])}")
     stop = max(spec.checkpoint_samples())
     if ds.rows("train") and stop > ds.rows("train"):
         problems.append(
