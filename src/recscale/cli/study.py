@@ -78,6 +78,11 @@ def run(
 
 
 def _print_dry_run(spec, db: Path, workers: int | None, device: str) -> None:
+    """The dry run's table. Model ids are never cut: they are how schemes are told apart, so in a
+    terminal a long id folds onto a second line, and piped to a file or a pager the table is as wide
+    as it needs."""
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
@@ -87,10 +92,10 @@ def _print_dry_run(spec, db: Path, workers: int | None, device: str) -> None:
     est = dry_run(spec, db, workers=workers, device=resolve_device(device))
     table = Table(title=f"{spec.name}: {est.trials} trials, {len(est.models)} distinct models")
     for col in ("model", "trials", "params", "FLOPs/sample", "ms/step", "s/eval"):
-        table.add_column(col, justify="right" if col != "model" else "left")
+        table.add_column(col, justify="right" if col != "model" else "left", overflow="fold", no_wrap=col != "model")
     for m in est.models:
         table.add_row(m.label, str(m.trials), f"{m.params_total:,}", f"{m.flops_per_sample:,}", f"{1e3 * m.step_s:.2f}", f"{m.eval_s:.2f}")
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=100_000, soft_wrap=True)
     console.print(table)
     console.print(
         f"checkpoints: {len(est.checkpoints)} ({est.checkpoints[0]:,} … {est.checkpoints[-1]:,} samples); "

@@ -63,6 +63,7 @@ CSV_BLOCK_BYTES = 4 << 20
 ID_SAMPLE_ROWS = 1 << 16  # rows of the first input checked for row-id columns
 ID_MONOTONE_ROWS = 50  # a strictly monotone integer column over at least this many rows is an id
 ID_DISTINCT_ROWS = 1000  # all values distinct over at least this many rows is an id
+_HEX8 = re.compile(r"[0-9a-fA-F]{8}")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -102,14 +103,17 @@ def csv_header(file: InputFile, delimiter: str) -> tuple[list[str], bool]:
 
 
 def _check_header(file: InputFile, names: list[str], delimiter: str) -> None:
-    """Raise DataError if the first line looks like data (mostly numbers), not column names.
+    """Raise DataError if the first line looks like data, not column names.
 
-    Column names 0..n-1 or 1..n (as pandas writes a frame without names) are a header.
+    It does when it has a number and at least half its fields are numbers, empty, or 8 hex digits
+    (a Criteo line); column names 0..n-1 or 1..n (as pandas writes a frame without names) are a header.
     """
-    numeric = [n for n in names if _NUMBER.fullmatch(n.strip())]
-    if not numeric or 2 * len(numeric) < len(names):
+    stripped = [n.strip() for n in names]
+    numeric = [n for n in stripped if _NUMBER.fullmatch(n)]
+    data_like = [n for n in stripped if not n or _NUMBER.fullmatch(n) or _HEX8.fullmatch(n)]
+    if not numeric or 2 * len(data_like) < len(names):
         return
-    if [n.strip() for n in names] in ([str(i) for i in range(len(names))], [str(i) for i in range(1, len(names) + 1)]):
+    if stripped in ([str(i) for i in range(len(names))], [str(i) for i in range(1, len(names) + 1)]):
         return
     shown = ", ".join(repr(n) for n in names[:4]) + (", ..." if len(names) > 4 else "")
     criteo = (
@@ -117,8 +121,9 @@ def _check_header(file: InputFile, names: list[str], delimiter: str) -> None:
         if delimiter == "\t" and len(names) <= 40 else ""
     )
     raise DataError(
-        f"{file.name}: the first line ({shown}) looks like data, not a header: {len(numeric)} of its {len(names)} "
-        f"fields are numbers. recscale data table takes the column names from the first line; add a header line{criteo}"
+        f"{file.name}: the first line ({shown}) looks like data, not a header: {len(data_like)} of its {len(names)} "
+        f"fields are numbers, empty or hex values. recscale data table takes the column names from the first line; "
+        f"add a header line{criteo}"
     )
 
 

@@ -363,7 +363,7 @@ class _Display:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             )  # fmt: skip
             self.overall = self.progress.add_task(f"study ({done}/{total} trials done before)", total=sum(self.totals.values()))
