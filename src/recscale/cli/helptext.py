@@ -20,14 +20,19 @@ def _continued(line: str) -> str:
     if len(line) <= EXAMPLE_WIDTH or not line.lstrip().startswith("recscale "):
         return line
     indent = line[: len(line) - len(line.lstrip())]
-    words = line.strip().split(" ")
-    out, cur = [], indent + words[0]
-    for w in words[1:]:
-        if w.startswith("-") and len(cur) + 1 + len(w) + 2 > EXAMPLE_WIDTH and cur.strip() != "recscale":
-            out.append(cur + " \\")
-            cur = indent + "    " + w
+    units: list[str] = []  # the command and its arguments, then each option with its values
+    for w in line.strip().split(" "):
+        if w.startswith("-") or not units:
+            units.append(w)
         else:
-            cur += " " + w
+            units[-1] += " " + w
+    out, cur = [], indent + units[0]
+    for u in units[1:]:
+        if len(cur) + 1 + len(u) + 2 > EXAMPLE_WIDTH:
+            out.append(cur + " \\")
+            cur = indent + "    " + u
+        else:
+            cur += " " + u
     return "\n".join([*out, cur])
 
 

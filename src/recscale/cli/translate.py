@@ -28,6 +28,7 @@ OPTIONS: dict[str, str] = {
 
 _NAMES = "|".join(sorted(map(re.escape, OPTIONS), key=len, reverse=True))
 _PREFIX = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*|report options): (?=\S)")  # "fit_power_law: ", "JointLawFit.ci: "
+_COMMANDS = {"fit", "plan", "report options"}  # where= labels the library adds; the user knows which command ran
 _KEYWORD = re.compile(rf"(?<![\w-])({_NAMES})=(\([^)]*\)|'[^']*'|[^\s;,)]+)")
 _BARE = re.compile(rf"(?<![\w-])({_NAMES})(?= (?:must|cannot)\b)")
 _ADVICE = re.compile(r" ?\((?:use|pass|set) [a-z_]+=[^)]*\)")  # "(use space='linear' for signed y)": no option does it
@@ -41,7 +42,7 @@ def internal_names() -> set[str]:
 
     import recscale.laws as laws
 
-    names = {"report options"}
+    names = set(_COMMANDS)
     for mod in pkgutil.iter_modules(laws.__path__):
         m = importlib.import_module(f"recscale.laws.{mod.name}")
         names.update(n for n, obj in vars(m).items() if inspect.isfunction(obj) or inspect.isclass(obj))
