@@ -48,6 +48,23 @@ def feature_hash(dense: np.ndarray, keys: np.ndarray, missing: np.ndarray) -> np
     return splitmix64(h)
 
 
+def distinct(a: np.ndarray) -> int:
+    """Number of distinct values, by sorting (numpy's hash-based ``unique`` is several times slower on uint64)."""
+    if not len(a):
+        return 0
+    s = np.sort(a)
+    return 1 + int(np.count_nonzero(s[1:] != s[:-1]))
+
+
+def occurs_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which values of ``a`` occur in ``b`` (a sorted search; the same as ``np.isin``, faster on uint64)."""
+    if not len(b):
+        return np.zeros(len(a), bool)
+    s = np.sort(b)
+    i = np.minimum(np.searchsorted(s, a), len(s) - 1)
+    return s[i] == a
+
+
 class DuplicateCounter:
     """Collects feature hashes and labels of each split's rows, then counts duplicates and overlap."""
 
@@ -90,9 +107,9 @@ class DuplicateCounter:
         rec_t = np.where(yt == 1, splitmix64(ht ^ _LABEL), ht)
         rec_e = np.where(ye == 1, splitmix64(he ^ _LABEL), he)
         everything = np.concatenate([rec_t, rec_e])
-        duplicates = (len(everything) - len(np.unique(everything))) * scale
-        in_train = int(np.isin(rec_e, rec_t).sum()) * scale
-        features_in_train = int(np.isin(he, ht).sum()) * scale
+        duplicates = (len(everything) - distinct(everything)) * scale
+        in_train = int(occurs_in(rec_e, rec_t).sum()) * scale
+        features_in_train = int(occurs_in(he, ht).sum()) * scale
         rows = self.rows["train"] + self.rows["eval"]
         return {
             "records": rows,

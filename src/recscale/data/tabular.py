@@ -51,6 +51,7 @@ import numpy as np
 
 from recscale.data.badlines import Problem, clip
 from recscale.data.columns import ColumnSpec, TableColumns, compact, did_you_mean
+from recscale.data.duplicates import distinct
 from recscale.data.hashing import fnv1a64
 from recscale.data.ingest import IngestResult, run_ingest
 from recscale.data.ingest_options import IngestOptions
@@ -327,7 +328,7 @@ def _id_like(values: np.ndarray) -> str | None:
     d = np.diff(values)
     if np.all(d > 0) or np.all(d < 0):
         return f"a strictly {'increasing' if d[0] > 0 else 'decreasing'} integer sequence"
-    if n >= ID_DISTINCT_ROWS and len(np.unique(values)) == n:
+    if n >= ID_DISTINCT_ROWS and distinct(values) == n:
         return "all values distinct"
     return None
 
@@ -348,7 +349,7 @@ def id_like_warnings(batch, columns: TableColumns, name: str) -> list[str]:
                 why = _id_like(values)
             if why is None and role == "sparse" and len(arr) >= ID_DISTINCT_ROWS:
                 keys, kmissing = _keys(arr)
-                if not kmissing.any() and len(np.unique(keys)) == len(keys):
+                if not kmissing.any() and distinct(keys) == len(keys):
                     why = "all values distinct"
             if why is not None:
                 out.append(
