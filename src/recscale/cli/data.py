@@ -144,7 +144,9 @@ def criteo(
     --hash-size buckets, or a vocabulary with --min-count. Bad lines are skipped and reported with
     file and line (--strict stops at the first). Lines with fewer than 40 fields (trailing empty
     fields stripped, as many copies circulate) are read as empty there and counted as a note, also
-    under --strict; a header line and CRLF endings are accepted.
+    under --strict; so is a last line without newline, unless it was cut inside a field (then it is
+    truncated_line, an error under --strict). A header line and CRLF endings are accepted; a CSV is
+    refused with a pointer to `recscale data table`.
 
     Examples:
         recscale data criteo train.txt --out data/criteo-kaggle --hash-size 1000000
