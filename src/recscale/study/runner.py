@@ -366,7 +366,11 @@ class _Display:
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             )  # fmt: skip
-            self.overall = self.progress.add_task(f"study ({done}/{total} trials done before)", total=sum(self.totals.values()))
+            self.done, self.total = done, total
+            self.overall = self.progress.add_task(self._overall_text(), total=sum(self.totals.values()))
+
+    def _overall_text(self) -> str:
+        return f"study: {self.done}/{self.total} trials finished"
 
     def __enter__(self) -> "_Display":
         if self.enabled:
@@ -391,7 +395,8 @@ class _Display:
         if not self.enabled:
             return
         rest = self.totals.get(trial_id, 0) - self.seen.get(trial_id, 0)
-        self.progress.advance(self.overall, rest)
+        self.done += 1
+        self.progress.update(self.overall, advance=rest, description=self._overall_text())
         if trial_id in self.bars:
             self.progress.remove_task(self.bars.pop(trial_id))
         if not ok:
