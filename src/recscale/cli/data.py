@@ -220,7 +220,7 @@ def table(
     label: str = typer.Option(..., "--label", help="Label column (0/1)."),
     dense: str = typer.Option(None, "--dense", help=_DENSE_HELP),
     sparse: str = typer.Option(None, "--sparse", help=_SPARSE_HELP),
-    ignore: str = typer.Option(None, "--ignore", help="Columns that `rest` leaves out (names, ranges or patterns)."),
+    ignore: str = typer.Option(None, "--ignore", help="Columns that `rest` and the patterns leave out (names, ranges or patterns)."),
     delimiter: str = typer.Option(None, "--delimiter", help="CSV separator (default: tab for .tsv/.txt, else comma)."),
     hash_size: int = typer.Option(None, "--hash-size", help=_HASH_HELP),
     min_count: int = typer.Option(None, "--min-count", help=_MIN_COUNT_HELP),
@@ -239,13 +239,16 @@ def table(
 
     --dense, --sparse and --ignore take comma-separated names, ranges (C1-C26, or I[1-13]: numeric)
     and shell patterns ('C*', 'f_?'), matched against the first input's columns; --sparse rest (or
-    --dense rest) means every other column but the label and --ignore. Quote patterns in the shell.
+    --dense rest) means every other column but the label and --ignore, and --ignore also takes
+    columns out of what a pattern matches. Quote patterns in the shell. The summary names the
+    columns used; a feature column that looks like a row id (Kaggle's Criteo CSV has Id before
+    I1..I13, which 'I*' matches) is a warning.
 
     Examples:
         recscale data table clicks.parquet --out data/mine --label clicked --dense price,age --sparse user,item,country
         recscale data table day1.csv.gz day2.csv.gz --out data/mine --label y --sparse user,item --eval-files 1
-        recscale data table criteo.csv --out data/criteo --label label --dense 'I*' --sparse 'C*'
-        recscale data table criteo.csv --out data/criteo --label label --dense I1-I13 --sparse 'C[1-26]'
+        recscale data table train.csv --out data/criteo --label Label --dense I1-I13 --sparse C1-C26
+        recscale data table train.csv --out data/criteo --label Label --dense 'I*' --sparse 'C*' --ignore Id
         recscale data table avazu.csv.gz --out data/avazu --label click --sparse rest --ignore id
     """
     from recscale.data.columns import ColumnSpec
