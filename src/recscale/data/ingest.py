@@ -187,10 +187,11 @@ def run_ingest(
         progress: Called as ``progress(file_name, records_so_far)`` after each piece.
 
     Returns:
-        The dataset and its :class:`IngestReport`.
+        The dataset, its :class:`IngestReport` and its warnings (duplicates, eval rows in train, columns that look like row ids).
 
     Raises:
-        DataError: An input is missing or empty or has no valid record, or (``strict``) any bad record.
+        DataError: An input is missing or empty or has no valid record, a split would be empty, or
+            (``strict``) any bad record.
     """
     splits = _file_splits(len(source.files), options)
     pool = ThreadPoolExecutor(options.workers, thread_name_prefix="recscale-ingest") if options.workers > 1 else None
