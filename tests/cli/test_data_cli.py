@@ -124,7 +124,7 @@ def test_table_command(tmp_path, capsys):
     code = main(["data", "table", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "x"), "--label", "clicked", "--sparse", "usr"])
     assert code == 2
     err = capsys.readouterr().err
-    assert err == f"error: --sparse 'usr' is not a column in {tmp_path / 't.parquet'}; its columns are: clicked, price, user\n"
+    assert err == f"error: --sparse 'usr' is not a column in {tmp_path / 't.parquet'} (did you mean 'user'?); its columns are: clicked, price, user\n"
 
 
 def test_table_command_patterns_ranges_and_rest(tmp_path, capsys):
@@ -191,3 +191,27 @@ def test_progress_lines_name_the_file_and_pass(tmp_path, lines, capsys, monkeypa
     assert main(["data", "criteo", str(p), "--out", str(tmp_path / "ds"), "--min-count", "2"]) == 0
     err = capsys.readouterr().err
     assert f"  {p} (pass 1 of 2: counting ids): 2,000 records" in err and f"  {p}: 2,000 records" in err
+
+
+def test_table_summary_names_columns_duplicates_and_warnings(tmp_path, capsys):
+    """Check the summary on the Kaggle CSV layout with --dense 'I*': the columns it took, the counts, the warning."""
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame({"Id": 10_000_000 + np.arange(n), "Label": rng.integers(0, 2, n)})
+    for i in range(1, 14):
+        df[f"I{i}"] = rng.integers(0, 50, n)
+    for i in range(1, 27):
+        df[f"C{i}"] = [f"{x:08x}" for x in rng.integers(0, 40, n)]
+    df.to_csv(tmp_path / "train.csv", index=False)
+    code = main(["data", "table", str(tmp_path / "train.csv"), "--out", str(tmp_path / "ds"), "--label", "Label",
+                 "--dense", "I*", "--sparse", "C*", "--quiet"])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert "columns: label Label; dense (14) Id, I1-I13; sparse (26) C1-C26\n" in cap.out
+    assert "duplicates: 0 exact duplicate records; 0 of " in cap.out
+    assert cap.err.startswith("warning: column 'Id' (--dense) looks like a row id") and cap.err.count("\n") == 1
+    code = main(["data", "table", str(tmp_path / "train.csv"), "--out", str(tmp_path / "ds2"), "--label", "Label",
+                 "--dense", "I*", "--sparse", "C*", "--ignore", "Id", "--quiet"])
+    cap = capsys.readouterr()
+    assert code == 0 and cap.err == ""
+    assert "columns: label Label; dense (13) I1-I13; sparse (26) C1-C26; not used: Id\n" in cap.out

@@ -29,3 +29,13 @@ def test_unknown_example_exits_2_listing_them(capsys):
     assert main(["example", "huge"]) == 2
     err = capsys.readouterr().err
     assert err == "error: example 'huge' does not exist; examples: architectures, criteo, movielens, paper, quick, tiny\n"
+
+
+def test_example_descriptions_are_whole_first_sentences(capsys):
+    """Check each listed description is its spec's first sentence, whole, even where it spans comment lines."""
+    assert main(["example"]) == 0
+    listed = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    for name, description in listed.items():
+        comment = " ".join(c.lstrip("#").strip() for c in examples.path(name).read_text().splitlines() if c.startswith("#"))
+        assert description.endswith(".") and comment.startswith(description), name
+    assert listed["architectures"].endswith("(every trial sees the same training stream and eval rows).")  # its 2nd line

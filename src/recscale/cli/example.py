@@ -32,9 +32,19 @@ def example_command(
 
 
 def _summary(toml_text: str) -> str:
-    """The first line of a spec's opening comment (what the example is for)."""
-    first = toml_text.splitlines()[0] if toml_text else ""
-    return first.lstrip("# ").strip() if first.startswith("#") else ""
+    """The first sentence of a spec's opening comment, whole (it may span several comment lines)."""
+    lines = []
+    for line in toml_text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(lines)
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch in "([") - (ch in ")]")
+        if ch == "." and depth == 0 and (i + 1 == len(text) or (text[i + 1] == " " and text[i + 2 : i + 3].isupper())):
+            return text[: i + 1]
+    return text
 
 
 def register(app: typer.Typer) -> None:

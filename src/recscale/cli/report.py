@@ -17,7 +17,7 @@ def report_command(
     out: Path = typer.Option(None, "--out", help="Report folder (default: reports/<study name>)."),
     bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", min=0, help="Bootstrap refits per law (0: no intervals)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level of every interval."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstraps."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstraps."),
     joint_bootstrap: int = typer.Option(None, "--joint-bootstrap", min=0,
                                         help="Bootstrap refits of each joint law NE(N, D) (default: --bootstrap, at most 200)."),
     quiet: bool = typer.Option(False, "--quiet", help="Print only the report's path."),

@@ -6,7 +6,21 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Run scaling studies and read their ledgers.", no_args_is_help=True)
+app = typer.Typer(
+    help="""Run scaling studies and read their ledgers.
+
+    A study is a TOML spec (`recscale example` lists the packaged ones; a packaged example's name
+    works wherever a spec file does); its results go to one SQLite ledger per study.
+
+    Examples:
+        recscale example tiny > tiny.toml
+        recscale study run tiny.toml --db runs/tiny.db
+        recscale study run quick --dry-run
+        recscale study status runs/tiny.db
+        recscale study export runs/tiny.db --out runs/tiny.csv
+    """,
+    no_args_is_help=True,
+)
 
 
 def _default_db(spec_name: str) -> Path:
@@ -37,11 +51,12 @@ def run(
 
     Examples:
         recscale study run tiny
-        recscale study run examples/tiny.toml
-        recscale study run examples/quick.toml --db runs/quick.db --workers 2
-        recscale study run examples/tiny.toml --device cuda --trials-per-device 4
-        recscale study run examples/tiny.toml --executor ray --address 10.0.0.1:6379
-        recscale study run examples/tiny.toml --db runs/tiny.db --wait
+        recscale example tiny > tiny.toml && recscale study run tiny.toml
+        recscale study run quick --db runs/quick.db --workers 2
+        recscale study run tiny.toml --dry-run
+        recscale study run tiny.toml --device cuda --trials-per-device 4
+        recscale study run tiny.toml --executor ray --address 10.0.0.1:6379
+        recscale study run tiny.toml --db runs/tiny.db --wait
     """
     from recscale.study.runner import RunOptions, run_study
     from recscale.study.spec import load_spec
@@ -64,19 +79,27 @@ def run(
 
 
 def _print_dry_run(spec, db: Path, workers: int | None, device: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     from recscale.study.dryrun import dry_run
     from recscale.train.device import resolve_device
 
-    est = dry_run(spec, db, workers=workers, device=resolve_device(device))
-    table = Table(title=f"{spec.name}: {est.trials} trials, {len(est.models)} distinct models")
+    print_estimate(spec.name, dry_run(spec, db, workers=workers, device=resolve_device(device)))
+
+
+def print_estimate(name: str, est) -> None:
+    """The dry run's table and totals. Model ids are never cut: they are how schemes are told apart,
+    so in a terminal a long id folds onto a second line, and piped to a file or a pager the table is
+    as wide as it needs."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{name}: {est.trials} trials, {len(est.models)} distinct models")
     for col in ("model", "trials", "params", "FLOPs/sample", "ms/step", "s/eval"):
-        table.add_column(col, justify="right" if col != "model" else "left")
+        table.add_column(col, justify="right" if col != "model" else "left", overflow="fold", no_wrap=col != "model")
     for m in est.models:
         table.add_row(m.label, str(m.trials), f"{m.params_total:,}", f"{m.flops_per_sample:,}", f"{1e3 * m.step_s:.2f}", f"{m.eval_s:.2f}")
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=100_000, soft_wrap=True)
     console.print(table)
     console.print(
         f"checkpoints: {len(est.checkpoints)} ({est.checkpoints[0]:,} … {est.checkpoints[-1]:,} samples); "

@@ -16,12 +16,18 @@ shell pattern (``I*``, ``C?``, ``f_[ab]*``)
 ``rest`` (the whole of ``--dense`` or ``--sparse``)
     Every column that is not the label, not in the other role and not ``--ignore``\\ d.
 
-A selector that matches no column is an error naming it and listing the columns that exist. A column
-selected twice in one role counts once; in two roles it is an error (see :class:`TableColumns`).
+``--ignore`` removes columns from what the patterns, ranges and ``rest`` of ``--dense`` and
+``--sparse`` select (``--dense 'I*' --ignore Id`` on the Kaggle layout ``Id,Label,I1..I13,...``);
+a column named exactly in a role and in ``--ignore`` is an error.
+
+A selector that matches no column is an error naming it and listing the columns that exist (with
+"did you mean" for a name in the wrong case or nearly right). A column selected twice in one role
+counts once; in two roles it is an error (see :class:`TableColumns`).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -92,11 +98,20 @@ class ColumnSpec:
 
     def resolve(self, available: list[str], where: str) -> TableColumns:
         """The exact columns of each role, in order, given the columns of the first input ``where``."""
+        if self.label not in available:
+            raise DataError(f"--label {self.label!r} is not a column of {where}{did_you_mean(self.label, available)}; "
+                            f"its columns are: {', '.join(available)}")
         ignored = select(self.ignore, available, "--ignore", where)
         roles = {}
         for role in ("dense", "sparse"):
             sel = getattr(self, role)
-            roles[role] = () if sel == (REST,) else select(sel, available, f"--{role}", where)
+            if sel == (REST,):
+                roles[role] = ()
+                continue
+            both = [c for c in sel if c in ignored and c in available]
+            if both:
+                raise DataError(f"column {both[0]!r} is given in --{role} and in --ignore; drop it from one")
+            roles[role] = tuple(c for c in select(sel, available, f"--{role}", where) if c not in ignored)
         for role, other in (("dense", "sparse"), ("sparse", "dense")):
             if getattr(self, role) == (REST,):
                 taken = {self.label, *roles[other], *ignored}
@@ -112,7 +127,8 @@ def select(selectors: tuple[str, ...], available: list[str], flag: str, where: s
     for s in selectors:
         found = _one(s, available)
         if isinstance(found, str):
-            raise DataError(f"{flag} {s!r} {found} in {where}; its columns are: {', '.join(available)}")
+            hint = did_you_mean(s, available) if found == "is not a column" else ""
+            raise DataError(f"{flag} {s!r} {found} in {where}{hint}; its columns are: {', '.join(available)}")
         out.update(dict.fromkeys(found))
     return tuple(out)
 
@@ -140,3 +156,39 @@ def _one(selector: str, available: list[str]) -> list[str] | str:
 
 def _list(names: list[str], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def did_you_mean(name: str, available: list[str]) -> str:
+    """``" (did you mean 'Label'?)"`` for a name in the wrong case or nearly right, else ``""``."""
+    same = [c for c in available if c.lower() == name.lower()]
+    close = same or difflib.get_close_matches(name, available, n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+def compact(names: list[str] | tuple[str, ...]) -> str:
+    """Column names with runs of consecutive numbers shortened: ``I1..I13, C1..C26`` → ``"I1-I13, C1-C26"``."""
+    parts: list[str] = []
+    run: list[tuple[str, int, str]] = []  # (prefix, number, name) of the current run
+
+    def flush() -> None:
+        if len(run) >= 3:
+            parts.append(f"{run[0][2]}-{run[-1][2]}")
+        else:
+            parts.extend(r[2] for r in run)
+        run.clear()
+
+    for n in names:
+        m = _NUMBERED.fullmatch(n)
+        if m and run and run[-1][0] == m[1] and run[-1][1] + 1 == int(m[2]) and not m[2].startswith("0"):
+            run.append((m[1], int(m[2]), n))
+            continue
+        flush()
+        if m and not m[2].startswith("0"):
+            run.append((m[1], int(m[2]), n))
+        else:
+            parts.append(n)
+    flush()
+    return ", ".join(parts)

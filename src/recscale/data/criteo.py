@@ -25,8 +25,14 @@ the report's notes (``trailing_fields_missing``), not as an error; short lines a
 one vectorised pass, so they stay on the fast path (``benchmarks/ingest_throughput.py --circulating``:
 1M lines, 44% short, CRLF and a header in 1.3x the canonical file's time on a shared 2-core machine).
 ``--strict`` accepts them too: it stops at *bad* records, and a short line is how the data
-circulates, not a damaged one. A final line without newline that is short is ``truncated_line``
-instead (a cut file looks the same). A first line whose fields are all names
+circulates, not a damaged one.
+
+The last line, when it has no newline, is judged by the same rules as every other line, short or
+not: a stripped line ends on a field boundary and is read (and noted if short); a download cut off
+mid-line almost always ends inside a field, which leaves a categorical value of fewer than 8 hex
+digits, and the line is ``truncated_line`` (skipped, or under ``--strict`` an error). A cut that
+ends exactly on a field boundary, or inside a count, cannot be told from a stripped line and is
+read. A first line whose fields are all names
 (``label``, ``I1``, ...) is a header: skipped, noted (``header``), and records are numbered after
 it, so the split is the same as without it. CRLF line endings are accepted.
 
@@ -126,16 +132,13 @@ def parse_line(raw: bytes) -> tuple[int, list[int | None], list[int]] | tuple[st
 def _slow(lines: list[bytes], numbers: np.ndarray, chunk: "_Chunk", name: str) -> Block:
     """Line-by-line parse (lines without newline, with their record numbers): the reference behaviour.
 
-    A last line without newline that has fewer than 40 fields is ``truncated_line``, not short: a
-    file cut off mid-line looks exactly like one whose trailing fields were stripped.
+    A last line without newline follows the same rules; if it is bad, its kind is ``truncated_line``.
     """
     records, labels, dense, keys, problems = [], [], [], [], []
     short = 0
     for raw, record in zip(lines, numbers.tolist()):
         r = parse_line(raw)
         n_fields = raw.count(b"\t") + 1
-        if record == chunk.unterminated_line and not isinstance(r[0], str) and n_fields < N_FIELDS:
-            r = ("wrong_field_count", f"only {n_fields} of {N_FIELDS} fields")
         if isinstance(r[0], str):
             kind, msg = r
             if record == chunk.unterminated_line:
@@ -370,8 +373,8 @@ def _pad_short_lines(chunk: _Chunk) -> tuple[_Chunk, np.ndarray | None]:
     """The chunk with tabs added to lines of fewer than 40 fields, and which lines were padded.
 
     Files in circulation often have trailing empty fields stripped; padding them in one vectorised
-    pass keeps such files on the fast path. Empty lines and a final line without newline are left
-    alone (they are bad or truncated, see :func:`_slow`). A chunk with 39 tabs a line costs one count.
+    pass keeps such files on the fast path. Empty lines are left alone (they are bad). A chunk with
+    39 tabs a line costs one count.
     """
     if chunk.buf.count(b"\t") == (N_FIELDS - 1) * chunk.n_lines:
         return chunk, None
@@ -382,8 +385,6 @@ def _pad_short_lines(chunk: _Chunk) -> tuple[_Chunk, np.ndarray | None]:
     tabs = np.searchsorted(np.flatnonzero(a == 9), nl)
     tabs = np.diff(np.concatenate(([0], tabs)))
     short = (tabs < N_FIELDS - 1) & (ends > starts)
-    if chunk.unterminated_line:
-        short[chunk.unterminated_line - chunk.first_line] = False
     if not short.any():
         return chunk, None
     pad = np.repeat(ends[short], N_FIELDS - 1 - tabs[short])
@@ -476,6 +477,27 @@ def _recover(a, nl, idx, failed, chunk: _Chunk, name: str, screened: bool) -> li
 _NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
+def not_criteo(buf: bytes | bytearray, name: str) -> str | None:
+    """Why the first line shows the input is not a Criteo TSV (comma-separated, no tab), or None.
+
+    Every line of such a file would be a bad label, so the whole ingest would report one error per
+    line; the message names the command that reads it instead.
+    """
+    end = buf.find(b"\n")
+    first = bytes(buf[: end if end >= 0 else len(buf)]).rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
+    if b"\t" in first or first.count(b",") < 2:
+        return None
+    fields = first.split(b",")
+    header = all(_NAME.fullmatch(f.strip(b'"')) for f in fields)
+    shown = first[:60].decode("utf-8", "replace") + ("..." if len(first) > 60 else "")
+    what = "a CSV with a header" if header else "comma-separated (CSV), not tab-separated"
+    return (
+        f"{name}: this looks like {what} ({shown!r}), not a Criteo TSV; use recscale data table {name} "
+        "--out DIR --label COLUMN --dense ... --sparse ... (the Kaggle CSV layout: --label Label --dense I1-I13 "
+        "--sparse C1-C26)"
+    )
+
+
 def is_header(buf: bytes | bytearray) -> bool:
     """True if the first line is a header: two or more fields, each a name such as ``label`` or ``C26``.
 
@@ -507,6 +529,8 @@ class CriteoSource:
                 buf = reader.read_lines(self.chunk_bytes)
                 if not buf:
                     break
+                if line == 1 and not offset and (why := not_criteo(buf, file.name)):
+                    raise DataError(why)
                 if line == 1 and not offset and is_header(buf):
                     del buf[: buf.find(b"\n") + 1 or len(buf)]
                     offset = 1

@@ -37,6 +37,18 @@ Train/eval split
     depends only on the seed, its file's position and its line number, never on chunking or on
     other lines being bad. Training rows keep file order (the training stream).
 
+Empty splits
+    A split with no row is an error (nothing is written): a study cannot train or evaluate on it,
+    and it happens quietly when most records of a small input are bad. The one exception is an eval
+    split left empty on request (``--eval-fraction 0``).
+
+Duplicates and leakage
+    Exact duplicate records, and eval records that also occur in train (same features and label),
+    are counted (:mod:`~recscale.data.duplicates`) into ``stats.duplicates`` of ``meta.json``; above
+    1% of records (of eval records) the ingest warns. Warnings, with those of the source (a column
+    that looks like a row id), are in ``meta.json`` under ``warnings`` and in
+    :attr:`IngestResult.warnings`.
+
 Bad input
     Every malformed record is counted by kind (see :data:`~recscale.data.badlines.KINDS`) and the first few of each kind
     are kept with file, line and field. By default bad records are skipped and reported; with
@@ -61,7 +73,9 @@ from typing import Any
 
 import numpy as np
 
+from recscale.data import duplicates
 from recscale.data.badlines import FileReport, IngestReport, ReportBuilder
+from recscale.data.columns import compact
 from recscale.data.hashing import eval_mask
 from recscale.data.ingest_options import IngestOptions
 from recscale.data.shards import Dataset, DatasetWriter
@@ -105,10 +119,11 @@ class _Stats:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """A committed dataset and the report of the ingest that made it."""
+    """A committed dataset, the report of the ingest that made it, and what it warns about."""
 
     dataset: Dataset
     report: IngestReport
+    warnings: tuple[str, ...] = ()
 
 
 
@@ -138,6 +153,7 @@ class _Sinks:
     writer: DatasetWriter
     report: ReportBuilder
     stats: _Stats
+    duplicates: duplicates.DuplicateCounter = field(default_factory=duplicates.DuplicateCounter)
 
 
 def _file_splits(n_files: int, options: IngestOptions) -> list[str]:
@@ -171,10 +187,11 @@ def run_ingest(
         progress: Called as ``progress(file_name, records_so_far)`` after each piece.
 
     Returns:
-        The dataset and its :class:`IngestReport`.
+        The dataset, its :class:`IngestReport` and its warnings (duplicates, eval rows in train, columns that look like row ids).
 
     Raises:
-        DataError: An input is missing or empty or has no valid record, or (``strict``) any bad record.
+        DataError: An input is missing or empty or has no valid record, a split would be empty, or
+            (``strict``) any bad record.
     """
     splits = _file_splits(len(source.files), options)
     pool = ThreadPoolExecutor(options.workers, thread_name_prefix="recscale-ingest") if options.workers > 1 else None
@@ -189,24 +206,43 @@ def run_ingest(
             for file, split in run.inputs():
                 _write_file(run, encoder, sinks, file, split)
             rep = sinks.report.build()
+            _check_splits(w, rep, options)
             for name in ("train", "eval"):
-                if name not in w.stats:  # keep both splits present, so readers need no special case
+                if name not in w.stats:  # an eval split empty on request: kept present, so readers need no special case
                     n_dense, n_sparse = len(source.dense_names), len(source.sparse_names)
                     w.append(name, np.zeros((0, n_dense), np.float32), np.zeros((0, n_sparse), np.int64), np.zeros(0, np.float32))
-            ds = w.commit(_meta(run, vocab, sinks.stats, rep, extra_meta), cardinalities=cards)
-        return IngestResult(ds, rep)
+            dups = sinks.duplicates.result()
+            warns = [*getattr(source, "warnings", []), *duplicates.warnings(dups)]
+            ds = w.commit(_meta(run, vocab, sinks.stats, rep, extra_meta, dups, warns), cardinalities=cards)
+        return IngestResult(ds, rep, tuple(warns))
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _check_splits(w: DatasetWriter, rep: IngestReport, options: IngestOptions) -> None:
+    """Raise DataError if a split got no row (but an eval split left empty by ``--eval-fraction 0``)."""
+    rows = {name: (w.stats[name].rows if name in w.stats else 0) for name in ("train", "eval")}
+    read = f"{rep.valid:,} valid of {rep.records:,} records read"
+    fraction = options.resolved_eval_fraction
+    if rows["train"] == 0:
+        why = f"every one of the {read} fell in the --eval-fraction {fraction:g} sample"
+        raise DataError(f"the train split would be empty ({why}); nothing was written: give more rows or a smaller --eval-fraction")
+    if rows["eval"] == 0 and fraction > 0:
+        raise DataError(
+            f"the eval split would be empty ({read}; none fell in the --eval-fraction {fraction:g} sample); nothing was "
+            "written: give more rows, a larger --eval-fraction, or an eval input with --eval-files 1"
+        )
+
+
 def _finish(encoder: Encoder, options: IngestOptions, b: Block, split: str, file_index: int) -> tuple[Block, list[tuple]]:
-    """Ids and split of one block, in the worker: the main thread only appends (it is the serial part)."""
+    """Ids, split and feature hashes of one block, in the worker: the main thread only appends (the serial part)."""
     ids = encoder.encode(b.keys, b.missing)
+    fh = duplicates.feature_hash(b.dense, b.keys, b.missing)
     if split != "train+eval":
-        return b, [(split, b.dense, ids, b.labels)]
+        return b, [(split, b.dense, ids, b.labels, fh)]
     is_eval = eval_mask(file_index, b.records, options.resolved_eval_fraction, options.seed)
-    return b, [(name, b.dense[m], ids[m], b.labels[m]) for name, m in (("train", ~is_eval), ("eval", is_eval))]
+    return b, [(name, b.dense[m], ids[m], b.labels[m], fh[m]) for name, m in (("train", ~is_eval), ("eval", is_eval))]
 
 
 def _write_file(run: _Pass, encoder: Encoder, sinks: _Sinks, file: InputFile, split: str) -> None:
@@ -223,9 +259,10 @@ def _write_file(run: _Pass, encoder: Encoder, sinks: _Sinks, file: InputFile, sp
         records += b.n_records
         valid += len(b.labels)
         sinks.stats.add(b)
-        for name, dense, ids, labels in parts:
+        for name, dense, ids, labels, fh in parts:
             if len(labels):
                 sinks.writer.append(name, dense, ids, labels)
+                sinks.duplicates.add(name, fh, labels)
         if run.progress is not None:
             run.progress(file.name, records)
     if valid == 0:
@@ -238,12 +275,21 @@ def _write_file(run: _Pass, encoder: Encoder, sinks: _Sinks, file: InputFile, sp
     sinks.report.files.append(FileReport(file.name, records, valid, split))
 
 
-def _meta(run: _Pass, vocab: Vocabulary | None, stats: _Stats, rep: IngestReport, extra: dict[str, Any] | None) -> dict[str, Any]:
-    """meta.json's provenance: source, resolved options, transforms, statistics and the report."""
+def _meta(
+    run: _Pass, vocab: Vocabulary | None, stats: _Stats, rep: IngestReport, extra: dict[str, Any] | None,
+    dups: dict[str, Any], warns: list[str],
+) -> dict[str, Any]:
+    """meta.json's provenance: source, columns, resolved options, transforms, statistics, the report, warnings."""
     source, options = run.source, run.options
     hash_size = options.resolved_hash_size
     return {
         "source": source.describe(),
+        "columns": {
+            "label": getattr(source, "label_name", "label"),
+            "dense": compact(source.dense_names),
+            "sparse": compact(source.sparse_names),
+            "ignored": compact(list(getattr(source, "ignored_names", []))),
+        },
         "options": options.to_dict(),
         "transforms": {
             "dense": "missing, NaN or negative -> 0; then log(1 + x); float32",
@@ -259,6 +305,7 @@ def _meta(run: _Pass, vocab: Vocabulary | None, stats: _Stats, rep: IngestReport
             "dense_missing_rate": stats.rates("dense_missing", source.dense_names),
             "dense_negative_rate": stats.rates("dense_negative", source.dense_names),
             "sparse_missing_rate": stats.rates("sparse_missing", source.sparse_names),
+            "duplicates": dups,
             **(
                 {
                     "vocab_sizes": dict(zip(source.sparse_names, vocab.sizes)),
@@ -269,6 +316,7 @@ def _meta(run: _Pass, vocab: Vocabulary | None, stats: _Stats, rep: IngestReport
             ),
         },
         "ingest_report": rep.to_dict(),
+        "warnings": list(warns),
         **(extra or {}),
     }
 

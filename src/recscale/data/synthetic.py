@@ -536,9 +536,10 @@ def _progress(enabled: bool, total: int, label: str):
     """A rich progress bar as a callable: bar(k) advances by k rows, bar(None) closes it."""
     if not enabled:
         return lambda k: None
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    prog = Progress(transient=True)
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+                    TimeRemainingColumn(), transient=True)
     task = prog.add_task(label, total=total)
     prog.start()
 

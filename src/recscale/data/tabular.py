@@ -23,6 +23,13 @@ located by line (the header is line 1; a quoted field spanning lines would shift
 Parquet problems by row (1-based). The split hashes the 1-based *data row* number, the same for a
 CSV and a Parquet file of the same table.
 
+What it checks before trusting the columns: a first line that looks like data rather than names is
+an error (a headerless file, e.g. a Criteo TSV, which ``recscale data criteo`` reads); a label named
+in the wrong case gets "did you mean". Labels ``true``/``false`` (any case) are read as 1/0, as a
+Parquet boolean is. A feature column that looks like a row id in the first input's first rows
+(:data:`ID_SAMPLE_ROWS`): a strictly monotone integer sequence, or all values distinct, is a
+warning (the Kaggle Criteo CSV's ``Id`` matched by ``--dense 'I*'``), naming ``--ignore``.
+
 Files as they circulate: CRLF (and CR) line endings are read as LF. The first line of a CSV is
 always its header; a later line that repeats it (every used column holding its own name, as
 ``cat a.csv b.csv`` leaves) is skipped and counted as a note (``header``), and the data rows after it
@@ -43,7 +50,8 @@ from typing import Any
 import numpy as np
 
 from recscale.data.badlines import Problem, clip
-from recscale.data.columns import ColumnSpec, TableColumns
+from recscale.data.columns import ColumnSpec, TableColumns, compact, did_you_mean
+from recscale.data.duplicates import distinct
 from recscale.data.hashing import fnv1a64
 from recscale.data.ingest import IngestResult, run_ingest
 from recscale.data.ingest_options import IngestOptions
@@ -53,6 +61,11 @@ from recscale.errors import DataError
 
 BATCH_ROWS = 1 << 16
 CSV_BLOCK_BYTES = 4 << 20
+ID_SAMPLE_ROWS = 1 << 16  # rows of the first input checked for row-id columns
+ID_MONOTONE_ROWS = 50  # a strictly monotone integer column over at least this many rows is an id
+ID_DISTINCT_ROWS = 1000  # all values distinct over at least this many rows is an id
+_HEX8 = re.compile(r"[0-9a-fA-F]{8}")
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _pa():
@@ -85,7 +98,34 @@ def csv_header(file: InputFile, delimiter: str) -> tuple[list[str], bool]:
     if not first:
         raise DataError(f"{file.name}: empty input (no header line)")
     text = first.decode("utf-8", "replace").removeprefix("\ufeff")  # a byte-order mark (pyarrow skips it too)
-    return next(csv.reader([text], delimiter=delimiter)), head.gzip
+    names = next(csv.reader([text], delimiter=delimiter))
+    _check_header(file, names, delimiter)
+    return names, head.gzip
+
+
+def _check_header(file: InputFile, names: list[str], delimiter: str) -> None:
+    """Raise DataError if the first line looks like data, not column names.
+
+    It does when it has a number and at least half its fields are numbers, empty, or 8 hex digits
+    (a Criteo line); column names 0..n-1 or 1..n (as pandas writes a frame without names) are a header.
+    """
+    stripped = [n.strip() for n in names]
+    numeric = [n for n in stripped if _NUMBER.fullmatch(n)]
+    data_like = [n for n in stripped if not n or _NUMBER.fullmatch(n) or _HEX8.fullmatch(n)]
+    if not numeric or 2 * len(data_like) < len(names):
+        return
+    if stripped in ([str(i) for i in range(len(names))], [str(i) for i in range(1, len(names) + 1)]):
+        return
+    shown = ", ".join(repr(n) for n in names[:4]) + (", ..." if len(names) > 4 else "")
+    criteo = (
+        "; a Criteo TSV (label, I1-I13, C1-C26, no header) is read by recscale data criteo"
+        if delimiter == "\t" and len(names) <= 40 else ""
+    )
+    raise DataError(
+        f"{file.name}: the first line ({shown}) looks like data, not a header: {len(data_like)} of its {len(names)} "
+        f"fields are numbers, empty or hex values. recscale data table takes the column names from the first line; "
+        f"add a header line{criteo}"
+    )
 
 
 def _parquet_file(file: InputFile):
@@ -131,13 +171,19 @@ def _cast_floats(arr) -> tuple[np.ndarray, np.ndarray]:
     return out, bad
 
 
-def _numbers(arr, column: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(values float64 with NaN where missing, missing mask, unparsable mask) of one column."""
+def _numbers(arr, column: str, name: str, boolean_words: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values float64 with NaN where missing, missing mask, unparsable mask) of one column.
+
+    With ``boolean_words`` (the label), text ``true``/``false`` in any case counts as 1/0.
+    """
     pa, pc = _pa()
     t = arr.type
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
         if pa.types.is_binary(t) or pa.types.is_large_binary(t):
             arr = arr.cast(pa.large_binary()).view(pa.large_string())  # validity was checked by the caller
+        if boolean_words:  # true/false as a Parquet boolean is read: 1/0
+            low = pc.utf8_lower(pc.utf8_trim_whitespace(arr))
+            arr = pc.if_else(pc.equal(low, "true"), "1", pc.if_else(pc.equal(low, "false"), "0", arr))
         empty = pc.fill_null(pc.equal(pc.binary_length(arr), 0), True).to_numpy(zero_copy_only=False)
         values, bad = _cast_floats(arr)
         missing = empty | (np.isnan(values) & ~bad)
@@ -230,7 +276,7 @@ def parse_batch(
             if bad.any():
                 flag(bad, "undecodable", c, cols[c])
                 cols[c] = pc.if_else(pa.array(bad), pa.scalar(None, cols[c].type), cols[c])
-    lv, lmissing, lbad = _numbers(cols[columns.label], columns.label, name)
+    lv, lmissing, lbad = _numbers(cols[columns.label], columns.label, name, boolean_words=True)
     flag(lmissing | lbad | ((lv != 0) & (lv != 1)), "bad_label", columns.label, cols[columns.label])
     dense = np.empty((n, len(columns.dense)), dtype=np.float32)
     d_missing = np.zeros(len(columns.dense), np.int64)
@@ -272,6 +318,56 @@ def parse_batch(
         dense_negative=d_negative,
         sparse_missing=missing_s[ok].sum(axis=0),
     )
+
+
+def _id_like(values: np.ndarray) -> str | None:
+    """Why a column's values (float64, no NaN) look like row ids, or None."""
+    n = len(values)
+    if n < ID_MONOTONE_ROWS or not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+        return None
+    d = np.diff(values)
+    if np.all(d > 0) or np.all(d < 0):
+        return f"a strictly {'increasing' if d[0] > 0 else 'decreasing'} integer sequence"
+    if n >= ID_DISTINCT_ROWS and distinct(values) == n:
+        return "all values distinct"
+    return None
+
+
+def id_like_warnings(batch, columns: TableColumns, name: str) -> list[str]:
+    """A warning for each feature column of ``batch`` that looks like a row id (see module docstring)."""
+    pa, _ = _pa()
+    out = []
+    for role, cols in (("dense", columns.dense), ("sparse", columns.sparse)):
+        for c in cols:
+            arr = batch.column(c)
+            if pa.types.is_binary(arr.type):
+                if len(_undecodable(arr).nonzero()[0]):
+                    continue
+            values, missing, bad = _numbers(arr, c, name) if _number_like(arr) else (None, None, None)
+            why = None
+            if values is not None and not missing.any() and not bad.any():
+                why = _id_like(values)
+            if why is None and role == "sparse" and len(arr) >= ID_DISTINCT_ROWS:
+                keys, kmissing = _keys(arr)
+                if not kmissing.any() and distinct(keys) == len(keys):
+                    why = "all values distinct"
+            if why is not None:
+                out.append(
+                    f"column {c!r} (--{role}) looks like a row id ({why} in the first {len(arr):,} rows of {name}): "
+                    f"as a feature it can only memorise rows; leave it out with --ignore {c}"
+                )
+    return out
+
+
+def _number_like(arr) -> bool:
+    """True unless the column is text that is not numbers (a cheap look at its first value)."""
+    pa, _ = _pa()
+    if not (pa.types.is_binary(arr.type) or pa.types.is_string(arr.type) or pa.types.is_large_binary(arr.type)
+            or pa.types.is_large_string(arr.type)):
+        return pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type)
+    first = next((v for v in arr.drop_null().slice(0, 1).to_pylist()), None)
+    text = first.decode("utf-8", "replace") if isinstance(first, bytes) else str(first)
+    return bool(_NUMBER.fullmatch(text.strip()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,18 +428,25 @@ class TableSource:
         self.delimiter = delimiter
         self.dense_names = list(columns.dense)
         self.sparse_names = list(columns.sparse)
+        self.label_name = columns.label
+        self.ignored_names: list[str] = []  # columns of the first input that no role uses
+        self.warnings: list[str] = []  # filled while the first input is read (columns that look like row ids)
         self.formats: dict[str, str] = {}
 
-    def _check_columns(self, name: str, available: list[str]) -> None:
+    def _check_columns(self, file: InputFile, available: list[str]) -> None:
         lacking = [c for c in self.columns.all if c not in available]
         if lacking:
             raise DataError(
-                f"{name}: no column {', '.join(repr(c) for c in lacking)}; its columns are: {', '.join(available)}"
+                f"{file.name}: no column {', '.join(repr(c) for c in lacking)}{did_you_mean(lacking[0], available)}; "
+                f"its columns are: {', '.join(available)}"
             )
+        if file.index == 0:
+            used = set(self.columns.all)
+            self.ignored_names = [c for c in available if c not in used]
 
     def _parquet(self, file: InputFile) -> Iterator[tuple]:
         pf = _parquet_file(file)
-        self._check_columns(file.name, pf.schema_arrow.names)
+        self._check_columns(file, pf.schema_arrow.names)
         if pf.metadata.num_rows == 0:
             raise DataError(f"{file.name}: empty input (no rows)")
         self.formats[file.name] = "parquet"
@@ -359,7 +462,7 @@ class TableSource:
 
         delim = csv_delimiter(file, self.delimiter)
         available, gz = csv_header(file, delim)
-        self._check_columns(file.name, available)
+        self._check_columns(file, available)
         self.formats[file.name] = "csv" + ("+gzip" if gz else "")
 
         reader = LineReader(file)
@@ -427,16 +530,23 @@ class TableSource:
         block.notes = piece.notes
         return block
 
+    def _parse_first(self, piece: _Piece, file: InputFile) -> Block:
+        """:meth:`_parse`, and on the first input's first rows, the check for row-id columns."""
+        if file.index == 0 and piece.batch is not None and len(piece.records) and piece.records[0] == 1:
+            self.warnings.extend(id_like_warnings(piece.batch.slice(0, ID_SAMPLE_ROWS), self.columns, file.name))
+        return self._parse(piece, file.name)
+
     def blocks(self, file: InputFile, finish: Callable[[Block], Any], pool: Executor | None, in_flight: int) -> Iterator[Any]:
         items = self._parquet(file) if is_parquet(file.path) else self._csv(file)
-        return ordered_map(pool, lambda it: finish(self._parse(it, file.name)), items, in_flight)
+        return ordered_map(pool, lambda it: finish(self._parse_first(it, file)), items, in_flight)
 
     def describe(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "inputs": [str(f.path) for f in self.files],
             "formats": dict(self.formats),
-            "columns": {"label": self.columns.label, "dense": list(self.columns.dense), "sparse": list(self.columns.sparse)},
+            "columns": {"label": self.columns.label, "dense": list(self.columns.dense), "sparse": list(self.columns.sparse),
+                        "ignored": list(self.ignored_names)},
             **({"column_selectors": self.selectors} if self.selectors else {}),
             "keys": "categorical key = FNV-1a 64 of the value's UTF-8 text; null and '' are missing",
         }

@@ -704,6 +704,19 @@ def _x_needed_cell(p) -> str:
 # ---- provenance ---------------------------------------------------------------------------------
 
 
+def _dataset_checks(meta: dict[str, Any]) -> str:
+    """The ingest's duplicate and eval-in-train counts and its warnings, as a sentence (empty if none recorded)."""
+    dups = (meta.get("stats") or {}).get("duplicates")
+    out = ""
+    if dups:
+        about = "" if dups.get("exact", True) else "about "
+        out += (f" Ingest: {about}{dups['duplicate_records']:,} exact duplicate records of {dups['records']:,}; "
+                f"{about}{dups['eval_in_train']:,} of {dups['eval_records']:,} eval records also in train.")
+    for w in meta.get("warnings") or []:
+        out += f" **Ingest warning**: {w}."
+    return out
+
+
 def provenance_section(a: Analysis, wall_s: float | None) -> list[Block]:
     st = a.study
     blocks = [Block("h2", "Provenance", anchor="provenance")]
@@ -741,10 +754,10 @@ def provenance_section(a: Analysis, wall_s: float | None) -> list[Block]:
         items.append("Versions: " + ", ".join(f"{k} {v}" for k, v in pv["versions"].items()) + ".")
     if pv.get("machine"):
         items.append("Machine: " + ", ".join(f"{k} {v}" for k, v in pv["machine"].items() if v not in (None, "")) + ".")
-    if pv.get("dataset"):
-        items.append(f"Dataset: `{pv['dataset']}`.")
-    blocks.append(Block("list", items=items))
     meta = pv.get("dataset_meta") or {}
+    if pv.get("dataset"):
+        items.append(f"Dataset: `{pv['dataset']}`." + _dataset_checks(meta))
+    blocks.append(Block("list", items=items))
     world = meta.get("world")
     if world:
         blocks.append(Block("details", text="Synthetic world", rows=[[k, json.dumps(v)] for k, v in world.items()],

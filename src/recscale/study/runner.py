@@ -88,7 +88,11 @@ def check_dataset(spec: StudySpec, ds: Dataset) -> None:
     problems = []
     for split in ("train", "eval"):
         if ds.rows(split) == 0:
-            problems.append(f"data.path: {ds.path} has no {split!r} split; it has {sorted(ds.meta['splits'])}")
+            if split in ds.meta["splits"]:
+                problems.append(f"data.path: the {split!r} split of {ds.path} is empty (0 rows); "
+                                "make the dataset again with rows in both splits (see its --eval-fraction / --eval-files)")
+            else:
+                problems.append(f"data.path: {ds.path} has no {split!r} split; it has {sorted(ds.meta['splits'])}")
     stop = max(spec.checkpoint_samples())
     if ds.rows("train") and stop > ds.rows("train"):
         problems.append(
@@ -359,10 +363,14 @@ class _Display:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"),
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             )  # fmt: skip
-            self.overall = self.progress.add_task(f"study ({done}/{total} trials done before)", total=sum(self.totals.values()))
+            self.done, self.total = done, total
+            self.overall = self.progress.add_task(self._overall_text(), total=sum(self.totals.values()))
+
+    def _overall_text(self) -> str:
+        return f"study: {self.done}/{self.total} trials finished"
 
     def __enter__(self) -> "_Display":
         if self.enabled:
@@ -387,7 +395,8 @@ class _Display:
         if not self.enabled:
             return
         rest = self.totals.get(trial_id, 0) - self.seen.get(trial_id, 0)
-        self.progress.advance(self.overall, rest)
+        self.done += 1
+        self.progress.update(self.overall, advance=rest, description=self._overall_text())
         if trial_id in self.bars:
             self.progress.remove_task(self.bars.pop(trial_id))
         if not ok:

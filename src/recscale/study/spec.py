@@ -49,8 +49,11 @@ Several architectures in one study (default ``["dlrm"]``; same data, same order,
     fmb_mlp_width = [32, 256]        # every hidden layer of the FMB's MLP (also: layers, fm_rank)
 
 TOML is parsed here once; everything downstream takes typed objects. Every problem is collected
-and reported together, each with its key path, the value and what is allowed. Relative
-``data.path`` values are resolved against the working directory.
+and reported together, each with its key path, the value and what is allowed. A relative
+``data.path`` is resolved against the folder of the spec file (as a relative path inside any file
+is), so a study runs the same from any working directory. A packaged example (run by name,
+``recscale study run criteo``, or through the repository's ``examples/`` links) is not a folder of
+the user's, and its ``data.path`` is resolved against the working directory.
 """
 
 from __future__ import annotations
@@ -333,7 +336,12 @@ def load_spec(path: str | Path) -> StudySpec:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as e:
         raise SpecError([f"invalid TOML: {e}"], source=str(p)) from None
-    return parse_spec(raw, source=str(p))
+    spec = parse_spec(raw, source=str(p))
+    data_path = spec.data.path
+    packaged = examples.path(p.name)
+    if data_path is not None and not Path(data_path).is_absolute() and not (packaged and packaged.resolve() == p.resolve()):
+        spec = replace(spec, data=replace(spec.data, path=str(p.parent / data_path)))  # relative to the spec file
+    return spec
 
 
 def _is_int(v: Any) -> bool:
