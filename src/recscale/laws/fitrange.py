@@ -107,6 +107,9 @@ def fit_start(x: Any, y: Any, *, z: float = DEFAULT_Z, min_points: int = DEFAULT
             the caller's fit: floor bounds, form).
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xs.shape != ys.shape or not (np.all(np.isfinite(xs)) and np.all(xs > 0) and np.all(np.isfinite(ys))):
+        # Nothing is left out of data the fit itself will refuse, so its error (naming the bad value) is the one seen.
+        return FitRange(float(np.nanmin(xs)) if xs.size else math.nan, 0, "auto", "values the fit cannot take: no range")
     ux, my, _, _ = means_by_x(xs, ys)
     if ux.size < 3:
         return FitRange(float(ux[0]) if ux.size else math.nan, 0, "auto", "too few points to look for a start-up")
