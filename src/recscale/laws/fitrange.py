@@ -72,8 +72,11 @@ class FitRange:
     reason: str
 
     def mask(self, x: Any) -> np.ndarray:
-        """Rows of ``x`` inside the fit range."""
-        return np.asarray(x, dtype=float) >= self.x_start * (1 - 1e-12)
+        """Rows of ``x`` inside the fit range (every row when nothing is left out)."""
+        xs = np.asarray(x, dtype=float)
+        if self.n_left_out == 0 and self.rule != "given":
+            return np.ones(xs.shape, dtype=bool)
+        return xs >= self.x_start * (1 - 1e-12)
 
     def to_dict(self) -> dict[str, Any]:
         return plain({"x_start": self.x_start, "n_left_out": self.n_left_out, "rule": self.rule, "reason": self.reason})
