@@ -41,13 +41,15 @@ def init_linears(modules: Iterable[nn.Module]) -> None:
 
 @torch.no_grad()
 def init_output_bias(last: nn.Linear, base_ctr: float | None) -> None:
-    """Start the output at the base rate (NE near 1), not at a random tilt around it.
+    """Start the output near the base rate (NE near 1), not at a random tilt around it.
 
-    Only the bias moves; the weights keep their initialisation. (Scaling them by 0.1 as well, as
-    recscale did before, started NE closer to 1 but held every model on a plateau for its first
-    ~60 steps: benchmarks/RESULTS.md, "Training recipe".)
+    The bias is the base rate's logit and the weights are scaled by 0.1. (Keeping the weights as
+    initialised learned a little sooner on the demo's base model, but started small top MLPs above
+    NE = 1 and left a 256-wide bottom MLP stuck near NE = 1 for 60 steps on one seed:
+    benchmarks/RESULTS.md, "Training recipe".)
     """
     if base_ctr is not None:
+        last.weight.mul_(0.1)
         last.bias.fill_(math.log(base_ctr / (1 - base_ctr)))
 
 
