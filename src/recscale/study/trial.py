@@ -221,6 +221,11 @@ def run_trial(task: TrialTask, progress: Any = None) -> TrialResult:
             except SnapshotError as e:
                 warnings.append(set_aside(snap, str(e), task.trial_id))
             if resume is not None and resume[0].get("finished"):  # trained; killed before the driver committed
+                got = [p.get("samples") if isinstance(p, dict) else None for p in resume[0].get("points", ())]
+                if got != sorted(set(task.checkpoints)):
+                    warnings.append(set_aside(snap, f"finished at checkpoints {got}, not the trial's", task.trial_id))
+                    resume = None
+            if resume is not None and resume[0].get("finished"):
                 return TrialResult(task.trial_id, resume[0]["points"], float(resume[0]["wall_s"]), warnings=tuple(warnings))
         total = max(task.checkpoints)
 
