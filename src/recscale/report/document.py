@@ -164,6 +164,9 @@ def key_findings(a: Analysis) -> list[Block]:
     else:
         intro += " The Bayes NE is unknown for this data, so floors are free (γ ≥ 0)."
     blocks.append(Block("p", intro))
+    unfinished = _unfinished_sentence(st)
+    if unfinished:
+        blocks.append(Block("p", unfinished))
     noise = _eval_noise_sentence(st)
     if noise:
         blocks.append(Block("p", noise))
@@ -211,6 +214,17 @@ def key_findings(a: Analysis) -> list[Block]:
     if a.notes:
         blocks.append(Block("list", items=[f"Note: {n}" for n in a.notes]))
     return blocks
+
+
+def _unfinished_sentence(st) -> str | None:
+    """Say up front that the study is not finished (pending or failed trials), not only under Provenance."""
+    status = (st.provenance or {}).get("trial_status") or {}
+    total, done = sum(status.values()), status.get("done", 0)
+    if not status or done == total:
+        return None
+    rest = ", ".join(f"{v} {k}" for k, v in sorted(status.items()) if k != "done")
+    return (f"**Built while trials are unfinished**: {done} of {total} trials are done ({rest}). Every law here uses "
+            "the finished trials only and may change when the study completes; rerun `recscale study run` to finish it.")
 
 
 def _regime_sentences(a: Analysis) -> list[str]:
