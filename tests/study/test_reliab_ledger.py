@@ -234,3 +234,16 @@ def test_hostile_names_reach_the_terminal_escaped_and_cut(db, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert max(len(line) for line in out.splitlines()) < 1000
+
+
+def test_export_to_a_full_disk_is_one_line_and_leaves_no_temp(db, tmp_path, capsys):
+    """Check that `study export` onto a full filesystem exits 2 with one line and removes its partial file."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root and mount rights)")
+    try:
+        _one_line_exit_2(["study", "export", str(db), "--out", str(mnt / "e.csv")], capsys, "no space left on device writing")
+        assert list(mnt.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

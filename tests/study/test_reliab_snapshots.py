@@ -206,3 +206,37 @@ def test_failed_snapshot_write_leaves_previous_and_no_temp(tmp_path, monkeypatch
     monkeypatch.undo()
     assert read_snapshot(p, "t1", 0, "abc")[1] == b"old"
     assert [q.name for q in tmp_path.iterdir()] == ["a.pt"]
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 640 KiB tmpfs (we run as root in CI containers); skipped where mounting is not allowed."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=640k", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_is_one_line_exit_2_and_resume_is_identical(reference, small_fs, capsys):
+    """Check that a full disk mid-study is one line, exit 2, leaves no temp files, and the rerun after freeing space equals an uninterrupted run."""
+    import subprocess
+
+    from recscale.cli.main import main
+
+    spec, db = _study_dir(reference, small_fs)
+    argv = ["study", "run", str(small_fs / "s.toml"), "--db", str(db), "--quiet", "--snapshot-every", "0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no space left on device writing "), err
+    assert "finished trials are safe in the ledger" in err[0] and "free space and rerun" in err[0]
+    leftovers = [p.name for p in small_fs.rglob("*") if p.name.startswith(".") and ".tmp" in p.name]
+    assert leftovers == []
+    assert subprocess.run(["mount", "-o", "remount,size=64m", str(small_fs)], capture_output=True).returncode == 0
+    assert main(argv) == 0
+    pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(reference))

@@ -33,6 +33,7 @@ scheme each (trial_id, samples) appears once, which is what every fit uses.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import sqlite3
@@ -448,9 +449,18 @@ def export(path: str | Path, out: str | Path) -> int:
     df = export_frame(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix == ".csv":
-        df.to_csv(tmp, index=False)
-    else:
-        df.to_parquet(tmp, index=False)
-    tmp.replace(out)
+    try:
+        if out.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        tmp.replace(out)
+    except OSError as e:  # a full disk or an unwritable folder: no half-written file stays behind
+        tmp.unlink(missing_ok=True)
+        if e.errno == errno.ENOSPC:
+            raise RecscaleError(f"no space left on device writing {out}; the ledger {path} is unchanged; free space and rerun") from None
+        raise RecscaleError(f"--out {out}: cannot write ({e.strerror or e})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return len(df)

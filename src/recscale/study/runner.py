@@ -240,13 +240,11 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
             raise _disk_full(db, getattr(e, "filename", None) or (db if isinstance(e, sqlite3.OperationalError) else None)) from None
 
 
-class _NoSpace(Exception):
+class _NoSpace(OSError):
     """A trial's worker ran out of disk space (its snapshot): stops the study like the driver's own."""
 
     def __init__(self, where: str):
-        super().__init__(where)
-        self.filename = where
-        self.errno = errno.ENOSPC
+        super().__init__(errno.ENOSPC, os.strerror(errno.ENOSPC), where)
 
 
 def is_disk_full(e: BaseException) -> bool:
