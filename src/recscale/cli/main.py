@@ -17,7 +17,7 @@ from recscale.cli import example as example_cli
 from recscale.cli import laws as laws_cli
 from recscale.cli import report as report_cli
 from recscale.cli import study as study_cli
-from recscale.errors import RecscaleError
+from recscale.errors import RecscaleError, printable
 
 app = typer.Typer(
     name="recscale",
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except RecscaleError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {printable(e, 4000)}", file=sys.stderr)  # one line, whatever text from a file it quotes
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

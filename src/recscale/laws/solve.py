@@ -146,15 +146,20 @@ def _varpro_powerlaw(t, Y, W, lo, hi, space, opts: FitOptions):
     """
     blo, bhi = opts.beta_bounds
     grid = np.geomspace(blo, bhi, opts.grid_size)
-    U = np.exp(-grid[:, None] * t[None, :])  # (G, n)
-    # Coarse pass: relative (first-order log) weights, all sums as matrix products (B, G).
+    # Coarse pass: relative (first-order log) weights, all sums as matrix products (B, G), over
+    # column blocks so the basis (G, n) never exceeds ~32 MB however many points a curve has.
     w0 = W / (Y * Y) if space == "log" else W
     Sw = w0.sum(1)[:, None]
     Sz = (w0 * Y).sum(1)[:, None]
     Szz = (w0 * Y * Y).sum(1)[:, None]
-    Su = w0 @ U.T
-    Suu = w0 @ (U * U).T
-    Suz = (w0 * Y) @ U.T
+    Su = Suu = Suz = 0.0
+    step = max(1, (1 << 22) // grid.size)
+    for j in range(0, t.size, step):
+        U = np.exp(-grid[:, None] * t[None, j : j + step])  # (G, block)
+        w0j = w0[:, j : j + step]
+        Su = Su + w0j @ U.T
+        Suu = Suu + w0j @ (U * U).T
+        Suz = Suz + (w0j * Y[:, j : j + step]) @ U.T
     a, c = _inner_ls(Sw, Su, Suu, Sz, Suz, lo, hi)
     sse0 = Szz + a * a * Suu + 2 * a * c * Su + c * c * Sw - 2 * a * Suz - 2 * c * Sz
     g = np.argmin(sse0, axis=1)

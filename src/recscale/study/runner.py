@@ -114,7 +114,7 @@ def _open_dataset_if_any(spec: StudySpec, path: Path) -> Dataset | None:
 
 def _check_ledger(spec: StudySpec, db: Path, new: bool, precision: str) -> None:
     """Refuse to resume a ledger made from another spec, or trained at another precision."""
-    if not db.exists() or new:
+    if not db.exists() or new or db.stat().st_size == 0:  # an empty file is a new database to SQLite too
         return
     try:  # read-only: a database that is not a ledger is refused with its bytes unchanged
         with open_existing(db) as led:
