@@ -14,13 +14,14 @@ the bootstrap drawn in chunks, 10^6 rows reached 24 GB and was killed, and 10^5 
 Targets: under 60 s and 2 GB on the 2-core CPU machine.
 
 Run: python benchmarks/fit_memory.py [--rows 1000000] [--keep DIR]
-The last line reads `rows=N wall_s=T peak_mb=M`.
+The last line reads `rows=N wall_s=T cpu_s=C peak_mb=M load1=L` (L: the machine's 1-minute load).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,19 +42,25 @@ def write_curve(path: Path, rows: int, seed: int = 0) -> None:
         np.savetxt(fh, np.column_stack([x, y]), fmt=["%d", "%.9g"], delimiter=",")
 
 
-def run_fit(csv: Path) -> tuple[float, float, str]:
-    """(wall seconds, peak resident MB, last output line) of `recscale fit CSV --x samples` in a child."""
+def run_fit(csv: Path) -> tuple[float, float, float, str]:
+    """(wall s, CPU s, peak resident MB, last output line) of `recscale fit CSV --x samples` in a child.
+
+    CPU seconds (user + system) are reported beside wall time because a shared machine's load
+    stretches the wall time but hardly the CPU time."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     code = ("import resource, sys\nfrom recscale.cli.main import main\nrc = main(sys.argv[1:])\n"
             "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\nsys.exit(rc)")
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", code, "fit", str(csv), "--x", "samples"], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
     if p.returncode != 0:
         raise SystemExit(f"recscale fit failed (exit {p.returncode}): {p.stderr.strip()[-2000:]}")
     peak_kb = next(int(line.split()[1]) for line in p.stderr.splitlines() if line.startswith("PEAK_KB"))
     out = [line for line in p.stdout.splitlines() if line.strip()]
-    return wall, peak_kb / 1024, (out[-1] if out else "")
+    return wall, cpu, peak_kb / 1024, (out[-1] if out else "")
 
 
 def main() -> None:
@@ -68,11 +75,11 @@ def main() -> None:
     for rows in (a.baseline_rows, a.rows):
         csv = folder / f"curve-{rows}.csv"
         write_curve(csv, rows)
-        wall, peak, line = run_fit(csv)
-        results[rows] = (wall, peak)
-        print(f"rows={rows:,}: wall {wall:.1f} s, peak {peak:.0f} MB  ({line.strip()[:100]})", flush=True)
-    wall, peak = results[a.rows]
-    print(f"rows={a.rows} wall_s={wall:.1f} peak_mb={peak:.0f}")
+        wall, cpu, peak, line = run_fit(csv)
+        results[rows] = (wall, cpu, peak)
+        print(f"rows={rows:,}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak {peak:.0f} MB  ({line.strip()[:100]})", flush=True)
+    wall, cpu, peak = results[a.rows]
+    print(f"rows={a.rows} wall_s={wall:.1f} cpu_s={cpu:.1f} peak_mb={peak:.0f} load1={os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
