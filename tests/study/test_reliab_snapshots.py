@@ -240,3 +240,16 @@ def test_disk_full_is_one_line_exit_2_and_resume_is_identical(reference, small_f
     assert subprocess.run(["mount", "-o", "remount,size=64m", str(small_fs)], capture_output=True).returncode == 0
     assert main(argv) == 0
     pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(reference))
+
+
+def test_disk_full_while_generating_the_dataset_cleans_up(small_fs, capsys):
+    """Check that a full disk while the synthetic dataset is written is one line, exit 2, and leaves no partial dataset."""
+    from recscale.cli.main import main
+
+    (small_fs / "s.toml").write_text(SPEC)
+    argv = ["study", "run", str(small_fs / "s.toml"), "--db", str(small_fs / "s.db"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no space left on device writing "), err
+    # (the dataset's lock file stays by design: see recscale.study.lock)
+    assert not [p.name for p in small_fs.iterdir() if p.name.startswith((".synthetic-", "synthetic-")) and p.suffix != ".lock"]
