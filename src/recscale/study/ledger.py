@@ -362,10 +362,10 @@ class Ledger:
         model = self._json("trials", where, "model_json", text)
         if not isinstance(model, dict):
             raise self._bad("trials", where, "model_json", text, "is not a JSON object")
-        for key, kind in (("embedding_dim", "positive_int"), ("embedding_rows", "positive_int"),
+        for key, kind in (("embedding_dim", "positive_int"), ("embedding_rows", "positive_int_or_none"),  # None: no hashing
                           ("bottom_mlp", "widths"), ("top_mlp", "widths"),
                           ("params_bottom_mlp", "count_or_none"), ("params_top_mlp", "count_or_none")):  # fmt: skip
-            if key not in model and kind != "count_or_none":
+            if key not in model and not kind.endswith("_or_none"):
                 raise self._bad("trials", where, "model_json", printable(text, 40), f"has no {key!r}")
             _check(self, "trials", where, f"model_json.{key}", model.get(key), kind)
         return model
@@ -384,8 +384,8 @@ def _check(led: Ledger, table: str, row: str, column: str, v: Any, kind: str) ->
         ok, why = is_int, "is not an integer"
     elif kind in ("count", "count_or_none"):
         ok, why = (kind == "count_or_none" and v is None) or (is_int and v >= 0), "is not a count (an integer >= 0)"
-    elif kind == "positive_int":
-        ok, why = is_int and v > 0, "is not a positive integer"
+    elif kind in ("positive_int", "positive_int_or_none"):
+        ok, why = (kind == "positive_int_or_none" and v is None) or (is_int and v > 0), "is not a positive integer"
     elif kind == "widths":
         ok = isinstance(v, list) and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in v)
         why = "is not a list of positive integers"
