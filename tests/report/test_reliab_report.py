@@ -15,6 +15,21 @@ from tests.report.planted import write_ledger
 OPTS = ReportOptions(bootstrap=0, joint_bootstrap=0)
 
 
+@pytest.fixture(autouse=True)
+def quick_figures(monkeypatch):
+    """One placeholder figure instead of drawing them all (~10 s a report): these tests are about files and text."""
+    import recscale.report.figures as figures_mod
+
+    def save(a, out_dir):
+        d = out_dir / "figures"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "data_scaling.png").write_bytes(b"\x89PNG placeholder")
+        (d / "data_scaling.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+        return [figures_mod.FigureFile("data_scaling", "Data scaling", "A placeholder.", d / "data_scaling.png", d / "data_scaling.svg")]
+
+    monkeypatch.setattr(figures_mod, "save_figures", save)
+
+
 def _digests(folder):
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 

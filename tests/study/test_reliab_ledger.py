@@ -20,6 +20,7 @@ import pytest
 from recscale.cli.main import main
 from recscale.study import ledger as ledger_mod
 from tests.report.planted import write_ledger
+from tests.report.test_reliab_report import quick_figures  # noqa: F401 - autouse: reports here skip drawing
 
 
 def _digest(p: Path) -> str:
