@@ -82,8 +82,9 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
     if out.exists() and not out.is_dir():
         raise RecscaleError(f"--out {out}: exists and is not a folder; choose a folder for the report")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        where = out.resolve()  # `--out .` or a symlinked folder: the real folder is what gets replaced
+        where.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.tmp-", dir=where.parent))
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would follow the report into place
@@ -95,7 +96,7 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
         (tmp / "fits.json").write_text(json.dumps(analysis.to_dict(), indent=1, allow_nan=False), encoding="utf-8")
         wall = time.perf_counter() - t0
         write_pages(build_document(analysis, figures, wall), tmp, study.name)
-        _move_into_place(tmp, out)
+        _move_into_place(tmp, where)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if e.errno == errno.ENOSPC:
@@ -126,10 +127,14 @@ def _move_into_place(tmp: Path, out: Path) -> None:
     others = [p for p in out.iterdir() if p.name not in REPORT_ENTRIES and not p.name.startswith(".")]
     if not others:
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / "report")
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-        return
+        try:
+            os.replace(out, old / "report")
+        except OSError:  # cannot be renamed (a mount point, say): replace its entries instead, below
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+            return
     for name in REPORT_ENTRIES:
         p = out / name
         if p.is_dir() and not p.is_symlink():
