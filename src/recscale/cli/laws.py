@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from recscale.errors import RecscaleError
+from recscale.errors import RecscaleError, printable
 from recscale.laws.options import DEFAULT_BOOTSTRAP
 
 
@@ -54,6 +54,8 @@ def _where(key: dict[str, Any]) -> str:
 def _print_table(rows: list[dict[str, str]]) -> None:
     if not rows:
         return
+    # Group values come from the user's table or ledger: no escape codes reach the terminal, no 20 MB cell.
+    rows = [{printable(c, 120): printable(v, 120) for c, v in r.items()} for r in rows]
     cols = list(rows[0])
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
     typer.echo("  ".join(c.ljust(widths[c]) for c in cols))
@@ -163,7 +165,7 @@ def fit_command(
     _print_fit_ranges(results)
     for r in results:
         for fl in (r.fit.flags if r.fit else ()):
-            typer.echo(f"  {_where(r.key)}{fl.code}: {fl.message}")
+            typer.echo(printable(f"  {_where(r.key)}{fl.code}: {fl.message}", 400))
 
 
 def _joint_command(df, n_col, d_col, y, where, bootstrap, seed, level, as_json) -> None:
@@ -266,7 +268,7 @@ def plan_command(
     _print_fit_ranges(results)
     for r in results:
         for note in (r.plan.notes if r.plan else ()):
-            typer.echo(f"  {_where(r.key)}{note}")
+            typer.echo(printable(f"  {_where(r.key)}{note}", 400))
 
 
 def register(app: typer.Typer) -> None:

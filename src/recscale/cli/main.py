@@ -22,7 +22,7 @@ from recscale.cli import report as report_cli
 from recscale.cli import study as study_cli
 from recscale.cli.helptext import reflow_tree
 from recscale.cli.translate import in_user_words
-from recscale.errors import RecscaleError
+from recscale.errors import RecscaleError, printable
 
 app = typer.Typer(
     name="recscale",
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         message = str(e)
         if argv_command(argv) in ("fit", "plan", "report", "demo"):  # options that set the laws' arguments
             message = in_user_words(message)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {printable(message, 4000)}", file=sys.stderr)  # one line, whatever text from a file it quotes
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

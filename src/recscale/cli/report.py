@@ -5,10 +5,12 @@ Thin layer over :func:`recscale.report.build_report`: parse, call, print the sum
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
 
+from recscale.errors import printable
 from recscale.laws.options import DEFAULT_BOOTSTRAP
 
 
@@ -31,11 +33,11 @@ def report_command(
     from recscale.report import ReportOptions, build_report, load_study
 
     opts = ReportOptions(bootstrap=bootstrap, level=level, seed=seed, joint_bootstrap=joint_bootstrap)
-    if out is None:
-        out = Path("reports") / load_study(source).name
+    if out is None:  # the name comes from the ledger or table: keep it one plain folder name under reports/
+        out = Path("reports") / (re.sub(r"[^A-Za-z0-9._-]+", "_", load_study(source).name).strip("._")[:100] or "study")
     result = build_report(source, out, opts)
     if not quiet:
-        typer.echo(result.summary)
+        typer.echo("\n".join(printable(line, 400) for line in result.summary.splitlines()))
         typer.echo(f"report built in {result.wall_s:.1f} s")
     typer.echo(f"report: {result.html}")
 

@@ -114,18 +114,19 @@ def status(db: Path = typer.Argument(..., metavar="DB", help="Ledger file.")) ->
 
     Example: recscale study status runs/tiny.db
     """
+    from recscale.errors import printable
     from recscale.study.ledger import open_existing
 
-    with open_existing(db) as led:
+    with open_existing(db) as led:  # read-only; names from the ledger are shown escaped and cut (printable)
         counts = led.status_counts()
-        name = led.get_meta("spec_name")
+        name = printable(led.get_meta("spec_name"), 120)
         total = sum(counts.values())
-        typer.echo(f"{db} ({name}): {total} trials: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        typer.echo(f"{db} ({name}): {total} trials: " + ", ".join(f"{v} {printable(k, 40)}" for k, v in sorted(counts.items())))
         evals, rows = led.evaluation_counts()
         typer.echo(f"  {evals} evaluations, one per (trial, samples); the export has {rows} rows "
                    "(a trial's evaluations appear once per scheme it stands in)")
         for trial_id, msg in led.trial_errors().items():
-            typer.echo(f"  {trial_id}: {msg.splitlines()[-1] if msg else ''}")
+            typer.echo(f"  {printable(trial_id, 120)}: {printable(msg.splitlines()[-1] if msg.strip() else '', 300)}")
 
 
 @app.command("export")

@@ -260,7 +260,10 @@ class DatasetWriter:
         for arrays in self._arrays.values():
             for a in arrays.values():
                 if not a._f.closed:
-                    a._f.close()
+                    try:
+                        a._f.close()
+                    except OSError:  # its flush failed (a full disk): the folder goes anyway, freeing the space
+                        pass
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -61,7 +61,7 @@ from recscale.laws.options import (
     check_options,
 )
 from recscale.laws.result import BootstrapSettings, FitMethod, PowerLawFit, SolverStatus
-from recscale.laws.solve import TINY, Problem, fit_rows, polish, to_original
+from recscale.laws.solve import TINY, Problem, distinct_design, fit_rows, polish, to_original
 
 __all__ = ["FORMS", "FitOptions", "PowerLawFit", "bootstrap_interval", "fit_power_law", "predict_params"]
 
@@ -96,6 +96,7 @@ def _prepare(x, y, opts: FitOptions, caller: str, *, form, weights, seeds, gamma
                             "bound it instead, e.g. gamma_bounds=(lo, hi)")
     k = n_free(form, lo == hi, eps0_fixed=opts.m4_eps0 is not None)
     xa, ya = check_curve(x, y, caller=caller, min_points=max(4, k + 1), min_distinct=k, positive_y=space == "log")
+    check_representable(xa, ya, caller)
     n = xa.size
     if weights is None:
         wa = np.ones(n)
@@ -120,9 +121,25 @@ def _prepare(x, y, opts: FitOptions, caller: str, *, form, weights, seeds, gamma
         raise RecscaleError(f"{caller}: resample='seeds' needs at least 2 distinct seeds; got {n_seeds}")
     # Normalise x at its geometric mean so the basis is O(1) whatever the units of x.
     x0 = float(np.exp(np.mean(np.log(xa))))
-    problem = Problem(form=form, x=xa, y=ya, w=wa, seeds=seeds_a, t=np.log(xa / x0), x0=x0, lo=lo, hi=hi,
-                      space=space, opts=opts, k=k)
+    t = np.log(xa / x0)
+    inv, tu = distinct_design(xa, t) or (None, None)
+    problem = Problem(form=form, x=xa, y=ya, w=wa, seeds=seeds_a, t=t, x0=x0, lo=lo, hi=hi,
+                      space=space, opts=opts, k=k, inv=inv, tu=tu)
     return problem, resample, n_seeds
+
+
+Y_LIMIT = 1e100  # |y| beyond this (or, nonzero, below 1/Y_LIMIT) overflows the fit's sums of squares
+
+
+def check_representable(xa: np.ndarray, ya: np.ndarray, caller: str) -> None:
+    """Refuse y the fit cannot represent: its weighted sums square y (and 1/y in log space), so
+    |y| = 1e308 overflows to inf and the "fit" comes back with α = 5e55 and a γ outside its own interval."""
+    mag = np.abs(ya)
+    bad = np.flatnonzero((mag > Y_LIMIT) | ((mag > 0) & (mag < 1.0 / Y_LIMIT)))
+    if bad.size:
+        i = int(bad[0])
+        raise RecscaleError(f"{caller}: y must be 0 or between {1 / Y_LIMIT:g} and {Y_LIMIT:g} in magnitude for the fit "
+                            f"to represent it; got y[{i}] = {float(ya[i])!r} ({bad.size} such values); rescale y")
 
 
 def _estimate(p: Problem):

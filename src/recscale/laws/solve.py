@@ -53,6 +53,8 @@ class Problem:
     space: str
     opts: FitOptions
     k: int
+    inv: np.ndarray | None = None  # row → index of its x in ``tu``: set when rows are aggregated (see aggregate)
+    tu: np.ndarray | None = None  # design log(x / x0) of the distinct x
 
     @property
     def gamma_fixed(self) -> bool:
@@ -144,15 +146,20 @@ def _varpro_powerlaw(t, Y, W, lo, hi, space, opts: FitOptions):
     """
     blo, bhi = opts.beta_bounds
     grid = np.geomspace(blo, bhi, opts.grid_size)
-    U = np.exp(-grid[:, None] * t[None, :])  # (G, n)
-    # Coarse pass: relative (first-order log) weights, all sums as matrix products (B, G).
+    # Coarse pass: relative (first-order log) weights, all sums as matrix products (B, G), over
+    # column blocks so the basis (G, n) never exceeds ~32 MB however many points a curve has.
     w0 = W / (Y * Y) if space == "log" else W
     Sw = w0.sum(1)[:, None]
     Sz = (w0 * Y).sum(1)[:, None]
     Szz = (w0 * Y * Y).sum(1)[:, None]
-    Su = w0 @ U.T
-    Suu = w0 @ (U * U).T
-    Suz = (w0 * Y) @ U.T
+    Su = Suu = Suz = 0.0
+    step = max(1, (1 << 22) // grid.size)
+    for j in range(0, t.size, step):
+        U = np.exp(-grid[:, None] * t[None, j : j + step])  # (G, block)
+        w0j = w0[:, j : j + step]
+        Su = Su + w0j @ U.T
+        Suu = Suu + w0j @ (U * U).T
+        Suz = Suz + (w0j * Y[:, j : j + step]) @ U.T
     a, c = _inner_ls(Sw, Su, Suu, Sz, Suz, lo, hi)
     sse0 = Szz + a * a * Suu + 2 * a * c * Su + c * c * Sw - 2 * a * Suz - 2 * c * Sz
     g = np.argmin(sse0, axis=1)
@@ -246,14 +253,61 @@ def _fit_broken_rows(t, Y, W, lo, hi, space, opts: FitOptions, n_starts: int):
     return a, theta, c, sse, status
 
 
-def fit_rows(p: Problem, Y: np.ndarray, W: np.ndarray) -> dict[str, np.ndarray]:
-    """Fit many rows (B curves on the design of ``p``). Returns dict of parameter arrays in x0 units."""
+AGGREGATE_MIN_ROWS = 4096  # curves with more rows than this and repeated x are fitted on their distinct x
+
+
+def distinct_design(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(row → distinct-x index, t of the distinct x) for a long curve with repeated x, else None.
+
+    A study's export repeats each checkpoint once per seed or trial; a curve of 10^6 rows may have
+    a few dozen distinct x. Fitting those (see :func:`aggregate`) makes time and memory grow with
+    the distinct x, not the rows. Short curves are fitted row by row, as always.
+    """
+    if x.size <= AGGREGATE_MIN_ROWS:
+        return None
+    ux, first, inv = np.unique(x, return_index=True, return_inverse=True)
+    if ux.size == x.size:
+        return None
+    return inv.reshape(-1), t[first]
+
+
+def aggregate(p: Problem, Y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (B, n) → (B, distinct x): total weight, and the weighted mean of y (of log y in log space).
+
+    Exact for least squares: Σ_i w_i (z_i − f(x))² over rows sharing x equals W·(z̄ − f(x))² plus a
+    constant, so every fit has the same optimum on the aggregate (z = y, or log y in log space,
+    where the target is the weighted geometric mean). A group with no weight gets weight 0, y = 1.
+    """
+    b, u = Y.shape[0], p.tu.size
+    idx = (np.arange(b)[:, None] * u + p.inv[None, :]).reshape(-1)
+    log = p.space == "log" or p.form == "m4"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Z = np.log(Y) if log else Y
+        Wg = np.bincount(idx, weights=W.reshape(-1), minlength=b * u).reshape(b, u)
+        Sg = np.bincount(idx, weights=(W * Z).reshape(-1), minlength=b * u).reshape(b, u)
+        pos = Wg > 0
+        mean = np.where(pos, Sg / np.where(pos, Wg, 1.0), 0.0)
+    Yg = np.exp(mean) if log else mean
+    return np.where(pos, Yg, 1.0), np.where(pos, Wg, 0.0)
+
+
+def fit_rows(p: Problem, Y: np.ndarray, W: np.ndarray, bootstrap: bool | None = None) -> dict[str, np.ndarray]:
+    """Fit many rows (B curves on the design of ``p``). Returns dict of parameter arrays in x0 units.
+
+    ``bootstrap`` says whether the rows are refits (fewer starts for the multi-start forms);
+    default: more than one row. On an aggregated problem (``p.inv``) the rows are aggregated first.
+    """
     form, t, lo, hi, space, opts = p.form, p.t, p.lo, p.hi, p.space, p.opts
+    many = Y.shape[0] > 1 if bootstrap is None else bootstrap
+    if p.inv is not None:  # rows are aggregated here, or were already (Y has one column per distinct x)
+        if Y.shape[1] == p.inv.size:
+            Y, W = aggregate(p, Y, W)
+        t = p.tu
     if form == "m4":
-        n_starts = opts.m4_starts if Y.shape[0] == 1 else opts.m4_starts_bootstrap
+        n_starts = opts.m4_starts if not many else opts.m4_starts_bootstrap
         return m4.fit_rows(t, Y, W, opts.m4_eps0, n_starts, (lo, hi))
     if form == "broken_powerlaw":
-        n_starts = opts.broken_starts if Y.shape[0] == 1 else opts.broken_starts_bootstrap
+        n_starts = opts.broken_starts if not many else opts.broken_starts_bootstrap
         a, th, c, sse, status = _fit_broken_rows(t, Y, W, lo, hi, space, opts, n_starts)
         return {"a": a, "beta": th[:, 0], "beta2": th[:, 1], "tb": th[:, 2], "sharpness": np.exp(th[:, 3]), "gamma": c,
                 "sse": sse, "status": status}

@@ -12,9 +12,13 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +61,9 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
     Args:
         source: A ledger (``recscale study run``) or an exported ``.csv``/``.parquet`` table.
         out_dir: Folder for ``report.html``, ``summary.md``, ``fits.json`` and ``figures/``;
-            created if missing, files in it are replaced.
+            created if missing. The report is built in a temporary folder beside it and moved into
+            place when complete (see :func:`_move_into_place`), so a failed or killed report leaves
+            the previous one as it was.
         options: :class:`ReportOptions` (bootstrap refits, interval level, ...).
 
     Returns:
@@ -77,16 +83,66 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
     if out.exists() and not out.is_dir():
         raise RecscaleError(f"--out {out}: exists and is not a folder; choose a folder for the report")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        where = out.resolve()  # `--out .` or a symlinked folder: the real folder is what gets replaced
+        where.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.tmp-", dir=where.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would follow the report into place
     except OSError as e:
         raise RecscaleError(f"--out {out}: cannot create the report folder ({e})") from None
-    analysis = analyze(study, options)
-    figures = save_figures(analysis, out)
-    fits = out / "fits.json"
-    tmp = fits.with_name(".fits.json.tmp")
-    tmp.write_text(json.dumps(fits_dict(analysis), indent=1, allow_nan=False), encoding="utf-8")
-    tmp.replace(fits)
-    wall = time.perf_counter() - t0
-    html, md = write_pages(build_document(analysis, figures, wall), out, study.name)
-    return ReportResult(out_dir=out, html=html, markdown=md, fits_json=fits, figures=figures, analysis=analysis,
-                        summary=terminal_summary(analysis), wall_s=time.perf_counter() - t0)
+    try:  # built beside the target, moved into place at the end: a killed report never mixes two studies
+        analysis = analyze(study, options)
+        figures = save_figures(analysis, tmp)
+        (tmp / "fits.json").write_text(json.dumps(fits_dict(analysis), indent=1, allow_nan=False), encoding="utf-8")
+        wall = time.perf_counter() - t0
+        write_pages(build_document(analysis, figures, wall), tmp, study.name)
+        _move_into_place(tmp, where)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno == errno.ENOSPC:
+            raise RecscaleError(f"no space left on device writing the report {out}; nothing was replaced; free space and rerun") from None
+        raise RecscaleError(f"--out {out}: cannot write the report ({e.strerror or e})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    figures = [replace(f, png=out / Path(f.png).relative_to(tmp), svg=out / Path(f.svg).relative_to(tmp)) for f in figures]
+    return ReportResult(out_dir=out, html=out / "report.html", markdown=out / "summary.md", fits_json=out / "fits.json",
+                        figures=figures, analysis=analysis, summary=terminal_summary(analysis), wall_s=time.perf_counter() - t0)
+
+
+REPORT_ENTRIES = ("report.html", "summary.md", "fits.json", "figures")
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Replace ``out`` by the finished report ``tmp``.
+
+    A folder holding only a report (or nothing) is swapped whole: renamed aside, the new one
+    renamed in, the old one removed. A folder with other files in it keeps them: the old report's
+    entries are removed, report.html first, and the new ones moved in, report.html last, so a
+    report.html is never beside another study's files.
+    """
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    others = [p for p in out.iterdir() if p.name not in REPORT_ENTRIES and not p.name.startswith(".")]
+    if not others:
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        try:
+            os.replace(out, old / "report")
+        except OSError:  # cannot be renamed (a mount point, say): replace its entries instead, below
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+    for name in REPORT_ENTRIES:
+        p = out / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+    for name in REPORT_ENTRIES[::-1]:  # report.html last
+        if (tmp / name).exists():
+            os.replace(tmp / name, out / name)
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -165,6 +165,9 @@ def key_findings(a: Analysis) -> list[Block]:
     else:
         intro += " The Bayes NE is unknown for this data, so floors are free (γ ≥ 0)."
     blocks.append(Block("p", intro))
+    unfinished = _unfinished_sentence(st)
+    if unfinished:
+        blocks.append(Block("p", unfinished))
     noise = _eval_noise_sentence(st)
     if noise:
         blocks.append(Block("p", noise))
@@ -236,6 +239,17 @@ def _fit_range_sentence(a: Analysis) -> str:
         rule += (": " + ", ".join(f.key for f in failed[:6]) + (" …" if len(failed) > 6 else "") + " fail (flag "
                  "start_dependent: β depends on where the fit starts; train further)." if failed else ".")
     return rule
+
+
+def _unfinished_sentence(st) -> str | None:
+    """Say up front that the study is not finished (pending or failed trials), not only under Provenance."""
+    status = (st.provenance or {}).get("trial_status") or {}
+    total, done = sum(status.values()), status.get("done", 0)
+    if not status or done == total:
+        return None
+    rest = ", ".join(f"{v} {k}" for k, v in sorted(status.items()) if k != "done")
+    return (f"**Built while trials are unfinished**: {done} of {total} trials are done ({rest}). Every law here uses "
+            "the finished trials only and may change when the study completes; rerun `recscale study run` to finish it.")
 
 
 def _regime_sentences(a: Analysis) -> list[str]:

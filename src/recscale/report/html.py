@@ -13,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+from recscale.errors import printable
 from recscale.report.document import Block
 
 _CSS = """
@@ -34,15 +35,24 @@ details { margin: 10px 0; } summary { cursor: pointer; color: #0969da; }
 """
 
 
-def _inline_html(text: str) -> str:
-    out = html.escape(text, quote=False)
+CELL_LIMIT = 300  # characters of one table cell (a 20 MB label from a ledger is cut, saying how long it was)
+TEXT_LIMIT = 20_000  # characters of one paragraph or list item
+
+
+def _clean(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Text from a ledger or CSV made safe to write: no control or escape characters, bounded length."""
+    return printable(text, limit)
+
+
+def _inline_html(text: str, limit: int = TEXT_LIMIT) -> str:
+    out = html.escape(_clean(text, limit), quote=False)
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
 
 
 def _table_html(header: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f"<th>{_inline_html(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in r) + "</tr>" for r in rows)
+    th = "".join(f"<th>{_inline_html(h, CELL_LIMIT)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_inline_html(c, CELL_LIMIT)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -74,7 +84,7 @@ def render_html(blocks: list[Block], title: str, subtitle: str, out_dir: Path) -
         elif b.kind == "figure":
             parts.append(_figure_html(b, out_dir))
         elif b.kind == "pre":
-            parts.append(f"<pre>{html.escape(b.text, quote=False)}</pre>")
+            parts.append(f"<pre>{html.escape(_clean_block(b.text), quote=False)}</pre>")
         elif b.kind == "details":
             parts.append(f"<details><summary>{_inline_html(b.text)}</summary>{_table_html(b.header, b.rows)}</details>")
         else:  # pragma: no cover - a builder bug
@@ -84,15 +94,26 @@ def render_html(blocks: list[Block], title: str, subtitle: str, out_dir: Path) -
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8" />'
         '<meta name="viewport" content="width=device-width, initial-scale=1" />'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body><main><h1>{_inline_html(title)}</h1><p>{_inline_html(subtitle)}</p>{nav_html}"
+        f"<title>{html.escape(_clean(title, CELL_LIMIT))}</title><style>{_CSS}</style></head>"
+        f"<body><main><h1>{_inline_html(title, CELL_LIMIT)}</h1><p>{_inline_html(subtitle)}</p>{nav_html}"
         + "\n".join(parts)
         + "</main></body></html>\n"
     )
 
 
+def _md(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Text for summary.md: cleaned, and HTML-escaped (Markdown renders raw HTML, so a study named
+    ``<script>`` or a label ``<img onerror=...>`` from a ledger would otherwise run in a viewer)."""
+    return html.escape(_clean(text, limit), quote=False)
+
+
+def _clean_block(text: str) -> str:
+    """A verbatim block (the spec's TOML): control characters dropped, newlines kept."""
+    return "\n".join(printable(line, TEXT_LIMIT) for line in text.splitlines())
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _md(text, CELL_LIMIT).replace("|", "\\|").replace("\n", " ")
 
 
 def _table_md(header: list[str], rows: list[list[str]]) -> str:
@@ -103,27 +124,29 @@ def _table_md(header: list[str], rows: list[list[str]]) -> str:
 
 def render_markdown(blocks: list[Block], title: str, subtitle: str, out_dir: Path) -> str:
     """The report as Markdown, with figures linked (not embedded)."""
-    parts = [f"# {title}", subtitle]
+    parts = [f"# {_md(title, CELL_LIMIT)}", _md(subtitle)]
     for b in blocks:
         if b.kind == "h2":
-            parts.append(f"## {b.text}")
+            parts.append(f"## {_md(b.text)}")
         elif b.kind == "h3":
-            parts.append(f"### {b.text}")
+            parts.append(f"### {_md(b.text)}")
         elif b.kind == "p":
-            parts.append(b.text)
+            parts.append(_md(b.text))
         elif b.kind == "list":
-            parts.append("\n".join(f"- {i}" for i in b.items))
+            parts.append("\n".join(f"- {_md(i)}" for i in b.items))
         elif b.kind == "table":
             parts.append(_table_md(b.header, b.rows))
         elif b.kind == "figure":
             fig = b.figure
             rel = Path(fig.png).relative_to(out_dir).as_posix()
             rel_svg = Path(fig.svg).relative_to(out_dir).as_posix()
-            parts.append(f"### {fig.title}\n\n![{fig.title}]({rel})\n\n{fig.caption} ([SVG]({rel_svg}))")
+            parts.append(f"### {_md(fig.title)}\n\n![{_md(fig.title)}]({rel})\n\n{_md(fig.caption)} ([SVG]({rel_svg}))")
         elif b.kind == "pre":
-            parts.append(f"```toml\n{b.text.rstrip()}\n```")
+            text = _clean_block(b.text.rstrip())
+            fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+            parts.append(f"{fence}toml\n{text}\n{fence}")
         elif b.kind == "details":
-            parts.append(f"<details><summary>{b.text}</summary>\n\n{_table_md(b.header, b.rows)}\n\n</details>")
+            parts.append(f"<details><summary>{_md(b.text)}</summary>\n\n{_table_md(b.header, b.rows)}\n\n</details>")
     return "\n\n".join(parts) + "\n"
 
 

@@ -18,6 +18,14 @@ Tables::
 Every query lives here, behind a named method; nothing else runs SQL on a ledger. One driver at a
 time writes it: :func:`recscale.study.lock.hold` keeps a second ``recscale study run`` out.
 
+Readers (status, export, fit, report) never write: :func:`open_existing` opens the file read-only
+(SQLite's ``immutable`` URI when no ``-wal`` file says a writer may be live, so not even ``-shm`` or
+``-wal`` files appear and a read-only mount works; ``mode=ro`` otherwise), migrates an older
+ledger's schema in its queries rather than on disk, and refuses a database that is not a ledger.
+It also trusts nothing it reads: the schema objects must be tables (a crafted recursive view would
+hang a query), JSON columns must parse, NE and the other numbers must be finite and in range, and
+every query has a time limit; any problem is one line naming the table, row and column.
+
 The export has one row per (scheme membership, evaluation): the base model stands in every scheme,
 so its evaluations appear once per scheme (a 4-scheme study repeats them 4 times). Within one
 scheme each (trial_id, samples) appears once, which is what every fit uses.
@@ -25,7 +33,9 @@ scheme each (trial_id, samples) appears once, which is what every fit uses.
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -34,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recscale.errors import RecscaleError
+from recscale.errors import RecscaleError, printable
 from recscale.model.cost import TRAIN_FLOPS_PER_FORWARD
 
 _SCHEMA = """
@@ -84,21 +94,94 @@ class TrialRow:
     architecture: str = "dlrm"
 
 
+READ_TIMEOUT_S = 60.0  # a reader's query that runs longer is stopped: a crafted ledger cannot hang it
+
+# What a reader needs: the tables and their columns (architecture, reference: added later; optional).
+_TABLES = {
+    "meta": {"key", "value"},
+    "trials": {"trial_id", "seed", "label", "model_json", "params_dense", "params_sparse", "params_total",
+               "flops_per_sample", "status", "wall_s", "finished_at"},
+    "memberships": {"trial_id", "scheme", "value"},
+    "evaluations": {"trial_id", "samples", "ne", "logloss", "auc", "calibration", "base_ctr", "wall_s"},
+}  # fmt: skip
+_OPTIONAL_TABLES = {"reference": {"samples", "bayes_ne", "bayes_ne_se", "oracle_ne"}}
+_NO_REFERENCE = "(SELECT NULL AS samples, NULL AS bayes_ne, NULL AS bayes_ne_se, NULL AS oracle_ne WHERE 0)"
+_FIX = "restore it from a copy, or rerun the study into a new --db"
+
+
 class Ledger:
     """An open study ledger. Use as a context manager, or call :meth:`close`.
 
     Args:
         path: The SQLite file; created (with its tables) if missing.
+        readonly: Open for reading only (see :func:`open_existing`, which readers use): nothing is
+            written, not even the schema or a migration; the schema is checked instead.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
+        self._deadline: float | None = None
+        self._arch, self._reference = "t.architecture", "reference"
+        if readonly:
+            self.conn = _connect_readonly(self.path)
+            self.conn.set_progress_handler(self._over_time, 10_000)
+            try:
+                self._check_schema()
+            except BaseException:
+                self.conn.close()
+                raise
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, timeout=30)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
         self._migrate()
+
+    def _over_time(self) -> int:
+        return int(self._deadline is not None and time.monotonic() > self._deadline)
+
+    def _q(self, sql: str, params: tuple = (), what: str = "") -> list[tuple]:
+        """Run a reading query with the time limit; SQLite's errors become one line naming the file."""
+        self._deadline = time.monotonic() + READ_TIMEOUT_S if self.readonly else None
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as e:
+            if "interrupted" in str(e):
+                raise RecscaleError(f"{self.path}: reading {what or 'the ledger'} took over {READ_TIMEOUT_S:g} s and was "
+                                    f"stopped; the ledger is damaged or crafted; {_FIX}") from None
+            raise RecscaleError(f"{self.path}: cannot read {what or 'the ledger'} ({e}); {_FIX}") from None
+        except sqlite3.DatabaseError as e:
+            raise RecscaleError(f"{self.path}: damaged ledger ({e}) reading {what or 'it'}; {_FIX}") from None
+        finally:
+            self._deadline = None
+
+    def _check_schema(self) -> None:
+        """Refuse a database that is not a ledger, or whose tables are views or lack columns."""
+        try:
+            objects = dict(self.conn.execute("SELECT name, type FROM sqlite_master WHERE name IN "
+                                             "('meta', 'trials', 'memberships', 'evaluations', 'reference')").fetchall())
+        except sqlite3.DatabaseError as e:
+            raise RecscaleError(f"{self.path}: not a recscale ledger ({e}); give a ledger `recscale study run` wrote") from None
+        if not objects.keys() & _TABLES.keys():
+            raise RecscaleError(f"{self.path}: not a recscale ledger (an SQLite database without the tables "
+                                f"{', '.join(_TABLES)}); give a ledger `recscale study run` wrote")
+        for name, columns in (_TABLES | _OPTIONAL_TABLES).items():
+            kind = objects.get(name)
+            if kind is None:
+                if name in _OPTIONAL_TABLES:
+                    self._reference = _NO_REFERENCE
+                    continue
+                raise RecscaleError(f"{self.path}: damaged ledger: table {name} is missing; {_FIX}")
+            if kind != "table":
+                raise RecscaleError(f"{self.path}: damaged ledger: {name} is a {kind}, not a table; {_FIX}")
+            have = {r[1] for r in self._q(f"PRAGMA table_info({name})", what=f"table {name}")}
+            if name == "trials" and "architecture" not in have:  # older ledger: all DLRMs (migrated in the query)
+                self._arch = "'dlrm'"
+            missing = sorted(columns - have)
+            if missing:
+                raise RecscaleError(f"{self.path}: damaged ledger: table {name} lacks column(s) {', '.join(missing)}; {_FIX}")
 
     def _migrate(self) -> None:
         """Bring a ledger written by an older recscale up to this schema (its trials were all DLRMs)."""
@@ -122,10 +205,23 @@ class Ledger:
         with self.conn:
             yield self.conn
 
+    def _bad(self, table: str, row: str, column: str, value: Any, why: str) -> RecscaleError:
+        shown = printable(repr(value), 60)
+        return RecscaleError(f"{self.path}: damaged ledger: table {table}, row {printable(row, 120)}, column {column}: "
+                             f"{shown} {why}; {_FIX}")
+
+    def _json(self, table: str, row: str, column: str, text: Any) -> Any:
+        try:
+            if not isinstance(text, str):
+                raise ValueError
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            raise self._bad(table, row, column, text, "is not valid JSON") from None
+
     # ---- meta -----------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Any:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        rows = self._q("SELECT value FROM meta WHERE key = ?", (key,), "table meta")
+        return None if not rows else self._json("meta", f"key={key!r}", "value", rows[0][0])
 
     def set_meta(self, items: dict[str, Any]) -> None:
         with self.transaction() as c:
@@ -147,27 +243,31 @@ class Ledger:
                 )
 
     def status_counts(self) -> dict[str, int]:
-        return dict(self.conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+        return {str(k): v for k, v in self._q("SELECT status, COUNT(*) FROM trials GROUP BY status", what="table trials")}
 
     def done_ids(self) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT trial_id FROM trials WHERE status = 'done'")}
+        return {r[0] for r in self._q("SELECT trial_id FROM trials WHERE status = 'done'", what="table trials")}
 
     def done_wall_s(self) -> float | None:
         """Total training wall time of the finished trials (None before any finished)."""
-        return self.conn.execute("SELECT SUM(wall_s) FROM trials WHERE status = 'done'").fetchone()[0]
+        rows = self._q("SELECT trial_id, wall_s FROM trials WHERE status = 'done'", what="table trials")
+        for tid, w in rows:
+            _check(self, "trials", f"trial_id={tid!r}", "wall_s", w, "time")
+        walls = [w for _, w in rows if w is not None]
+        return float(sum(walls)) if walls else None
 
     def trial_errors(self) -> dict[str, str]:
         """trial_id → error text of the trials that failed (latest failure each)."""
-        rows = self.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'error:%' ORDER BY key")
-        return {key[len("error:"):]: json.loads(value) for key, value in rows}
+        rows = self._q("SELECT key, value FROM meta WHERE key LIKE 'error:%' ORDER BY key", what="table meta")
+        return {key[len("error:"):]: str(self._json("meta", f"key={key!r}", "value", value)) for key, value in rows}
 
     def evaluation_counts(self) -> tuple[int, int]:
         """(evaluations stored, rows of the export): they differ by the base model's extra memberships."""
-        evals = self.conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-        rows = self.conn.execute(
+        evals = self._q("SELECT COUNT(*) FROM evaluations", what="table evaluations")[0][0]
+        rows = self._q(
             "SELECT COUNT(*) FROM trials t JOIN memberships m USING (trial_id) JOIN evaluations e USING (trial_id)"
-            " WHERE t.status = 'done'"
-        ).fetchone()[0]
+            " WHERE t.status = 'done'", what="tables trials, memberships, evaluations"
+        )[0][0]
         return evals, rows
 
     def record_trial(self, trial_id: str, points: list[dict[str, Any]], wall_s: float) -> None:
@@ -204,28 +304,50 @@ class Ledger:
         return self.get_meta("eval_floor")
 
     def has_reference(self) -> bool:
-        return self.conn.execute("SELECT COUNT(*) FROM reference").fetchone()[0] > 0
+        if self._reference != "reference":
+            return False
+        return self._q("SELECT COUNT(*) FROM reference", what="table reference")[0][0] > 0
 
     # ---- reading --------------------------------------------------------------------------------
     def export_rows(self) -> list[dict[str, Any]]:
-        """One row per (scheme membership, evaluation) of finished trials, in a stable order."""
-        q = """
+        """One row per (scheme membership, evaluation) of finished trials, in a stable order.
+
+        Every value is checked (types, finite numbers in range, the model's JSON); a bad one is a
+        :class:`RecscaleError` naming its table, row and column.
+        """
+        q = f"""
         SELECT t.trial_id, m.scheme, m.value, t.seed, t.params_dense, t.params_sparse, t.params_total,
                t.flops_per_sample, e.samples, e.ne, e.logloss, e.auc, e.calibration, e.wall_s,
-               t.label, t.model_json, e.base_ctr, r.bayes_ne, r.oracle_ne, t.architecture
+               t.label, t.model_json, e.base_ctr, r.bayes_ne, r.oracle_ne, {self._arch}
         FROM trials t JOIN memberships m USING (trial_id) JOIN evaluations e USING (trial_id)
-        LEFT JOIN reference r ON r.samples = e.samples
+        LEFT JOIN {self._reference} r ON r.samples = e.samples
         WHERE t.status = 'done'
-        ORDER BY t.architecture, m.scheme, m.value, t.seed, e.samples
+        ORDER BY {self._arch}, m.scheme, m.value, t.seed, e.samples
         """
-        out = []
-        for row in self.conn.execute(q):
+        out, models = [], {}
+        for row in self._q(q, what="tables trials, memberships, evaluations"):
             (tid, scheme, value, seed, pd_, ps, pt, fps, samples, ne, ll, auc, cal, wall, label, mj, ctr, bayes, oracle, arch) = row
-            model = json.loads(mj)
+            tr, ev, ms = f"trial_id={tid!r}", f"trial_id={tid!r}, samples={samples!r}", f"trial_id={tid!r}, scheme={scheme!r}"
+            for table, where, col, v, kind in (
+                ("trials", tr, "trial_id", tid, "text"), ("trials", tr, "label", label, "text"),
+                ("trials", tr, "architecture", arch, "text"), ("memberships", ms, "scheme", scheme, "text"),
+                ("memberships", ms, "value", value, "int"), ("trials", tr, "seed", seed, "int"),
+                ("trials", tr, "params_dense", pd_, "count"), ("trials", tr, "params_sparse", ps, "count"),
+                ("trials", tr, "params_total", pt, "count"), ("trials", tr, "flops_per_sample", fps, "positive_int"),
+                ("evaluations", ev, "samples", samples, "positive_int"), ("evaluations", ev, "ne", ne, "ne"),
+                ("evaluations", ev, "logloss", ll, "ne"), ("evaluations", ev, "auc", auc, "unit"),
+                ("evaluations", ev, "calibration", cal, "positive"), ("evaluations", ev, "wall_s", wall, "time"),
+                ("evaluations", ev, "base_ctr", ctr, "unit"), ("reference", f"samples={samples!r}", "bayes_ne", bayes, "positive"),
+                ("reference", f"samples={samples!r}", "oracle_ne", oracle, "positive"),
+            ):  # fmt: skip
+                _check(self, table, where, col, v, kind)
+            if tid not in models:
+                models[tid] = self._model(tid, mj)
+            model = models[tid]
             out.append({
                 "trial_id": tid, "scheme": scheme, "value": value, "seed": seed, "params_dense": pd_,
                 "params_sparse": ps, "params_total": pt, "flops_per_sample": fps, "samples": samples,
-                "train_flops": train_flops(fps, samples), "ne": ne, "logloss": ll, "auc": auc, "calibration": cal,
+                "train_flops": train_flops(fps, samples), "ne": float(ne), "logloss": float(ll), "auc": auc, "calibration": cal,
                 "wall_s": wall, "label": label, "embedding_dim": model["embedding_dim"],
                 "embedding_rows": model["embedding_rows"], "bottom_mlp": "x".join(map(str, model["bottom_mlp"])),
                 "top_mlp": "x".join(map(str, model["top_mlp"])), "base_ctr": ctr, "bayes_ne": bayes, "oracle_ne": oracle,
@@ -234,17 +356,80 @@ class Ledger:
             })  # fmt: skip
         return out
 
+    def _model(self, tid: str, text: Any) -> dict[str, Any]:
+        """A trial's model JSON, checked for the fields the export takes from it."""
+        where = f"trial_id={tid!r}"
+        model = self._json("trials", where, "model_json", text)
+        if not isinstance(model, dict):
+            raise self._bad("trials", where, "model_json", text, "is not a JSON object")
+        for key, kind in (("embedding_dim", "positive_int"), ("embedding_rows", "positive_int_or_none"),  # None: no hashing
+                          ("bottom_mlp", "widths"), ("top_mlp", "widths"),
+                          ("params_bottom_mlp", "count_or_none"), ("params_top_mlp", "count_or_none")):  # fmt: skip
+            if key not in model and not kind.endswith("_or_none"):
+                raise self._bad("trials", where, "model_json", printable(text, 40), f"has no {key!r}")
+            _check(self, "trials", where, f"model_json.{key}", model.get(key), kind)
+        return model
+
+
+_NE_MAX = 100.0  # an NE above this is not a measurement of a trained model; ranges are checked by kind below
+
+
+def _check(led: Ledger, table: str, row: str, column: str, v: Any, kind: str) -> None:
+    """Raise one line naming table, row and column unless ``v`` is a valid value of ``kind``."""
+    is_int = isinstance(v, int) and not isinstance(v, bool)
+    is_num = is_int or isinstance(v, float)
+    if kind == "text":
+        ok, why = isinstance(v, str), "is not text"
+    elif kind == "int":
+        ok, why = is_int, "is not an integer"
+    elif kind in ("count", "count_or_none"):
+        ok, why = (kind == "count_or_none" and v is None) or (is_int and v >= 0), "is not a count (an integer >= 0)"
+    elif kind in ("positive_int", "positive_int_or_none"):
+        ok, why = (kind == "positive_int_or_none" and v is None) or (is_int and v > 0), "is not a positive integer"
+    elif kind == "widths":
+        ok = isinstance(v, list) and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in v)
+        why = "is not a list of positive integers"
+    elif kind == "ne":
+        ok, why = is_num and math.isfinite(v) and 0 < v <= _NE_MAX, f"is not a finite number in (0, {_NE_MAX:g}]"
+    elif kind == "unit":
+        ok, why = v is None or (is_num and 0 <= v <= 1), "is not a number in [0, 1]"
+    elif kind == "positive":
+        ok, why = v is None or (is_num and math.isfinite(v) and v > 0), "is not a finite positive number"
+    elif kind == "time":
+        ok, why = v is None or (is_num and math.isfinite(v) and v >= 0), "is not a finite number of seconds >= 0"
+    else:  # pragma: no cover - a typo here is a bug
+        raise ValueError(kind)
+    if not ok:
+        raise led._bad(table, row, column, v, why)
+
+
+def _connect_readonly(p: Path) -> sqlite3.Connection:
+    """A connection that cannot write ``p`` or create files beside it.
+
+    Without a ``-wal`` file no writer is live and the file is whole (a closing writer checkpoints
+    and removes it), so ``immutable=1``: no locks, no ``-shm``, works on a read-only mount. With
+    one, a study may be writing, so ``mode=ro``, which shares the writer's ``-wal`` and ``-shm``.
+    """
+    wal = Path(f"{p}-wal")
+    uri = p.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
+    try:
+        return sqlite3.connect(uri, uri=True, timeout=30)
+    except sqlite3.Error as e:
+        hint = (f"; it has a {wal.name} file (a study is running, or one was killed) and cannot be read where it is: "
+                "copy the .db and its -wal file to a writable folder") if wal.exists() else ""
+        raise RecscaleError(f"{p}: cannot open the ledger ({e}){hint}") from None
+
 
 def open_existing(path: str | Path) -> Ledger:
-    """Open a ledger that must already exist (for status, export, fit, report)."""
+    """Open a ledger that must already exist, read-only (for status, export, fit, report)."""
     p = Path(path)
     if not p.is_file():
         raise RecscaleError(f"{p}: no such ledger; run `recscale study run SPEC --db {p}` first")
-    try:
-        led = Ledger(p)
-        led.conn.execute("SELECT COUNT(*) FROM trials").fetchone()
-    except sqlite3.DatabaseError as e:
-        raise RecscaleError(f"{p}: not a recscale ledger ({e})") from None
+    with open(p, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise RecscaleError(f"{p}: not a recscale ledger (not an SQLite database); give a ledger `recscale study run` wrote")
+    led = Ledger(p, readonly=True)
+    led._q("SELECT COUNT(*) FROM trials", what="table trials")
     return led
 
 
@@ -264,9 +449,18 @@ def export(path: str | Path, out: str | Path) -> int:
     df = export_frame(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix == ".csv":
-        df.to_csv(tmp, index=False)
-    else:
-        df.to_parquet(tmp, index=False)
-    tmp.replace(out)
+    try:
+        if out.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        tmp.replace(out)
+    except OSError as e:  # a full disk or an unwritable folder: no half-written file stays behind
+        tmp.unlink(missing_ok=True)
+        if e.errno == errno.ENOSPC:
+            raise RecscaleError(f"no space left on device writing {out}; the ledger {path} is unchanged; free space and rerun") from None
+        raise RecscaleError(f"--out {out}: cannot write ({e.strerror or e})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return len(df)

@@ -8,10 +8,12 @@ the pending ones run; each result is committed as it arrives. Rerunning the same
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import platform
 import shutil
+import sqlite3
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -25,7 +27,7 @@ from recscale.data.shards import Dataset, still_being_written
 from recscale.errors import RecscaleError, SpecError
 from recscale.model.cost import model_cost
 from recscale.study.executors import InlineExecutor, ProcessExecutor
-from recscale.study.ledger import Ledger, TrialRow
+from recscale.study.ledger import Ledger, TrialRow, open_existing
 from recscale.study.lock import hold, lock_path
 from recscale.study.spec import StudySpec
 from recscale.study.trial import TrialTask
@@ -116,13 +118,13 @@ def _open_dataset_if_any(spec: StudySpec, path: Path) -> Dataset | None:
 
 def _check_ledger(spec: StudySpec, db: Path, new: bool, precision: str) -> None:
     """Refuse to resume a ledger made from another spec, or trained at another precision."""
-    if not db.exists() or new:
+    if not db.exists() or new or db.stat().st_size == 0:  # an empty file is a new database to SQLite too
         return
-    try:
-        with Ledger(db) as led:
+    try:  # read-only: a database that is not a ledger is refused with its bytes unchanged
+        with open_existing(db) as led:
             old, old_precision = led.get_meta("spec_hash"), led.get_meta("precision")
-    except Exception as e:  # noqa: BLE001
-        raise RecscaleError(f"{db}: not a recscale ledger ({e}); choose another --db") from None
+    except RecscaleError as e:
+        raise RecscaleError(f"{e}; or choose another --db") from None
     if old is not None and old != spec.hash():
         raise RecscaleError(
             f"{db} was created from a different spec (the spec changed since); "
@@ -230,11 +232,59 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
               hint="; wait for it to finish, or rerun with --wait"):
         _check_ledger(spec, db, opts.new, opts.precision)  # under the lock: no driver is changing it
         # ---- nothing but the lock file has been written before this line ----------------------
-        if opts.new:
-            _remove_ledger(db)
-        if ds is None:
-            ds = _synthetic_dataset(spec, ds_path, opts)
-        return _drive(spec, db, ds, ds_path, device, opts, t0)
+        try:
+            if opts.new:
+                _remove_ledger(db)
+            if ds is None:
+                ds = _synthetic_dataset(spec, ds_path, opts)
+            return _drive(spec, db, ds, ds_path, device, opts, t0)
+        except (OSError, sqlite3.OperationalError) as e:
+            if not is_disk_full(e):
+                raise
+            raise _disk_full(db, getattr(e, "filename", None) or (db if isinstance(e, sqlite3.OperationalError) else None)) from None
+
+
+class _NoSpace(OSError):
+    """A trial's worker ran out of disk space (its snapshot): stops the study like the driver's own."""
+
+    def __init__(self, where: str):
+        super().__init__(errno.ENOSPC, os.strerror(errno.ENOSPC), where)
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """Whether ``e`` is a full disk: ENOSPC, or SQLite's "database or disk is full"."""
+    if isinstance(e, _NoSpace):
+        return True
+    if isinstance(e, OSError):
+        return e.errno == errno.ENOSPC
+    return isinstance(e, sqlite3.OperationalError) and "disk is full" in str(e)
+
+
+def _disk_full(db: Path, what: Any) -> RecscaleError:
+    """One line for a full disk, after removing temp files and checkpointing the ledger's WAL if it can."""
+    for tmp in snapshot_dir(db).rglob(".*.tmp") if snapshot_dir(db).is_dir() else ():
+        tmp.unlink(missing_ok=True)
+    done, wal_note = "no", ""
+    if db.is_file():
+        try:
+            conn = sqlite3.connect(db, timeout=5)
+            try:
+                done = str(conn.execute("SELECT COUNT(*) FROM trials WHERE status = 'done'").fetchone()[0])
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                conn.close()
+            if busy:
+                raise sqlite3.OperationalError("checkpoint blocked")
+        except sqlite3.Error:
+            pass
+        wal = Path(f"{db}-wal")
+        if wal.is_file() and wal.stat().st_size > 0:  # the checkpoint needed room too: say where the results are
+            wal_note = f" (some are still in {wal}: copy it with the .db, or let the rerun fold it in)"
+    where = what if what is not None else db
+    return RecscaleError(
+        f"no space left on device writing {where}; {done} finished trials are safe in the ledger {db}{wal_note}; "
+        "free space and rerun the same command to resume"
+    )
 
 
 def dataset_lock_path(ds_path: Path) -> Path:
@@ -299,7 +349,8 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
             TrialTask(r.trial_id, trials[r.trial_id].model.config(ds.n_dense, ds.cardinalities), train_cfg,
                       str(ds_path.resolve()), tuple(checkpoints), r.seed,
                       # keyed by the spec hash: a snapshot never outlives the spec it was trained under
-                      str((snapshot_dir(db) / spec.hash()[:16] / f"{r.trial_id}.pt").resolve()), opts.snapshot_every_s)
+                      str((snapshot_dir(db) / spec.hash()[:16] / f"{r.trial_id}.pt").resolve()), opts.snapshot_every_s,
+                      spec.hash())
             for r in todo
         ]  # fmt: skip
         failed: list[str] = []
@@ -308,9 +359,16 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
         else:
             executor = make_executor(kind, workers)
         with _Display(opts.progress, tasks, len(rows) - len(todo), len(rows)) as display:
+            snapshots = {t.trial_id: Path(t.snapshot) for t in tasks if t.snapshot is not None}
             for result in executor.run(tasks, display.update):
+                for line in result.warnings:
+                    display.warn(line)
+                if result.no_space:
+                    raise _NoSpace(str(snapshots.get(result.trial_id, snapshot_dir(db))))
                 if result.error is None:
                     led.record_trial(result.trial_id, result.points, result.wall_s)
+                    if result.trial_id in snapshots:  # committed: only now may its snapshot go
+                        snapshots[result.trial_id].unlink(missing_ok=True)
                 else:
                     led.record_failure(result.trial_id, result.error)
                     failed.append(result.trial_id)
@@ -390,6 +448,13 @@ class _Display:
         self.seen[trial_id] = samples
         self.progress.update(self.bars[trial_id], completed=samples)
         self.progress.advance(self.overall, step)
+
+    def warn(self, line: str) -> None:
+        """A one-line warning: always shown, above the bars when they are live."""
+        if self.enabled:
+            self.progress.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr)
 
     def finish(self, trial_id: str, ok: bool) -> None:
         if not self.enabled:
