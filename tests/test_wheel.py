@@ -73,7 +73,7 @@ def test_wheel_runs_the_packaged_tiny_study_from_an_empty_folder(tmp_path):
     where = subprocess.run([py, "-c", "import recscale; print(recscale.__file__)"], cwd=work, env=env,
                            check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
     assert Path(where).is_relative_to(venv), where
-    assert [line.split("\t")[0] for line in run("example").splitlines()] == ["architectures", "criteo", "movielens", "paper", "quick", "tiny"]
+    assert [line.split("\t")[0] for line in run("example").splitlines()] == ["architectures", "criteo", "movielens", "paper", "plugins", "quick", "tiny"]
     assert run("example", "tiny") == (REPO / "examples" / "tiny.toml").read_text()
     run("study", "run", "tiny", "--db", "x.db", "--quiet", "--device", "cpu", "--workers", "1")  # inline: no pool start-up
     run("study", "export", "x.db", "--out", "x.csv")
