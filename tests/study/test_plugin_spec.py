@@ -194,3 +194,60 @@ def test_plugin_spec_errors_name_key_value_and_allowed(changes, message):
     """Check each plugin spec mistake is named with its key path, value and what is allowed."""
     with pytest.raises(SpecError, match=message):
         parse_spec(_raw(PLUGIN_SPEC, **changes))
+
+
+def test_a_plugin_that_raises_mid_study_fails_its_trial_with_the_traceback(tmp_path, capsys):
+    """Check that a plugin passing the probe but raising while training fails only its own trial, with
+    the traceback in the ledger (as any trial failure), and the study exits 1."""
+    from recscale.study.ledger import open_existing
+
+    (tmp_path / "late.py").write_text(TOWERS + textwrap.dedent('''
+        class Late(Good):
+            calls = 0
+
+            def forward_embedded(self, dense, emb):
+                Late.calls += 1
+                if Late.calls > 3:
+                    raise RuntimeError("late failure in the plugin")
+                return super().forward_embedded(dense, emb)
+    '''))
+    spec = TEST_SPEC.replace("seeds = [0]", 'seeds = [0]\narchitectures = ["dlrm", "late.py:Late"]').replace(
+        "rows = 16_384", "rows = 2_048").replace("stop = 16_384", "stop = 2_048").replace("eval_rows = 4_000", "eval_rows = 500")
+    (tmp_path / "s.toml").write_text(spec.replace("mlp_width = [16, 32]", "mlp_width = [16]").replace("embedding_dim = [4, 8]", "embedding_dim = [8]"))
+    db = tmp_path / "x.db"
+    assert main(["study", "run", str(tmp_path / "s.toml"), "--db", str(db), "--workers", "1", "--quiet", "--device", "cpu"]) == 1
+    assert "Late-D8-R2000-s0" in capsys.readouterr().err
+    with open_existing(db) as led:
+        errors = led.trial_errors()
+        assert led.status_counts() == {"done": 1, "failed": 1}
+    assert list(errors) == ["Late-D8-R2000-s0"] and "Traceback" in errors["Late-D8-R2000-s0"]
+    assert "RuntimeError: late failure in the plugin" in errors["Late-D8-R2000-s0"]
+
+
+def test_dry_run_prices_a_plugin_with_its_measured_cost(tmp_path):
+    """Check that the dry run sizes a plugin's trials like the built-ins', with measured FLOPs."""
+    from recscale.model.cost import model_cost
+    from recscale.study.dryrun import dry_run
+
+    spec = parse_spec(_raw(PLUGIN_SPEC))
+    w = spec.data.synthetic.world
+    dr = dry_run(spec, tmp_path / "x.db", steps=0)
+    assert dr.trials == len(spec.trials()) == 7
+    for t in spec.trials():
+        m = next(m for m in dr.models if m.label == t.model.label())
+        cost = model_cost(t.model.config(w.n_dense, w.cardinalities))
+        assert (m.flops_per_sample, m.flops_source) == (cost.flops_per_sample, "measured" if t.architecture == "DLRMPlugin" else "closed_form")
+    assert dr.train_flops == sum(model_cost(t.model.config(w.n_dense, w.cardinalities)).train_flops_per_sample for t in spec.trials()) * max(dr.checkpoints)
+
+
+def test_a_dataset_path_study_probes_its_plugins_before_writing(tmp_path, small_synth):
+    """Check that with data.path (schema known only from the dataset) a bad plugin is refused by
+    run_study before the ledger exists."""
+    from recscale.study.runner import RunOptions, run_study
+
+    (tmp_path / "towers.py").write_text(TOWERS)
+    raw = _raw(TEST_SPEC, architectures=["dlrm", "towers.py:Column"], data={"path": str(small_synth.path)})
+    spec = parse_spec(raw, source=str(tmp_path / "s.toml"))  # no schema yet: loads, probes nothing
+    with pytest.raises(SpecError, match=r"model.Column \(Column-D4-R2000\): Column.forward_embedded returned shape \[8, 1\]"):
+        run_study(spec, tmp_path / "x.db", RunOptions(progress=False, workers=1, device="cpu"))
+    assert not (tmp_path / "x.db").exists() and not (tmp_path / "x.db.lock").exists()

@@ -86,8 +86,8 @@ class Architecture(nn.Module):
     parameter of the module trains with the dense optimiser (``[train]`` or ``[train.<Name>]``).
     """
 
-    def __init__(self, context: Context | None = None, **kwargs) -> None:
-        super().__init__()
+    def __init__(self, context: Context | None = None) -> None:
+        super().__init__()  # no **kwargs: a keyword the subclass does not take is an error, not ignored
 
     def forward_embedded(self, dense: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define forward_embedded(dense, emb) -> logits [B]")
