@@ -6,8 +6,8 @@ import torch
 
 from recscale.model import build_model
 from recscale.model.config import DLRMConfig, PluginConfig
-from recscale.model.cost import TRAIN_FLOPS_PER_FORWARD, model_cost
-from recscale.model.plugin import measure_flops, measured_cost
+from recscale.model.cost import TRAIN_FLOPS_PER_FORWARD, measured_cost, model_cost
+from recscale.model.plugin import measure_flops
 from tests.model.dlrm_plugin import TARGET
 from tests.model.test_arch_cost import CARDS, GRID
 

@@ -25,7 +25,7 @@ beside the spec (``"towers.py:GatedCross"``), or by the name an installed packag
 ``[schemes.GatedCross]`` scales any of them. :func:`probe` builds each configuration and runs it
 once, forward and backward, on a random batch before anything trains: that catches a bad name,
 keyword, output or gradient as one line, and measures the FLOPs with
-``torch.utils.flop_counter.FlopCounterMode`` (:func:`measured_cost`), counted as
+``torch.utils.flop_counter.FlopCounterMode`` (``recscale.model.cost.model_cost`` reports them), counted as
 :mod:`recscale.model.cost` counts the built-ins (tested equal on them).
 """
 
@@ -45,7 +45,6 @@ import torch
 from torch import nn
 
 from recscale.model.config import PluginConfig
-from recscale.model.cost import TRAIN_FLOPS_PER_FORWARD, ModelCost
 from recscale.model.parts import EmbeddingModel
 
 ENTRY_POINT_GROUP = "recscale.architectures"
@@ -292,25 +291,6 @@ def probe(cfg: PluginConfig, batch: int = PROBE_BATCH) -> Probe:
         params_dense=sum(p.numel() for n, p in model.named_parameters() if not n.startswith("embedding.")),
         flops_forward=round(fwd.get_total_flops() / batch),
         flops_backward=round(bwd.get_total_flops() / batch),
-    )
-
-
-def measured_cost(cfg: PluginConfig) -> ModelCost:
-    """Parameters and FLOPs of a plugin model, measured by :func:`probe` (``flops_source="measured"``).
-
-    Training FLOPs per sample follow the built-ins' convention, 3 × forward; the probe's backward
-    count equals 2 × forward for any model made of matrix products (tested on all three built-ins).
-    """
-    p = probe(cfg.with_(base_ctr=None))
-    sparse = sum(cfg.table_rows) * cfg.embedding_dim
-    return ModelCost(
-        params_dense=p.params_dense,
-        params_sparse=sparse,
-        params_total=p.params_dense + sparse,
-        flops_per_sample=p.flops_forward,
-        train_flops_per_sample=TRAIN_FLOPS_PER_FORWARD * p.flops_forward,
-        embedding_bytes=4 * sparse,
-        flops_source="measured",
     )
 
 
