@@ -188,6 +188,7 @@ def test_train_overrides_per_architecture():
     ({"schemes__Other": {"x": [1]}}, r"schemes.Other: given but Other is not in architectures"),
     ({"architectures": ["dlrm", TARGET, "tests.model.dlrm_plugin:DLRMPlugin"]}, r"architectures\[2\]: '.*' is listed twice"),
     ({"architectures": ["dlrm", TARGET, "tests/model/dlrm_plugin.py:DLRMPlugin"]}, r"architectures\[2\]: '.*' has the name 'DLRMPlugin' of another architecture"),
+    ({"architectures": ["tests.model.dlrm_plugin:dlrm"]}, r"architectures\[0\]: 'tests.model.dlrm_plugin:dlrm' has the name 'dlrm' of a built-in architecture"),
     ({"schemes__embedding_dim": None, "schemes__DLRMPlugin": None}, r"schemes: DLRMPlugin has no scheme; give embedding_dim or embedding_rows in \[schemes\]"),
 ])  # fmt: skip
 def test_plugin_spec_errors_name_key_value_and_allowed(changes, message):

@@ -583,6 +583,9 @@ def _parse_architectures(raw: dict, search_path: str | None, problems: list[str]
                                 f"a file path/file.py:Class beside the spec, or an entry point in {plugin.ENTRY_POINT_GROUP} ({installed})")  # fmt: skip
                 continue
             name = plugin.short_name(a)
+            if name in ARCHITECTURES:
+                problems.append(f"{key}: {a!r} has the name {name!r} of a built-in architecture; rename the class or entry point")
+                continue
             try:
                 plugin.load_class(a, search_path)
             except plugin.PluginError as e:
