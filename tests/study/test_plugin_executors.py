@@ -1,5 +1,6 @@
-"""Check a plugin from a separate installed package, registered by entry point, in every executor:
-inline, a process pool (`--workers 2`) and Ray give the same ledger numbers; and a mixed study keeps
+"""Check a plugin from a separate installed package, registered by entry point, and one in a file
+beside the spec, in every executor: inline, a process pool (`--workers 2`) and Ray give the same
+ledger numbers; and a mixed study keeps
 common random numbers, records the measured FLOPs and trains each architecture with its own
 [train.<architecture>]."""
 
@@ -23,7 +24,7 @@ from tests.study.test_ray_executor import needs_ray
 SPEC = (
     TEST_SPEC.replace("rows = 16_384", "rows = 4_096").replace("stop = 16_384", "stop = 4_096")
     .replace("eval_rows = 4_000", "eval_rows = 1_000").replace("mlp_width = [16, 32]", "mlp_width = [16]")
-    .replace("seeds = [0]", 'seeds = [0]\narchitectures = ["dlrm", "tiny_tower"]')
+    .replace("seeds = [0]", 'seeds = [0]\narchitectures = ["dlrm", "tiny_tower", "towers.py:FileTower"]')
 ) + "\n[train.tiny_tower]\nlr_dense = 0.004\n"  # fmt: skip
 
 PACKAGE = {
@@ -71,6 +72,7 @@ def installed(tmp_path_factory):
     sys.path.insert(0, str(site))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(site), *([old_env] if old_env else [])])
     (root / "s.toml").write_text(SPEC)
+    (root / "towers.py").write_text("from throwaway_towers import TinyTower as FileTower\n")  # a plugin file beside the spec
     yield root
     sys.path.remove(str(site))
     if old_env is None:
@@ -111,7 +113,7 @@ def test_entry_point_plugin_runs_inline_and_records_its_cost(inline_run):
     with sqlite3.connect(inline_run[0]) as c:
         rows = c.execute("SELECT trial_id, architecture, status, flops_per_sample, model_json FROM trials").fetchall()
     plugin = [r for r in rows if r[1] == "tiny_tower"]
-    assert len(plugin) == 2 and all(r[2] == "done" for r in rows)
+    assert len(plugin) == 2 and len(rows) == 6 and all(r[2] == "done" for r in rows)
     assert {r[0] for r in plugin} == {"tiny_tower-D4-R2000-s0", "tiny_tower-D8-R2000-s0"}
     for _, _, _, flops, model_json in plugin:
         m = json.loads(model_json)
@@ -144,6 +146,7 @@ def test_plugin_sees_the_builtins_stream_and_its_own_train_settings(inline_run):
     """Check common random numbers (every trial, plugin or built-in, sees the same training stream)
     and that the plugin's trials train with [train.tiny_tower], the DLRM's with [train]."""
     _, streams, trains = inline_run
-    assert len(streams) == 4 and len(streams[0]) == 4096 // 256 and all(s == streams[0] for s in streams)
+    assert len(streams) == 6 and len(streams[0]) == 4096 // 256 and all(s == streams[0] for s in streams)
     assert {k: v.lr_dense for k, v in trains.items()} == {
-        "D4-R2000-B16-T16-dot-s0": 2e-3, "D8-R2000-B16-T16-dot-s0": 2e-3, "tiny_tower-D4-R2000-s0": 4e-3, "tiny_tower-D8-R2000-s0": 4e-3}
+        "D4-R2000-B16-T16-dot-s0": 2e-3, "D8-R2000-B16-T16-dot-s0": 2e-3, "tiny_tower-D4-R2000-s0": 4e-3,
+        "tiny_tower-D8-R2000-s0": 4e-3, "FileTower-D4-R2000-s0": 2e-3, "FileTower-D8-R2000-s0": 2e-3}
