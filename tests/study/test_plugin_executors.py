@@ -118,6 +118,7 @@ def test_entry_point_plugin_runs_inline_and_records_its_cost(inline_run):
     for _, _, _, flops, model_json in plugin:
         m = json.loads(model_json)
         assert m["flops_source"] == "measured" and m["target"] == "tiny_tower" and flops > 0
+        assert len(m["source_sha256"]) == 64  # the plugin's source file, recorded beside its numbers
     assert {json.loads(r[4])["flops_source"] for r in rows if r[1] == "dlrm"} == {"closed_form"}
 
 

@@ -174,6 +174,20 @@ def load_class(target: str, search_path: str | None = None) -> type:
     return cls
 
 
+def source_digest(target: str, search_path: str | None = None) -> str | None:
+    """SHA-256 of the file that defines the plugin's class (None if it has none, e.g. built in C).
+
+    Recorded with each plugin trial in the ledger, so a changed plugin is visible next to its numbers.
+    """
+    import inspect
+
+    try:
+        path = inspect.getsourcefile(load_class(target, search_path))
+    except TypeError:
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 

@@ -152,6 +152,10 @@ def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
         cfg = t.model.config(n_dense, cards)
         cost = model_cost(cfg)
         model = _model_dict(t.model) | _mlp_params(cfg) | {"flops_source": cost.flops_source}
+        if cost.flops_source == "measured":  # a plugin: which code trained it
+            from recscale.model.plugin import source_digest
+
+            model["source_sha256"] = source_digest(cfg.target, cfg.search_path)
         rows.append(
             TrialRow(
                 t.trial_id, t.seed, t.model.label(), model, cost.params_dense, cost.params_sparse,
