@@ -53,7 +53,8 @@ def _fresh_venv(tmp: Path) -> Path:
 @pytest.mark.slow
 def test_wheel_runs_the_packaged_tiny_study_from_an_empty_folder(tmp_path):
     """Check: the wheel holds the example specs as files; installed into a fresh virtualenv, recscale
-    imports from there (not from the repository), lists and prints the examples, and `study run tiny`
+    imports from there (not from the repository), lists and prints the examples, loads the plugins
+    example with its plugins from the wheel, and `study run tiny`
     in an empty folder trains every trial and exports one row per evaluation."""
     wheel = _build_wheel(tmp_path)
     venv = _fresh_venv(tmp_path)
@@ -73,8 +74,13 @@ def test_wheel_runs_the_packaged_tiny_study_from_an_empty_folder(tmp_path):
     where = subprocess.run([py, "-c", "import recscale; print(recscale.__file__)"], cwd=work, env=env,
                            check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
     assert Path(where).is_relative_to(venv), where
-    assert [line.split("\t")[0] for line in run("example").splitlines()] == ["architectures", "criteo", "movielens", "paper", "quick", "tiny"]
+    assert [line.split("\t")[0] for line in run("example").splitlines()] == ["architectures", "criteo", "movielens", "paper", "plugins", "quick", "tiny"]
     assert run("example", "tiny") == (REPO / "examples" / "tiny.toml").read_text()
+    # The plugins example names its plugins by import path: they import from the wheel and pass the probe.
+    loaded = subprocess.run([py, "-c", "import recscale.examples.plugins.gdcn as m; from recscale.study.spec import load_spec; "
+                             "print(m.__file__); print(*load_spec('plugins').plugins())"], cwd=work, env=env,
+                            check=True, capture_output=True, text=True).stdout.split("\n")  # fmt: skip
+    assert Path(loaded[0]).is_relative_to(venv) and loaded[1] == "DeepFM GDCN"
     run("study", "run", "tiny", "--db", "x.db", "--quiet", "--device", "cpu", "--workers", "1")  # inline: no pool start-up
     run("study", "export", "x.db", "--out", "x.csv")
     with open(work / "x.csv", newline="") as f:

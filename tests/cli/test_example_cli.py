@@ -11,7 +11,7 @@ def test_example_lists_every_packaged_spec_with_its_purpose(capsys):
     """Check one line per example: its name, a tab, and the first line of its opening comment."""
     assert main(["example"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split("\t")[0] for line in lines] == examples.names() == ["architectures", "criteo", "movielens", "paper", "quick", "tiny"]
+    assert [line.split("\t")[0] for line in lines] == examples.names() == ["architectures", "criteo", "movielens", "paper", "plugins", "quick", "tiny"]
     assert all(len(line.split("\t")[1]) > 10 for line in lines)
 
 
@@ -28,7 +28,7 @@ def test_unknown_example_exits_2_listing_them(capsys):
     """Check an unknown name is one line naming it and the examples, exit 2."""
     assert main(["example", "huge"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: example 'huge' does not exist; examples: architectures, criteo, movielens, paper, quick, tiny\n"
+    assert err == "error: example 'huge' does not exist; examples: architectures, criteo, movielens, paper, plugins, quick, tiny\n"
 
 
 def test_example_descriptions_are_whole_first_sentences(capsys):

@@ -64,3 +64,19 @@ def test_architectures_example_compares_three_architectures_along_compute():
         flops = [model_cost(t.model.config(w.n_dense, w.cardinalities)).flops_per_sample
                  for t in spec.trials() if t.architecture == arch and t.seed == spec.seeds[0]]
         assert len(flops) >= 3 and max(flops) / min(flops) >= 8, (arch, flops)
+
+
+def test_plugins_example_compares_two_plugins_with_the_builtins():
+    """Check the plugins example: DeepFM and GDCN (shipped plugin modules, named by import path) beside
+    the three built-ins on the higher-order world, each plugin with at least 3 sizes and its FLOPs measured."""
+    from recscale.model.cost import model_cost
+
+    spec = load_spec(EXAMPLES / "plugins.toml")
+    assert spec.architectures == ("dlrm", "dcnv2", "wukong", "DeepFM", "GDCN") and spec.plugins() == ["DeepFM", "GDCN"]
+    assert spec.train_for("dcnv2").lr_dense == spec.train.lr_dense / 2
+    w = spec.data.synthetic.world
+    assert w.share_higher > 0.3
+    for arch, min_span in (("DeepFM", 8), ("GDCN", 2.5)):
+        costs = [model_cost(t.model.config(w.n_dense, w.cardinalities)) for t in spec.trials() if t.architecture == arch]
+        flops = [c.flops_per_sample for c in costs]
+        assert len(flops) >= 3 and max(flops) / min(flops) >= min_span and {c.flops_source for c in costs} == {"measured"}

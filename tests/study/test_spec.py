@@ -106,7 +106,7 @@ def test_every_shipped_example_loads():
 
     root = Path(__file__).resolve().parents[2] / "examples"
     specs = sorted(root.rglob("*.toml"))
-    assert [p.name for p in specs] == ["architectures.toml", "criteo.toml", "movielens.toml", "paper.toml", "quick.toml", "tiny.toml"]
+    assert [p.name for p in specs] == ["architectures.toml", "criteo.toml", "movielens.toml", "paper.toml", "plugins.toml", "quick.toml", "tiny.toml"]
     for p in specs:
         spec = load_spec(p)
         assert spec.trials(), p
@@ -137,7 +137,7 @@ def test_spec_names_resolve_to_packaged_examples_unless_a_file_exists(tmp_path, 
     (tmp_path / "tiny.toml").write_text(TEST_SPEC)
     assert resolve_spec("tiny.toml").resolve() == tmp_path / "tiny.toml"
     assert load_spec("tiny.toml").name == "t"
-    with pytest.raises(SpecError, match=r"spec file nope does not exist; or name a packaged example: architectures, criteo, movielens, paper, quick, tiny"):
+    with pytest.raises(SpecError, match=r"spec file nope does not exist; or name a packaged example: architectures, criteo, movielens, paper, plugins, quick, tiny"):
         load_spec("nope")
     with pytest.raises(SpecError, match="spec file sub/tiny.toml does not exist"):  # a path is never a name
         load_spec("sub/tiny.toml")

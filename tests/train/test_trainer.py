@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recscale.model.config import DCNConfig, DLRMConfig, WukongConfig
+from recscale.model.config import DCNConfig, DLRMConfig, PluginConfig, WukongConfig
 from recscale.train.config import TrainConfig
 from recscale.train.optim import SparseRowAdagrad
 from recscale.train.trainer import Trainer, TrainState
@@ -17,13 +17,19 @@ def _cfg(ds, arch="dlrm", **kw):
         return DCNConfig(**common, cross_layers=2, cross_rank=4)
     if arch == "wukong":
         return WukongConfig(**common, layers=2, fmb_embeddings=4, lcb_embeddings=4, fm_rank=4, fmb_mlp=(16,))
+    if arch == "plugin":  # a user architecture (recscale.model.plugin): the DLRM re-written as one
+        from tests.model.dlrm_plugin import TARGET
+
+        common = {k: v for k, v in common.items() if k not in ("bottom_mlp", "top_mlp")}
+        return PluginConfig("DLRMPlugin", TARGET, **common, kwargs=(("bottom", (16,)), ("top", (16,))))
     return DLRMConfig(**common)
 
 
-ARCHS = ["dlrm", "dcnv2", "wukong"]
+ARCHS = ["dlrm", "dcnv2", "wukong", "plugin"]
 # Every architecture with the default optimisers, and every other optimiser on the cheapest one.
 ARCH_OPTS = [(a, "adam", "adam") for a in ARCHS] + [
-    ("wukong", "adagrad", "adagrad"), ("dlrm", "adam", "rowwise_adagrad"), ("dcnv2", "adagrad", "adam")
+    ("wukong", "adagrad", "adagrad"), ("dlrm", "adam", "rowwise_adagrad"), ("dcnv2", "adagrad", "adam"),
+    ("plugin", "adagrad", "rowwise_adagrad"),
 ]  # fmt: skip
 
 

@@ -98,9 +98,12 @@ def print_estimate(name: str, est) -> None:
     for col in ("model", "trials", "params", "FLOPs/sample", "ms/step", "s/eval"):
         table.add_column(col, justify="right" if col != "model" else "left", overflow="fold", no_wrap=col != "model")
     for m in est.models:
-        table.add_row(m.label, str(m.trials), f"{m.params_total:,}", f"{m.flops_per_sample:,}", f"{1e3 * m.step_s:.2f}", f"{m.eval_s:.2f}")
+        flops = f"{m.flops_per_sample:,}" + (" m" if m.flops_source == "measured" else "")
+        table.add_row(m.label, str(m.trials), f"{m.params_total:,}", flops, f"{1e3 * m.step_s:.2f}", f"{m.eval_s:.2f}")
     console = Console() if sys.stdout.isatty() else Console(width=100_000, soft_wrap=True)
     console.print(table)
+    if any(m.flops_source == "measured" for m in est.models):
+        console.print("m: a plugin's FLOPs, measured with FlopCounterMode on a probe batch (the built-ins': closed form)")
     console.print(
         f"checkpoints: {len(est.checkpoints)} ({est.checkpoints[0]:,} … {est.checkpoints[-1]:,} samples); "
         f"training samples: {est.samples:,}; training FLOPs: {est.train_flops:.3g}\n"

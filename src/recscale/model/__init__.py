@@ -1,13 +1,13 @@
-"""Architectures (DLRM, DCNv2, Wukong) built from torch-free configs; :func:`build_model` picks one.
+"""Architectures (DLRM, DCNv2, Wukong, user plugins) built from torch-free configs; :func:`build_model` picks one.
 
 Importing this package does not import torch: configs and cost stay usable for planning.
 """
 
 from __future__ import annotations
 
-from recscale.model.config import ARCHITECTURES, DCNConfig, DLRMConfig, ModelConfig, WukongConfig
+from recscale.model.config import ARCHITECTURES, DCNConfig, DLRMConfig, ModelConfig, PluginConfig, WukongConfig
 
-__all__ = ["ARCHITECTURES", "DCNConfig", "DLRMConfig", "ModelConfig", "WukongConfig", "build_model"]
+__all__ = ["ARCHITECTURES", "DCNConfig", "DLRMConfig", "ModelConfig", "PluginConfig", "WukongConfig", "build_model"]
 
 
 def build_model(cfg: ModelConfig):
@@ -24,4 +24,8 @@ def build_model(cfg: ModelConfig):
         from recscale.model.wukong import Wukong
 
         return Wukong(cfg)
-    raise TypeError(f"build_model: unknown config type {type(cfg).__name__}; allowed: {', '.join(ARCHITECTURES)}")
+    if isinstance(cfg, PluginConfig):  # a user's architecture (recscale.model.plugin)
+        from recscale.model.plugin import PluginModel
+
+        return PluginModel(cfg)
+    raise TypeError(f"build_model: unknown config type {type(cfg).__name__}; allowed: {', '.join(ARCHITECTURES)} or a PluginConfig")

@@ -1,4 +1,4 @@
-"""The architecture of a model (DLRM, DCNv2, Wukong) as a plain, torch-free value.
+"""The architecture of a model (DLRM, DCNv2, Wukong, or a user's plugin) as a plain, torch-free value.
 
 Specs, cost accounting and the scaling schemes work on these objects alone, so planning and dry runs
 never import torch. :func:`recscale.model.build_model` builds the network from one. Every config has
@@ -9,7 +9,7 @@ bottom_mlp, top_mlp, base_ctr, table_rows, with_) and an ``architecture`` name.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 INTERACTIONS = ("dot", "cat")  # pairwise dot products (DLRM), or concatenation
 
@@ -183,5 +183,46 @@ class WukongConfig:
     with_ = DLRMConfig.with_
 
 
-ModelConfig = DLRMConfig | DCNConfig | WukongConfig
+@dataclass(frozen=True)
+class PluginConfig:
+    """A user architecture (:mod:`recscale.model.plugin`) on recscale's embedding tables.
+
+    Only strings and numbers: it pickles to any worker (process pool, Ray), which imports the
+    plugin itself from ``target`` and ``search_path``.
+
+    Attributes:
+        architecture: Its name in the spec (``[model.<architecture>]``, the ledger's column).
+        target: ``"pkg.module:Class"``, ``"path/file.py:Class"`` (relative to ``search_path``), or
+            the name of an entry point in the ``recscale.architectures`` group.
+        n_dense, cardinalities, embedding_dim, embedding_rows, base_ctr: As :class:`DLRMConfig`
+            (recscale owns the tables and the output bias, which starts at logit(base_ctr)).
+        kwargs: The plugin's own keyword arguments, sorted (lists become tuples, so it hashes).
+        search_path: The spec's folder: module paths and files beside the spec are found there.
+    """
+
+    architecture: str
+    target: str
+    n_dense: int
+    cardinalities: tuple[int, ...]
+    embedding_dim: int = 16
+    embedding_rows: int | None = None
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    search_path: str | None = None
+    base_ctr: float | None = None
+
+    def __post_init__(self) -> None:
+        _tuples(self, ("cardinalities",))
+        object.__setattr__(self, "kwargs", tuple(sorted((str(k), frozen_value(v)) for k, v in dict(self.kwargs).items())))
+        _check_sizes(self, ("embedding_dim", "embedding_rows", "cardinalities"), ("n_dense",))
+
+    table_rows = DLRMConfig.table_rows
+    with_ = DLRMConfig.with_
+
+
+def frozen_value(v: Any) -> Any:
+    """A TOML value made hashable: lists (nested too) become tuples."""
+    return tuple(frozen_value(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+ModelConfig = DLRMConfig | DCNConfig | WukongConfig | PluginConfig
 ARCHITECTURES: dict[str, type] = {"dlrm": DLRMConfig, "dcnv2": DCNConfig, "wukong": WukongConfig}

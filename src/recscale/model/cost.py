@@ -11,13 +11,24 @@ Conventions (the ones scaling-law papers use, so numbers compare):
       respect to activations and to weights). The embedding update touches rows, not FLOPs.
     * Embedding parameters cost memory, not FLOPs: a recommender's compute is set by its MLPs and
       interaction, which is why C = 6·N·D does not hold for it.
+    * The convention's backward computes the gradient of every input of every matrix product, the
+      dense features' included. The trainer does not need the dense features' gradient, so a real
+      step skips 2·n_dense·h_1 FLOPs per sample (h_1: the first bottom layer's width); FlopCounterMode
+      on a training step counts that much less (measured on the built-ins: 0.06-10% of the backward on
+      the sizes of tests/model/test_plugin_cost.py). Both counts are right about different things;
+      recscale keeps the convention, so its compute axis is the papers', and measures a plugin's
+      FLOPs under the same convention (every input requiring a gradient), where forward + backward
+      equals 3 × forward exactly on all three built-ins.
+    * A plugin (:class:`PluginConfig`) has no closed form: its cost is measured once per
+      configuration by :func:`measured_cost` (this imports torch, only then),
+      and ``ModelCost.flops_source`` says which way a count was made.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from recscale.model.config import DCNConfig, DLRMConfig, ModelConfig, WukongConfig
+from recscale.model.config import DCNConfig, DLRMConfig, ModelConfig, PluginConfig, WukongConfig
 
 TRAIN_FLOPS_PER_FORWARD = 3
 
@@ -33,6 +44,8 @@ class ModelCost:
         flops_per_sample: Forward FLOPs per sample (matrix products only).
         train_flops_per_sample: 3 × forward.
         embedding_bytes: float32 embedding storage, without optimiser state.
+        flops_source: "closed_form" (this module, the built-ins) or "measured" (FlopCounterMode on
+            a probe batch, plugins).
     """
 
     params_dense: int
@@ -41,6 +54,7 @@ class ModelCost:
     flops_per_sample: int
     train_flops_per_sample: int
     embedding_bytes: int
+    flops_source: str = "closed_form"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,7 +104,9 @@ def _wukong(cfg: WukongConfig) -> tuple[int, int]:
 
 
 def model_cost(cfg: ModelConfig) -> ModelCost:
-    """Parameters and FLOPs of the model described by ``cfg`` (any architecture)."""
+    """Parameters and FLOPs of the model described by ``cfg`` (any architecture; a plugin's measured)."""
+    if isinstance(cfg, PluginConfig):
+        return measured_cost(cfg)
     if isinstance(cfg, DLRMConfig):
         dense, flops = _dlrm(cfg)
     elif isinstance(cfg, DCNConfig):
@@ -107,4 +123,26 @@ def model_cost(cfg: ModelConfig) -> ModelCost:
         flops_per_sample=flops,
         train_flops_per_sample=TRAIN_FLOPS_PER_FORWARD * flops,
         embedding_bytes=4 * sparse,
+    )
+
+
+def measured_cost(cfg: PluginConfig) -> ModelCost:
+    """Parameters and FLOPs of a plugin model, measured by :func:`recscale.model.plugin.probe` (cached).
+
+    Training FLOPs per sample follow the built-ins' convention, 3 × forward: the probe's backward,
+    with every input requiring a gradient, is 2 × forward for any model made of matrix products
+    (tested equal to the closed form on all three built-ins).
+    """
+    from recscale.model.plugin import probe  # imports torch: only a plugin's cost needs it
+
+    p = probe(cfg.with_(base_ctr=None))
+    sparse = sum(cfg.table_rows) * cfg.embedding_dim
+    return ModelCost(
+        params_dense=p.params_dense,
+        params_sparse=sparse,
+        params_total=p.params_dense + sparse,
+        flops_per_sample=p.flops_forward,
+        train_flops_per_sample=TRAIN_FLOPS_PER_FORWARD * p.flops_forward,
+        embedding_bytes=4 * sparse,
+        flops_source="measured",
     )

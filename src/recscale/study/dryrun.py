@@ -7,7 +7,8 @@ pass over an evaluation-sized batch is timed. A trial's time is then
 the number of concurrent workers (trials are many and similar, so they pack well).
 
 Only the timing imports torch: ``dry_run(..., steps=0)`` sizes a study (trials, samples, FLOPs)
-without it.
+without it, unless the study has a plugin, whose FLOPs are measured (and whose configurations are
+probed) with torch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from recscale.data.shards import Dataset
 from recscale.model.cost import model_cost
-from recscale.study.spec import StudySpec
+from recscale.study.spec import StudySpec, check_plugins
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ModelEstimate:
     step_s: float | None  # None: not timed (steps=0)
     eval_s: float | None
     architecture: str = "dlrm"
+    flops_source: str = "closed_form"  # "measured" for a plugin (FlopCounterMode on a probe batch)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def _time_model(cfg, spec: StudySpec, device: str, steps: int) -> tuple[float, f
         sparse = torch.stack([torch.randint(0, c, (n,), generator=gen) for c in cfg.cardinalities], 1).to(device)
         return dense, sparse, (torch.rand(n, generator=gen) < 0.2).float().to(device)
 
-    state = TrainState(cfg, replace(spec.train, device=device), seed=0)
+    state = TrainState(cfg, replace(spec.train_for(cfg.architecture), device=device), seed=0)
     data = [batch(b) for _ in range(steps + 2)]
     n_eval = min(spec.train.eval_rows or 100_000, 100_000)
     dense, sparse, _ = batch(n_eval)
@@ -100,6 +102,7 @@ def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, devi
     not imported.
     """
     n_dense, cards = _schema(spec, Path(db))
+    check_plugins(spec, n_dense, cards)  # a plugin that does not build or train: one line per configuration
     checkpoints = spec.checkpoint_samples()
     stop = max(checkpoints)
     trials = spec.trials()
@@ -113,7 +116,8 @@ def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, devi
         cfg = m.config(n_dense, cards)
         cost = model_cost(cfg)
         step_s, eval_s = _time_model(cfg, spec, device, steps) if steps > 0 else (None, None)
-        models.append(ModelEstimate(m.label(), len(ts), cost.params_total, cost.flops_per_sample, step_s, eval_s, m.architecture))
+        models.append(ModelEstimate(m.label(), len(ts), cost.params_total, cost.flops_per_sample, step_s, eval_s,
+                                    m.architecture, cost.flops_source))  # fmt: skip
         if steps > 0:
             total_s += len(ts) * (stop / spec.train.batch_size * step_s + len(checkpoints) * eval_s)
         flops += len(ts) * cost.train_flops_per_sample * stop

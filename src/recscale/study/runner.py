@@ -29,7 +29,7 @@ from recscale.model.cost import model_cost
 from recscale.study.executors import InlineExecutor, ProcessExecutor
 from recscale.study.ledger import Ledger, TrialRow, open_existing
 from recscale.study.lock import hold, lock_path
-from recscale.study.spec import StudySpec
+from recscale.study.spec import StudySpec, check_plugins
 from recscale.study.trial import TrialTask
 from recscale.train.device import check_precision, default_trials_per_device, resolve_device
 
@@ -157,9 +157,14 @@ def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
     for t in spec.trials():
         cfg = t.model.config(n_dense, cards)
         cost = model_cost(cfg)
+        model = _model_dict(t.model) | _mlp_params(cfg) | {"flops_source": cost.flops_source}
+        if cost.flops_source == "measured":  # a plugin: which code trained it
+            from recscale.model.plugin import source_digest
+
+            model["source_sha256"] = source_digest(cfg.target, cfg.search_path)
         rows.append(
             TrialRow(
-                t.trial_id, t.seed, t.model.label(), _model_dict(t.model) | _mlp_params(cfg), cost.params_dense, cost.params_sparse,
+                t.trial_id, t.seed, t.model.label(), model, cost.params_dense, cost.params_sparse,
                 cost.params_total, cost.flops_per_sample, t.memberships, t.architecture,
             )
         )
@@ -167,8 +172,15 @@ def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
 
 
 def _model_dict(m) -> dict[str, Any]:
-    """The trial's resolved, dataset-independent config (every field of its architecture's spec)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(m).items()}
+    """The trial's resolved, dataset-independent config (every field of its architecture's spec).
+
+    A plugin's keywords become a table, and its MLPs (which recscale does not know) read as empty.
+    """
+    d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(m).items()}
+    if "kwargs" in d:
+        d = {k: v for k, v in d.items() if k not in ("kwargs", "search_path")} | {
+            "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in m.kwargs}, "bottom_mlp": [], "top_mlp": []}
+    return d
 
 
 def _mlp_params(cfg) -> dict[str, int]:
@@ -176,8 +188,10 @@ def _mlp_params(cfg) -> dict[str, int]:
 
     The bottom MLP maps the dense features to its embeddings (one for DLRM and DCNv2, Wukong's
     dense_embeddings), the top MLP the interaction to a logit; for a DLRM their sum is
-    ``model_cost(cfg).params_dense`` (tested).
+    ``model_cost(cfg).params_dense`` (tested). A plugin's layers are its own: none are reported.
     """
+    if not hasattr(cfg, "interaction_width"):
+        return {}
     def count(widths: list[int]) -> int:
         return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
@@ -220,6 +234,8 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
     db = Path(db)
     ds_path = dataset_path(spec, db)
     ds = _open_dataset_if_any(spec, ds_path)
+    if ds is not None:  # a plugin that does not build or train on this schema: say so before anything is written
+        check_plugins(spec, ds.n_dense, ds.cardinalities)
     if opts.executor == "ray":  # the device is checked against the cluster's GPUs, not the driver's
         from recscale.study.ray_executor import check_ray_run
 
@@ -343,10 +359,11 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
         workers = opts.workers or opts.trials_per_device or default_trials_per_device(device, threads)
         workers = max(1, min(workers, len(todo) or 1))
         kind = opts.executor or ("inline" if workers == 1 else "process")
-        train_cfg = replace(spec.train, device=device, precision=opts.precision, compile=opts.compile)
+        train_cfgs = {a: replace(spec.train_for(a), device=device, precision=opts.precision, compile=opts.compile)
+                      for a in spec.architectures}  # [train] with each architecture's [train.<architecture>]
         trials = {t.trial_id: t for t in spec.trials()}
         tasks = [
-            TrialTask(r.trial_id, trials[r.trial_id].model.config(ds.n_dense, ds.cardinalities), train_cfg,
+            TrialTask(r.trial_id, trials[r.trial_id].model.config(ds.n_dense, ds.cardinalities), train_cfgs[r.architecture],
                       str(ds_path.resolve()), tuple(checkpoints), r.seed,
                       # keyed by the spec hash: a snapshot never outlives the spec it was trained under
                       str((snapshot_dir(db) / spec.hash()[:16] / f"{r.trial_id}.pt").resolve()), opts.snapshot_every_s,

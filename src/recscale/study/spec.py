@@ -48,6 +48,21 @@ Several architectures in one study (default ``["dlrm"]``; same data, same order,
     embeddings = [4, 16]             # n_F = n_L together
     fmb_mlp_width = [32, 256]        # every hidden layer of the FMB's MLP (also: layers, fm_rank)
 
+    [train.dcnv2]                    # one architecture's learning rates and optimisers
+    lr_dense = 0.001
+
+A user's own architecture (a plugin, :mod:`recscale.model.plugin`) is named by import path, by a
+file beside the spec, or by an entry point an installed package registers in
+``recscale.architectures``; its keyword arguments are its base and any of them can be a scheme::
+
+    architectures = ["dlrm", "mypkg.towers:GatedCross"]   # or "towers.py:GatedCross", "gated_cross"
+
+    [model.GatedCross]               # its constructor's keywords (recscale's tables: [model])
+    hidden = 64
+
+    [schemes.GatedCross]             # its own schemes; of [schemes], embedding_dim and embedding_rows
+    hidden = [16, 256]               # scale it too (mlp_width and overarch_width are the built-ins')
+
 TOML is parsed here once; everything downstream takes typed objects. Every problem is collected
 and reported together, each with its key path, the value and what is allowed. A relative
 ``data.path`` is resolved against the folder of the spec file (as a relative path inside any file
@@ -69,7 +84,7 @@ from typing import Any, ClassVar
 from recscale import examples
 from recscale.data.synthetic import WorldConfig
 from recscale.errors import SpecError
-from recscale.model.config import ARCHITECTURES, INTERACTIONS, DCNConfig, DLRMConfig, WukongConfig
+from recscale.model.config import ARCHITECTURES, INTERACTIONS, DCNConfig, DLRMConfig, PluginConfig, WukongConfig, frozen_value
 from recscale.train.config import DENSE_OPTIMIZERS, SPARSE_OPTIMIZERS, TrainConfig
 
 SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")  # shared: scale every architecture
@@ -81,6 +96,9 @@ ARCH_SCHEMES = {  # each architecture's own schemes, in [schemes.<architecture>]
 _SHARED_MODEL_FIELDS = ("embedding_dim", "embedding_rows", "bottom_mlp", "top_mlp")  # [model]: every architecture's
 _LAYER_COUNTS = ("cross_layers", "layers")  # 0 is a real size (the top MLP reads the input embeddings)
 _RUNTIME_TRAIN_FIELDS = ("device", "eval_batch_size", "precision", "compile")  # how it runs (CLI options): not in the spec
+# What [train.<architecture>] may change: how one architecture optimises, never what data it sees or when it is evaluated.
+ARCH_TRAIN_FIELDS = ("lr_embedding", "lr_dense", "dense_optimizer", "sparse_optimizer", "warmup_samples")
+PLUGIN_SHARED_SCHEMES = ("embedding_dim", "embedding_rows")  # of [schemes], the ones that scale a plugin (recscale's tables)
 
 
 @dataclass(frozen=True)
@@ -242,11 +260,50 @@ MODEL_SPECS: dict[str, type] = {"dlrm": ModelSpec, "dcnv2": DCNSpec, "wukong": W
 
 
 @dataclass(frozen=True)
+class PluginSpec:
+    """The dataset-independent part of a :class:`PluginConfig`: a user architecture and its keywords.
+
+    ``embedding_dim`` and ``embedding_rows`` size recscale's tables ([model], and the shared schemes
+    of the same names); every other knob is one of ``kwargs`` ([model.<name>], [schemes.<name>]).
+    ``search_path`` (the spec's folder) says where to import from, not what is trained, so it is
+    not part of the spec's hash.
+    """
+
+    architecture: str
+    target: str
+    embedding_dim: int = _config_default(PluginConfig, "embedding_dim")
+    embedding_rows: int | None = _config_default(PluginConfig, "embedding_rows")
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    search_path: str | None = field(default=None, compare=False)
+
+    def scaled(self, scheme: str, value: int) -> "PluginSpec":
+        if scheme in PLUGIN_SHARED_SCHEMES:
+            return replace(self, **{scheme: value})
+        return replace(self, kwargs=tuple(sorted({**dict(self.kwargs), scheme: value}.items())))
+
+    def label(self) -> str:
+        rows = "all" if self.embedding_rows is None else str(self.embedding_rows)
+        own = "".join(f"-{k}{_value_label(v)}" for k, v in self.kwargs)
+        raw = f"{self.architecture}-D{self.embedding_dim}-R{rows}{own}"
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in raw)
+        # Trial ids name snapshot files: keep them to safe characters, and unique when that changed them.
+        return safe if safe == raw else f"{safe}-{hashlib.sha256(raw.encode()).hexdigest()[:6]}"
+
+    def config(self, n_dense: int, cardinalities: list[int] | tuple[int, ...]) -> PluginConfig:
+        return PluginConfig(self.architecture, self.target, n_dense, tuple(cardinalities), self.embedding_dim,
+                            self.embedding_rows, self.kwargs, self.search_path)  # fmt: skip
+
+
+def _value_label(v: Any) -> str:
+    return "x".join(map(_value_label, v)) if isinstance(v, tuple) else str(v)
+
+
+@dataclass(frozen=True)
 class Trial:
     """One model trained with one seed; it may stand in several schemes (the base model does)."""
 
     trial_id: str
-    model: ModelSpec | DCNSpec | WukongSpec
+    model: ModelSpec | DCNSpec | WukongSpec | PluginSpec
     seed: int
     memberships: tuple[tuple[str, int], ...]
 
@@ -270,16 +327,31 @@ class StudySpec:
     architectures: tuple[str, ...] = ("dlrm",)
     arch_models: dict[str, Any] = field(default_factory=dict)  # architecture → its base model (not DLRM's)
     arch_schemes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)  # [schemes.<arch>]
+    arch_train: dict[str, TrainConfig] = field(default_factory=dict)  # [train.<arch>]: [train] with its overrides
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("source")
         for k in _RUNTIME_TRAIN_FIELDS:
             d["train"].pop(k)
+            for t in d["arch_train"].values():
+                t.pop(k)
+        for m in d["arch_models"].values():
+            m.pop("search_path", None)  # where a plugin is imported from is not what it trains
+        if not self.arch_train:  # specs without [train.<arch>] keep the dict (and hash) they always had
+            d.pop("arch_train")
         if self.architectures == ("dlrm",):  # a DLRM-only spec keeps the dict (and hash) it always had
             for k in ("architectures", "arch_models", "arch_schemes"):
                 d.pop(k)
         return d
+
+    def train_for(self, architecture: str) -> TrainConfig:
+        """The training settings of ``architecture``: [train] with its [train.<architecture>] overrides."""
+        return self.arch_train.get(architecture, self.train)
+
+    def plugins(self) -> list[str]:
+        """The architectures that are user plugins, in spec order."""
+        return [a for a in self.architectures if a not in ARCHITECTURES]
 
     def base_model(self, architecture: str):
         """The base model of ``architecture``: [model] plus its own [model.<architecture>] fields."""
@@ -295,13 +367,15 @@ class StudySpec:
     def trials(self) -> list[Trial]:
         """Expand architectures × schemes × values × seeds into trials; identical models are trained once.
 
-        Each architecture's schemes are the shared ones followed by its own.
+        Each architecture's schemes are the shared ones followed by its own (a plugin takes only the
+        shared ones that size recscale's tables, PLUGIN_SHARED_SCHEMES).
         """
         out = []
         for arch in self.architectures:
             base = self.base_model(arch)
             members: dict[Any, list[tuple[str, int]]] = {}
-            for scheme, values in {**self.schemes, **self.arch_schemes.get(arch, {})}.items():
+            shared = self.schemes if arch in ARCHITECTURES else {k: v for k, v in self.schemes.items() if k in PLUGIN_SHARED_SCHEMES}
+            for scheme, values in {**shared, **self.arch_schemes.get(arch, {})}.items():
                 for v in values:
                     members.setdefault(base.scaled(scheme, v), []).append((scheme, v))
             out += [Trial(f"{m.label()}-s{seed}", m, seed, tuple(ms)) for m, ms in members.items() for seed in self.seeds]
@@ -404,11 +478,8 @@ def _parse_data(raw: dict, problems: list[str]) -> DataSpec:
     return DataSpec(synthetic=SyntheticData(rows, eval_rows, seed, world))
 
 
-def _parse_train(raw: dict, problems: list[str]) -> tuple[TrainConfig, CheckpointSpec | None]:
-    t = dict(_table(raw, "train", problems))
-    cp_raw = t.pop("checkpoints", None)
-    allowed = [f.name for f in fields(TrainConfig) if f.name not in _RUNTIME_TRAIN_FIELDS]
-    _unknown(t, [*allowed, "checkpoints"], "train.", problems)
+def _train_kwargs(t: dict, allowed: list[str] | tuple[str, ...], where: str, problems: list[str]) -> dict[str, Any]:
+    """The valid TrainConfig fields of table ``t`` (key path prefix ``where``); problems for the rest."""
     kw: dict[str, Any] = {}
     for k in allowed:
         if k not in t:
@@ -416,13 +487,13 @@ def _parse_train(raw: dict, problems: list[str]) -> tuple[TrainConfig, Checkpoin
         v = t[k]
         if k in ("lr_embedding", "lr_dense"):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                problems.append(f"train.{k}: must be a positive number, got {v!r}")
+                problems.append(f"{where}{k}: must be a positive number, got {v!r}")
                 continue
             kw[k] = float(v)
         elif k in ("dense_optimizer", "sparse_optimizer"):
             names = DENSE_OPTIMIZERS if k == "dense_optimizer" else SPARSE_OPTIMIZERS
             if v not in names:
-                problems.append(f"train.{k}: must be one of {', '.join(names)}; got {v!r}")
+                problems.append(f"{where}{k}: must be one of {', '.join(names)}; got {v!r}")
                 continue
             kw[k] = v
         elif k == "embedding_init":
@@ -436,33 +507,56 @@ def _parse_train(raw: dict, problems: list[str]) -> tuple[TrainConfig, Checkpoin
                 kw[k] = float(v)
         elif k in ("warmup_samples",):
             if not _is_int(v) or v < 0:
-                problems.append(f"train.{k}: must be a non-negative integer, got {v!r}")
+                problems.append(f"{where}{k}: must be a non-negative integer, got {v!r}")
                 continue
             kw[k] = v
         else:
-            got = _pos_int(v, f"train.{k}", problems)
+            got = _pos_int(v, f"{where}{k}", problems)
             if got is not None:
                 kw[k] = got
+    return kw
+
+
+def _parse_train(raw: dict, architectures: tuple[str, ...], problems: list[str]) -> tuple[TrainConfig, CheckpointSpec | None, dict]:
+    """[train], its checkpoints, and each architecture's [train.<architecture>] (its overrides applied)."""
+    t = dict(_table(raw, "train", problems))
+    cp_raw = t.pop("checkpoints", None)
+    subs = {k: t.pop(k) for k in list(t) if isinstance(t[k], dict) or k in architectures or k in ARCHITECTURES}
+    allowed = [f.name for f in fields(TrainConfig) if f.name not in _RUNTIME_TRAIN_FIELDS]
+    _unknown(t, [*allowed, "checkpoints"], "train.", problems)
+    kw = _train_kwargs(t, allowed, "train.", problems)
     cfg = TrainConfig(**kw)
+    arch_train = {}
+    for arch, sub in subs.items():
+        key = f"train.{arch}"
+        if arch not in architectures:
+            problems.append(_not_listed(key, arch, architectures) if arch in ARCHITECTURES or isinstance(sub, dict)
+                            else f"{key}: unknown field; allowed: {', '.join(allowed)}, checkpoints")  # fmt: skip
+        elif not isinstance(sub, dict):
+            problems.append(f"{key}: must be a table of {arch}'s overrides ({', '.join(ARCH_TRAIN_FIELDS)}), got {sub!r}")
+        else:
+            _unknown(sub, ARCH_TRAIN_FIELDS, f"{key}.", problems)
+            if own := _train_kwargs(sub, ARCH_TRAIN_FIELDS, f"{key}.", problems):
+                arch_train[arch] = TrainConfig(**{**kw, **own})
     if cp_raw is None:
         problems.append("train.checkpoints: missing; e.g. checkpoints = { start = 1024, stop = 100000, per_doubling = 2 }")
-        return cfg, None
+        return cfg, None, arch_train
     if not isinstance(cp_raw, dict):
         problems.append(f"train.checkpoints: must be a table {{start, stop, per_doubling}}, got {cp_raw!r}")
-        return cfg, None
+        return cfg, None, arch_train
     _unknown(cp_raw, ("start", "stop", "per_doubling"), "train.checkpoints.", problems)
     start = _pos_int(cp_raw.get("start"), "train.checkpoints.start", problems)
     stop = _pos_int(cp_raw.get("stop"), "train.checkpoints.stop", problems)
     per = _pos_int(cp_raw.get("per_doubling", 2), "train.checkpoints.per_doubling", problems)
     if None in (start, stop, per):
-        return cfg, None
+        return cfg, None, arch_train
     if stop < start:
         problems.append(f"train.checkpoints.stop: must be >= start ({start}), got {stop}")
-        return cfg, None
+        return cfg, None, arch_train
     if stop < cfg.batch_size:
         problems.append(f"train.checkpoints.stop: must be >= train.batch_size ({cfg.batch_size}), got {stop}")
-        return cfg, None
-    return cfg, CheckpointSpec(start, stop, per)
+        return cfg, None, arch_train
+    return cfg, CheckpointSpec(start, stop, per), arch_train
 
 
 def _width_list(v: Any, key: str, problems: list[str], allow_empty: bool) -> tuple[int, ...] | None:
@@ -477,31 +571,71 @@ def _width_list(v: Any, key: str, problems: list[str], allow_empty: bool) -> tup
     return tuple(v) if ok else None
 
 
-def _parse_architectures(raw: dict, problems: list[str]) -> tuple[str, ...]:
+def _parse_architectures(raw: dict, search_path: str | None, problems: list[str]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The architectures' names, and each plugin's target (import path, file or entry point) by name.
+
+    A plugin's name is its class name (``pkg.mod:Class``, ``file.py:Class``) or its entry point's;
+    its class is loaded here (this imports the plugin, and torch), so a bad name fails at load.
+    """
     v = raw.get("architectures", ["dlrm"])
     allowed = ", ".join(ARCHITECTURES)
     if not isinstance(v, list) or not v:
         problems.append(f"architectures: must be a non-empty list of architecture names ({allowed}), got {v!r}")
-        return ()
+        return (), {}
     out: list[str] = []
+    targets: dict[str, str] = {}
     for i, a in enumerate(v):
-        if a not in ARCHITECTURES:
-            problems.append(f"architectures[{i}]: unknown architecture {a!r}; allowed: {allowed}")
-        elif a in out:
-            problems.append(f"architectures[{i}]: {a!r} is listed twice")
+        key = f"architectures[{i}]"
+        if not isinstance(a, str) or not a:
+            problems.append(f"{key}: must be an architecture name ({allowed}) or an import path pkg.module:Class, got {a!r}")
+            continue
+        if a in ARCHITECTURES:
+            name = a
         else:
-            out.append(a)
-    return tuple(out)
+            from recscale.model import plugin  # the one place a spec imports torch: it names a plugin
+
+            if ":" not in a and a not in plugin.entry_point_names():
+                installed = ", ".join(plugin.entry_point_names()) or "none installed"
+                problems.append(f"{key}: unknown architecture {a!r}; allowed: {allowed}, an import path pkg.module:Class, "
+                                f"a file path/file.py:Class beside the spec, or an entry point in {plugin.ENTRY_POINT_GROUP} ({installed})")  # fmt: skip
+                continue
+            name = plugin.short_name(a)
+            if name in ARCHITECTURES:
+                problems.append(f"{key}: {a!r} has the name {name!r} of a built-in architecture; rename the class or entry point")
+                continue
+            try:
+                plugin.load_class(a, search_path)
+            except plugin.PluginError as e:
+                problems.append(f"{key} {name} ({a}): {e}")
+                continue
+        if name in out:
+            problems.append(f"{key}: {a!r} is listed twice" if a == name or targets.get(name) == a
+                            else f"{key}: {a!r} has the name {name!r} of another architecture; each needs its own name")  # fmt: skip
+            continue
+        out.append(name)
+        if name != a or a not in ARCHITECTURES:
+            targets[name] = a
+    return tuple(out), targets
 
 
 def _not_listed(key: str, arch: str, architectures: tuple[str, ...]) -> str:
     return f"{key}: given but {arch} is not in architectures {list(architectures)}; add it there or remove {key}"
 
 
-def _parse_model(raw: dict, architectures: tuple[str, ...], problems: list[str]) -> tuple[ModelSpec, dict[str, Any]]:
+def _plugin_value(v: Any, key: str, problems: list[str]) -> Any:
+    """A plugin keyword's TOML value: a number, string, boolean or list of them (tables are refused)."""
+    if isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict) for x in v)):
+        problems.append(f"{key}: must be a number, string, boolean or list of them, got a table {v!r}")
+        return None
+    return frozen_value(v)
+
+
+def _parse_model(raw: dict, architectures: tuple[str, ...], targets: dict[str, str], search_path: str | None,
+                 problems: list[str]) -> tuple[ModelSpec, dict[str, Any]]:  # fmt: skip
     """The shared base ([model], the DLRM's) and each other listed architecture's ([model] + [model.<arch>])."""
     m = dict(_table(raw, "model", problems))
-    subs = {a: m.pop(a) for a in ARCHITECTURES if a != "dlrm" and a in m}
+    subs = {a: m.pop(a) for a in [*ARCHITECTURES, *targets] if a != "dlrm" and a in m}
+    subs |= {k: m.pop(k) for k in list(m) if isinstance(m[k], dict)}  # [model.<name>] of an architecture not listed
     allowed = [f.name for f in fields(ModelSpec)]
     _unknown(m, [*allowed, *(a for a in ARCHITECTURES if a != "dlrm")], "model.", problems)
     kw: dict[str, Any] = {}
@@ -527,6 +661,14 @@ def _parse_model(raw: dict, architectures: tuple[str, ...], problems: list[str])
         if not isinstance(sub, dict):
             problems.append(f"{key}: must be a table, got {sub!r}")
             sub = {}
+        if arch in targets:  # a plugin: every key is a keyword of its constructor (the probe checks them)
+            for k in sub:
+                if k in PLUGIN_SHARED_SCHEMES:
+                    problems.append(f"{key}.{k}: recscale's embedding tables are sized in [model] for every architecture; move {k} there")
+            pkw = {k: _plugin_value(v, f"{key}.{k}", problems) for k, v in sub.items() if k not in PLUGIN_SHARED_SCHEMES}
+            others[arch] = PluginSpec(arch, targets[arch], **{k: v for k, v in shared.items() if k in PLUGIN_SHARED_SCHEMES},
+                                      kwargs=tuple(sorted(pkw.items())), search_path=search_path)  # fmt: skip
+            continue
         spec_class = MODEL_SPECS[arch]
         own = [f.name for f in fields(spec_class) if f.name not in _SHARED_MODEL_FIELDS]
         _unknown(sub, own, f"{key}.", problems)
@@ -563,11 +705,28 @@ def _scheme_values(v: Any, key: str, scheme: str, problems: list[str]) -> tuple[
     return None if w is None else tuple(sorted(set(w)))
 
 
-def _parse_schemes(raw: dict, architectures: tuple[str, ...], problems: list[str]) -> tuple[dict, dict]:
+def _parse_schemes(raw: dict, architectures: tuple[str, ...], targets: dict[str, str], problems: list[str]) -> tuple[dict, dict]:
     """The shared schemes ([schemes]) and each architecture's own ([schemes.<architecture>])."""
     s = _table(raw, "schemes", problems)
     out, per_arch = {}, {}
     for k, v in s.items():
+        if k in targets:  # a plugin: any keyword of its constructor, over non-negative integers
+            if not isinstance(v, dict):
+                problems.append(f"schemes.{k}: must be a table of {k}'s keywords, each a list of sizes, got {v!r}")
+                continue
+            own = {}
+            for name, values in v.items():
+                if name in PLUGIN_SHARED_SCHEMES:
+                    problems.append(f"schemes.{k}.{name}: recscale's embedding tables are scaled in [schemes] for every architecture; move {name} there")
+                elif not isinstance(values, list) or not values or not all(_is_int(x) and x >= 0 for x in values):
+                    problems.append(f"schemes.{k}.{name}: must be a non-empty list of non-negative integers, got {values!r}")
+                else:
+                    own[name] = tuple(sorted(set(values)))
+            per_arch[k] = own
+            continue
+        if isinstance(v, dict) and k not in ARCH_SCHEMES:
+            problems.append(_not_listed(f"schemes.{k}", k, architectures))
+            continue
         if k in ARCH_SCHEMES and k != "dlrm":
             if k not in architectures:
                 problems.append(_not_listed(f"schemes.{k}", k, architectures))
@@ -597,6 +756,7 @@ def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
     """Validate a parsed TOML document; raises SpecError listing every problem with its key path."""
     problems: list[str] = []
     _unknown(raw, ("name", "seeds", "architectures", "data", "train", "model", "schemes"), "", problems)
+    search_path = str(Path(source).resolve().parent) if source else None
     name = raw.get("name", Path(source).stem if source else "study")
     if not isinstance(name, str) or not name:
         problems.append(f"name: must be a non-empty string, got {name!r}")
@@ -605,10 +765,10 @@ def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         problems.append(f"seeds: must be a non-empty list of non-negative integers, got {seeds!r}")
         seeds = [0]
     data = _parse_data(raw, problems)
-    train, checkpoints = _parse_train(raw, problems)
-    architectures = _parse_architectures(raw, problems)
-    model, arch_models = _parse_model(raw, architectures, problems)
-    schemes, arch_schemes = _parse_schemes(raw, architectures, problems)
+    architectures, targets = _parse_architectures(raw, search_path, problems)
+    train, checkpoints, arch_train = _parse_train(raw, architectures, problems)
+    model, arch_models = _parse_model(raw, architectures, targets, search_path, problems)
+    schemes, arch_schemes = _parse_schemes(raw, architectures, targets, problems)
     if not schemes and not any(arch_schemes.values()) and not any(p.startswith("schemes") for p in problems):
         problems.append(
             "schemes: give at least one scheme (mlp_width, overarch_width, embedding_dim, embedding_rows); "
@@ -616,16 +776,51 @@ def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         )
     elif not schemes and not any(p.startswith("schemes") for p in problems):
         for arch in architectures:
-            if not arch_schemes.get(arch):
+            if not arch_schemes.get(arch) and arch in ARCHITECTURES:
                 problems.append(
                     f"schemes: {arch} has no scheme; give a shared one in [schemes] ({', '.join(SCHEMES)})"
                     + (f" or one of its own in [schemes.{arch}] ({', '.join(ARCH_SCHEMES[arch])})" if ARCH_SCHEMES[arch] else "")
                 )
+    for arch in targets:
+        if arch in architectures and not arch_schemes.get(arch) and not set(schemes) & set(PLUGIN_SHARED_SCHEMES) \
+                and not any(p.startswith("schemes") for p in problems):
+            problems.append(f"schemes: {arch} has no scheme; give embedding_dim or embedding_rows in [schemes], or one of its "
+                            f"keywords in [schemes.{arch}] (mlp_width and overarch_width scale the built-ins' MLPs only)")  # fmt: skip
     if data.synthetic is not None and checkpoints is not None and checkpoints.stop > data.synthetic.rows:
         problems.append(
             f"train.checkpoints.stop: {checkpoints.stop:,} exceeds the {data.synthetic.rows:,} rows of data.synthetic.rows"
         )
     if problems:
         raise SpecError(problems, source=source)
-    return StudySpec(str(name), tuple(sorted(set(seeds))), data, train, checkpoints, model, schemes, source,
-                     architectures, arch_models, arch_schemes)
+    spec = StudySpec(str(name), tuple(sorted(set(seeds))), data, train, checkpoints, model, schemes, source,
+                     architectures, arch_models, arch_schemes, arch_train)
+    if data.synthetic is not None and spec.plugins():  # the schema is known: probe every plugin configuration now
+        w = data.synthetic.world
+        check_plugins(spec, w.n_dense, w.cardinalities)
+    return spec
+
+
+def check_plugins(spec: StudySpec, n_dense: int, cardinalities: list[int] | tuple[int, ...]) -> None:
+    """Build every plugin configuration of ``spec`` on this schema and run it on a probe batch.
+
+    Called at spec load (synthetic data), before a run writes anything, and by the dry run; each
+    configuration is probed once per process (:func:`recscale.model.plugin.probe` caches it).
+
+    Raises:
+        SpecError: One line per failing configuration, naming the architecture, the configuration
+            (its trial label) and the problem.
+    """
+    if not spec.plugins():
+        return
+    from recscale.model.plugin import PluginError, probe
+
+    problems = []
+    for t in spec.trials():
+        if t.architecture in ARCHITECTURES or t.seed != spec.seeds[0]:
+            continue
+        try:
+            probe(t.model.config(n_dense, cardinalities))
+        except PluginError as e:
+            problems.append(f"model.{t.architecture} ({t.model.label()}): {e}")
+    if problems:
+        raise SpecError(problems, source=spec.source)
