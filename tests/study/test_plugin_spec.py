@@ -9,6 +9,7 @@ import pytest
 from recscale.cli.main import main
 from recscale.errors import SpecError
 from recscale.study.spec import PluginSpec, load_spec, parse_spec
+from recscale.train.config import DEFAULT_LR_DENSE
 from tests.model.dlrm_plugin import TARGET
 from tests.study.conftest import TEST_SPEC
 from tests.study.test_spec import _raw
@@ -173,7 +174,7 @@ def test_train_overrides_per_architecture():
                            train__dlrm={"dense_optimizer": "adagrad"}))  # fmt: skip
     assert spec.train_for("DLRMPlugin").lr_dense == 5e-4 and spec.train_for("DLRMPlugin").lr_embedding == 0.01
     assert spec.train_for("dlrm").dense_optimizer == "adagrad" and spec.train_for("dlrm").lr_dense == 0.02
-    assert spec.train.lr_dense == 2e-3 and spec.train_for("dlrm").batch_size == spec.train.batch_size
+    assert spec.train.lr_dense == DEFAULT_LR_DENSE["adam"] and spec.train_for("dlrm").batch_size == spec.train.batch_size
 
 
 @pytest.mark.parametrize(("changes", "message"), [
