@@ -16,8 +16,9 @@ Recipes (dense/sparse optimiser, learning rates, embedding initialisation, outpu
 * ``today``: Adam 2e-3 / lazy Adam 4e-3, rows U(±1/sqrt(rows)), output weights x0.1 (the default
   before this sweep);
 * ``old``: Adagrad 0.02 / Adagrad 0.05, the same initialisation (the default before Adam);
-* ``new``: Adam 5e-3 / lazy Adam 1e-2, rows U(±0.05), output weights x0.1 (the new default);
-* ``new-out1``: the same with the output weights as initialised (no x0.1);
+* ``new``: Adam 5e-3 / lazy Adam 4e-3, rows U(±0.05), output weights x0.1 (the new default);
+* ``new-lre1e-2``: the same with lazy Adam at 1e-2;
+* ``new-out1``: Adam 5e-3 / lazy Adam 1e-2, rows U(±0.05), output weights as initialised (no x0.1);
 * ``adam1e-2``: Adam 1e-2 / lazy Adam 1e-2, rows U(±0.1), output weights as initialised.
 
 Models: the demo's base DLRM and four of its scheme variants (mlp_width 4 and 256, embedding_dim 128,
@@ -51,8 +52,10 @@ RECIPES: dict[str, dict] = {
               "embedding_init": None, "output_x01": True},
     "old": {"dense_optimizer": "adagrad", "sparse_optimizer": "adagrad", "lr_dense": 0.02, "lr_embedding": 0.05,
             "embedding_init": None, "output_x01": True},
-    "new": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 1e-2,
+    "new": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 4e-3,
             "embedding_init": 0.05, "output_x01": True},
+    "new-lre1e-2": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 1e-2,
+                    "embedding_init": 0.05, "output_x01": True},
     "new-out1": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 1e-2,
                  "embedding_init": 0.05, "output_x01": False},
     "adam1e-2": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 1e-2, "lr_embedding": 1e-2,
