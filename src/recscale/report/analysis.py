@@ -596,12 +596,12 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dic
     except RecscaleError as e:
         return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, str(e))
     if not is_flat(fit) and (beta_at_bound(fit) or (fit.draws and not beta_determined(fit, opts.level))):
-        # The exponent is the search bound, or its interval spans more than a factor of 3: a regime or
-        # plan read off it would be an artefact of the bound or of one draw, so neither is given
-        # (a parameter law at 0.005 [0.001, 3.0] would otherwise "plan" millions of times more parameters).
+        # The exponent is the search bound, or its interval spans more than a factor of 3: a plan read
+        # off it would be an artefact of the bound or of one draw, so none is given (a parameter law at
+        # 0.005 [0.001, 3.0] would otherwise "plan" millions of times more parameters). The regime is
+        # kept: it is decided from the gains' intervals, which a flat curve bounds even when β is free.
         why = "β at its search bound" if beta_at_bound(fit) else "β not determined (interval wider than 3×)"
-        return Headline(f.scheme, f.axis, f, dataclasses.replace(reg, label="undetermined", label_share=None),
-                        None, None, None, None, None, f"{why}: {LAW_NOT_DETERMINED}")
+        return Headline(f.scheme, f.axis, f, reg, None, None, None, None, None, f"{why}: {LAW_NOT_DETERMINED}")
     target = float(fit.predict(np.array([x_max]))[0]) * (1.0 - opts.plan_rel_gain)
     try:
         p = plan_for_target(fit, target, level=opts.level, axis=f.x_col, resources=f.curve.rows, alternatives=alternatives)

@@ -116,13 +116,10 @@ def _key_beta_cell(f, level: float) -> str:
 
 
 def _regime_cell(h: Headline | None) -> str:
+    """The regime as a finding, with the numbers it rests on (:attr:`recscale.laws.Regime.finding`)."""
     if h is None or h.regime is None:
         return "–"
-    r = h.regime
-    if not r.determined:
-        return f"{r.text} ({_pct(r.gain_rel)} NE per doubling)"
-    share = f", {r.label_share:.0%} of bootstrap fits agree" if r.label_share is not None else ""
-    return f"{r.label} ({_pct(r.gain_rel)} NE per doubling{share})"
+    return h.regime.finding
 
 
 def _x_name(a: Analysis, axis: str, scheme: str) -> str:
@@ -214,6 +211,7 @@ def key_findings(a: Analysis) -> list[Block]:
 
 
 def _regime_sentences(a: Analysis) -> list[str]:
+    """One sentence per axis: how many schemes are in each regime, then each scheme's finding in words."""
     out = []
     for ax in AXES:
         hs = [a.headlines[(s, ax)] for s in a.schemes if (s, ax) in a.headlines and a.headlines[(s, ax)].regime]
@@ -222,18 +220,14 @@ def _regime_sentences(a: Analysis) -> list[str]:
         labels: dict[str, list[str]] = {}
         for h in hs:
             labels.setdefault(h.regime.label, []).append(h.scheme)
-        undetermined = labels.pop("undetermined", [])  # only regimes the bootstrap agrees on are counted
+        undetermined = labels.pop("undetermined", [])  # only regimes the intervals decide are counted
         parts = [f"{lab} in {len(ss)} of {len(hs)} ({', '.join(ss)})" for lab, ss in labels.items()]
         if undetermined:
             parts.append(f"not determined in {len(undetermined)} ({', '.join(undetermined)})")
-        gains = [h.regime.gain_rel for h in hs]
-        changes = [h.change_rel for h in hs]
-        what = {"data": "from the smallest to the largest data size on the Pareto curve",
-                "params": "from the smallest to the largest model at the largest data size",
-                "compute": "along the compute frontier"}[ax]
-        out.append(f"**{AXIS_ADJ[ax].capitalize()} scaling**: {'; '.join(parts)}. The next doubling gains "
-                   f"{_pct(min(gains))}–{_pct(max(gains))} NE; measured NE changed by {_pct(min(changes), 1)} to "
-                   f"{_pct(max(changes), 1)} {what}.")
+        what = {"data": "along the data Pareto curve", "params": "from the smallest to the largest model at the "
+                "largest data size", "compute": "along the compute frontier"}[ax]
+        findings = "; ".join(f"{scheme_title(h.scheme)}: {h.regime.finding}" for h in hs)
+        out.append(f"**{AXIS_ADJ[ax].capitalize()} scaling** ({what}): {'; '.join(parts)}. {findings}.")
     return out
 
 
