@@ -111,7 +111,7 @@ def test_plan_near_the_floor_has_unbounded_upper_end():
     """Check that when some bootstrap floors exceed the target the interval's upper end is None."""
     fit = fit_power_law(X, law(0.3, 0.7, noise=0.004, seed=2)[1], bootstrap=400)
     target = fit.gamma + 0.0015
-    plan = plan_for_target(fit, target)
+    plan = plan_for_target(fit, target, max_reach=None)
     assert plan.reachable and 0 < plan.share_unreachable < 1
     assert plan.x_interval[1] is None
     assert any("unbounded" in n for n in plan.notes)
@@ -223,3 +223,60 @@ def test_regime_at_a_beta_bound_names_no_gain_rate():
     r = regime(fit)
     assert r.beta_at_bound and r.label == "undetermined"
     assert r.text == "undetermined (β at its search bound)" and "set by the bound" in r.finding
+
+
+def test_plan_for_gain_multiple_means_how_much_more():
+    """Check the multiple's interval to lower NE by 1% comes from per-refit edges and targets: never below 1×, brackets
+    the estimate, and matches x_needed / x_max."""
+    from recscale.laws.plan import plan_for_gain
+
+    for seed in range(3):
+        fit = fit_power_law(X, law(0.3, 0.7, noise=0.004, seed=seed)[1], bootstrap=300, seed=seed)
+        p = plan_for_gain(fit, 0.01, max_reach=None)
+        assert p.factor == pytest.approx(p.x_needed / X[-1])
+        lo, hi = p.factor_interval
+        assert 1.0 <= lo <= p.factor and (hi is None or p.factor <= hi)
+        assert p.target_ne == pytest.approx(0.99 * float(fit.predict(X[-1])))
+
+
+def test_plan_past_the_reach_limit_gives_no_number():
+    """Check a target further beyond the data than the data span is 'beyond reach': no x, no implied resources."""
+    from recscale.laws.plan import MAX_REACH
+
+    alpha, y = law(0.3, 0.7)
+    fit = fit_power_law(X, y, bootstrap=50)
+    far = float(fit.predict(X[-1] * 10 ** (3 * MAX_REACH + 1)))  # data span 3 decades; 4 beyond
+    p = plan_for_target(fit, far, axis="samples")
+    assert p.status == "beyond reach" and not p.reachable and p.x_needed is None and p.x_interval is None
+    assert p.extrapolation_decades == pytest.approx(4.0, rel=1e-4) and p.reach_limit_decades == pytest.approx(3.0)
+    assert p.implied["samples"]["value"] is None
+    assert "beyond the data's reach" in p.notes[0] and "4.0 decades" in p.notes[0]
+    near = plan_for_target(fit, float(fit.predict(X[-1] * 100)), axis="samples")
+    assert near.reachable and near.x_needed == pytest.approx(X[-1] * 100, rel=1e-6)
+    with pytest.raises(RecscaleError, match=r"max_reach must be a number > 0 .*got -1"):
+        plan_for_target(fit, far, max_reach=-1)
+
+
+def test_plan_names_the_forms_that_disagree():
+    """Check a plan whose comparable forms disagree names each, its NE at the plan's x and the x it needs."""
+    alpha, y = law(0.3, 0.7, noise=0.002)
+    fit = fit_power_law(X, y, bootstrap=100)
+    target = float(fit.predict(3e9))
+    alt = {"m4": {"alpha": 1.0, "beta": 1.0, "gamma": 0.5, "c": -0.3, "eps0": 1.5}}
+    from recscale.laws.forms import predict
+
+    p = plan_for_target(fit, target, alternatives=alt, axis="samples")
+    note = next(n for n in p.notes if n.startswith("extrapolation unreliable"))
+    assert "power law + constant (this plan)" in note and "M4 " in note and "samples" in note
+    assert p.forms["m4"]["ne"] == pytest.approx(float(predict("m4", alt["m4"], 3e9)), rel=1e-6)
+    assert set(p.forms) == {"powerlaw_const", "m4"}
+
+
+def test_constant_resource_column_gets_no_interval():
+    """Check a column that does not change along x (parameters along samples) has its value and no interval."""
+    alpha, y = law(0.3, 0.7, noise=0.002)
+    rows = pd.DataFrame({"samples": X, "params_total": 3.131e5, "train_flops": 3e4 * X, "ne": y})
+    fit = fit_power_law(X, y, bootstrap=100)
+    p = plan_for_target(fit, float(fit.predict(2e9)), axis="samples", resources=rows)
+    assert p.implied["params_total"] == {"value": pytest.approx(3.131e5), "lo": None, "hi": None, "constant": True}
+    assert p.implied["train_flops"]["lo"] is not None

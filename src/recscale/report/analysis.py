@@ -52,12 +52,12 @@ from recscale.laws import (
     compute_optimal,
     fit_joint_law,
     fit_power_law,
-    plan_for_target,
     regime,
 )
 from recscale.laws._common import plain
 from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT, comparable_to
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
+from recscale.laws.plan import plan_for_gain
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
 from recscale.report.architectures import (
@@ -242,8 +242,9 @@ class Headline:
         regime: Regime of the primary fit at the largest x, or None.
         target_ne: The plan's target: (1 − plan_rel_gain) × the law's NE at the largest x.
         plan: :class:`recscale.laws.Plan` for the target, or None.
-        factor: x needed / largest x (None if unreachable); factor_lo, factor_hi its interval
-            (factor_hi None: unbounded).
+        factor: x needed / largest x (None if unreachable or beyond reach); factor_lo, factor_hi its
+            interval, with the edge and target defined within each bootstrap refit, so factor_lo ≥ 1
+            (:func:`recscale.laws.plan.plan_for_gain`; factor_hi None: unbounded).
         error: Why regime or plan failed, else None.
         ne_first, ne_last: Seed-mean NE at the smallest and largest x of the curve (model-free).
     """
@@ -590,7 +591,6 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dic
     fit = f.primary
     if fit is None:
         return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, f.error or "no fit")
-    x_max = float(np.max(f.curve.x))
     try:
         reg = regime(fit, level=opts.level)
     except RecscaleError as e:
@@ -602,18 +602,13 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dic
         # kept: it is decided from the gains' intervals, which a flat curve bounds even when β is free.
         why = "β at its search bound" if beta_at_bound(fit) else "β not determined (interval wider than 3×)"
         return Headline(f.scheme, f.axis, f, reg, None, None, None, None, None, f"{why}: {LAW_NOT_DETERMINED}")
-    target = float(fit.predict(np.array([x_max]))[0]) * (1.0 - opts.plan_rel_gain)
     try:
-        p = plan_for_target(fit, target, level=opts.level, axis=f.x_col, resources=f.curve.rows, alternatives=alternatives)
+        p = plan_for_gain(fit, opts.plan_rel_gain, level=opts.level, axis=f.x_col, resources=f.curve.rows,
+                          alternatives=alternatives)
     except RecscaleError as e:
-        return Headline(f.scheme, f.axis, f, reg, target, None, None, None, None, str(e))
-    factor = lo = hi = None
-    if p.reachable and p.x_needed is not None:
-        factor = p.x_needed / x_max
-        if p.x_interval is not None:
-            lo = p.x_interval[0] / x_max if p.x_interval[0] is not None else None
-            hi = p.x_interval[1] / x_max if p.x_interval[1] is not None else None
-    return Headline(f.scheme, f.axis, f, reg, target, p, factor, lo, hi, None)
+        return Headline(f.scheme, f.axis, f, reg, None, None, None, None, None, str(e))
+    lo, hi = p.factor_interval if p.factor_interval is not None else (None, None)
+    return Headline(f.scheme, f.axis, f, reg, p.target_ne, p, p.factor, lo, hi, None)
 
 
 def _extrapolate(f: Fitted, study: Study, opts: ReportOptions, bootstrap: int) -> Extrapolation:

@@ -96,6 +96,9 @@ def _factor_cell(h: Headline | None) -> str:
         return "no law"
     if h.plan is None:
         return f"– ({h.error})" if h.error else "–"
+    if h.plan.status == "beyond reach":
+        return (f"beyond the data's reach ({h.plan.extrapolation_decades:.1f} decades out, limit "
+                f"{h.plan.reach_limit_decades:.1f})")
     if not h.plan.reachable:
         return f"unreachable (floor {h.plan.floor:.4f} ≥ target {h.target_ne:.4f})"
     hi = "∞" if h.factor_hi is None else f"{h.factor_hi:.2f}"
@@ -309,7 +312,7 @@ def _plan_sentence(a: Analysis) -> str | None:
             continue
         if hh.factor is not None:
             parts.append(f"{hh.factor:.2f}× {AXIS_NOUN[ax]}")
-        elif hh.plan is not None and not hh.plan.reachable:
+        elif hh.plan is not None and hh.plan.status == "unreachable":
             parts.append(f"no amount of {AXIS_NOUN[ax]} alone")
     return (f"For example, in the {scheme_title(h.scheme)} scheme, taking NE from {h.target_ne / (1 - a.options.plan_rel_gain):.4f} "
             f"to {h.target_ne:.4f} needs " + ", or ".join(parts) + ".")
@@ -672,6 +675,8 @@ def tables_section(a: Analysis) -> list[Block]:
 
 
 def _x_needed_cell(p) -> str:
+    if p.status == "beyond reach":
+        return "beyond reach"
     if not p.reachable:
         return "never"
     out = fmt_num(p.x_needed, 3)
