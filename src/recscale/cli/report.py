@@ -33,11 +33,23 @@ def report_command(
     opts = ReportOptions(bootstrap=bootstrap, level=level, seed=seed, joint_bootstrap=joint_bootstrap)
     if out is None:
         out = Path("reports") / load_study(source).name
-    result = build_report(source, out, opts)
+    result = build_report(source, out, opts, progress=None if quiet else _progress())
     if not quiet:
         typer.echo(result.summary)
         typer.echo(f"report built in {result.wall_s:.1f} s")
     typer.echo(f"report: {result.html}")
+
+
+def _progress():
+    """Print each step of the report to stderr with the seconds since it started (stdout keeps the summary)."""
+    import time
+
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        typer.echo(f"[{time.perf_counter() - t0:6.1f} s] {msg}", err=True)
+
+    return say
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ class ReportResult:
     wall_s: float
 
 
-def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions | None = None) -> ReportResult:
+def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions | None = None,
+                 progress: Callable[[str], None] | None = None) -> ReportResult:
     """Fit, draw and write a study's report.
 
     Args:
@@ -58,6 +60,8 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
         out_dir: Folder for ``report.html``, ``summary.md``, ``fits.json`` and ``figures/``;
             created if missing, files in it are replaced.
         options: :class:`ReportOptions` (bootstrap refits, interval level, ...).
+        progress: Called with a short message as each step starts (fits per scheme, joint laws,
+            each figure, writing); None: silent. ``recscale report`` prints them with the time taken.
 
     Returns:
         A :class:`ReportResult`.
@@ -79,8 +83,10 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RecscaleError(f"--out {out}: cannot create the report folder ({e})") from None
-    analysis = analyze(study, options)
-    figures = save_figures(analysis, out)
+    analysis = analyze(study, options, progress)
+    figures = save_figures(analysis, out, progress)
+    if progress is not None:
+        progress("writing report.html, summary.md and fits.json")
     fits = out / "fits.json"
     tmp = fits.with_name(".fits.json.tmp")
     tmp.write_text(json.dumps(analysis.to_dict(), indent=1, allow_nan=False), encoding="utf-8")

@@ -36,6 +36,7 @@ import dataclasses
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -752,12 +753,14 @@ def _distinct(models, frontiers, slices) -> list[Fitted]:
 # ---- the analysis -------------------------------------------------------------------------------
 
 
-def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
+def analyze(study: Study, options: ReportOptions | None = None, progress: Callable[[str], None] | None = None) -> Analysis:
     """Fit every curve of a study, judge regimes, plan, check extrapolation and sanity.
 
     Args:
         study: From :func:`recscale.report.study.load_study`.
         options: :class:`ReportOptions` (defaults documented there).
+        progress: Called with a short message as each step starts (each scheme's curves, each
+            joint law), so a caller can show progress; None: silent.
 
     Returns:
         An :class:`Analysis`.
@@ -780,7 +783,9 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
     extrap: dict[tuple[str, str], Extrapolation] = {}
     notes: list[str] = []
     cache: dict[str, Fitted] = {}
+    say = progress or (lambda msg: None)
     for si, s in enumerate(schemes):
+        say(f"fitting {s}'s curves ({si + 1}/{len(schemes)} schemes)")
         part = df[df["scheme"] == s]
         # Model data curves (the base model is fitted once and reused by every scheme).
         fs = []
@@ -841,8 +846,10 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
     elif study.eval_floor is None:
         notes.append("no eval-rows floor is recorded (an older ledger, or a table): γ is bounded by the population Bayes NE, "
                      "which differs from the floor of these eval rows by their sampling noise")
-    joint = {s: _joint(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si)
-             for si, s in enumerate(schemes)}
+    joint = {}
+    for si, s in enumerate(schemes):
+        say(f"joint law of {s} ({si + 1}/{len(schemes)}, {opts.joint_refits} bootstrap refits)")
+        joint[s] = _joint(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si)
     warnings = _warnings(models, frontiers, slices, headlines, study, opts, extrap)
     return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
                     headlines=headlines, extrapolations=extrap, model_backtests=backtests, joint=joint, warnings=warnings,
