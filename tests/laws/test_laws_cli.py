@@ -231,3 +231,22 @@ def test_plan_prints_the_backtest_warning_that_fit_flags(tmp_path, capsys):
     code, out, err = run(capsys, "plan", tmp_path / "t.csv", "--x", "samples", "--target-ne", "0.74", "--bootstrap", "50")
     assert code == 0, err
     assert "warning: the powerlaw_const law fitted without the largest points missed" in out
+
+
+def test_plan_lower_by_prints_how_many_times_more(table, capsys):
+    """Check --lower-by: a 'x more' multiple whose interval is never below 1x, parameters without an interval, and
+    one error when neither or both of --target-ne and --lower-by are given."""
+    code, out, err = run(capsys, "plan", table, "--lower-by", "0.01", "--x", "samples", "--where", "scheme=emb",
+                         "--group", "value", "--bootstrap", "100")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("lower ne by 0.01 (relative) from the data's edge along samples")
+    assert "(fixed)" in out  # params_total does not change along samples
+    code, out, _ = run(capsys, "plan", table, "--lower-by", "0.01", "--x", "samples", "--where", "scheme=emb",
+                       "--group", "value", "--bootstrap", "100", "--json")
+    for d in json.loads(out):
+        p = d["plan"]
+        if p["factor"] is not None:
+            assert p["factor"] >= 1 and p["factor_interval"][0] >= 1
+    for extra in ([], ["--target-ne", "0.7", "--lower-by", "0.01"]):
+        code, _, err = run(capsys, "plan", table, "--x", "samples", *extra)
+        assert code == 2 and "give either a target NE (--target-ne 0.74) or a relative gain (--lower-by 0.01)" in err

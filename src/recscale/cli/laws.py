@@ -228,7 +228,10 @@ def _joint_command(df, n_col, d_col, y, where, bootstrap, seed, level, as_json) 
 
 def plan_command(
     table: Path = typer.Argument(..., help="CSV, Parquet or recscale ledger."),
-    target_ne: float = typer.Option(..., "--target-ne", help="NE to reach."),
+    target_ne: float = typer.Option(None, "--target-ne", help="NE to reach (or --lower-by)."),
+    lower_by: float = typer.Option(None, "--lower-by",
+                                   help="Lower NE by this fraction from the edge of the data instead (0.01 = 1%): "
+                                        "prints how many times more x, its interval never below 1x."),
     x: str = typer.Option(..., "--x", help="Column of the resource to scale (e.g. samples)."),
     y: str = typer.Option("ne", "--y", help="Column of the metric."),
     group: str = typer.Option(None, "--group", help="Comma-separated columns; one plan per combination."),
@@ -251,6 +254,7 @@ def plan_command(
 
     Examples:
         recscale plan runs.csv --target-ne 0.74 --x samples --where scheme=emb --where value=8
+        recscale plan runs.csv --lower-by 0.01 --x samples --group scheme,value
         recscale plan study.parquet --target-ne 0.74 --x train_flops --group scheme --frontier --json
     """
     from recscale.laws.groups import parse_where, plan_groups
@@ -259,7 +263,7 @@ def plan_command(
     df = read_table(table)
     kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
-                          level=level, bytes_per_param=bytes_per_param, forms_check=forms_check, **kw)
+                          level=level, bytes_per_param=bytes_per_param, forms_check=forms_check, rel_gain=lower_by, **kw)
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
@@ -268,7 +272,7 @@ def plan_command(
         row = {k: str(v) for k, v in r.key.items()}
         if r.plan is None:
             row.update({**({"form": "-"} if form == "auto" else {}), "status": f"error: {r.error}", f"{x} needed": "-",
-                        "floor": "-", "beyond data": "-"})
+                        "floor": "-", "beyond data": "-", **({"x more": "-"} if lower_by is not None else {})})
             row.update({col: "-" for col in ("samples", "params_total", "train_flops") if col != x})
             row["emb memory"] = "-"
             rows.append(row)
@@ -293,14 +297,17 @@ def plan_command(
             "floor": _gamma_cell(r.fit, {"gamma": p.floor_interval} if p.floor_interval else {}),
             "beyond data": f"{p.extrapolation_decades:.2f} dec" if p.extrapolation_decades is not None else "-",
         })
+        if lower_by is not None:
+            row["x more"] = (f"{p.factor:.3g}x" + (f" [{p.factor_interval[0]:.3g}, {_fmt(p.factor_interval[1], 3)}]"
+                                                   if p.factor_interval else "")) if p.factor is not None else "-"
         for col in ("samples", "params_total", "train_flops"):
             if col != x:
                 row[col] = iv(col)
         row["emb memory"] = f"{mem / 2**30:.3g} GiB" if mem is not None else "-"
         rows.append(row)
     chose = "; form auto: chosen per group by backtest (column 'form')" if form == "auto" else ""
-    typer.echo(f"target {y} = {target_ne:g} along {x}   ({floor_txt}; {int(level * 100)}% intervals; '-' upper end = "
-               f"unbounded{chose})")
+    what = f"target {y} = {target_ne:g}" if lower_by is None else f"lower {y} by {lower_by:.3g} (relative) from the data's edge"
+    typer.echo(f"{what} along {x}   ({floor_txt}; {int(level * 100)}% intervals; '-' upper end = unbounded{chose})")
     _print_table(rows)
     for r in results:
         for note in (r.plan.notes if r.plan else ()):
