@@ -4,7 +4,9 @@ The study is examples/tiny.toml's world with 3-4 sizes per scheme (10 trials, on
 scheme has a joint law NE(N, D) to fit, the step that took 95% of a report's time before its
 bootstrap refits were batched (issue 16). It is trained once into ``--cache`` (about a minute on
 2 cores) and reused. Each report is timed by steps (load, per-curve fits, joint laws, figures,
-writing) from the report's own progress messages.
+writing) from the report's own progress messages, in wall seconds and in CPU seconds of this
+process: on a shared machine the wall time mostly measures the other jobs, the CPU time does not
+(the laws run single-threaded BLAS).
 
 ``--compare-joint`` also fits each scheme's joint law with both bootstrap solvers (batched, and
 one L-BFGS-B refit at a time as before) on the same resamples, and prints their standard errors
@@ -14,7 +16,7 @@ Run:
     python benchmarks/report_speed.py                        # the 10-trial study
     python benchmarks/report_speed.py --ledger runs/demo.db  # also an existing ledger
     python benchmarks/report_speed.py --compare-joint
-The last line reads `report: 10-trial study X.X s (joint laws Y.Y s, figures Z.Z s)`.
+The last line reads `report: 10-trial study X.X s wall, C.C s CPU (joint laws Y.Y s, figures Z.Z s CPU)`.
 """
 
 from __future__ import annotations
@@ -80,20 +82,22 @@ def time_report(source: Path, bootstrap: int | None) -> dict[str, float]:
     """Build the report once; seconds per step, from its progress messages."""
     from recscale.report import ReportOptions, build_report
 
-    marks: list[tuple[float, str]] = []
-    t0 = time.perf_counter()
+    marks: list[tuple[float, float, str]] = []
+    t0, c0 = time.perf_counter(), time.process_time()
     opts = ReportOptions() if bootstrap is None else ReportOptions(bootstrap=bootstrap)
     with tempfile.TemporaryDirectory() as out:
-        build_report(source, out, opts, progress=lambda msg: marks.append((time.perf_counter() - t0, msg)))
-    total = time.perf_counter() - t0
-    steps = {"fits": 0.0, "joint": 0.0, "figures": 0.0, "write": 0.0}
-    ends = [t for t, _ in marks[1:]] + [total]
-    for (t, msg), end in zip(marks, ends):
+        build_report(source, out, opts,
+                     progress=lambda msg: marks.append((time.perf_counter() - t0, time.process_time() - c0, msg)))
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    steps = {k: 0.0 for k in ("fits", "joint", "figures", "write", "fits_cpu", "joint_cpu", "figures_cpu", "write_cpu")}
+    ends = [(t, c) for t, c, _ in marks[1:]] + [(total, cpu)]
+    for (t, c, msg), (end, cend) in zip(marks, ends):
         kind = ("joint" if msg.startswith("joint law") else "figures" if msg.startswith("figure")
                 else "write" if msg.startswith("writing") else "fits")
         steps[kind] += end - t
-    steps["load"] = marks[0][0] if marks else total
-    steps["total"] = total
+        steps[kind + "_cpu"] += cend - c
+    steps["load"], steps["load_cpu"] = (marks[0][0], marks[0][1]) if marks else (total, cpu)
+    steps["total"], steps["total_cpu"] = total, cpu
     return steps
 
 
@@ -132,12 +136,15 @@ def main() -> None:
     for name, src in [("10-trial study", db)] + [(str(p), p) for p in args.ledger]:
         st = time_report(src, args.bootstrap)
         results[name] = st
-        print(f"{name}: total {st['total']:.1f} s = load {st['load']:.1f} + curve fits {st['fits']:.1f} + joint laws "
-              f"{st['joint']:.1f} + figures {st['figures']:.1f} + writing {st['write']:.1f}")
+        for unit, sfx in (("wall", ""), ("CPU", "_cpu")):
+            print(f"{name} ({unit} s): total {st['total' + sfx]:.1f} = load {st['load' + sfx]:.1f} + curve fits "
+                  f"{st['fits' + sfx]:.1f} + joint laws {st['joint' + sfx]:.1f} + figures {st['figures' + sfx]:.1f} + "
+                  f"writing {st['write' + sfx]:.1f}")
     if args.compare_joint:
         compare_joint(db, args.joint_refits)
     st = results["10-trial study"]
-    print(f"report: 10-trial study {st['total']:.1f} s (joint laws {st['joint']:.1f} s, figures {st['figures']:.1f} s)")
+    print(f"report: 10-trial study {st['total']:.1f} s wall, {st['total_cpu']:.1f} s CPU (joint laws {st['joint_cpu']:.1f} s, "
+          f"figures {st['figures_cpu']:.1f} s CPU)")
 
 
 if __name__ == "__main__":
