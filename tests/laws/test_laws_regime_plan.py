@@ -280,3 +280,40 @@ def test_constant_resource_column_gets_no_interval():
     p = plan_for_target(fit, float(fit.predict(2e9)), axis="samples", resources=rows)
     assert p.implied["params_total"] == {"value": pytest.approx(3.131e5), "lo": None, "hi": None, "constant": True}
     assert p.implied["train_flops"]["lo"] is not None
+
+
+def test_gamma_at_a_known_floor_is_not_called_a_pure_power_law():
+    """Check param_at_bound for γ on a known floor says 'at the floor', for γ on 0 names no denormal, and that γ's
+    interval never reaches above every measured NE."""
+    x = np.geomspace(1e4, 1e6, 8)
+    y = (0.3 * (x / 1e4) ** -0.2 + 0.5) * np.exp(np.random.default_rng(0).normal(0, 0.002, x.size))
+    bounded = fit_power_law(x, y, gamma_bounds=(0.7, math.inf), bootstrap=100)
+    msgs = [f.message for f in bounded.flags if f.code == "param_at_bound" and "gamma" in f.message]
+    assert msgs and "at the floor it is bounded by (0.7)" in msgs[0] and "pure power law" not in msgs[0]
+    free = fit_power_law(x, 0.3 * (x / 1e4) ** -0.2, bootstrap=100)
+    msgs = [f.message for f in free.flags if f.code == "param_at_bound" and "gamma" in f.message]
+    assert msgs == ["gamma is at its lower bound 0: the curve shows no floor within the data; beta is that of a pure "
+                    "power law"]
+    for fit in (bounded, free):
+        assert fit.ci()["gamma"][1] <= float(np.max(fit.y)) + 1e-12
+
+
+def test_cli_cells_show_gamma_at_its_bound_and_no_rate_for_beta_at_its_bound():
+    """Check the fit table's cells: γ on its bound reads 'at floor'/'at bound 0', a regime with β on its bound has no
+    '%/doubling', and repeated flag codes are shown once."""
+    from recscale.cli.laws import _flag_codes, _gamma_cell, _regime_cell
+    from recscale.laws import FitOptions
+    from recscale.laws.groups import GroupResult
+
+    x = np.geomspace(1e4, 1e6, 8)
+    y = (0.3 * (x / 1e4) ** -0.2 + 0.5) * np.exp(np.random.default_rng(0).normal(0, 0.002, x.size))
+    bounded = fit_power_law(x, y, gamma_bounds=(0.7, math.inf), bootstrap=50)
+    assert _gamma_cell(bounded, bounded.ci()).startswith("at floor 0.7")
+    free = fit_power_law(x, 0.3 * (x / 1e4) ** -0.2, bootstrap=0)
+    assert _gamma_cell(free, {}) == "at bound 0" and "e-3" not in _gamma_cell(free, {})
+    steep = fit_power_law(X, law(0.4, 0.5, reducible=0.3)[1], bootstrap=0, options=FitOptions(beta_bounds=(0.01, 0.2)))
+    r = GroupResult(key={}, n_rows=12, fit=steep, regime=regime(steep), plan=None, error=None)
+    assert "/doubling" not in _regime_cell(r) and _regime_cell(r).startswith("undetermined")
+    ok = fit_power_law(X, law(0.3, 0.7, reducible=0.3)[1], bootstrap=0)
+    assert _regime_cell(GroupResult({}, 12, ok, regime(ok), None, None)).endswith("/doubling)")
+    assert _flag_codes(bounded).count("param_at_bound") <= 1
