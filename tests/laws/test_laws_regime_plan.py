@@ -237,6 +237,7 @@ def test_plan_for_gain_multiple_means_how_much_more():
         lo, hi = p.factor_interval
         assert 1.0 <= lo <= p.factor and (hi is None or p.factor <= hi)
         assert p.target_ne == pytest.approx(0.99 * float(fit.predict(X[-1])))
+        assert p.x_interval[0] == pytest.approx(lo * X[-1]) and (hi is None) == (p.x_interval[1] is None)
 
 
 def test_plan_past_the_reach_limit_gives_no_number():

@@ -357,7 +357,8 @@ def plan_for_gain(
     defines that edge and target **within each bootstrap refit** (target_b = (1 − rel_gain)·ŷ_b(x_max),
     multiple_b = x_b / x_max), so it says how much more than now the gain takes, and its lower end
     is never below 1×; refits whose floor stops short of their target make the upper end unbounded
-    (None). Everything else is :func:`plan_for_target` at the point target.
+    (None). The x interval and the implied resources' intervals are the multiple's, times x_max.
+    Everything else is :func:`plan_for_target` at the point target.
 
     Raises:
         RecscaleError: rel_gain not in (0, 1), or as :func:`plan_for_target`.
@@ -375,12 +376,25 @@ def plan_for_gain(
     if not plan.reachable:
         return plan
     factor = plan.x_needed / x_hi
-    f_int = None
-    if fit.draws:
-        with np.errstate(invalid="ignore"):
-            t_b = predict_diag(fit.form, fit.draws, np.full(np.shape(fit.draws["gamma"]), x_hi)) * (1.0 - g)
-            f_b = x_for_value(fit.form, fit.draws, t_b, x_lo, x_hi) / x_hi
-        f_b = np.where(np.isnan(fit.draws["gamma"]), np.nan, f_b)
-        lo, hi = fit.stat_interval(f_b, factor, level=level, log_scale=True, bounds=(1.0, math.inf))
-        f_int = (float(lo), float(hi) if math.isfinite(float(hi)) else None)
-    return dataclasses.replace(plan, factor=factor, factor_interval=f_int)
+    if not fit.draws:
+        return dataclasses.replace(plan, factor=factor)
+    with np.errstate(invalid="ignore"):
+        t_b = predict_diag(fit.form, fit.draws, np.full(np.shape(fit.draws["gamma"]), x_hi)) * (1.0 - g)
+        f_b = x_for_value(fit.form, fit.draws, t_b, x_lo, x_hi) / x_hi
+    valid = ~np.isnan(fit.draws["gamma"])
+    f_b = np.where(valid, f_b, np.nan)
+    lo, hi = fit.stat_interval(f_b, factor, level=level, log_scale=True, bounds=(1.0, math.inf))
+    f_int = (float(lo), float(hi) if math.isfinite(float(hi)) else None)
+    # The x interval is the multiple's (one answer per plan), and so are the implied resources.
+    x_int = (f_int[0] * x_hi, None if f_int[1] is None else f_int[1] * x_hi)
+    never = float(np.mean(~np.isfinite(f_b[valid]))) if valid.any() else 0.0
+    notes = [n for n in plan.notes if not n.startswith("the upper end is unbounded")]
+    if f_int[1] is None:
+        notes.insert(0, f"the upper end is unbounded: in {never:.0%} of bootstrap refits the floor stops short of "
+                        f"{g:.3g} below that refit's own NE at the edge of the data")
+    implied = plan.implied
+    if axis is not None:
+        x_vals = {"value": plan.x_needed, "lo": x_int[0], "hi": x_int[1]}
+        implied = _implied(resources, axis, x_vals, bytes_per_param) if resources is not None else {axis: x_vals}
+    return dataclasses.replace(plan, factor=factor, factor_interval=f_int, x_interval=x_int, implied=implied,
+                               notes=tuple(notes))
