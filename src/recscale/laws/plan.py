@@ -390,8 +390,8 @@ def plan_for_gain(
     never = float(np.mean(~np.isfinite(f_b[valid]))) if valid.any() else 0.0
     notes = [n for n in plan.notes if not n.startswith("the upper end is unbounded")]
     if f_int[1] is None:
-        notes.insert(0, f"the upper end is unbounded: in {never:.0%} of bootstrap refits the floor stops short of "
-                        f"{g:.3g} below that refit's own NE at the edge of the data")
+        notes.insert(0, f"the upper end is unbounded: in {never:.0%} of bootstrap refits the floor stops short of a "
+                        f"{g:.3g} (relative) drop from that refit's own NE at the edge of the data")
     implied = plan.implied
     if axis is not None:
         x_vals = {"value": plan.x_needed, "lo": x_int[0], "hi": x_int[1]}
