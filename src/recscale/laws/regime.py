@@ -116,7 +116,8 @@ class Regime:
     Attributes:
         label: "high-return", "diminishing", "saturated", or "undetermined" when the intervals
             bound neither (module docstring).
-        label_share: Share of bootstrap draws whose own gains give ``label`` (None without draws).
+        label_share: Share of bootstrap draws whose own gains give ``label`` (None without draws, or
+            when undetermined).
         x_max: Where the regime is judged.
         ne: Predicted NE at x_max.
         gain_abs: ŷ(x_max) − ŷ(2·x_max).
@@ -318,7 +319,7 @@ def regime(
         label = str(th.decide(intervals["gain_rel"][0], intervals["gain_rel"][1], intervals["gain10_rel"][0],
                               intervals["gain10_rel"][1]))
         ok = np.isfinite(d["gain_rel"]) & np.isfinite(d["gain10_rel"])
-        if ok.any():
+        if ok.any() and label != UNDETERMINED:  # a single draw always has a label: no share agrees with "undetermined"
             share = float(np.mean(th.label(d["gain_rel"][ok], d["gain10_rel"][ok]) == label))
     else:
         label = estimate_label
