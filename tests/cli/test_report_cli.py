@@ -29,6 +29,10 @@ def test_report_writes_files_and_prints_summary_and_path(ledger, tmp_path, monke
         assert (out / name).is_file(), name
     assert f"report: {out / 'report.html'}" in cap.out
     assert "exponents beta of NE = a*x^-beta + c" in cap.out and "embedding_dim" in cap.out
+    # Progress on stderr, one line per step with the seconds since the start (stdout keeps the summary).
+    for step in ("fitting embedding_dim's curves (1/1 schemes)", "joint law of embedding_dim (1/1",
+                 "figure data_scaling (", "writing report.html"):
+        assert any(line.startswith("[") and " s] " in line and step in line for line in cap.err.splitlines()), step
 
 
 def test_report_errors_exit_2_with_one_line(tmp_path, ledger, capsys):

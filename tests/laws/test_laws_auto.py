@@ -46,7 +46,8 @@ def test_auto_switches_form_only_when_a_backtest_is_clearly_better():
 
 
 def test_plan_warns_when_forms_disagree_beyond_their_intervals():
-    """Check the plan's 'extrapolation unreliable: forms disagree by …' note, and its absence when they agree."""
+    """Check the plan's 'extrapolation unreliable: at … the law forms … disagree' note naming each form's NE, and its
+    absence when they agree."""
     y = (0.7 + 0.1 * (X / 1e6) ** -0.3) * np.exp(np.random.default_rng(2).normal(0, 0.002, X.size))
     fit = fit_power_law(X, y, bootstrap=100, seed=0)
     target = float(fit.predict(X[-1])) * 0.995
@@ -55,9 +56,9 @@ def test_plan_warns_when_forms_disagree_beyond_their_intervals():
     forked = dataclasses.replace(fit, alternatives={"powerlaw_const": other})
     plan = plan_for_target(forked, target, axis="samples")
     note = [n for n in plan.notes if n.startswith("extrapolation unreliable")]
-    assert len(note) == 1 and note[0].endswith("samples, more than their prediction intervals allow")
+    assert len(note) == 1 and note[0].startswith(f"extrapolation unreliable: at {plan.x_needed:.3g} samples the law forms")
     alt = other["alpha"] * plan.x_needed ** -other["beta"] + other["gamma"]
-    assert f"forms disagree by {abs(alt / target - 1):.1%} at {plan.x_needed:.3g}" in note[0]
+    assert f"power law + constant {alt:.4f}" in note[0] and plan.forms["powerlaw_const"]["ne"] == pytest.approx(alt)
     lo, _ = forked.prediction_interval(plan.x_needed)  # the auto interval covers the comparable form
     assert lo < alt < fit.prediction_interval(plan.x_needed)[0]
 
@@ -114,13 +115,13 @@ def test_default_plan_warns_when_a_better_backtesting_form_disagrees():
     assert r.fit.form == "powerlaw_const"
     assert r.alternatives and set(r.alternatives) <= {"m4", "broken_powerlaw"}
     assert forms_check(fit_power_law, r.fit).alternatives == r.alternatives
-    assert any(n.startswith("extrapolation unreliable: forms disagree by") for n in r.plan.notes), r.plan.notes
+    assert any(n.startswith("extrapolation unreliable: at ") for n in r.plan.notes), r.plan.notes
     # On its own shape, a plan 2x beyond the data carries no such note.
     y2 = (0.7 + 0.1 * (X / 1e6) ** -0.3) * np.exp(np.random.default_rng(0).normal(0, 0.002, X.size))
     target = float(fit_power_law(X, y2, bootstrap=0).predict(2 * X[-1]))
     [r2] = plan_groups(pd.DataFrame({"samples": X, "ne": y2}), target, "samples", bootstrap=100, seed=0)
     assert r2.plan.extrapolation_decades == pytest.approx(np.log10(2), abs=0.01)
-    assert not any("forms disagree" in n for n in r2.plan.notes), r2.plan.notes
+    assert not any("extrapolation unreliable" in n for n in r2.plan.notes), r2.plan.notes
 
 
 def test_a_default_fit_is_flagged_when_its_own_backtest_misses_beyond_its_interval():

@@ -182,3 +182,71 @@ def test_fit_joint_errors_name_the_fix(joint_table, capsys, args, match):
     code, out, err = run(capsys, "fit", joint_table, *args)
     assert code == 2 and re.search(match, err), err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_fit_and_report_give_the_same_beta_on_the_same_curve(table, capsys):
+    """Check that with a known floor (the table's bayes_ne) `recscale fit` bounds gamma as the report does, says so in
+    its header, and gives the report's beta on the same curve; --free-floor gives the report's free fit."""
+    from recscale.report.analysis import ReportOptions, _curve_from_rows, _fit_curve
+    from recscale.report.study import load_study
+
+    df = pd.read_csv(table).assign(bayes_ne=0.69)
+    path = table.with_name("with_floor.csv")
+    df.to_csv(path, index=False)
+    study = load_study(path)
+    rows = study.frame[(study.frame["scheme"] == "emb") & (study.frame["value"] == 4)]
+    f = _fit_curve("model:emb:4", "model", "emb", "data", "samples", _curve_from_rows(rows, "samples", "test"), study,
+                   ReportOptions(bootstrap=20))
+    args = ("fit", path, "--x", "samples", "--where", "scheme=emb", "--where", "value=4", "--bootstrap", "20")
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "gamma >= 0.6900, the Bayes NE, as in the report (--free-floor: gamma >= 0)" in out.splitlines()[0]
+    code, out, _ = run(capsys, *args, "--json")
+    assert json.loads(out)[0]["fit"]["params"]["beta"] == pytest.approx(f.bounded.beta, rel=1e-6)
+    assert json.loads(out)[0]["fit"]["method"]["gamma_bounds"][0] == pytest.approx(0.69)
+    code, out, _ = run(capsys, *args, "--free-floor", "--json")
+    assert json.loads(out)[0]["fit"]["params"]["beta"] == pytest.approx(f.free.beta, rel=1e-6)
+    code, _, err = run(capsys, *args, "--free-floor", "--gamma", "0.7")
+    assert code == 2 and "--free-floor leaves the floor free" in err
+
+
+def test_fit_auto_names_the_chosen_form_and_plan_prints_the_backtest_warning(table, capsys):
+    """Check --form auto adds a 'form' column naming each group's form, and plan prints backtest_outside_interval."""
+    code, out, err = run(capsys, "fit", table, "--x", "samples", "--group", "scheme", "--form", "auto", "--bootstrap", "20")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "form auto: chosen per group" in lines[0] and lines[1].split()[:3] == ["scheme", "n", "form"]
+    assert lines[2].split()[2] in ("powerlaw_const", "m4", "broken_powerlaw")
+    assert "regime: " in out and "param_at_bound,param_at_bound" not in out
+
+
+def test_plan_prints_the_backtest_warning_that_fit_flags(tmp_path, capsys):
+    """Check a curve whose own backtest misses beyond its interval gets a plan warning, as `fit` flags it."""
+    x = np.geomspace(1e4, 1e7, 10)
+    y = 0.7 + 0.3 * (x / 1e4) ** -0.3 * (1 + x / 3e5) ** -0.8  # bends down beyond the cut: the backtest misses
+    pd.DataFrame({"samples": np.repeat(x, 2), "ne": np.repeat(y, 2) * np.exp(np.random.default_rng(0).normal(0, 1e-3, 20)),
+                  "seed": np.tile([0, 1], 10)}).to_csv(tmp_path / "t.csv", index=False)
+    code, out, err = run(capsys, "fit", tmp_path / "t.csv", "--x", "samples", "--bootstrap", "50")
+    assert code == 0, err and "backtest_outside_interval" in out
+    code, out, err = run(capsys, "plan", tmp_path / "t.csv", "--x", "samples", "--target-ne", "0.74", "--bootstrap", "50")
+    assert code == 0, err
+    assert "warning: the powerlaw_const law fitted without the largest points missed" in out
+
+
+def test_plan_lower_by_prints_how_many_times_more(table, capsys):
+    """Check --lower-by: a 'x more' multiple whose interval is never below 1x, parameters without an interval, and
+    one error when neither or both of --target-ne and --lower-by are given."""
+    code, out, err = run(capsys, "plan", table, "--lower-by", "0.01", "--x", "samples", "--where", "scheme=emb",
+                         "--group", "value", "--bootstrap", "100")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("lower ne by 0.01 (relative) from the data's edge along samples")
+    assert "(fixed)" in out  # params_total does not change along samples
+    code, out, _ = run(capsys, "plan", table, "--lower-by", "0.01", "--x", "samples", "--where", "scheme=emb",
+                       "--group", "value", "--bootstrap", "100", "--json")
+    for d in json.loads(out):
+        p = d["plan"]
+        if p["factor"] is not None:
+            assert p["factor"] >= 1 and p["factor_interval"][0] >= 1
+    for extra in ([], ["--target-ne", "0.7", "--lower-by", "0.01"]):
+        code, _, err = run(capsys, "plan", table, "--x", "samples", *extra)
+        assert code == 2 and "give either a target NE (--target-ne 0.74) or a relative gain (--lower-by 0.01)" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -43,13 +44,13 @@ def test_regime_numbers_match_the_formulas():
 
 def test_regime_labels_follow_thresholds():
     """Check that a steep curve is high-return, a floor-dominated one saturated, one in between diminishing."""
-    th = RegimeThresholds(high_return=1e-3, saturated=1e-4)
+    th = RegimeThresholds(high_return=1e-3, saturated=1e-3)  # per doubling and per 10×
     steep = regime(fit_power_law(X, law(0.4, 0.5, reducible=0.3)[1], bootstrap=0), thresholds=th)
     flat = regime(fit_power_law(X, law(0.5, 0.8, reducible=0.005)[1], bootstrap=0), thresholds=th)
     mid = regime(fit_power_law(X, law(0.3, 0.8, reducible=0.02)[1], bootstrap=0), thresholds=th)
     assert steep.label == "high-return" and steep.gain_rel >= 1e-3
-    assert flat.label == "saturated" and flat.gain_rel < 1e-4
-    assert mid.label == "diminishing" and 1e-4 <= mid.gain_rel < 1e-3
+    assert flat.label == "saturated" and flat.gain10_rel < 1e-3
+    assert mid.label == "diminishing" and mid.gain_rel < 1e-3 and mid.gain10_rel >= 1e-3
     assert flat.x_saturation < X[-1] < steep.x_saturation
     assert json.dumps(steep.to_dict(), allow_nan=False)
 
@@ -74,8 +75,8 @@ def test_pure_power_law_never_saturates():
 
 def test_regime_errors():
     """Check threshold and x_max validation."""
-    with pytest.raises(RecscaleError, match=r"need 0 < saturated < high_return < 1; got saturated=0\.01, high_return=0\.001"):
-        RegimeThresholds(high_return=1e-3, saturated=1e-2)
+    with pytest.raises(RecscaleError, match=r"saturated must be in \(0, 1\), e\.g\. 0\.003; got 1\.5"):
+        RegimeThresholds(saturated=1.5)
     fit = fit_power_law(X, law(0.3, 0.7)[1], bootstrap=0)
     with pytest.raises(RecscaleError, match=r"x_max must be finite and > 0; got -1\.0"):
         regime(fit, -1.0)
@@ -110,7 +111,7 @@ def test_plan_near_the_floor_has_unbounded_upper_end():
     """Check that when some bootstrap floors exceed the target the interval's upper end is None."""
     fit = fit_power_law(X, law(0.3, 0.7, noise=0.004, seed=2)[1], bootstrap=400)
     target = fit.gamma + 0.0015
-    plan = plan_for_target(fit, target)
+    plan = plan_for_target(fit, target, max_reach=None)
     assert plan.reachable and 0 < plan.share_unreachable < 1
     assert plan.x_interval[1] is None
     assert any("unbounded" in n for n in plan.notes)
@@ -156,23 +157,164 @@ def test_plan_errors(kwargs, match):
         plan_for_target(fit, **kwargs)
 
 
-def test_regime_is_undetermined_where_the_bootstrap_disagrees():
-    """Check a label below min_agreement becomes 'undetermined (high-return in N% of refits)', and is named above."""
+def _axis(beta, drop, seed, noise=0.002):
+    """A parameter axis like the demo's: 5 sizes over 2.8 decades, 2 seeds, NE falling by ``drop`` (relative) across it."""
+    x = np.repeat(np.geomspace(3e3, 2e6, 5), 2)
+    shape = (x / 3e3) ** -beta if beta > 0 else np.zeros_like(x)
+    span = 1.0 - (2e6 / 3e3) ** -beta if beta > 0 else 1.0
+    y = (0.85 + 0.85 * drop / span * shape) * np.exp(np.random.default_rng(seed).normal(0, noise, x.size))
+    return x, y, np.tile([0, 1], 5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_flat_axis_is_saturated(seed):
+    """Check a planted flat axis (NE constant within 0.2% noise) is called saturated, a finding with its numbers."""
+    x, y, seeds = _axis(0.0, 0.0, seed)
+    r = regime(fit_power_law(x, y, seeds=seeds, bootstrap=300, seed=0, gamma_bounds=(0.8, math.inf)))
+    assert r.label == "saturated" and r.determined
+    assert r.intervals["gain10_rel"][1] < RegimeThresholds().saturated
+    assert r.finding.startswith("saturated: across 2.8 decades NE ")
+    assert "the next 10× gains at most" in r.finding and "(95%)" in r.finding
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_slightly_falling_axis_is_saturated_even_when_beta_is_not_determined(seed):
+    """Check the issue's case: NE falls 0.5% across 2.8 decades; β is not pinned down but the regime is."""
+    x, y, seeds = _axis(1.0, 0.005, seed)
+    fit = fit_power_law(x, y, seeds=seeds, bootstrap=300, seed=0, gamma_bounds=(0.8, math.inf))
+    lo, hi = fit.ci()["beta"]
+    assert hi / lo > 3  # β not determined
+    r = regime(fit)
+    assert r.label == "saturated"
+    assert re.search(r"NE fell 0\.\d+% \[0\.\d+%, 0\.\d+%\]", r.finding), r.finding
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_beta_03_axis_is_not_saturated(seed):
+    """Check a planted β = 0.3 axis (NE falls 20% across 2.8 decades) is high-return, not saturated."""
+    x, y, seeds = _axis(0.3, 0.2, seed)
+    r = regime(fit_power_law(x, y, seeds=seeds, bootstrap=300, seed=0, gamma_bounds=(0.5, math.inf)))
+    assert r.label == "high-return" and r.intervals["gain_rel"][0] >= 1e-3
+    assert "the next doubling gains at least" in r.finding
+
+
+def test_regime_is_undetermined_only_where_the_data_bound_neither():
+    """Check a doubling gain straddling the high-return threshold, with a 10× gain above saturation, is undetermined,
+    and that the same fit with thresholds its intervals clear is determined."""
     _, y = law(0.3, 0.7, noise=0.01, seed=3)
     fit = fit_power_law(X, y, bootstrap=400, seed=0)
-    gain = regime(fit).gain_rel
-    # A high-return threshold just below the estimate's gain: the point says high-return, many refits do not.
-    th = RegimeThresholds(high_return=0.95 * gain, saturated=0.01 * gain)
+    r0 = regime(fit)
+    lo, hi = r0.intervals["gain_rel"]
+    th = RegimeThresholds(high_return=0.5 * (lo + hi), saturated=0.5 * r0.gain10_rel)
     r = regime(fit, thresholds=th)
-    assert r.estimate_label == "high-return" and r.label_share is not None and r.label_share < 0.8
-    assert r.label == "undetermined" and not r.determined
-    assert r.text == f"undetermined (high-return in {r.label_share:.0%} of refits)"
-    assert r.to_dict()["text"] == r.text
-    named = regime(fit, thresholds=RegimeThresholds(high_return=0.95 * gain, saturated=0.01 * gain,
-                                                    min_agreement=r.label_share))
-    assert named.label == named.text == "high-return"
-    _, y_clear = law(0.3, 0.7, reducible=1.0, noise=0.002, seed=3)
-    clear = regime(fit_power_law(X, y_clear, bootstrap=400, seed=0))  # ~0.3% per doubling, far above 0.1%
-    assert clear.determined and clear.label_share >= 0.8
-    with pytest.raises(RecscaleError, match=r"min_agreement must be in \[0, 1\], e\.g\. 0\.8; got 1\.5"):
-        RegimeThresholds(min_agreement=1.5)
+    assert r.label == "undetermined" and not r.determined and r.estimate_label in ("high-return", "diminishing")
+    assert "the data bound neither" in r.finding and r.to_dict()["finding"] == r.finding
+    g10_hi = r0.intervals["gain10_rel"][1]
+    named = regime(fit, thresholds=RegimeThresholds(high_return=0.5, saturated=1.01 * g10_hi))
+    assert named.label == named.text == "saturated" and named.label_share >= 0.9
+
+
+def test_regime_at_a_beta_bound_names_no_gain_rate():
+    """Check that with β on its search bound only 'saturated' can be found; otherwise undetermined, saying why."""
+    from recscale.laws import FitOptions
+
+    fit = fit_power_law(X, law(0.4, 0.5, reducible=0.3)[1], bootstrap=0, options=FitOptions(beta_bounds=(0.01, 0.2)))
+    assert fit.beta == pytest.approx(0.2)
+    r = regime(fit)
+    assert r.beta_at_bound and r.label == "undetermined"
+    assert r.text == "undetermined (β at its search bound)" and "set by the bound" in r.finding
+
+
+def test_plan_for_gain_multiple_means_how_much_more():
+    """Check the multiple's interval to lower NE by 1% comes from per-refit edges and targets: never below 1×, brackets
+    the estimate, and matches x_needed / x_max."""
+    from recscale.laws.plan import plan_for_gain
+
+    for seed in range(3):
+        fit = fit_power_law(X, law(0.3, 0.7, noise=0.004, seed=seed)[1], bootstrap=300, seed=seed)
+        p = plan_for_gain(fit, 0.01, max_reach=None)
+        assert p.factor == pytest.approx(p.x_needed / X[-1])
+        lo, hi = p.factor_interval
+        assert 1.0 <= lo <= p.factor and (hi is None or p.factor <= hi)
+        assert p.target_ne == pytest.approx(0.99 * float(fit.predict(X[-1])))
+        assert p.x_interval[0] == pytest.approx(lo * X[-1]) and (hi is None) == (p.x_interval[1] is None)
+
+
+def test_plan_past_the_reach_limit_gives_no_number():
+    """Check a target further beyond the data than the data span is 'beyond reach': no x, no implied resources."""
+    from recscale.laws.plan import MAX_REACH
+
+    alpha, y = law(0.3, 0.7)
+    fit = fit_power_law(X, y, bootstrap=50)
+    far = float(fit.predict(X[-1] * 10 ** (3 * MAX_REACH + 1)))  # data span 3 decades; 4 beyond
+    p = plan_for_target(fit, far, axis="samples")
+    assert p.status == "beyond reach" and not p.reachable and p.x_needed is None and p.x_interval is None
+    assert p.extrapolation_decades == pytest.approx(4.0, rel=1e-4) and p.reach_limit_decades == pytest.approx(3.0)
+    assert p.implied["samples"]["value"] is None
+    assert "beyond the data's reach" in p.notes[0] and "4.0 decades" in p.notes[0]
+    near = plan_for_target(fit, float(fit.predict(X[-1] * 100)), axis="samples")
+    assert near.reachable and near.x_needed == pytest.approx(X[-1] * 100, rel=1e-6)
+    with pytest.raises(RecscaleError, match=r"max_reach must be a number > 0 .*got -1"):
+        plan_for_target(fit, far, max_reach=-1)
+
+
+def test_plan_names_the_forms_that_disagree():
+    """Check a plan whose comparable forms disagree names each, its NE at the plan's x and the x it needs."""
+    alpha, y = law(0.3, 0.7, noise=0.002)
+    fit = fit_power_law(X, y, bootstrap=100)
+    target = float(fit.predict(3e9))
+    alt = {"m4": {"alpha": 1.0, "beta": 1.0, "gamma": 0.5, "c": -0.3, "eps0": 1.5}}
+    from recscale.laws.forms import predict
+
+    p = plan_for_target(fit, target, alternatives=alt, axis="samples")
+    note = next(n for n in p.notes if n.startswith("extrapolation unreliable"))
+    assert "power law + constant (this plan)" in note and "M4 " in note and "samples" in note
+    assert p.forms["m4"]["ne"] == pytest.approx(float(predict("m4", alt["m4"], 3e9)), rel=1e-6)
+    assert set(p.forms) == {"powerlaw_const", "m4"}
+
+
+def test_constant_resource_column_gets_no_interval():
+    """Check a column that does not change along x (parameters along samples) has its value and no interval."""
+    alpha, y = law(0.3, 0.7, noise=0.002)
+    rows = pd.DataFrame({"samples": X, "params_total": 3.131e5, "train_flops": 3e4 * X, "ne": y})
+    fit = fit_power_law(X, y, bootstrap=100)
+    p = plan_for_target(fit, float(fit.predict(2e9)), axis="samples", resources=rows)
+    assert p.implied["params_total"] == {"value": pytest.approx(3.131e5), "lo": None, "hi": None, "constant": True}
+    assert p.implied["train_flops"]["lo"] is not None
+
+
+def test_gamma_at_a_known_floor_is_not_called_a_pure_power_law():
+    """Check param_at_bound for γ on a known floor says 'at the floor', for γ on 0 names no denormal, and that γ's
+    interval never reaches above every measured NE."""
+    x = np.geomspace(1e4, 1e6, 8)
+    y = (0.3 * (x / 1e4) ** -0.2 + 0.5) * np.exp(np.random.default_rng(0).normal(0, 0.002, x.size))
+    bounded = fit_power_law(x, y, gamma_bounds=(0.7, math.inf), bootstrap=100)
+    msgs = [f.message for f in bounded.flags if f.code == "param_at_bound" and "gamma" in f.message]
+    assert msgs and "at the floor it is bounded by (0.7)" in msgs[0] and "pure power law" not in msgs[0]
+    free = fit_power_law(x, 0.3 * (x / 1e4) ** -0.2, bootstrap=100)
+    msgs = [f.message for f in free.flags if f.code == "param_at_bound" and "gamma" in f.message]
+    assert msgs == ["gamma is at its lower bound 0: the curve shows no floor within the data; beta is that of a pure "
+                    "power law"]
+    for fit in (bounded, free):
+        assert fit.ci()["gamma"][1] <= float(np.max(fit.y)) + 1e-12
+
+
+def test_cli_cells_show_gamma_at_its_bound_and_no_rate_for_beta_at_its_bound():
+    """Check the fit table's cells: γ on its bound reads 'at floor'/'at bound 0', a regime with β on its bound has no
+    '%/doubling', and repeated flag codes are shown once."""
+    from recscale.cli.laws import _flag_codes, _gamma_cell, _regime_cell
+    from recscale.laws import FitOptions
+    from recscale.laws.groups import GroupResult
+
+    x = np.geomspace(1e4, 1e6, 8)
+    y = (0.3 * (x / 1e4) ** -0.2 + 0.5) * np.exp(np.random.default_rng(0).normal(0, 0.002, x.size))
+    bounded = fit_power_law(x, y, gamma_bounds=(0.7, math.inf), bootstrap=50)
+    assert _gamma_cell(bounded, bounded.ci()).startswith("at floor 0.7")
+    free = fit_power_law(x, 0.3 * (x / 1e4) ** -0.2, bootstrap=0)
+    assert _gamma_cell(free, {}) == "at bound 0" and "e-3" not in _gamma_cell(free, {})
+    steep = fit_power_law(X, law(0.4, 0.5, reducible=0.3)[1], bootstrap=0, options=FitOptions(beta_bounds=(0.01, 0.2)))
+    r = GroupResult(key={}, n_rows=12, fit=steep, regime=regime(steep), plan=None, error=None)
+    assert "/doubling" not in _regime_cell(r) and _regime_cell(r).startswith("undetermined")
+    ok = fit_power_law(X, law(0.3, 0.7, reducible=0.3)[1], bootstrap=0)
+    assert _regime_cell(GroupResult({}, 12, ok, regime(ok), None, None)).endswith("/doubling)")
+    assert _flag_codes(bounded).count("param_at_bound") <= 1

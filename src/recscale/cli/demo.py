@@ -38,7 +38,7 @@ def demo_command(
     device: str = typer.Option("auto", "--device", help="Torch device: auto, cpu, cuda, cuda:N."),
     bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, "--bootstrap", min=0, help="Bootstrap refits per law in the report."),
     new: bool = typer.Option(False, "--new", help="Discard the ledger's results and train every trial again."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress display while training."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress display while training or reporting."),
 ) -> None:
     """Run the demo study (a synthetic CTR world with a known Bayes NE, four scaling schemes), then its report.
 
@@ -67,7 +67,9 @@ def demo_command(
     if run.failed:
         typer.echo(f"failed trials (details: recscale study status {db}): {', '.join(run.failed)}; "
                    "the report covers the finished ones", err=True)
-    result = build_report(db, out, ReportOptions(bootstrap=bootstrap))
+    from recscale.cli.report import _progress
+
+    result = build_report(db, out, ReportOptions(bootstrap=bootstrap), progress=None if quiet else _progress())
     total = time.perf_counter() - t0
     typer.echo("")
     typer.echo(result.summary)

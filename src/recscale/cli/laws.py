@@ -92,6 +92,53 @@ def _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds) -> dict[str, Any]
     return {"form": form, "bootstrap": bootstrap, "seed": seed, "gamma": gamma, "gamma_bounds": _gamma_bounds(gamma_bounds)}
 
 
+def _floor_kwargs(table: Path, kw: dict[str, Any], free_floor: bool) -> tuple[dict[str, Any], str]:
+    """Bound γ below by the study's known floor, as the report does, unless --free-floor, --gamma or --gamma-bounds.
+
+    Returns the fit keyword arguments and a phrase for the header saying which floor was used.
+    """
+    from recscale.report.study import load_study
+
+    user = kw["gamma"] is not None or kw["gamma_bounds"] is not None
+    if free_floor and user:
+        raise RecscaleError("--free-floor leaves the floor free; drop it, or drop --gamma/--gamma-bounds")
+    if user:
+        return kw, "floor as given"
+    try:
+        study = load_study(table)
+    except RecscaleError:
+        study = None  # not a study table: no known floor
+    if study is None or study.floor is None:
+        return kw, "gamma >= 0 (no known floor)"
+    if free_floor:
+        return kw, f"free floor gamma >= 0 (--free-floor; the {study.floor_name} is {study.floor:.4f})"
+    return ({**kw, "gamma_bounds": (study.floor, math.inf)},
+            f"gamma >= {study.floor:.4f}, the {study.floor_name}, as in the report (--free-floor: gamma >= 0)")
+
+
+def _gamma_cell(f, ci: dict[str, Any]) -> str:
+    """γ with its interval; a γ on its lower bound reads "at bound 0" or "at floor 0.7566", never 4.941e-324."""
+    lo = f.method.gamma_bounds[0]
+    if f.form != "powerlaw" and "gamma" in f.free and abs(f.gamma - lo) <= 1e-6 * max(abs(f.gamma), 1e-12) + 1e-12:
+        where = "floor" if lo > 0 else "bound"
+        hi = ci.get("gamma", (None, None))[1]
+        return f"at {where} {_fmt(lo)}" + (f" [-, {_fmt(hi)}]" if hi is not None and hi > lo * (1 + 1e-9) + 1e-12 else "")
+    return _interval(f.gamma, ci.get("gamma"))
+
+
+def _regime_cell(r) -> str:
+    """The regime's label; a gain per doubling only where the regime is determined (never for β at its bound)."""
+    if r.regime is None:
+        return "-"
+    if not r.regime.determined or r.regime.beta_at_bound:
+        return r.regime.text
+    return f"{r.regime.label} ({r.regime.gain_rel:.2%}/doubling)"
+
+
+def _flag_codes(f) -> str:
+    return ",".join(dict.fromkeys(f.flag_codes)) or "-"
+
+
 def fit_command(
     table: Path = typer.Argument(..., help="CSV, Parquet or recscale ledger."),
     x: str = typer.Option(None, "--x", help="Column of the resource (e.g. samples, params_total, train_flops)."),
@@ -111,6 +158,8 @@ def fit_command(
     forms_check: bool = typer.Option(True, "--forms-check/--no-forms-check",
                                      help="Also backtest M4 and the broken law on each curve (flags and plan warnings)."),
     fit_from: str = typer.Option("auto", "--fit-from", help=FIT_FROM_HELP),
+    free_floor: bool = typer.Option(False, "--free-floor",
+                                    help="Leave the floor free (gamma >= 0) even where the study knows one."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Fit NE = alpha * x^-beta + gamma per group, with bootstrap intervals, flags and regime.
@@ -133,9 +182,9 @@ def fit_command(
     if x is None:
         raise RecscaleError("--x COLUMN is required (the resource, e.g. samples), unless --joint with --n and --d")
     df = read_table(table)
+    kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
-                         forms_check=forms_check, fit_from=_fit_from(fit_from),
-                         **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
+                         forms_check=forms_check, fit_from=_fit_from(fit_from), **kw)
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
@@ -143,29 +192,38 @@ def fit_command(
     for r in results:
         row = {k: str(v) for k, v in r.key.items()}
         if r.fit is None:
-            row.update({"n": str(r.n_rows), "beta": "-", "alpha": "-", "gamma": "-", "corr(b,g)": "-", "rmse_log": "-",
-                        "regime": "-", "flags": f"error: {r.error}"})
+            row.update({"n": str(r.n_rows), **({"form": "-"} if form == "auto" else {}), "beta": "-", "alpha": "-",
+                        "gamma": "-", "corr(b,g)": "-", "rmse_log": "-", "regime": "-", "flags": f"error: {r.error}"})
         else:
             f = r.fit
             ci = f.ci(level) if f.draws else {}
             row.update({
                 "n": str(f.n_points),
+                **({"form": f.form} if form == "auto" else {}),
                 "beta": _interval(f.beta, ci.get("beta")),
                 "alpha": _fmt(f.alpha),
-                "gamma": _interval(f.gamma, ci.get("gamma")),
+                "gamma": _gamma_cell(f, ci),
                 "corr(b,g)": _fmt(f.beta_gamma_corr, 2),
                 "rmse_log": _fmt(f.rmse_log, 3),
-                "regime": f"{r.regime.text} ({r.regime.gain_rel:.2%}/doubling)",
-                "flags": ",".join(f.flag_codes) or "-",
+                "regime": _regime_cell(r),
+                "flags": _flag_codes(f),
             })
         rows.append(row)
-    typer.echo(f"{y} = alpha * {x}^-beta + gamma   ({form}; {int(level * 100)}% intervals, {bootstrap} bootstrap refits; "
-               f"fit from: {fit_from})")
+    chose = "; form auto: chosen per group by backtest (column 'form')" if form == "auto" else ""
+    typer.echo(f"{y} = alpha * {x}^-beta + gamma   ({form}; {floor_txt}; {int(level * 100)}% intervals, "
+               f"{bootstrap} bootstrap refits{chose}; fit from: {fit_from})")
     _print_table(rows)
     _print_fit_ranges(results)
     for r in results:
-        for fl in (r.fit.flags if r.fit else ()):
+        if r.regime is not None:
+            typer.echo(printable(f"  {_where(r.key)}regime: {r.regime.finding}", 400))
+        for fl in _unique_flags(r.fit.flags if r.fit else ()):
             typer.echo(printable(f"  {_where(r.key)}{fl.code}: {fl.message}", 400))
+
+
+def _unique_flags(flags):
+    """Each flag once (the same code and message can come from two checks)."""
+    return list({(f.code, f.message): f for f in flags}.values())
 
 
 def _joint_command(df, n_col, d_col, y, where, bootstrap, seed, level, as_json) -> None:
@@ -199,7 +257,10 @@ def _joint_command(df, n_col, d_col, y, where, bootstrap, seed, level, as_json) 
 
 def plan_command(
     table: Path = typer.Argument(..., help="CSV, Parquet or recscale ledger."),
-    target_ne: float = typer.Option(..., "--target-ne", help="NE to reach."),
+    target_ne: float = typer.Option(None, "--target-ne", help="NE to reach (or --lower-by)."),
+    lower_by: float = typer.Option(None, "--lower-by",
+                                   help="Lower NE by this fraction from the edge of the data instead (0.01 = 1%): "
+                                        "prints how many times more x, its interval never below 1x."),
     x: str = typer.Option(..., "--x", help="Column of the resource to scale (e.g. samples)."),
     y: str = typer.Option("ne", "--y", help="Column of the metric."),
     group: str = typer.Option(None, "--group", help="Comma-separated columns; one plan per combination."),
@@ -215,21 +276,25 @@ def plan_command(
     forms_check: bool = typer.Option(True, "--forms-check/--no-forms-check",
                                      help="Also backtest M4 and the broken law on each curve (flags and plan warnings)."),
     fit_from: str = typer.Option("auto", "--fit-from", help=FIT_FROM_HELP),
+    free_floor: bool = typer.Option(False, "--free-floor",
+                                    help="Leave the floor free (gamma >= 0) even where the study knows one."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """How much x a target NE needs, with its interval and the implied samples, parameters, FLOPs, memory.
 
     Examples:
         recscale plan runs.csv --target-ne 0.74 --x samples --where scheme=emb --where value=8
+        recscale plan runs.csv --lower-by 0.01 --x samples --group scheme,value
         recscale plan study.parquet --target-ne 0.74 --x train_flops --group scheme --frontier --json
     """
     from recscale.laws.groups import parse_where, plan_groups
     from recscale.study.table_reader import read_table
 
     df = read_table(table)
+    kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
-                          level=level, bytes_per_param=bytes_per_param, forms_check=forms_check, fit_from=_fit_from(fit_from),
-                          **_common_kwargs(form, bootstrap, seed, gamma, gamma_bounds))
+                          level=level, bytes_per_param=bytes_per_param, forms_check=forms_check, rel_gain=lower_by,
+                          fit_from=_fit_from(fit_from), **kw)
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
@@ -237,7 +302,8 @@ def plan_command(
     for r in results:
         row = {k: str(v) for k, v in r.key.items()}
         if r.plan is None:
-            row.update({"status": f"error: {r.error}", f"{x} needed": "-", "floor": "-", "beyond data": "-"})
+            row.update({**({"form": "-"} if form == "auto" else {}), "status": f"error: {r.error}", f"{x} needed": "-",
+                        "floor": "-", "beyond data": "-", **({"x more": "-"} if lower_by is not None else {})})
             row.update({col: "-" for col in ("samples", "params_total", "train_flops") if col != x})
             row["emb memory"] = "-"
             rows.append(row)
@@ -249,26 +315,38 @@ def plan_command(
             d = imp.get(col)
             if not d or d.get("value") is None:
                 return "-"
+            if d.get("constant"):  # does not change along x: no interval
+                return f"{_fmt(d['value'])} (fixed)"
             return _interval(d["value"], (d["lo"], d["hi"]) if d.get("lo") is not None or d.get("hi") is not None else None)
 
         mem = imp.get("embedding_memory_bytes", {}).get("value")
         row.update({
+            **({"form": r.fit.form} if form == "auto" else {}),
             "status": p.status,
-            f"{x} needed": _interval(p.x_needed, p.x_interval) if p.reachable else "never",
-            "floor": _interval(p.floor, p.floor_interval),
+            f"{x} needed": (_interval(p.x_needed, p.x_interval) if p.reachable else
+                            "beyond reach" if p.status == "beyond reach" else "never"),
+            "floor": _gamma_cell(r.fit, {"gamma": p.floor_interval} if p.floor_interval else {}),
             "beyond data": f"{p.extrapolation_decades:.2f} dec" if p.extrapolation_decades is not None else "-",
         })
+        if lower_by is not None:
+            row["x more"] = (f"{p.factor:.3g}x" + (f" [{p.factor_interval[0]:.3g}, {_fmt(p.factor_interval[1], 3)}]"
+                                                   if p.factor_interval else "")) if p.factor is not None else "-"
         for col in ("samples", "params_total", "train_flops"):
             if col != x:
                 row[col] = iv(col)
         row["emb memory"] = f"{mem / 2**30:.3g} GiB" if mem is not None else "-"
         rows.append(row)
-    typer.echo(f"target {y} = {target_ne:g} along {x}   ({int(level * 100)}% intervals; '-' upper end = unbounded)")
+    chose = "; form auto: chosen per group by backtest (column 'form')" if form == "auto" else ""
+    what = f"target {y} = {target_ne:g}" if lower_by is None else f"lower {y} by {lower_by:.3g} (relative) from the data's edge"
+    typer.echo(f"{what} along {x}   ({floor_txt}; {int(level * 100)}% intervals; '-' upper end = unbounded{chose})")
     _print_table(rows)
     _print_fit_ranges(results)
     for r in results:
         for note in (r.plan.notes if r.plan else ()):
             typer.echo(printable(f"  {_where(r.key)}{note}", 400))
+        for fl in _unique_flags(r.fit.flags if r.fit else ()):
+            if fl.code == "backtest_outside_interval":  # the README's promise: the law's own backtest missed
+                typer.echo(printable(f"  {_where(r.key)}warning: {fl.message}", 400))
 
 
 def register(app: typer.Typer) -> None:

@@ -35,11 +35,23 @@ def report_command(
     opts = ReportOptions(bootstrap=bootstrap, level=level, seed=seed, joint_bootstrap=joint_bootstrap)
     if out is None:  # the name comes from the ledger or table: keep it one plain folder name under reports/
         out = Path("reports") / (re.sub(r"[^A-Za-z0-9._-]+", "_", load_study(source).name).strip("._")[:100] or "study")
-    result = build_report(source, out, opts)
+    result = build_report(source, out, opts, progress=None if quiet else _progress())
     if not quiet:
         typer.echo("\n".join(printable(line, 400) for line in result.summary.splitlines()))
         typer.echo(f"report built in {result.wall_s:.1f} s")
     typer.echo(f"report: {result.html}")
+
+
+def _progress():
+    """Print each step of the report to stderr with the seconds since it started (stdout keeps the summary)."""
+    import time
+
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        typer.echo(f"[{time.perf_counter() - t0:6.1f} s] {msg}", err=True)
+
+    return say
 
 
 def register(app: typer.Typer) -> None:

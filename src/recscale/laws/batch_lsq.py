@@ -63,6 +63,7 @@ def least_squares_rows(
     max_iter: int = 200,
     ftol: float = 1e-10,
     xtol: float = 1e-10,
+    max_step: float | None = None,
 ) -> BatchResult:
     """Minimise ‖resid(θ_i, i)‖² within [lower, upper] for every row i of ``theta0`` (R, p).
 
@@ -75,6 +76,9 @@ def least_squares_rows(
         max_iter: Iteration cap (each problem counts its own iterations only while unfinished).
         ftol, xtol: Relative stopping tolerances on the sum of squares and on the step. At 1e−10 the
             bootstrap prediction intervals of M4 and broken-law fits agree with those at 1e−12 to 1e−6.
+        max_step: Largest change of any parameter in one step (None: no limit). For unbounded
+            problems whose Jacobian has nearly dead columns (the joint law's terms far from the
+            data), where an almost Gauss–Newton step can leap to a plateau that switches a term off.
     """
     theta = np.array(theta0, dtype=float)
     R, p = theta.shape
@@ -116,6 +120,9 @@ def least_squares_rows(
             except np.linalg.LinAlgError:
                 step = -np.stack([np.linalg.lstsq(m, v, rcond=None)[0] for m, v in zip(M, g * free)])
         step = np.where(np.isfinite(step), step, 0.0)
+        if max_step is not None:
+            big = np.max(np.abs(step), axis=1, keepdims=True)
+            step = step * np.minimum(1.0, max_step / np.maximum(big, 1e-300))
         trial = np.clip(th + step, lo, hi)
         r_new = resid(trial, act)
         sse_new = np.where(np.isfinite(r_new).all(1), np.sum(r_new * r_new, axis=1), np.inf)
@@ -151,6 +158,7 @@ def best_of_starts(
     jac: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     max_iter: int = 300,
     race: int = 60,
+    max_step: float | None = None,
 ) -> tuple[np.ndarray, BatchResult]:
     """Refine several starts per problem and keep each problem's best.
 
@@ -158,17 +166,17 @@ def best_of_starts(
     those rows. With more than one start, all starts race for ``race`` iterations, then only each
     problem's best continues (up to ``max_iter`` iterations in all): starts that crawl along a flat
     valley stop costing time once another start is ahead. Returns the indices of the kept rows and
-    their results (one row per problem).
+    their results (one row per problem). ``max_step``: see :func:`least_squares_rows`.
     """
     total = theta0.shape[0]
     lower = np.broadcast_to(np.asarray(lower, dtype=float), theta0.shape)
     upper = np.broadcast_to(np.asarray(upper, dtype=float), theta0.shape)
     first_cap = race if n_starts > 1 else max_iter
-    first = least_squares_rows(resid, theta0, lower, upper, jac=jac, max_iter=first_cap)
+    first = least_squares_rows(resid, theta0, lower, upper, jac=jac, max_iter=first_cap, max_step=max_step)
     pick = np.arange(0, total, n_starts) + np.argmin(first.sse.reshape(-1, n_starts), axis=1)
     if n_starts == 1:
         return pick, first
     second = least_squares_rows(lambda th, rows: resid(th, pick[rows]), first.x[pick], lower[pick], upper[pick],
                                 jac=None if jac is None else (lambda th, rows: jac(th, pick[rows])),
-                                max_iter=max(max_iter - race, 1))
+                                max_iter=max(max_iter - race, 1), max_step=max_step)
     return pick, BatchResult(second.x, second.sse, second.converged, first.iterations[pick] + second.iterations)

@@ -36,8 +36,14 @@ def fit_flags(fit: PowerLawFit, lo: float, hi: float, opts: FitOptions, n_failed
     if not gamma_fixed and fit.form != "powerlaw":
         span = max(abs(p["gamma"]), 1e-12)
         if abs(p["gamma"] - lo) <= 1e-6 * span + 1e-12:
-            flags.append(Flag("param_at_bound", f"gamma = {p['gamma']:.4g} is at its lower bound {lo:g}: the curve shows no "
-                              "floor within the data; beta is that of a pure power law"))
+            if lo > 0:
+                # A known floor (e.g. the eval rows' true-probability NE): the law is not a pure power law.
+                flags.append(Flag("param_at_bound", f"gamma = {p['gamma']:.4g} is at the floor it is bounded by ({lo:.4g}): "
+                                  "the curve shows no floor above it within the data; beta is measured with the floor "
+                                  "held there"))
+            else:
+                flags.append(Flag("param_at_bound", f"gamma is at its lower bound 0: the curve shows no floor within the "
+                                  "data; beta is that of a pure power law"))
         if math.isfinite(hi) and abs(p["gamma"] - hi) <= 1e-6 * span:
             flags.append(Flag("param_at_bound", f"gamma = {p['gamma']:.4g} is at its upper bound {hi:g}"))
     dec = decades(fit.x)

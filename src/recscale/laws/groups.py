@@ -16,7 +16,7 @@ from recscale.errors import RecscaleError
 from recscale.laws._common import plain
 from recscale.laws.auto import FormsCheck, forms_check as check_forms
 from recscale.laws.fitrange import FitRange, StartSensitivity, resolve_fit_range, start_sensitivity
-from recscale.laws.plan import Plan, plan_for_target
+from recscale.laws.plan import Plan, plan_for_gain, plan_for_target
 from recscale.laws.powerlaw import PowerLawFit, fit_power_law
 from recscale.laws.regime import Regime, RegimeThresholds, regime
 from recscale.laws.table import frontier_curve, require_columns
@@ -192,7 +192,7 @@ def fit_groups(
 
 def plan_groups(
     df: Any,
-    target_ne: float,
+    target_ne: float | None,
     x: str,
     y: str = "ne",
     *,
@@ -203,14 +203,22 @@ def plan_groups(
     level: float = 0.95,
     bytes_per_param: float = 4.0,
     forms_check: bool = True,
+    rel_gain: float | None = None,
     **fit_kwargs: Any,
 ) -> list[GroupResult]:
     """Fit each group (as :func:`fit_groups`) and plan the x needed for ``target_ne``.
+
+    With ``rel_gain`` instead (``target_ne=None``), each group's plan lowers its NE by that fraction
+    from the edge of its data (:func:`~recscale.laws.plan.plan_for_gain`: the "× more" multiple and
+    its interval, never below 1×).
 
     Implied resources come from the group's rows (see :func:`~recscale.laws.plan.plan_for_target`).
     Each plan also checks the law forms that backtest as well as the fitted one
     (:func:`~recscale.laws.auto.forms_check`) and says when they disagree at the target.
     """
+    if (target_ne is None) == (rel_gain is None):
+        raise RecscaleError("plan: give either a target NE (--target-ne 0.74) or a relative gain (--lower-by 0.01), not "
+                            f"both or neither; got target_ne={target_ne}, rel_gain={rel_gain}")
     results = fit_groups(df, x, y, group=group, where=where, frontier=frontier, seed_col=seed_col, level=level,
                          forms_check=forms_check, **fit_kwargs)
     out = []
@@ -218,7 +226,7 @@ def plan_groups(
         if r.fit is None:
             out.append(r)
             continue
-        plan = plan_for_target(r.fit, target_ne, level=level, axis=x, resources=r.rows, bytes_per_param=bytes_per_param,
-                               alternatives=r.alternatives)
+        kw = dict(level=level, axis=x, resources=r.rows, bytes_per_param=bytes_per_param, alternatives=r.alternatives)
+        plan = (plan_for_target(r.fit, target_ne, **kw) if rel_gain is None else plan_for_gain(r.fit, rel_gain, **kw))
         out.append(dataclasses.replace(r, plan=plan))
     return out

@@ -1,16 +1,26 @@
-"""Scaling regimes: how much the next doubling of a resource buys, at the edge of what was measured.
+"""Scaling regimes: what the data say more of a resource buys, at the edge of what was measured.
 
 The paper's qualitative claim ("data and compute scaling are in a high-return regime, parameter
-scaling is saturated") becomes a set of numbers measured at the largest observed x of a curve:
+scaling is saturated") becomes a finding decided from what the data determine, even where the
+exponent β is not (a flat curve cannot pin β, but it bounds the gain):
 
-* the NE gained by the next doubling, absolute ŷ(x) − ŷ(2x) and relative to ŷ(x);
-* the local elasticity d ln ŷ / d ln x (−β·(ŷ − γ)/ŷ for the power law plus constant);
-* the reducible fraction (ŷ − γ)/ŷ: the share of NE that more of this resource could still remove;
-* a label from the relative gain per doubling, with thresholds in :class:`RegimeThresholds`;
-* the x beyond which a doubling gains less than a threshold.
+* the change of NE across the measured axis, ŷ(x_max)/ŷ(x_min) − 1, with its bootstrap interval;
+* the NE gained by the next doubling (absolute ŷ(x) − ŷ(2x), and relative to ŷ(x)) and by the next
+  10× (relative), each with its bootstrap interval;
+* a label from those intervals, thresholds in :class:`RegimeThresholds`:
+  **high-return** when even the lower end of the next doubling's gain reaches ``high_return``;
+  **saturated** when even the upper end of the next 10×'s gain stays below ``saturated``;
+  **diminishing** when the upper end of the next doubling's gain is below ``high_return`` but 10×
+  is not shown to be saturated; **undetermined** only when the data bound neither (the doubling's
+  interval straddles ``high_return`` and the 10×'s upper end reaches ``saturated``);
+* the local elasticity d ln ŷ / d ln x, the reducible fraction (ŷ − γ)/ŷ, and the x beyond which a
+  doubling gains less than ``saturation_gain``.
 
-Each number comes with a bootstrap interval when the fit has draws, and the label with the share
-of bootstrap draws that agree with it, so a label that flips within the uncertainty is visible.
+Without bootstrap draws the point estimates stand in for the intervals. When β sits on its search
+bound the gain beyond the data is set by the bound, so the only finding allowed is "saturated"
+(the upper end of the 10× gain, over draws that could move off the bound); otherwise "undetermined".
+:attr:`Regime.finding` states the result in words, e.g. "saturated: across 2.8 decades NE fell
+0.5% [0.3%, 0.7%]; the next 10× gains at most 0.2% (95%)".
 """
 
 from __future__ import annotations
@@ -28,61 +38,75 @@ from recscale.laws.result import PowerLawFit
 
 LABELS = ("high-return", "diminishing", "saturated")
 UNDETERMINED = "undetermined"
+_LOG2_10 = math.log2(10.0)
 
 
 @dataclass(frozen=True)
 class RegimeThresholds:
-    """Thresholds on the relative NE gain of one doubling of x; defaults live only here.
+    """Thresholds on the relative NE gain of more of a resource; defaults live only here.
 
     Args:
-        high_return: Gain at or above this is "high-return". Default 1e-3 (0.1% NE per
-            doubling): NE improvements of about 0.1% are the size that production CTR teams
-            commonly treat as worth shipping, so a resource that still buys that much per
-            doubling is worth scaling.
-        saturated: Gain below this is "saturated"; in between is "diminishing". Default 1e-4
-            (0.01% per doubling): below the seed-to-seed spread of NE on typical evaluation sets,
-            i.e. a doubling would not be measurable.
-        saturation_gain: Threshold used for ``x_saturation`` (the x beyond which a doubling gains
-            less); defaults to ``saturated``.
-        min_agreement: Share of bootstrap fits that must give the point estimate's label for the
-            regime to be named; below it the label is ``"undetermined"``. Default 0.8: a label that
-            one refit in three contradicts (as a share of 0.65 means) is not a finding, while 0.8
-            still names regimes whose gain sits clearly inside one band at 1,000 refits.
+        high_return: Gain of the next doubling at or above this (at the lower end of its
+            interval) is "high-return". Default 1e-3 (0.1% NE per doubling): NE improvements of
+            about 0.1% are the size that production CTR teams commonly treat as worth shipping,
+            so a resource that still buys that much per doubling is worth scaling.
+        saturated: Gain of the next **10×** below this (at the upper end of its interval) is
+            "saturated". Default 3e-3 (0.3% NE for ten times more): less than a resource at the
+            high-return threshold buys over the same 10× (1 − 0.999^3.32 ≈ 0.33%), and about one
+            seed-to-seed standard deviation of NE on evaluation sets of 10⁴–10⁵ rows, so ten
+            times the resource would barely be measurable.
+        saturation_gain: Per-doubling threshold used for ``x_saturation`` (the x beyond which a
+            doubling gains less); defaults to the per-doubling rate of ``saturated``,
+            1 − (1 − saturated)^(1/log2 10).
 
     Raises:
-        RecscaleError: unless 0 < saturated < high_return < 1 and 0 ≤ min_agreement ≤ 1.
+        RecscaleError: unless 0 < high_return < 1, 0 < saturated < 1 and 0 < saturation_gain < 1.
     """
 
     high_return: float = 1e-3
-    saturated: float = 1e-4
+    saturated: float = 3e-3
     saturation_gain: float | None = None
-    min_agreement: float = 0.8
 
     def __post_init__(self) -> None:
-        if not (0 < self.saturated < self.high_return < 1):
-            raise RecscaleError(
-                "RegimeThresholds: need 0 < saturated < high_return < 1; got "
-                f"saturated={show(self.saturated)}, high_return={show(self.high_return)}"
-            )
+        for name in ("high_return", "saturated"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0 < v < 1):
+                raise RecscaleError(f"RegimeThresholds: {name} must be in (0, 1), e.g. "
+                                    f"{getattr(RegimeThresholds, name)}; got {show(v)}")
         if self.saturation_gain is not None and not (0 < self.saturation_gain < 1):
             raise RecscaleError(f"RegimeThresholds: saturation_gain must be in (0, 1); got {show(self.saturation_gain)}")
-        if not (0 <= self.min_agreement <= 1):
-            raise RecscaleError(f"RegimeThresholds: min_agreement must be in [0, 1], e.g. 0.8; got {show(self.min_agreement)}")
 
     @property
     def sat_gain(self) -> float:
-        """The threshold used for ``x_saturation``."""
-        return self.saturated if self.saturation_gain is None else self.saturation_gain
+        """The per-doubling threshold used for ``x_saturation``."""
+        if self.saturation_gain is not None:
+            return self.saturation_gain
+        return 1.0 - (1.0 - self.saturated) ** (1.0 / _LOG2_10)
 
-    def label(self, gain_rel: Any) -> np.ndarray:
-        """Label(s) for relative gain(s) per doubling."""
-        g = np.asarray(gain_rel, dtype=float)
-        return np.where(g >= self.high_return, LABELS[0], np.where(g < self.saturated, LABELS[2], LABELS[1]))
+    def label(self, gain2: Any, gain10: Any) -> np.ndarray:
+        """Label(s) from point value(s) of the next doubling's and next 10×'s relative gain."""
+        return self.decide(gain2, gain2, gain10, gain10)
+
+    def decide(self, g2_lo: Any, g2_hi: Any, g10_lo: Any, g10_hi: Any) -> np.ndarray:
+        """The label from the intervals of the two gains (module docstring); ``undetermined`` where they bound neither."""
+        g2_lo, g2_hi, g10_hi = (np.asarray(v, dtype=float) for v in (g2_lo, g2_hi, g10_hi))
+        return np.where(g2_lo >= self.high_return, LABELS[0],
+                        np.where(g10_hi < self.saturated, LABELS[2],
+                                 np.where(g2_hi < self.high_return, LABELS[1], UNDETERMINED)))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form."""
-        return plain({"high_return": self.high_return, "saturated": self.saturated, "saturation_gain": self.sat_gain,
-                      "min_agreement": self.min_agreement})
+        return plain({"high_return": self.high_return, "high_return_per": "doubling", "saturated": self.saturated,
+                      "saturated_per": "10x", "saturation_gain": self.sat_gain})
+
+
+def _pct(v: float | None) -> str:
+    """0.005 → "0.5%", 0.00034 → "0.034%" (two significant digits)."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    if v == 0:
+        return "0%"
+    return f"{100 * v:.2g}%"
 
 
 @dataclass(frozen=True)
@@ -90,21 +114,26 @@ class Regime:
     """Where a curve stands at x_max (see :func:`regime`).
 
     Attributes:
-        label: "high-return", "diminishing" or "saturated"; "undetermined" when fewer than
-            ``thresholds.min_agreement`` of the bootstrap draws agree with the point estimate's label.
-        label_share: Share of bootstrap draws giving the point estimate's label (None without draws).
+        label: "high-return", "diminishing", "saturated", or "undetermined" when the intervals
+            bound neither (module docstring).
+        label_share: Share of bootstrap draws whose own gains give ``label`` (None without draws, or
+            when undetermined).
         x_max: Where the regime is judged.
         ne: Predicted NE at x_max.
         gain_abs: ŷ(x_max) − ŷ(2·x_max).
-        gain_rel: gain_abs / ŷ(x_max).
+        gain_rel: gain_abs / ŷ(x_max): the next doubling's relative gain.
+        gain10_rel: (ŷ(x_max) − ŷ(10·x_max)) / ŷ(x_max): the next 10×'s relative gain.
+        change_rel: ŷ(x_max)/ŷ(x_min) − 1 over the measured x (negative: NE fell).
+        decades: log10(x_max / x_min) of the measured x.
         elasticity: d ln ŷ / d ln x at x_max (≤ 0).
         reducible_fraction: (ŷ − γ)/ŷ at x_max.
-        x_saturation: Smallest x beyond which a doubling gains less than the saturation threshold;
+        x_saturation: Smallest x beyond which a doubling gains less than ``thresholds.sat_gain``;
             0.0 if that holds everywhere, None if never (γ = 0: a pure power law never saturates).
         intervals: Bootstrap intervals by attribute name (None without draws).
         thresholds: The thresholds used.
         level: Confidence level of ``intervals``.
-        estimate_label: The point estimate's label (equal to ``label`` unless undetermined).
+        estimate_label: The label of the point estimates alone.
+        beta_at_bound: β sits on its search bound (then only "saturated" can be found).
     """
 
     label: str
@@ -120,22 +149,71 @@ class Regime:
     thresholds: RegimeThresholds
     level: float
     estimate_label: str | None = None
+    gain10_rel: float = math.nan
+    change_rel: float = math.nan
+    decades: float = 0.0
+    beta_at_bound: bool = False
 
     @property
     def determined(self) -> bool:
-        """True when a regime is named (the bootstrap agrees often enough)."""
+        """True when a regime is named (the intervals decide it)."""
         return self.label != UNDETERMINED
 
     @property
     def text(self) -> str:
-        """The label for people: ``"high-return"`` or ``"undetermined (high-return in 65% of refits)"``."""
-        if self.determined or self.estimate_label is None or self.label_share is None:
+        """The label for people: ``"saturated"``, or ``"undetermined (β at its search bound)"``."""
+        if self.determined:
             return self.label
-        return f"{UNDETERMINED} ({self.estimate_label} in {self.label_share:.0%} of refits)"
+        if self.beta_at_bound:
+            return f"{UNDETERMINED} (β at its search bound)"
+        return f"{UNDETERMINED} (the gain's interval straddles the thresholds)"
+
+    def _iv(self, name: str) -> tuple[float, float] | None:
+        iv = (self.intervals or {}).get(name)
+        if iv is None or iv[0] is None or iv[1] is None:
+            return None
+        return float(iv[0]), float(iv[1])
+
+    @property
+    def finding(self) -> str:
+        """The regime in words, with the numbers it rests on (see the module docstring)."""
+        lvl = f"{self.level:.0%}"
+        ch = self.change_rel
+        civ = self._iv("change_rel")
+        if civ is not None and civ[0] < 0 < civ[1]:
+            out = (f"{self.label}: across {self.decades:.1f} decades NE changed by {100 * ch:+.2g}% "
+                   f"[{100 * civ[0]:+.2g}%, {100 * civ[1]:+.2g}%]")
+        else:
+            verb = "fell" if ch <= 0 else "rose"
+            out = f"{self.label}: across {self.decades:.1f} decades NE {verb} {_pct(abs(ch))}"
+            if civ is not None:
+                lo, hi = sorted((abs(civ[0]), abs(civ[1])))
+                out += f" [{_pct(lo)}, {_pct(hi)}]"
+        g2, g10 = self._iv("gain_rel"), self._iv("gain10_rel")
+        if self.label == LABELS[0]:
+            out += (f"; the next doubling gains at least {_pct(g2[0])} ({lvl})" if g2 else
+                    f"; the next doubling gains {_pct(self.gain_rel)}")
+        elif self.label == LABELS[2]:
+            out += (f"; the next 10× gains at most {_pct(max(g10[1], 0.0))} ({lvl})" if g10 else
+                    f"; the next 10× gains {_pct(self.gain10_rel)}")
+        elif self.label == LABELS[1]:
+            out += (f"; the next doubling gains at most {_pct(g2[1])} ({lvl}), the next 10× {_pct(self.gain10_rel)} "
+                    f"[{_pct(g10[0])}, {_pct(g10[1])}]" if g2 and g10 else
+                    f"; the next doubling gains {_pct(self.gain_rel)}, the next 10× {_pct(self.gain10_rel)}")
+        elif self.beta_at_bound:
+            out += ("; β is at its search bound, so what more of it gains is set by the bound, not the data "
+                    "(add sizes beyond the largest, or more seeds)")
+        else:
+            iv2 = f" [{_pct(g2[0])}, {_pct(g2[1])}]" if g2 else ""
+            iv10 = f" [{_pct(g10[0])}, {_pct(g10[1])}]" if g10 else ""
+            out += (f"; the next doubling gains {_pct(self.gain_rel)}{iv2} and the next 10× {_pct(self.gain10_rel)}{iv10}: "
+                    "the data bound neither (add sizes beyond the largest, or more seeds)")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form (None, never NaN or infinity)."""
-        return plain({**self.__dict__, "thresholds": self.thresholds.to_dict(), "text": self.text})
+        return plain({**self.__dict__, "thresholds": self.thresholds.to_dict(), "text": self.text,
+                      "finding": self.finding})
 
 
 def _x_for_rel_gain(form: str, p: dict[str, np.ndarray], t: float, x_lo: float, x_hi: float) -> np.ndarray:
@@ -173,6 +251,9 @@ def _stats(form: str, p: dict[str, Any], x: float, t_sat: float, x_lo: float, x_
     xs = np.full(np.shape(p["alpha"]), float(x))
     y1 = predict_diag(form, p, xs)
     y2 = predict_diag(form, p, 2 * xs)
+    y10 = predict_diag(form, p, 10 * xs)
+    y_lo = predict_diag(form, p, np.full_like(xs, x_lo))
+    y_hi = predict_diag(form, p, np.full_like(xs, x_hi))
     h = 1e-4
     with np.errstate(divide="ignore", invalid="ignore"):
         el = (np.log(predict_diag(form, p, xs * math.exp(h))) - np.log(predict_diag(form, p, xs * math.exp(-h)))) / (2 * h)
@@ -180,6 +261,8 @@ def _stats(form: str, p: dict[str, Any], x: float, t_sat: float, x_lo: float, x_
             "ne": y1,
             "gain_abs": y1 - y2,
             "gain_rel": (y1 - y2) / y1,
+            "gain10_rel": (y1 - y10) / y1,
+            "change_rel": y_hi / y_lo - 1.0,
             "elasticity": el,
             "reducible_fraction": (y1 - p["gamma"]) / y1,
             "x_saturation": _x_for_rel_gain(form, p, t_sat, x_lo, x_hi),
@@ -218,26 +301,44 @@ def regime(
         raise RecscaleError(f"regime: x_max must be finite and > 0; got {show(x_max)}")
     xlo, xhi = float(np.min(fit.x)), float(np.max(fit.x))
     point = {k: float(v[0]) for k, v in _stats(fit.form, fit.params, x, th.sat_gain, xlo, xhi).items()}
-    label = str(th.label(point["gain_rel"]))
+    estimate_label = str(th.label(point["gain_rel"], point["gain10_rel"]))
+    at_bound = _beta_at_bound(fit)
     intervals = None
     share = None
     if fit.draws:
         d = _stats(fit.form, fit.draws, x, th.sat_gain, xlo, xhi)
-        ok = np.isfinite(d["gain_rel"])
-        share = float(np.mean(th.label(d["gain_rel"][ok]) == label)) if ok.any() else None
         intervals = {}
-        spec = {"ne": (True, (0, math.inf)), "gain_abs": (False, (0, math.inf)), "gain_rel": (False, (0, 1)),
-                "elasticity": (False, (-math.inf, 0)), "reducible_fraction": (False, (0, 1)),
-                "x_saturation": (True, (0, math.inf))}
+        # Every law form is non-increasing in x, so gains are ≥ 0 and the change ≤ 0 (expanded tails clipped).
+        spec = {"ne": (True, (0, math.inf)), "gain_abs": (False, (0, math.inf)),
+                "gain_rel": (False, (0, 1)), "gain10_rel": (False, (0, 1)),
+                "change_rel": (False, (-1, 0)), "elasticity": (False, (-math.inf, 0)),
+                "reducible_fraction": (False, (0, 1)), "x_saturation": (True, (0, math.inf))}
         for name, (logs, bounds) in spec.items():
             lo, hi = fit.stat_interval(d[name], point[name], level=level, log_scale=logs, bounds=bounds)
             intervals[name] = (float(lo), float(hi))
-    xs = point["x_saturation"]
-    estimate_label = label
-    if share is not None and share < th.min_agreement:
+        label = str(th.decide(intervals["gain_rel"][0], intervals["gain_rel"][1], intervals["gain10_rel"][0],
+                              intervals["gain10_rel"][1]))
+        ok = np.isfinite(d["gain_rel"]) & np.isfinite(d["gain10_rel"])
+        if ok.any() and label != UNDETERMINED:  # a single draw always has a label: no share agrees with "undetermined"
+            share = float(np.mean(th.label(d["gain_rel"][ok], d["gain10_rel"][ok]) == label))
+    else:
+        label = estimate_label
+    if at_bound and label != LABELS[2]:
         label = UNDETERMINED
+    xs = point["x_saturation"]
     return Regime(
-        label=label, estimate_label=estimate_label, label_share=share, x_max=x, ne=point["ne"], gain_abs=point["gain_abs"], gain_rel=point["gain_rel"],
+        label=label, estimate_label=estimate_label, label_share=share, x_max=x, ne=point["ne"], gain_abs=point["gain_abs"],
+        gain_rel=point["gain_rel"], gain10_rel=point["gain10_rel"], change_rel=point["change_rel"],
+        decades=math.log10(xhi / xlo) if xlo > 0 else 0.0, beta_at_bound=at_bound,
         elasticity=point["elasticity"], reducible_fraction=point["reducible_fraction"],
         x_saturation=None if not math.isfinite(xs) else xs, intervals=intervals, thresholds=th, level=level,
     )
+
+
+def _beta_at_bound(fit: PowerLawFit) -> bool:
+    """True when a fitted β sits on its search bound (the points do not determine it)."""
+    if "beta" not in fit.params or "beta" not in fit.free or fit.alpha <= 0:
+        return False
+    lo, hi = fit.method.beta_bounds
+    b = fit.params["beta"]
+    return bool(b <= lo * (1 + 1e-6) or b >= hi * (1 - 1e-6))

@@ -245,7 +245,8 @@ class PowerLawFit:
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         """Bootstrap confidence interval for each parameter (method: ``self.interval``).
 
-        Fixed parameters get a zero-width interval at their value.
+        Fixed parameters get a zero-width interval at their value. The floor γ's interval is clipped
+        at the largest measured y: a floor above every measurement is not one these data support.
 
         Raises:
             RecscaleError: if the fit has no bootstrap draws, or ``level`` is not in (0, 1).
@@ -259,8 +260,12 @@ class PowerLawFit:
                 out[name] = (value, value)
                 continue
             jack = self.jack[name] if self.jack else None
+            b = tuple(bounds.get(name, (-math.inf, math.inf)))
+            if name == "gamma" and self.y.size:
+                # A floor above every measured NE is not a floor of these data: clip the upper end there.
+                b = (b[0], min(b[1], max(float(np.max(self.y)), value)))
             lo, hi = self.stat_interval(draws[name], value, level=level, log_scale=name in log_params(self.form),
-                                        bounds=tuple(bounds.get(name, (-math.inf, math.inf))), jack=jack)
+                                        bounds=b, jack=jack)
             out[name] = (float(lo), float(hi))
         return out
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,8 @@ class ReportResult:
     wall_s: float
 
 
-def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions | None = None) -> ReportResult:
+def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions | None = None,
+                 progress: Callable[[str], None] | None = None) -> ReportResult:
     """Fit, draw and write a study's report.
 
     Args:
@@ -65,6 +67,8 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
             place when complete (see :func:`_move_into_place`), so a failed or killed report leaves
             the previous one as it was.
         options: :class:`ReportOptions` (bootstrap refits, interval level, ...).
+        progress: Called with a short message as each step starts (fits per scheme, joint laws,
+            each figure, writing); None: silent. ``recscale report`` prints them with the time taken.
 
     Returns:
         A :class:`ReportResult`.
@@ -92,8 +96,10 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
     except OSError as e:
         raise RecscaleError(f"--out {out}: cannot create the report folder ({e})") from None
     try:  # built beside the target, moved into place at the end: a killed report never mixes two studies
-        analysis = analyze(study, options)
-        figures = save_figures(analysis, tmp)
+        analysis = analyze(study, options, progress)
+        figures = save_figures(analysis, tmp, progress)
+        if progress is not None:
+            progress("writing report.html, summary.md and fits.json")
         (tmp / "fits.json").write_text(json.dumps(fits_dict(analysis), indent=1, allow_nan=False), encoding="utf-8")
         wall = time.perf_counter() - t0
         write_pages(build_document(analysis, figures, wall), tmp, study.name)

@@ -36,6 +36,7 @@ import dataclasses
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,13 +53,13 @@ from recscale.laws import (
     compute_optimal,
     fit_joint_law,
     fit_power_law,
-    plan_for_target,
     regime,
 )
 from recscale.laws._common import plain
 from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT, comparable_to
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
 from recscale.laws.fitrange import FitRange, StartSensitivity, resolve_fit_range, start_sensitivity
+from recscale.laws.plan import plan_for_gain
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples
 from recscale.report.architectures import (
@@ -263,8 +264,9 @@ class Headline:
         regime: Regime of the primary fit at the largest x, or None.
         target_ne: The plan's target: (1 − plan_rel_gain) × the law's NE at the largest x.
         plan: :class:`recscale.laws.Plan` for the target, or None.
-        factor: x needed / largest x (None if unreachable); factor_lo, factor_hi its interval
-            (factor_hi None: unbounded).
+        factor: x needed / largest x (None if unreachable or beyond reach); factor_lo, factor_hi its
+            interval, with the edge and target defined within each bootstrap refit, so factor_lo ≥ 1
+            (:func:`recscale.laws.plan.plan_for_gain`; factor_hi None: unbounded).
         error: Why regime or plan failed, else None.
         ne_first, ne_last: Seed-mean NE at the smallest and largest x of the curve (model-free).
     """
@@ -639,30 +641,24 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dic
     fit = f.primary
     if fit is None:
         return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, f.error or "no fit")
-    x_max = float(np.max(f.curve.x))
     try:
         reg = regime(fit, level=opts.level)
     except RecscaleError as e:
         return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, str(e))
     if not is_flat(fit) and (beta_at_bound(fit) or (fit.draws and not beta_determined(fit, opts.level))):
-        # The exponent is the search bound, or its interval spans more than a factor of 3: a regime or
-        # plan read off it would be an artefact of the bound or of one draw, so neither is given
-        # (a parameter law at 0.005 [0.001, 3.0] would otherwise "plan" millions of times more parameters).
+        # The exponent is the search bound, or its interval spans more than a factor of 3: a plan read
+        # off it would be an artefact of the bound or of one draw, so none is given (a parameter law at
+        # 0.005 [0.001, 3.0] would otherwise "plan" millions of times more parameters). The regime is
+        # kept: it is decided from the gains' intervals, which a flat curve bounds even when β is free.
         why = "β at its search bound" if beta_at_bound(fit) else "β not determined (interval wider than 3×)"
-        return Headline(f.scheme, f.axis, f, dataclasses.replace(reg, label="undetermined", label_share=None),
-                        None, None, None, None, None, f"{why}: {LAW_NOT_DETERMINED}")
-    target = float(fit.predict(np.array([x_max]))[0]) * (1.0 - opts.plan_rel_gain)
+        return Headline(f.scheme, f.axis, f, reg, None, None, None, None, None, f"{why}: {LAW_NOT_DETERMINED}")
     try:
-        p = plan_for_target(fit, target, level=opts.level, axis=f.x_col, resources=f.curve.rows, alternatives=alternatives)
+        p = plan_for_gain(fit, opts.plan_rel_gain, level=opts.level, axis=f.x_col, resources=f.curve.rows,
+                          alternatives=alternatives)
     except RecscaleError as e:
-        return Headline(f.scheme, f.axis, f, reg, target, None, None, None, None, str(e))
-    factor = lo = hi = None
-    if p.reachable and p.x_needed is not None:
-        factor = p.x_needed / x_max
-        if p.x_interval is not None:
-            lo = p.x_interval[0] / x_max if p.x_interval[0] is not None else None
-            hi = p.x_interval[1] / x_max if p.x_interval[1] is not None else None
-    return Headline(f.scheme, f.axis, f, reg, target, p, factor, lo, hi, None)
+        return Headline(f.scheme, f.axis, f, reg, None, None, None, None, None, str(e))
+    lo, hi = p.factor_interval if p.factor_interval is not None else (None, None)
+    return Headline(f.scheme, f.axis, f, reg, p.target_ne, p, p.factor, lo, hi, None)
 
 
 def _extrapolate(f: Fitted, study: Study, opts: ReportOptions, bootstrap: int) -> Extrapolation:
@@ -808,12 +804,14 @@ def _distinct(models, frontiers, slices) -> list[Fitted]:
 # ---- the analysis -------------------------------------------------------------------------------
 
 
-def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
+def analyze(study: Study, options: ReportOptions | None = None, progress: Callable[[str], None] | None = None) -> Analysis:
     """Fit every curve of a study, judge regimes, plan, check extrapolation and sanity.
 
     Args:
         study: From :func:`recscale.report.study.load_study`.
         options: :class:`ReportOptions` (defaults documented there).
+        progress: Called with a short message as each step starts (each scheme's curves, each
+            joint law), so a caller can show progress; None: silent.
 
     Returns:
         An :class:`Analysis`.
@@ -836,7 +834,9 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
     extrap: dict[tuple[str, str], Extrapolation] = {}
     notes: list[str] = []
     cache: dict[str, Fitted] = {}
+    say = progress or (lambda msg: None)
     for si, s in enumerate(schemes):
+        say(f"fitting {s}'s curves ({si + 1}/{len(schemes)} schemes)")
         part = df[df["scheme"] == s]
         # Model data curves (the base model is fitted once and reused by every scheme).
         fs = []
@@ -897,8 +897,10 @@ def analyze(study: Study, options: ReportOptions | None = None) -> Analysis:
     elif study.eval_floor is None:
         notes.append("no eval-rows floor is recorded (an older ledger, or a table): γ is bounded by the population Bayes NE, "
                      "which differs from the floor of these eval rows by their sampling noise")
-    joint = {s: _joint(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si)
-             for si, s in enumerate(schemes)}
+    joint = {}
+    for si, s in enumerate(schemes):
+        say(f"joint law of {s} ({si + 1}/{len(schemes)}, {opts.joint_refits} bootstrap refits)")
+        joint[s] = _joint(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si)
     warnings = _warnings(models, frontiers, slices, headlines, study, opts, extrap)
     return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
                     headlines=headlines, extrapolations=extrap, model_backtests=backtests, joint=joint, warnings=warnings,

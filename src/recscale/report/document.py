@@ -97,6 +97,9 @@ def _factor_cell(h: Headline | None) -> str:
         return "no law"
     if h.plan is None:
         return f"– ({h.error})" if h.error else "–"
+    if h.plan.status == "beyond reach":
+        return (f"beyond the data's reach ({h.plan.extrapolation_decades:.1f} decades out, limit "
+                f"{h.plan.reach_limit_decades:.1f})")
     if not h.plan.reachable:
         return f"unreachable (floor {h.plan.floor:.4f} ≥ target {h.target_ne:.4f})"
     hi = "∞" if h.factor_hi is None else f"{h.factor_hi:.2f}"
@@ -117,13 +120,10 @@ def _key_beta_cell(f, level: float) -> str:
 
 
 def _regime_cell(h: Headline | None) -> str:
+    """The regime as a finding, with the numbers it rests on (:attr:`recscale.laws.Regime.finding`)."""
     if h is None or h.regime is None:
         return "–"
-    r = h.regime
-    if not r.determined:
-        return f"{r.text} ({_pct(r.gain_rel)} NE per doubling)"
-    share = f", {r.label_share:.0%} of bootstrap fits agree" if r.label_share is not None else ""
-    return f"{r.label} ({_pct(r.gain_rel)} NE per doubling{share})"
+    return h.regime.finding
 
 
 def _x_name(a: Analysis, axis: str, scheme: str) -> str:
@@ -253,6 +253,7 @@ def _unfinished_sentence(st) -> str | None:
 
 
 def _regime_sentences(a: Analysis) -> list[str]:
+    """One sentence per axis: how many schemes are in each regime, then each scheme's finding in words."""
     out = []
     for ax in AXES:
         hs = [a.headlines[(s, ax)] for s in a.schemes if (s, ax) in a.headlines and a.headlines[(s, ax)].regime]
@@ -261,18 +262,14 @@ def _regime_sentences(a: Analysis) -> list[str]:
         labels: dict[str, list[str]] = {}
         for h in hs:
             labels.setdefault(h.regime.label, []).append(h.scheme)
-        undetermined = labels.pop("undetermined", [])  # only regimes the bootstrap agrees on are counted
+        undetermined = labels.pop("undetermined", [])  # only regimes the intervals decide are counted
         parts = [f"{lab} in {len(ss)} of {len(hs)} ({', '.join(ss)})" for lab, ss in labels.items()]
         if undetermined:
             parts.append(f"not determined in {len(undetermined)} ({', '.join(undetermined)})")
-        gains = [h.regime.gain_rel for h in hs]
-        changes = [h.change_rel for h in hs]
-        what = {"data": "from the smallest to the largest data size on the Pareto curve",
-                "params": "from the smallest to the largest model at the largest data size",
-                "compute": "along the compute frontier"}[ax]
-        out.append(f"**{AXIS_ADJ[ax].capitalize()} scaling**: {'; '.join(parts)}. The next doubling gains "
-                   f"{_pct(min(gains))}–{_pct(max(gains))} NE; measured NE changed by {_pct(min(changes), 1)} to "
-                   f"{_pct(max(changes), 1)} {what}.")
+        what = {"data": "along the data Pareto curve", "params": "from the smallest to the largest model at the "
+                "largest data size", "compute": "along the compute frontier"}[ax]
+        findings = "; ".join(f"{scheme_title(h.scheme)}: {h.regime.finding}" for h in hs)
+        out.append(f"**{AXIS_ADJ[ax].capitalize()} scaling** ({what}): {'; '.join(parts)}. {findings}.")
     return out
 
 
@@ -354,7 +351,7 @@ def _plan_sentence(a: Analysis) -> str | None:
             continue
         if hh.factor is not None:
             parts.append(f"{hh.factor:.2f}× {AXIS_NOUN[ax]}")
-        elif hh.plan is not None and not hh.plan.reachable:
+        elif hh.plan is not None and hh.plan.status == "unreachable":
             parts.append(f"no amount of {AXIS_NOUN[ax]} alone")
     return (f"For example, in the {scheme_title(h.scheme)} scheme, taking NE from {h.target_ne / (1 - a.options.plan_rel_gain):.4f} "
             f"to {h.target_ne:.4f} needs " + ", or ".join(parts) + ".")
@@ -706,6 +703,8 @@ def tables_section(a: Analysis) -> list[Block]:
 
 
 def _x_needed_cell(p) -> str:
+    if p.status == "beyond reach":
+        return "beyond reach"
     if not p.reachable:
         return "never"
     out = fmt_num(p.x_needed, 3)

@@ -764,8 +764,10 @@ ARCH_FIGURE = (
     "(true-probability NE on the eval rows when recorded, else the Bayes NE).")
 
 
-def save_figures(a: Analysis, out_dir: str | Path) -> list[FigureFile]:
+def save_figures(a: Analysis, out_dir: str | Path, progress=None) -> list[FigureFile]:
     """Draw every figure and save it as PNG and SVG under ``out_dir/figures``.
+
+    ``progress``: called with a short message before each figure (None: silent).
 
     Returns:
         The saved figures, in report order.
@@ -779,7 +781,9 @@ def save_figures(a: Analysis, out_dir: str | Path) -> list[FigureFile]:
     figs = list(FIGURES)
     if a.architectures is not None:
         figs.insert(0, ARCH_FIGURE)
-    for name, title, fn, caption in figs:
+    for i, (name, title, fn, caption) in enumerate(figs):
+        if progress is not None:
+            progress(f"figure {name} ({i + 1}/{len(figs)})")
         if name == "floors" and a.study.floor is None:
             caption = caption[: caption.index(" Dashed:")] + " No floor is known for this study."
         with mpl.rc_context(_RC):
