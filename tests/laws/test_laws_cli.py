@@ -226,9 +226,11 @@ def test_plan_prints_the_backtest_warning_that_fit_flags(tmp_path, capsys):
     y = 0.7 + 0.3 * (x / 1e4) ** -0.3 * (1 + x / 3e5) ** -0.8  # bends down beyond the cut: the backtest misses
     pd.DataFrame({"samples": np.repeat(x, 2), "ne": np.repeat(y, 2) * np.exp(np.random.default_rng(0).normal(0, 1e-3, 20)),
                   "seed": np.tile([0, 1], 10)}).to_csv(tmp_path / "t.csv", index=False)
-    code, out, err = run(capsys, "fit", tmp_path / "t.csv", "--x", "samples", "--bootstrap", "50")
+    # --fit-from all: the whole bending curve is fitted (the fit-range rule would start it past the bend).
+    code, out, err = run(capsys, "fit", tmp_path / "t.csv", "--x", "samples", "--bootstrap", "50", "--fit-from", "all")
     assert code == 0, err and "backtest_outside_interval" in out
-    code, out, err = run(capsys, "plan", tmp_path / "t.csv", "--x", "samples", "--target-ne", "0.74", "--bootstrap", "50")
+    code, out, err = run(capsys, "plan", tmp_path / "t.csv", "--x", "samples", "--target-ne", "0.74", "--bootstrap", "50",
+                         "--fit-from", "all")
     assert code == 0, err
     assert "warning: the powerlaw_const law fitted without the largest points missed" in out
 
