@@ -10,7 +10,7 @@ from recscale.cli.study import print_estimate
 def test_piped_dry_run_keeps_whole_model_ids(capsys):
     """Check ids far wider than 80 columns come out whole, one row each, with the totals after them."""
     labels = [f"wukong-D64-R1048576-B512x512x512-T1024x1024x1024-L{i}-F{8 * i}-r16-m256x256-dot" for i in (1, 2, 3)]
-    models = [SimpleNamespace(label=lab, trials=3, params_total=123_456_789, flops_per_sample=9_876_543, step_s=0.0123,
+    models = [SimpleNamespace(label=lab, flops_source="closed_form", trials=3, params_total=123_456_789, flops_per_sample=9_876_543, step_s=0.0123,
                               eval_s=4.5) for lab in labels]
     est = SimpleNamespace(trials=9, models=models, checkpoints=[1024, 2048, 4096], samples=4096, train_flops=1.2e12,
                           workers=2, estimated_s=600.0)

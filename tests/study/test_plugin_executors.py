@@ -148,6 +148,9 @@ def test_plugin_sees_the_builtins_stream_and_its_own_train_settings(inline_run):
     and that the plugin's trials train with [train.tiny_tower], the DLRM's with [train]."""
     _, streams, trains = inline_run
     assert len(streams) == 6 and len(streams[0]) == 4096 // 256 and all(s == streams[0] for s in streams)
+    from recscale.train.config import DEFAULT_LR_DENSE
+
+    lr = DEFAULT_LR_DENSE["adam"]  # [train] gives none: the default
     assert {k: v.lr_dense for k, v in trains.items()} == {
-        "D4-R2000-B16-T16-dot-s0": 2e-3, "D8-R2000-B16-T16-dot-s0": 2e-3, "tiny_tower-D4-R2000-s0": 4e-3,
-        "tiny_tower-D8-R2000-s0": 4e-3, "FileTower-D4-R2000-s0": 2e-3, "FileTower-D8-R2000-s0": 2e-3}
+        "D4-R2000-B16-T16-dot-s0": lr, "D8-R2000-B16-T16-dot-s0": lr, "tiny_tower-D4-R2000-s0": 4e-3,
+        "tiny_tower-D8-R2000-s0": 4e-3, "FileTower-D4-R2000-s0": lr, "FileTower-D8-R2000-s0": lr}
