@@ -120,3 +120,15 @@ def test_chinchilla_compute_frontier_is_fitted_whole():
     whole = fit_power_law(x, y, bootstrap=0)
     ranged = fit_power_law(x[fr.mask(x)], y[fr.mask(x)], bootstrap=0)
     assert ranged.params == whole.params
+
+
+def test_the_range_does_not_depend_on_row_order():
+    """Check that shuffling the rows (a CSV's order against the report's sorted curve) gives the same range."""
+    rng = np.random.default_rng(2)
+    x, y, _ = _startup_curve(rng)
+    x2, y2 = np.tile(x, 2), np.concatenate([y, y * np.exp(rng.normal(0, 0.002, y.size))])
+    seeds = np.repeat([0, 1], x.size)
+    perm = rng.permutation(x2.size)
+    a = fit_start(x2, y2, fit_fn=fit_power_law, seeds=seeds)
+    b = fit_start(x2[perm], y2[perm], fit_fn=fit_power_law, seeds=seeds[perm])
+    assert (a.x_start, a.n_left_out) == (b.x_start, b.n_left_out)

@@ -137,7 +137,11 @@ def fit_start(x: Any, y: Any, *, z: float = DEFAULT_Z, min_points: int = DEFAULT
                    f"(accelerating before, as no power law does)")
     walked = 0
     if fit_fn is not None:
+        # Rows in a canonical order (x, seed, y): bootstrap draws depend on row order, and the range must not.
         seeds_a = None if seeds is None else np.asarray(seeds)
+        order = np.lexsort((ys, xs) if seeds_a is None else (ys, seeds_a.astype(str), xs))
+        xs, ys = xs[order], ys[order]
+        seeds_a = None if seeds_a is None else seeds_a[order]
         # The walk's decisions use a fixed bootstrap seed, so every caller (fit, plan, report) agrees on the range.
         fit_kwargs = {k: v for k, v in fit_kwargs.items() if k not in ("bootstrap", "seed", "seeds", "trial_ids")}
         while ux.size - (start + 1) >= min_points:
