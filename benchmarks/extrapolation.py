@@ -38,10 +38,10 @@ def score(x, y, seeds=None):
     if cut is None:
         return None
     tr = x <= cut
+    xt, yt = means_by_x(x[~tr], y[~tr])[:2]
     if FIT_FROM["rule"] == "auto":  # the fit range is found on the fitted part alone: no peeking at the held-out
         fr = fit_start(x[tr], y[tr], fit_fn=fit_power_law, seeds=None if seeds is None else seeds[tr])
-        tr &= x >= fr.x_start * (1 - 1e-12)
-    xt, yt = means_by_x(x[~tr], y[~tr])[:2]
+        tr &= fr.mask(x)
     s = None if seeds is None else seeds[tr]
     try:
         auto = fit_power_law(x[tr], y[tr], seeds=s, form="auto", bootstrap=0)
