@@ -17,7 +17,8 @@ Recipes (dense/sparse optimiser, learning rates, embedding initialisation, outpu
   before this sweep);
 * ``old``: Adagrad 0.02 / Adagrad 0.05, the same initialisation (the default before Adam);
 * ``new``: Adam 5e-3 / lazy Adam 4e-3, rows U(±0.05), output weights x0.1 (the new default);
-* ``new-lre1e-2``: the same with lazy Adam at 1e-2;
+* ``new-out1-lre4e-3``: the same with the output weights as initialised (no x0.1);
+* ``new-lre1e-2``: the same as ``new`` with lazy Adam at 1e-2;
 * ``new-out1``: Adam 5e-3 / lazy Adam 1e-2, rows U(±0.05), output weights as initialised (no x0.1);
 * ``adam1e-2``: Adam 1e-2 / lazy Adam 1e-2, rows U(±0.1), output weights as initialised.
 
@@ -54,6 +55,8 @@ RECIPES: dict[str, dict] = {
             "embedding_init": None, "output_x01": True},
     "new": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 4e-3,
             "embedding_init": 0.05, "output_x01": True},
+    "new-out1-lre4e-3": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 4e-3,
+                         "embedding_init": 0.05, "output_x01": False},
     "new-lre1e-2": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 1e-2,
                     "embedding_init": 0.05, "output_x01": True},
     "new-out1": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 1e-2,

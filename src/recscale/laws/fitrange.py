@@ -28,9 +28,12 @@ The rule (:func:`fit_start`), on the seed means of a curve, with t = log10 x:
    passes at once, so nothing moves.
 
 Measured on 40 planted start-up curves (a power law + constant behind a logistic gate in log x, the
-demo's shape): median |β̂ − β| 0.27 fitting every point, 0.48 starting right after the steepest
-fall (step 4 alone), 0.076 with the walk of step 5, whose 95% intervals held the planted β in 83%
-of curves (55% fitting every point). Clean planted curves are left whole: tests/laws/test_laws_fitrange.py.
+demo's shape; tests/laws/test_laws_fitrange.py's generator): median |β̂ − β| 0.275 fitting every
+point, 0.48 starting right after the steepest fall (step 4 alone), 0.079 with the rule (steps 1-5),
+whose 95% intervals held the planted β in 34 of 40 curves (24 of 40 fitting every point); a median
+1.4 decades of the curves' 1.8-2.4 remained. Clean planted curves (100 of each shape of
+:mod:`recscale.laws.simulate`) lost their first points in 3% (power law + constant), 5% (break
+inside), 3% (break beyond) and 8% (M4 slow start) of cases (benchmarks/RESULTS.md, "Fit range").
 
 The check (:func:`start_sensitivity`): refit without the first point of the range; if β moves by more
 than the half-width of its 95% interval, β depends on where the fit starts, so the curve is not
