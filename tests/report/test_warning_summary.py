@@ -113,11 +113,11 @@ def test_more_kinds_than_lines_are_merged(noisy):
     f = a.frontiers[("mlp_width", "data")]
     codes = ["floor_below_bayes", "not_decreasing", "fit_failed", "backtest_outside_interval", "forms_disagree",
              "beta_gamma_tradeoff", "narrow_range", "few_points_per_decade", "bootstrap_failures", "start_dependent",
-             "odd_new_flag"]
+             "did_not_train", "odd_new_flag"]
     ws = [Warning_(c, f.key, "msg", f.scheme, f.key, "γ ≥ floor") for c in codes]
     ws += [Warning_("param_at_bound", f.key, m, f.scheme, f.key, "γ ≥ floor")
            for m in ("alpha = 0: flat", "gamma = 0.8 is at its lower bound 0.8", "gamma = 2 is at its upper bound 2")]
-    assert len({kind_of(w) for w in ws}) == 14 and set(KINDS) <= {kind_of(w) for w in ws}
+    assert len({kind_of(w) for w in ws}) == 15 and set(KINDS) <= {kind_of(w) for w in ws}
     groups = warning_groups(dataclasses.replace(a, warnings=ws))
     assert len(groups) == MAX_LINES and groups[-1].kind == "more" and groups[-1].title.startswith("also: ")
     assert sum(g.count for g in groups) == len(ws)

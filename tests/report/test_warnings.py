@@ -99,3 +99,23 @@ def test_bad_options_are_all_reported():
     """Check every bad report option is named in one error."""
     with pytest.raises(RecscaleError, match=r"bootstrap must be an integer >= 0, got -1.*level must be in \(0, 1\)"):
         ReportOptions(bootstrap=-1, level=1.5)
+
+
+def test_a_trial_that_never_trained_is_a_warning_that_changes_a_conclusion():
+    """Check that a trial whose NE stays at the base rate's at every checkpoint is named (once), and a learning one is not."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from recscale.laws import Curve
+    from recscale.report.advice import KINDS, kind_of
+    from recscale.report.analysis import _untrained
+
+    x = np.tile(np.geomspace(4096, 524288, 8), 2)
+    y = np.concatenate([np.full(8, 1.0002), np.linspace(0.99, 0.85, 8)])  # seed 0 dead, seed 1 learns
+    ids = ("T2-s0",) * 8 + ("T2-s1",) * 8
+    curve = Curve(x=x, y=y, seeds=np.repeat([0, 1], 8), trial_ids=ids, selection="", rows=None)
+    f = SimpleNamespace(key="model:overarch_width:2", scheme="overarch_width", curve=curve, left_out=None)
+    ws = _untrained({"overarch_width": [f], "other": [f]})
+    assert [w.code for w in ws] == ["did_not_train"] and "T2-s0" in ws[0].message and "T2-s1" not in ws[0].message
+    assert KINDS[kind_of(ws[0])].conclusion == "always"

@@ -53,6 +53,9 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
+    "did_not_train": Kind("a trial never trained (NE stayed at the base rate's)",
+                          "its model never learned (a narrow layer's ReLUs can all close in the first steps): the curves "
+                          "and parameter laws that include it are not scaling measurements", "always"),
     "floor_below_floor": Kind("free floor below the known floor",
                               "impossible for any model: the free law extrapolates too optimistically", "always"),
     "rises": Kind("NE rises with x beyond seed noise",
@@ -200,6 +203,9 @@ def _where_args(f: Fitted) -> str:
 def _remedy(kind: str, fs: list[Fitted], ctx: _Ctx) -> str:
     src = ctx.source
     f0 = fs[0] if fs else None
+    if kind == "did_not_train":
+        return ("drop that size or widen its narrowest layer, or add seeds so one dead start does not decide a seed "
+                "mean")
     if kind == "floor_below_floor":
         cmd = (f"; by hand: `recscale fit {src} {_where_args(f0)} --gamma-bounds {ctx.floor:.4f},inf`"
                if f0 is not None and ctx.floor is not None else "")
