@@ -132,3 +132,12 @@ def test_the_range_does_not_depend_on_row_order():
     a = fit_start(x2, y2, fit_fn=fit_power_law, seeds=seeds)
     b = fit_start(x2[perm], y2[perm], fit_fn=fit_power_law, seeds=seeds[perm])
     assert (a.x_start, a.n_left_out) == (b.x_start, b.n_left_out)
+
+
+def test_in_regime_check_is_not_judged_on_too_few_points():
+    """Check that a 4-size curve (a parameter axis) gets no in-regime verdict: 3 points cannot judge a refit."""
+    x = np.repeat([1e3, 1e4, 1e5, 1e6], 2)
+    y = (0.8 + 0.3 * x ** -0.2) * np.exp(np.random.default_rng(0).normal(0, 0.003, x.size))
+    fit = fit_power_law(x, y, bootstrap=100, seed=0)
+    s = start_sensitivity(fit_power_law, fit, x, y)
+    assert s.ok is None and s.flag() is None

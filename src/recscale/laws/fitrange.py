@@ -215,8 +215,10 @@ class StartSensitivity:
 
 
 def start_sensitivity(fit_fn: Callable[..., Any], fit: Any, x: Any, y: Any, *, seeds: Any = None,
-                      level: float = 0.95, **fit_kwargs: Any) -> StartSensitivity:
+                      level: float = 0.95, min_points: int = DEFAULT_MIN_POINTS, **fit_kwargs: Any) -> StartSensitivity:
     """Refit without the first distinct x of (x, y) (point estimate only) and compare β with ``fit``'s interval.
+
+    Not judged (``ok`` None) when fewer than ``min_points`` distinct x would remain.
 
     ``fit_fn`` is :func:`~recscale.laws.fit_power_law` (passed in, so this module does not import it);
     ``fit_kwargs`` are the original fit's settings (floor bounds and so on).
@@ -230,7 +232,7 @@ def start_sensitivity(fit_fn: Callable[..., Any], fit: Any, x: Any, y: Any, *, s
     if ci is not None and all(v is not None and math.isfinite(v) for v in ci):
         half = (ci[1] - ci[0]) / 2
     ux = np.unique(xs)
-    if ux.size < 2:
+    if ux.size - 1 < min_points:  # too few points would remain to judge a refit (a 4-size parameter axis)
         return StartSensitivity(beta, None, half, None, None)
     keep = xs > ux[0]
     kw = {k: v for k, v in fit_kwargs.items() if k not in ("bootstrap", "seeds", "trial_ids")}
