@@ -52,7 +52,6 @@ from recscale.errors import RecscaleError
 from recscale.laws._common import Flag, plain
 from recscale.laws.backtest import means_by_x
 
-FIT_FROM_CHOICES = ("auto", "all")  # or a number: the first x of the fit
 DEFAULT_Z = 4.0
 DEFAULT_MIN_POINTS = 5
 WALK_BOOTSTRAP = 200  # refits behind each step of the walk's in-regime check (a decision, not a reported interval)
