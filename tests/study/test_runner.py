@@ -97,18 +97,25 @@ def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_pat
     pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(reference_run))
 
 
-def test_changed_spec_is_refused_unless_new(reference_run, tmp_path):
-    """Check that resuming with a changed spec is refused, writes nothing, and --new starts over."""
+def test_changed_recipe_is_refused_unless_new(reference_run, tmp_path, capsys):
+    """Check that resuming with a changed recipe is refused naming the field, old and new value, writes
+    nothing, and exits 2 with that one line through the CLI."""
     from tests.study.conftest import TEST_SPEC
 
     p = tmp_path / "t.toml"
-    p.write_text(TEST_SPEC.replace("lr", "lr").replace("[train]", "[train]\nlr_dense = 0.05"))
+    p.write_text(TEST_SPEC.replace("[train]", "[train]\nlr_dense = 0.05"))
     db = reference_run
     before = db.stat().st_mtime_ns
-    with pytest.raises(RecscaleError, match="created from a different spec.*pass --new"):
+    with pytest.raises(RecscaleError, match=r"^train.lr_dense changed from 0.005 to 0.05 since .*t.db was made: it changes "
+                                            r"every finished trial's numbers; pass --new to start over, or use another --db$"):
         run_study(load_spec(p), db, RunOptions(workers=1, progress=False))
     assert db.stat().st_mtime_ns == before
+    capsys.readouterr()
     assert main(["study", "run", str(p), "--db", str(db), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train.lr_dense changed from 0.005 to 0.05" in err
+    assert main(["study", "run", str(p), "--db", str(db), "--dry-run", "--device", "cpu"]) == 2  # the dry run refuses too
+    assert db.stat().st_mtime_ns == before
 
 
 def test_other_precision_is_refused_on_resume(reference_run, spec_file):

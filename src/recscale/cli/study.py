@@ -43,8 +43,14 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print trials, samples, FLOPs and an estimated wall time; run nothing."),
     snapshot_every: float = typer.Option(60.0, "--snapshot-every", min=0, help="Seconds between a running trial's state snapshots (a killed trial resumes from its last)."),
     wait: bool = typer.Option(False, "--wait", help="If another driver is running on this --db, wait for it instead of refusing."),
+    keep_state: bool = typer.Option(True, "--keep-state/--no-keep-state", help="Keep each finished trial's final training state beside the ledger (DB.states/), so a raised checkpoints.stop extends it instead of retraining it. Costs about 3x its parameters in fp32 per trial with Adam (the quick example: KEEP_QUICK)."),
 ) -> None:
-    """Run a study (or resume it: finished trials are kept, the rest run).
+    """Run a study (or resume or grow it: finished trials are kept, the rest run).
+
+    A ledger grows with its spec: added seeds, sizes, schemes or architectures run only their new
+    trials, and a raised checkpoints.stop extends finished trials (from their kept state). A change
+    to what finished trials' numbers depend on (data, [train], [model], checkpoints start and
+    per_doubling) is refused naming the field; --new starts over. --dry-run says what would run.
 
     One driver per ledger: while it runs it holds DB.lock, and a second `study run` on the same
     --db exits 2 naming the holder (pid, host, start time), or waits for it with --wait.
@@ -68,10 +74,11 @@ def run(
         return
     opts = RunOptions(workers=workers, executor=executor, device=device, trials_per_device=trials_per_device,
                       precision=precision, compile=compile_, new=new, progress=not quiet, ray_address=address,
-                      snapshot_every_s=snapshot_every, wait=wait)
+                      snapshot_every_s=snapshot_every, wait=wait, keep_state=keep_state)
     summary = run_study(spec, db, opts)
     typer.echo(
-        f"{db}: {summary.trials} trials, {summary.ran} run now, {len(summary.failed)} failed, {summary.wall_s:.1f} s"
+        f"{db}: {summary.trials} trials, {summary.ran} run now ({summary.new} new, {summary.extended} extended), "
+        f"{len(summary.failed)} failed, {summary.wall_s:.1f} s"
     )
     if summary.failed:
         typer.echo(f"failed trials (details: recscale study status {db}): {', '.join(summary.failed)}", err=True)
@@ -109,6 +116,27 @@ def print_estimate(name: str, est) -> None:
         f"training samples: {est.samples:,}; training FLOPs: {est.train_flops:.3g}\n"
         f"estimated wall time with {est.workers} worker(s): {est.estimated_s / 60:.1f} min (calibrated on this machine)"
     )
+    if est.ledger:
+        _print_work(console, est)
+
+
+def _print_work(console, est) -> None:
+    """What a run on the existing ledger would do: new, extended and kept trials, and the new work's cost."""
+    new, ext = est.new, est.extended
+    console.print(f"the ledger has results: this run would train {len(new)} new and extend {len(ext)} trials; "
+                  f"{len(est.kept)} kept (already at their stop)", markup=False, highlight=False)
+    for w in new:
+        console.print(f"  new       {w.trial_id}: 0 → {w.target:,} samples, {w.train_flops:.3g} FLOPs", markup=False, highlight=False)
+    for w in ext:
+        how = "from its kept state" if w.from_state else "retrained from scratch (no kept state; its old points are checked)"
+        console.print(f"  extended  {w.trial_id}: {w.start:,} → {w.target:,} samples {how}, {w.train_flops:.3g} FLOPs",
+                      markup=False, highlight=False)  # fmt: skip
+    for tid in est.kept_not_in_spec:
+        console.print(f"  kept      {tid}: no longer in the spec (its results stay in the ledger)", markup=False, highlight=False)
+    when = "" if est.work_estimated_s is None else f", about {est.work_estimated_s / 60:.1f} min"
+    console.print(f"new work: {est.work_samples:,} samples, {est.work_train_flops:.3g} training FLOPs{when}; "
+                  f"kept states of these trials: {est.state_bytes / 1e6:.1f} MB on disk (with --keep-state)",
+                  markup=False, highlight=False)  # fmt: skip
 
 
 @app.command("status")

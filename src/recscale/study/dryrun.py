@@ -9,17 +9,23 @@ the number of concurrent workers (trials are many and similar, so they pack well
 Only the timing imports torch: ``dry_run(..., steps=0)`` sizes a study (trials, samples, FLOPs)
 without it, unless the study has a plugin, whose FLOPs are measured (and whose configurations are
 probed) with torch.
+
+Against an existing ledger the dry run says what a run would do (:func:`recscale.study.runner.pending_work`):
+which trials are new, which are extended (from X to Y samples, from their kept state or retrained
+from scratch), which are kept (already at their stop, or no longer in the spec), and the cost of that
+new work alone. A spec the ledger would refuse is refused here too, with the same line.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from recscale.data.shards import Dataset
 from recscale.model.cost import model_cost
+from recscale.study.ledger import train_flops
 from recscale.study.spec import StudySpec, check_plugins
 
 
@@ -36,8 +42,28 @@ class ModelEstimate:
 
 
 @dataclass(frozen=True)
+class TrialWork:
+    """One trial a run would train: ``start`` → ``target`` samples (``start`` 0: a new trial)."""
+
+    trial_id: str
+    start: int
+    target: int
+    from_state: bool  # continues from its kept state; False for an extension: retrained from scratch
+    samples: int  # samples it trains now (target - start from a kept state, else target)
+    train_flops: float
+    estimated_s: float | None
+
+
+@dataclass(frozen=True)
 class DryRun:
-    """The study's size and its estimated wall time on this machine."""
+    """The study's size and its estimated wall time on this machine, and what a run would do now.
+
+    ``samples``, ``train_flops`` and ``estimated_s`` are the whole spec's, as if run from scratch;
+    ``work`` and the ``work_*`` totals are what a run on the ledger would train now (all of it
+    without a ledger). ``kept`` are trials already at their stop; ``kept_not_in_spec`` are the
+    ledger's trials the spec no longer has (they stay in the ledger). ``state_bytes``: the disk the
+    kept states of the trials trained now will take (fp32 weights + optimiser state, per trial).
+    """
 
     trials: int
     models: list[ModelEstimate]
@@ -46,6 +72,37 @@ class DryRun:
     checkpoints: list[int]
     workers: int
     estimated_s: float | None  # None: not timed (steps=0)
+    work: list[TrialWork] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    kept_not_in_spec: list[str] = field(default_factory=list)
+    work_samples: int = 0
+    work_train_flops: float = 0.0
+    work_estimated_s: float | None = None
+    state_bytes: int = 0
+    ledger: bool = False  # the ledger exists (else everything is new)
+
+    @property
+    def new(self) -> list[TrialWork]:
+        return [w for w in self.work if w.start == 0]
+
+    @property
+    def extended(self) -> list[TrialWork]:
+        return [w for w in self.work if w.start > 0]
+
+
+_SLOTS = {"adam": 2, "adagrad": 1}  # optimiser state per parameter (Adam's two moments; Adagrad's sum)
+
+
+def state_bytes(cost, train, embedding_dim: int) -> int:
+    """Bytes of a trial's kept state: fp32 weights and its optimisers' state, from parameter counts.
+
+    Dense: 1 + (2 Adam | 1 Adagrad) floats per parameter; embeddings: 1 + (2 lazy Adam | 1 Adagrad)
+    per parameter, or 1 per parameter + 1 per row (row-wise Adagrad). torch.save's framing (a few
+    kB) is not counted.
+    """
+    sparse_slots = cost.params_sparse // max(1, embedding_dim) if train.sparse_optimizer == "rowwise_adagrad" \
+        else _SLOTS[train.sparse_optimizer] * cost.params_sparse
+    return 4 * (cost.params_total + _SLOTS[train.dense_optimizer] * cost.params_dense + sparse_slots)
 
 
 def _schema(spec: StudySpec, db: Path) -> tuple[int, list[int]]:
@@ -95,14 +152,45 @@ def _time_model(cfg, spec: StudySpec, device: str, steps: int) -> tuple[float, f
     return step_s, eval_s * scale
 
 
-def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, device: str = "cpu", steps: int = 10) -> DryRun:
-    """Size and estimated wall time of ``spec``; trains ``steps`` steps of each distinct model.
+def _ledger_view(spec: StudySpec, db: Path, plan: dict[str, int] | None):
+    """(exists, grid, samples_done, kept states' samples, ledger trial ids) of the ledger at ``db``,
+    read-only; a spec the ledger would refuse raises the run's one line."""
+    from recscale.study.ledger import open_existing
+    from recscale.study.runner import check_growth, check_plan, state_path, study_grid
+    from recscale.study.trial import read_snapshot_header
+
+    if not db.is_file() or db.stat().st_size == 0:
+        grid = study_grid(spec, [])
+        check_plan(spec, plan, grid)
+        return False, grid, {}, {}, set()
+    with open_existing(db) as led:
+        check_growth(spec, db, led)
+        grid = study_grid(spec, led.get_meta("checkpoints") or [])
+        done, ids = led.samples_done(), led.trial_ids()
+    check_plan(spec, plan, grid)
+    hashes = {a: spec.numbers_hash(a) for a in spec.architectures}
+    states = {}
+    for t in spec.trials():
+        if done.get(t.trial_id):
+            header = read_snapshot_header(state_path(db, hashes[t.architecture], t.trial_id))
+            states[t.trial_id] = header.get("samples") if header else None
+    return True, grid, done, states, ids
+
+
+def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, device: str = "cpu", steps: int = 10,
+            plan: dict[str, int] | None = None) -> DryRun:  # fmt: skip
+    """Size and estimated wall time of ``spec``, and of what a run on the ledger ``db`` (with ``plan``)
+    would train now; trains ``steps`` steps of each distinct model.
 
     With ``steps=0`` nothing is timed (``estimated_s`` and the step times are None) and torch is
     not imported.
     """
-    n_dense, cards = _schema(spec, Path(db))
+    from recscale.study.runner import pending_work
+
+    db = Path(db)
+    n_dense, cards = _schema(spec, db)
     check_plugins(spec, n_dense, cards)  # a plugin that does not build or train: one line per configuration
+    exists, grid, done, states, ledger_ids = _ledger_view(spec, db, plan)
     checkpoints = spec.checkpoint_samples()
     stop = max(checkpoints)
     trials = spec.trials()
@@ -112,6 +200,7 @@ def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, devi
     models = []
     total_s = 0.0
     flops = 0.0
+    per_trial: dict[str, tuple] = {}  # trial_id → (train flops per sample, step_s, eval_s, state bytes)
     for m, ts in by_model.items():
         cfg = m.config(n_dense, cards)
         cost = model_cost(cfg)
@@ -121,6 +210,26 @@ def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, devi
         if steps > 0:
             total_s += len(ts) * (stop / spec.train.batch_size * step_s + len(checkpoints) * eval_s)
         flops += len(ts) * cost.train_flops_per_sample * stop
+        nbytes = state_bytes(cost, spec.train_for(m.architecture), m.embedding_dim)
+        per_trial |= {t.trial_id: (cost.flops_per_sample, step_s, eval_s, nbytes) for t in ts}
     w = workers or max(1, (os.cpu_count() or 1) // spec.train.threads)
     w = min(w, len(trials))
-    return DryRun(len(trials), models, stop * len(trials), flops, checkpoints, w, total_s / w if steps > 0 else None)
+    work, work_s, nbytes = [], 0.0, 0
+    for job in pending_work(spec, grid, done, plan):
+        fps, step_s, eval_s, size = per_trial[job.trial_id]
+        from_state = job.start > 0 and states.get(job.trial_id) == job.start
+        first = job.start if from_state else 0
+        samples = job.target - first
+        evals = sum(first < c <= job.target for c in grid)
+        est = samples / spec.train.batch_size * step_s + evals * eval_s if steps > 0 else None
+        work.append(TrialWork(job.trial_id, job.start, job.target, from_state, samples, float(train_flops(fps, samples)), est))
+        work_s += est or 0.0
+        nbytes += size
+    busy = {j.trial_id for j in work}
+    ids = {t.trial_id for t in trials}
+    targets = plan if plan is not None else {t: stop for t in ids}
+    kept = sorted(t for t in ids if t not in busy and done.get(t, 0) >= targets.get(t, stop) and t in done)
+    ww = max(1, min(w, len(work))) if work else w
+    return DryRun(len(trials), models, stop * len(trials), flops, checkpoints, w, total_s / w if steps > 0 else None,
+                  work, kept, sorted(ledger_ids - ids), sum(j.samples for j in work), sum(j.train_flops for j in work),
+                  work_s / ww if steps > 0 else None, nbytes, exists)  # fmt: skip

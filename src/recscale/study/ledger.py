@@ -2,8 +2,11 @@
 
 The ledger is the truth. Only the driver writes it, and each finished trial is written in one
 transaction (its evaluations and its status together), so a killed study leaves only whole trials
-behind and a rerun trains exactly the trials that are not ``done``. The spec's hash is stored at
-creation; resuming with a different spec is refused (start over with ``--new``).
+behind and a rerun trains exactly the trials that are not ``done``. A ledger grows with its spec
+(:mod:`recscale.study.runner`): a trial extended to more samples gains evaluations, appended in one
+transaction; rows already written are never rewritten. ``done`` means "its evaluations are
+committed": how far a trial got is its last evaluation (:meth:`Ledger.samples_done`, the export's
+``samples_done``), which may be below the study's stop (a plan ran it part-way, or the stop was raised).
 
 Tables::
 
@@ -14,6 +17,7 @@ Tables::
     evaluations(trial_id, samples, ne, logloss, auc, calibration, base_ctr, wall_s)
                                           primary key (trial_id, samples): never a duplicate
     reference(samples, bayes_ne, bayes_ne_se, oracle_ne)   synthetic worlds only
+    decisions(step, payload, created_at)  a goal-driven study's choices, one JSON object per step
 
 Every query lives here, behind a named method; nothing else runs SQL on a ledger. One driver at a
 time writes it: :func:`recscale.study.lock.hold` keeps a second ``recscale study run`` out.
@@ -63,14 +67,17 @@ CREATE TABLE IF NOT EXISTS evaluations (
     PRIMARY KEY (trial_id, samples));
 CREATE TABLE IF NOT EXISTS reference (
     samples INTEGER PRIMARY KEY, bayes_ne REAL, bayes_ne_se REAL, oracle_ne REAL);
+CREATE TABLE IF NOT EXISTS decisions (step INTEGER PRIMARY KEY, payload TEXT NOT NULL, created_at TEXT NOT NULL);
 """
 
 EXPORT_COLUMNS = [
     "trial_id", "scheme", "value", "seed", "params_dense", "params_sparse", "params_total",
     "flops_per_sample", "samples", "train_flops", "ne", "logloss", "auc", "calibration", "wall_s",
     "label", "embedding_dim", "embedding_rows", "bottom_mlp", "top_mlp", "base_ctr", "bayes_ne", "oracle_ne",
-    "params_bottom_mlp", "params_top_mlp", "architecture",
+    "params_bottom_mlp", "params_top_mlp", "architecture", "samples_done",
 ]  # fmt: skip
+# samples_done: the samples the row's trial has been trained to (its last evaluation). Below the
+# study's stop for a trial a plan ran part-way or one not yet extended to a raised stop.
 
 
 def train_flops(flops_per_sample: Any, samples: Any) -> Any:
@@ -104,7 +111,8 @@ _TABLES = {
     "memberships": {"trial_id", "scheme", "value"},
     "evaluations": {"trial_id", "samples", "ne", "logloss", "auc", "calibration", "base_ctr", "wall_s"},
 }  # fmt: skip
-_OPTIONAL_TABLES = {"reference": {"samples", "bayes_ne", "bayes_ne_se", "oracle_ne"}}
+_OPTIONAL_TABLES = {"reference": {"samples", "bayes_ne", "bayes_ne_se", "oracle_ne"},
+                    "decisions": {"step", "payload", "created_at"}}
 _NO_REFERENCE = "(SELECT NULL AS samples, NULL AS bayes_ne, NULL AS bayes_ne_se, NULL AS oracle_ne WHERE 0)"
 _FIX = "restore it from a copy, or rerun the study into a new --db"
 
@@ -122,7 +130,7 @@ class Ledger:
         self.path = Path(path)
         self.readonly = readonly
         self._deadline: float | None = None
-        self._arch, self._reference = "t.architecture", "reference"
+        self._arch, self._reference, self._has_decisions = "t.architecture", "reference", True
         if readonly:
             self.conn = _connect_readonly(self.path)
             self.conn.set_progress_handler(self._over_time, 10_000)
@@ -161,7 +169,7 @@ class Ledger:
         """Refuse a database that is not a ledger, or whose tables are views or lack columns."""
         try:
             objects = dict(self.conn.execute("SELECT name, type FROM sqlite_master WHERE name IN "
-                                             "('meta', 'trials', 'memberships', 'evaluations', 'reference')").fetchall())
+                                             "('meta', 'trials', 'memberships', 'evaluations', 'reference', 'decisions')").fetchall())
         except sqlite3.DatabaseError as e:
             raise RecscaleError(f"{self.path}: not a recscale ledger ({e}); give a ledger `recscale study run` wrote") from None
         if not objects.keys() & _TABLES.keys():
@@ -170,8 +178,11 @@ class Ledger:
         for name, columns in (_TABLES | _OPTIONAL_TABLES).items():
             kind = objects.get(name)
             if kind is None:
-                if name in _OPTIONAL_TABLES:
+                if name == "reference":
                     self._reference = _NO_REFERENCE
+                if name == "decisions":  # older ledger: no goal-driven steps
+                    self._has_decisions = False
+                if name in _OPTIONAL_TABLES:
                     continue
                 raise RecscaleError(f"{self.path}: damaged ledger: table {name} is missing; {_FIX}")
             if kind != "table":
@@ -184,7 +195,8 @@ class Ledger:
                 raise RecscaleError(f"{self.path}: damaged ledger: table {name} lacks column(s) {', '.join(missing)}; {_FIX}")
 
     def _migrate(self) -> None:
-        """Bring a ledger written by an older recscale up to this schema (its trials were all DLRMs)."""
+        """Bring a ledger written by an older recscale up to this schema: its trials were all DLRMs
+        (tables it lacks, ``reference`` and ``decisions``, were created empty by the schema script)."""
         columns = {row[1] for row in self.conn.execute("PRAGMA table_info(trials)")}
         if "architecture" not in columns:
             with self.transaction() as c:
@@ -287,9 +299,82 @@ class Ledger:
             )
 
     def record_failure(self, trial_id: str, message: str) -> None:
+        """Record why a trial failed. A ``done`` trial (one whose extension failed) stays done: the
+        evaluations it has committed stand; only the error is recorded."""
         with self.transaction() as c:
-            c.execute("UPDATE trials SET status = 'failed' WHERE trial_id = ?", (trial_id,))
+            c.execute("UPDATE trials SET status = 'failed' WHERE trial_id = ? AND status != 'done'", (trial_id,))
             c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"error:{trial_id}", json.dumps(message)))
+
+    def append_points(self, trial_id: str, points: list[dict[str, Any]], wall_s: float) -> int:
+        """Add a done trial's evaluations beyond its last one (an extension), in one transaction.
+
+        Points at or below its last evaluation are not written (they are the ledger's already; the
+        driver has checked they agree); ``wall_s`` is added to the trial's. Returns the number added.
+        """
+        with self.transaction() as c:
+            last = c.execute("SELECT MAX(samples) FROM evaluations WHERE trial_id = ?", (trial_id,)).fetchone()[0] or 0
+            new = [p for p in points if p["samples"] > last]
+            c.executemany(  # a plain INSERT: an existing (trial_id, samples) row is never replaced
+                "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(trial_id, p["samples"], p["ne"], p["logloss"], p["auc"], p["calibration"], p["base_ctr"], p["wall_s"])
+                 for p in new],
+            )  # fmt: skip
+            c.execute(
+                "UPDATE trials SET status = 'done', wall_s = COALESCE(wall_s, 0) + ?, finished_at = ? WHERE trial_id = ?",
+                (wall_s, time.strftime("%Y-%m-%dT%H:%M:%S"), trial_id),
+            )
+            c.execute("DELETE FROM meta WHERE key = ?", (f"error:{trial_id}",))
+        return len(new)
+
+    def samples_done(self) -> dict[str, int]:
+        """trial_id → samples of its last committed evaluation, for the done trials."""
+        rows = self._q("SELECT e.trial_id, MAX(e.samples) FROM evaluations e JOIN trials t USING (trial_id)"
+                       " WHERE t.status = 'done' GROUP BY e.trial_id", what="table evaluations")
+        for tid, n in rows:
+            _check(self, "evaluations", f"trial_id={tid!r}", "samples", n, "positive_int")
+        return {str(tid): int(n) for tid, n in rows}
+
+    def trial_points(self, trial_id: str) -> list[dict[str, Any]]:
+        """A trial's committed evaluations (samples, ne, logloss), by samples."""
+        rows = self._q("SELECT samples, ne, logloss FROM evaluations WHERE trial_id = ? ORDER BY samples",
+                       (trial_id,), "table evaluations")
+        return [{"samples": n, "ne": ne, "logloss": ll} for n, ne, ll in rows]
+
+    def trial_wall_s(self) -> dict[str, float]:
+        """trial_id → training seconds spent on it so far (extensions included), where recorded."""
+        rows = self._q("SELECT trial_id, wall_s FROM trials WHERE wall_s IS NOT NULL", what="table trials")
+        return {str(t): float(w) for t, w in rows}
+
+    def trial_ids(self) -> set[str]:
+        """Every trial the ledger has registered (in the current spec or not)."""
+        return {r[0] for r in self._q("SELECT trial_id FROM trials", what="table trials")}
+
+    # ---- decisions (a goal-driven study's choices) ----------------------------------------------
+    def record_decision(self, step: int, payload: dict[str, Any]) -> None:
+        """Store step ``step``'s decision (a JSON object). Recording a step again with the same
+        payload does nothing (a resumed study replays its choices); with another payload it is refused."""
+        text = json.dumps(payload, sort_keys=True)
+        with self.transaction() as c:
+            row = c.execute("SELECT payload FROM decisions WHERE step = ?", (int(step),)).fetchone()
+            if row is not None:
+                if json.loads(row[0]) != json.loads(text):
+                    raise RecscaleError(f"{self.path}: decision step {step} is already recorded with another payload; "
+                                        "a resumed study must replay the same choices (or start over with --new)")
+                return
+            c.execute("INSERT INTO decisions VALUES (?, ?, ?)", (int(step), text, time.strftime("%Y-%m-%dT%H:%M:%S")))
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every recorded decision by step: ``{"step", "payload", "created_at"}`` ([] for an older ledger)."""
+        if not self._has_decisions:
+            return []
+        out = []
+        for step, text, at in self._q("SELECT step, payload, created_at FROM decisions ORDER BY step", what="table decisions"):
+            _check(self, "decisions", f"step={step!r}", "step", step, "int")
+            payload = self._json("decisions", f"step={step!r}", "payload", text)
+            if not isinstance(payload, dict):
+                raise self._bad("decisions", f"step={step!r}", "payload", text, "is not a JSON object")
+            out.append({"step": step, "payload": payload, "created_at": at})
+        return out
 
     def set_reference(self, rows: list[tuple[int, float | None, float | None, float | None]]) -> None:
         with self.transaction() as c:
@@ -308,6 +393,12 @@ class Ledger:
             return False
         return self._q("SELECT COUNT(*) FROM reference", what="table reference")[0][0] > 0
 
+    def reference_samples(self) -> set[int]:
+        """The sample counts the reference table has rows for (a grown grid adds the rest)."""
+        if self._reference != "reference":
+            return set()
+        return {r[0] for r in self._q("SELECT samples FROM reference", what="table reference")}
+
     # ---- reading --------------------------------------------------------------------------------
     def export_rows(self) -> list[dict[str, Any]]:
         """One row per (scheme membership, evaluation) of finished trials, in a stable order.
@@ -318,15 +409,17 @@ class Ledger:
         q = f"""
         SELECT t.trial_id, m.scheme, m.value, t.seed, t.params_dense, t.params_sparse, t.params_total,
                t.flops_per_sample, e.samples, e.ne, e.logloss, e.auc, e.calibration, e.wall_s,
-               t.label, t.model_json, e.base_ctr, r.bayes_ne, r.oracle_ne, {self._arch}
+               t.label, t.model_json, e.base_ctr, r.bayes_ne, r.oracle_ne, {self._arch}, d.samples_done
         FROM trials t JOIN memberships m USING (trial_id) JOIN evaluations e USING (trial_id)
+        JOIN (SELECT trial_id, MAX(samples) AS samples_done FROM evaluations GROUP BY trial_id) d USING (trial_id)
         LEFT JOIN {self._reference} r ON r.samples = e.samples
         WHERE t.status = 'done'
         ORDER BY {self._arch}, m.scheme, m.value, t.seed, e.samples
         """
         out, models = [], {}
         for row in self._q(q, what="tables trials, memberships, evaluations"):
-            (tid, scheme, value, seed, pd_, ps, pt, fps, samples, ne, ll, auc, cal, wall, label, mj, ctr, bayes, oracle, arch) = row
+            (tid, scheme, value, seed, pd_, ps, pt, fps, samples, ne, ll, auc, cal, wall, label, mj, ctr, bayes, oracle, arch,
+             done_to) = row
             tr, ev, ms = f"trial_id={tid!r}", f"trial_id={tid!r}, samples={samples!r}", f"trial_id={tid!r}, scheme={scheme!r}"
             for table, where, col, v, kind in (
                 ("trials", tr, "trial_id", tid, "text"), ("trials", tr, "label", label, "text"),
@@ -352,7 +445,7 @@ class Ledger:
                 "embedding_rows": model["embedding_rows"], "bottom_mlp": "x".join(map(str, model["bottom_mlp"])),
                 "top_mlp": "x".join(map(str, model["top_mlp"])), "base_ctr": ctr, "bayes_ne": bayes, "oracle_ne": oracle,
                 "params_bottom_mlp": model.get("params_bottom_mlp"), "params_top_mlp": model.get("params_top_mlp"),
-                "architecture": arch,
+                "architecture": arch, "samples_done": done_to,
             })  # fmt: skip
         return out
 

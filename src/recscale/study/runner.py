@@ -1,14 +1,34 @@
 """The study driver: spec → dataset → ledger → executor → ledger.
 
 Order matters for "nothing written on bad input": everything that can be checked (the spec, the
-dataset, the checkpoints against it, the ledger's spec hash) is checked before the first byte is
-written. Then the synthetic dataset is generated if it is not cached, trials are registered, and
-the pending ones run; each result is committed as it arrives. Rerunning the same command resumes.
+dataset, the checkpoints against it, the ledger's numbers identity, a plan) is checked before the
+first byte is written. Then the synthetic dataset is generated if it is not cached, trials are
+registered, and the pending ones run; each result is committed as it arrives. Rerunning the same
+command resumes.
+
+A ledger grows with its spec. A spec whose numbers identity (:func:`recscale.study.spec.numbers_identity`:
+data, recipe, base models, the grid's start and spacing) equals that of every spec the ledger was
+run with is accepted: only trials the ledger lacks run, and finished trials keep their ids, rows and
+numbers (a new scheme may make the base model a member of more schemes: only its memberships grow).
+Any other change is refused with one line naming the first field that changed. What a spec drops
+(seeds, sizes, schemes, architectures) stays in the ledger: the ledger is the truth, and the dry run
+lists those trials as "kept, no longer in the spec". The study's checkpoint grid is the union of the
+grids of every stop it was run with (a grid for a larger stop holds the smaller one's points, plus
+the smaller stop itself when it was not a grid point), so a lowered stop keeps the points beyond it
+and new trials stop at the lower stop.
+
+Extension: a trial whose last point is below its target (the spec's stop, or ``RunOptions.plan``)
+continues from its kept state (``<db>.states/<numbers_hash16>/<trial>.pt``, verified: trial, seed,
+numbers hash, samples = its last point) and its new points are appended; without one it is
+retrained from scratch with the same seed, and its recomputed points must equal the ledger's
+bitwise (NE and log loss), or the trial fails loudly and the ledger keeps what it had. Because the
+schedule never depends on the total, an extended curve equals one that never stopped (tested).
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
 import platform
@@ -54,6 +74,13 @@ class RunOptions:
         progress: Show a live progress display.
         ray_address: Ray cluster address for the ray executor (None: start a local instance).
         wait: If another driver holds the ledger, wait for it to finish instead of refusing.
+        keep_state: Keep each finished trial's final training state (``<db>.states/``) so that a
+            later run can extend it to more samples without retraining it. It costs, per trial, the
+            fp32 weights plus the optimisers' state: 3× the parameters with Adam on both (the
+            ``quick`` example: 2,458 MB for its 26 trials, see README); off, an extension retrains.
+        plan: trial_id → the samples to train it to (a checkpoint of the study's grid, at most the
+            spec's stop). Only these trials run, each to its own target: a new one from scratch, one
+            whose last point is below its target extended. None: every trial of the spec to its stop.
     """
 
     workers: int | None = None
@@ -67,15 +94,23 @@ class RunOptions:
     snapshot_every_s: float = 60.0
     ray_address: str | None = None
     wait: bool = False
+    keep_state: bool = True
+    plan: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
 class RunSummary:
+    """What a run did: ``ran`` = ``new`` (trained from scratch) + ``extended`` (continued past their
+    last point) trials, of ``trials`` in the spec; ``failed`` lists the trials that failed (an
+    extension that failed keeps its committed points)."""
+
     db: Path
     trials: int
     ran: int
     failed: list[str]
     wall_s: float
+    new: int = 0
+    extended: int = 0
 
 
 def dataset_path(spec: StudySpec, db: Path) -> Path:
@@ -116,30 +151,97 @@ def _open_dataset_if_any(spec: StudySpec, path: Path) -> Dataset | None:
     return Dataset(path) if (path / "meta.json").exists() else None
 
 
-def _check_ledger(spec: StudySpec, db: Path, new: bool, precision: str) -> None:
-    """Refuse to resume a ledger made from another spec, or trained at another precision."""
+def _show(v: Any) -> str:
+    return "unset" if v is None else json.dumps(v) if isinstance(v, (list, dict, str)) else repr(v)
+
+
+def spec_history(led: Ledger) -> list[dict[str, Any]]:
+    """Every spec a ledger was run with, oldest first: ``{"spec_hash", "spec", "spec_toml", "at"}``
+    (a ledger from before growth has only the spec it was created with)."""
+    history = led.get_meta("spec_history")
+    if history is None and led.get_meta("spec") is not None:
+        history = [{"spec_hash": led.get_meta("spec_hash"), "spec": led.get_meta("spec"),
+                    "spec_toml": led.get_meta("spec_toml"), "at": led.get_meta("created_at")}]  # fmt: skip
+    return list(history or [])
+
+
+def check_growth(spec: StudySpec, db: Path, led: Ledger) -> None:
+    """Refuse ``spec`` on the ledger ``led`` if it changes what a finished trial's numbers depend on.
+
+    Raises:
+        RecscaleError: One line naming the first field that changed since any spec the ledger was
+            run with, its old and new value, and the fix.
+    """
+    from recscale.study.spec import first_numbers_change
+
+    new = spec.to_dict()
+    for h in reversed(spec_history(led)):
+        if not isinstance(h, dict) or not isinstance(h.get("spec"), dict):
+            continue
+        try:
+            change = first_numbers_change(h["spec"], new)
+        except (KeyError, TypeError, AttributeError):  # a stored spec this recscale cannot read
+            change = ("spec", "(unreadable)", "(this spec)")
+        if change is not None:
+            field, old, now = change
+            raise RecscaleError(f"{field} changed from {_show(old)} to {_show(now)} since {db} was made: it changes every "
+                                "finished trial's numbers; pass --new to start over, or use another --db")  # fmt: skip
+
+
+def _check_ledger(spec: StudySpec, db: Path, new: bool, precision: str) -> list[int]:
+    """Refuse to grow a ledger with a spec that changes finished trials' numbers (:func:`check_growth`),
+    or at another precision; returns the ledger's checkpoint grid ([] for a new ledger)."""
     if not db.exists() or new or db.stat().st_size == 0:  # an empty file is a new database to SQLite too
-        return
+        return []
     try:  # read-only: a database that is not a ledger is refused with its bytes unchanged
-        with open_existing(db) as led:
-            old, old_precision = led.get_meta("spec_hash"), led.get_meta("precision")
+        led = open_existing(db)
     except RecscaleError as e:
         raise RecscaleError(f"{e}; or choose another --db") from None
-    if old is not None and old != spec.hash():
-        raise RecscaleError(
-            f"{db} was created from a different spec (the spec changed since); "
-            "pass --new to discard its results and start over, or use another --db"
-        )
+    with led:
+        old_precision = led.get_meta("precision")
+        check_growth(spec, db, led)
+        grid = led.get_meta("checkpoints") or []
     if old_precision is not None and old_precision != precision:
         raise RecscaleError(
             f"{db} was trained with --precision {old_precision}, not {precision}: one ledger holds one precision; "
             f"resume with --precision {old_precision}, or pass --new to start over"
         )
+    return [int(c) for c in grid if isinstance(c, int)]
+
+
+def study_grid(spec: StudySpec, ledger_grid: list[int]) -> list[int]:
+    """The checkpoints a trial of this study is evaluated at: the spec's grid and the ledger's (every
+    stop it was run with), together."""
+    return sorted(set(spec.checkpoint_samples()) | set(ledger_grid))
+
+
+def check_plan(spec: StudySpec, plan: dict[str, int] | None, grid: list[int]) -> None:
+    """Refuse a plan naming a trial the spec does not have, or a target off the grid or past the stop."""
+    if plan is None:
+        return
+    ids = {t.trial_id for t in spec.trials()}
+    stop = max(spec.checkpoint_samples())
+    for tid, n in plan.items():
+        if tid not in ids:
+            raise RecscaleError(f"plan: {tid!r} is not a trial of spec {spec.name!r}; plan trials it lists (`study run --dry-run`)")
+        if not isinstance(n, int) or isinstance(n, bool) or n not in grid or n > stop:
+            raise RecscaleError(f"plan: trial {tid!r} to {n!r} samples: must be a checkpoint of the study's grid up to its "
+                                f"stop {stop:,} ({', '.join(f'{c:,}' for c in grid if c <= stop)})")  # fmt: skip
 
 
 def snapshot_dir(db: Path) -> Path:
     """Where running trials keep their training state (one file per trial, deleted when done)."""
     return db.parent / f"{db.name}.snapshots"
+
+
+def state_dir(db: Path) -> Path:
+    """Where finished trials keep their final training state (``RunOptions.keep_state``), to be extended."""
+    return db.parent / f"{db.name}.states"
+
+
+def state_path(db: Path, numbers_hash: str, trial_id: str) -> Path:
+    """The kept state of one trial: ``<db>.states/<numbers_hash16>/<trial_id>.pt``."""
+    return state_dir(db) / numbers_hash[:16] / f"{trial_id}.pt"
 
 
 def _remove_ledger(db: Path) -> None:
@@ -148,6 +250,7 @@ def _remove_ledger(db: Path) -> None:
         if p.exists():
             p.unlink()
     shutil.rmtree(snapshot_dir(db), ignore_errors=True)
+    shutil.rmtree(state_dir(db), ignore_errors=True)
 
 
 def trial_rows(spec: StudySpec, ds_meta: dict[str, Any]) -> list[TrialRow]:
@@ -246,7 +349,8 @@ def run_study(spec: StudySpec, db: str | Path, opts: RunOptions = RunOptions()) 
         check_precision(opts.precision, device)
     with hold(lock_path(db), what=f"ledger {db}", wait=opts.wait, on_wait=_say_waiting(opts, f"ledger {db}"),
               hint="; wait for it to finish, or rerun with --wait"):
-        _check_ledger(spec, db, opts.new, opts.precision)  # under the lock: no driver is changing it
+        grid = _check_ledger(spec, db, opts.new, opts.precision)  # under the lock: no driver is changing it
+        check_plan(spec, opts.plan, study_grid(spec, grid))
         # ---- nothing but the lock file has been written before this line ----------------------
         try:
             if opts.new:
@@ -278,8 +382,9 @@ def is_disk_full(e: BaseException) -> bool:
 
 def _disk_full(db: Path, what: Any) -> RecscaleError:
     """One line for a full disk, after removing temp files and checkpointing the ledger's WAL if it can."""
-    for tmp in snapshot_dir(db).rglob(".*.tmp") if snapshot_dir(db).is_dir() else ():
-        tmp.unlink(missing_ok=True)
+    for folder in (snapshot_dir(db), state_dir(db)):
+        for tmp in folder.rglob(".*.tmp") if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)
     done, wal_note = "no", ""
     if db.is_file():
         try:
@@ -333,67 +438,135 @@ def _synthetic_dataset(spec: StudySpec, ds_path: Path, opts: RunOptions) -> Data
     return ds
 
 
+def _record_spec(spec: StudySpec, led: Ledger, ds: Dataset, ds_path: Path, opts: RunOptions, grid: list[int]) -> None:
+    """Write the spec into the ledger's meta: all of it for a new ledger; for a grown one the latest
+    spec (spec, spec_hash, spec_toml, spec_name), the grid, and one more ``spec_history`` entry."""
+    toml = Path(spec.source).read_text() if spec.source and Path(spec.source).is_file() else None
+    entry = {"spec_hash": spec.hash(), "spec": spec.to_dict(), "spec_toml": toml, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    latest = {"spec_hash": spec.hash(), "spec": spec.to_dict(), "spec_name": spec.name, "spec_toml": toml, "checkpoints": grid}
+    if led.get_meta("spec_hash") is None:
+        led.set_meta(latest | {
+            "precision": opts.precision, "spec_history": [entry],
+            "dataset": str(ds_path.resolve()), "dataset_meta": {k: v for k, v in ds.meta.items() if k != "world"} | {"world": ds.meta.get("world")},
+            "created_at": entry["at"], "versions": _versions(), "machine": _machine(),
+        })  # fmt: skip
+    elif led.get_meta("spec_hash") != spec.hash() or led.get_meta("checkpoints") != grid:
+        history = spec_history(led)
+        led.set_meta(latest | {"spec_history": history + [entry] if not history or history[-1].get("spec_hash") != spec.hash() else history})
+
+
 def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, opts: RunOptions, t0: float) -> RunSummary:
-    """Register the trials, run the pending ones and commit each result as it arrives (lock held)."""
-    checkpoints = spec.checkpoint_samples()
+    """Register the trials, run the pending and extended ones and commit each result as it arrives (lock held)."""
     rows = trial_rows(spec, ds.meta)
     with Ledger(db) as led:
-        if led.get_meta("spec_hash") is None:
-            led.set_meta({
-                "spec_hash": spec.hash(), "spec": spec.to_dict(), "spec_name": spec.name, "precision": opts.precision,
-                "spec_toml": Path(spec.source).read_text() if spec.source and Path(spec.source).is_file() else None,
-                "dataset": str(ds_path.resolve()), "dataset_meta": {k: v for k, v in ds.meta.items() if k != "world"} | {"world": ds.meta.get("world")},
-                "checkpoints": checkpoints, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "versions": _versions(), "machine": _machine(),
-            })  # fmt: skip
-        led.add_trials(rows)
-        if "world" in ds.meta and not led.has_reference():
+        grid = study_grid(spec, led.get_meta("checkpoints") or [])
+        _record_spec(spec, led, ds, ds_path, opts, grid)
+        led.add_trials(rows)  # new trials, and new memberships of existing ones; existing rows untouched
+        if "world" in ds.meta and (missing := sorted(set(grid) - led.reference_samples())):
             from recscale.study.reference import reference_rows
 
-            led.set_reference(reference_rows(ds, checkpoints, spec.train.eval_rows))
+            led.set_reference(reference_rows(ds, missing, spec.train.eval_rows))  # oracle at D: rows before D only
         if "world" in ds.meta and led.eval_floor() is None and ds.split("eval").prob is not None:
             led.set_eval_floor(eval_rows_floor(ds, spec.train.eval_rows))
-        done = led.done_ids()
-        todo = [r for r in rows if r.trial_id not in done]
+        work = pending_work(spec, grid, led.samples_done(), opts.plan)
         threads = spec.train.threads
         workers = opts.workers or opts.trials_per_device or default_trials_per_device(device, threads)
-        workers = max(1, min(workers, len(todo) or 1))
+        workers = max(1, min(workers, len(work) or 1))
         kind = opts.executor or ("inline" if workers == 1 else "process")
         train_cfgs = {a: replace(spec.train_for(a), device=device, precision=opts.precision, compile=opts.compile)
                       for a in spec.architectures}  # [train] with each architecture's [train.<architecture>]
+        hashes = {a: spec.numbers_hash(a) for a in spec.architectures}
         trials = {t.trial_id: t for t in spec.trials()}
-        tasks = [
-            TrialTask(r.trial_id, trials[r.trial_id].model.config(ds.n_dense, ds.cardinalities), train_cfgs[r.architecture],
-                      str(ds_path.resolve()), tuple(checkpoints), r.seed,
-                      # keyed by the spec hash: a snapshot never outlives the spec it was trained under
-                      str((snapshot_dir(db) / spec.hash()[:16] / f"{r.trial_id}.pt").resolve()), opts.snapshot_every_s,
-                      spec.hash())
-            for r in todo
-        ]  # fmt: skip
+        by_id = {r.trial_id: r for r in rows}
+        tasks = []
+        for w in work:
+            r, h = by_id[w.trial_id], hashes[by_id[w.trial_id].architecture]
+            tasks.append(TrialTask(
+                r.trial_id, trials[r.trial_id].model.config(ds.n_dense, ds.cardinalities), train_cfgs[r.architecture],
+                str(ds_path.resolve()), tuple(w.checkpoints), r.seed,
+                # keyed by the numbers hash: a snapshot or state never outlives what its numbers depend on
+                str((snapshot_dir(db) / h[:16] / f"{r.trial_id}.pt").resolve()), opts.snapshot_every_s, h,
+                state=str(state_path(db, h, r.trial_id).resolve()), start_samples=w.start, keep_state=opts.keep_state,
+            ))  # fmt: skip
+        starts = {w.trial_id: w.start for w in work}
         failed: list[str] = []
+        counts = {"new": 0, "extended": 0}
         if kind == "ray":  # Ray schedules by declared resources; --workers only caps trials in flight
             executor = make_executor(kind, opts.workers, address=opts.ray_address, trials_per_device=opts.trials_per_device)
         else:
             executor = make_executor(kind, workers)
-        with _Display(opts.progress, tasks, len(rows) - len(todo), len(rows)) as display:
+        with _Display(opts.progress, tasks, len(rows) - len(tasks), len(rows)) as display:
             snapshots = {t.trial_id: Path(t.snapshot) for t in tasks if t.snapshot is not None}
+            states = {t.trial_id: Path(t.state) for t in tasks if t.state is not None}
             for result in executor.run(tasks, display.update):
+                tid = result.trial_id
                 for line in result.warnings:
                     display.warn(line)
                 if result.no_space:
-                    raise _NoSpace(str(snapshots.get(result.trial_id, snapshot_dir(db))))
-                if result.error is None:
-                    led.record_trial(result.trial_id, result.points, result.wall_s)
-                    if result.trial_id in snapshots:  # committed: only now may its snapshot go
-                        snapshots[result.trial_id].unlink(missing_ok=True)
+                    raise _NoSpace(str(snapshots.get(tid, snapshot_dir(db))))
+                error = result.error
+                if error is None and starts[tid] > 0:  # an extension: the points it shares with the ledger must agree
+                    error = _prefix_mismatch(tid, led.trial_points(tid), result.points, starts[tid])
+                    if error is not None:
+                        display.warn(f"error: {error}")
+                        if tid in states:  # trained from a state that does not reproduce the ledger: not kept
+                            states[tid].unlink(missing_ok=True)
+                if error is None:
+                    if starts[tid] > 0:
+                        led.append_points(tid, result.points, result.wall_s)
+                    else:
+                        led.record_trial(tid, result.points, result.wall_s)
+                    counts["extended" if starts[tid] > 0 else "new"] += 1
+                    if not opts.keep_state and tid in states:  # a state from an earlier run no longer matches
+                        states[tid].unlink(missing_ok=True)
                 else:
-                    led.record_failure(result.trial_id, result.error)
-                    failed.append(result.trial_id)
-                display.finish(result.trial_id, result.error is None)
+                    led.record_failure(tid, error)
+                    failed.append(tid)
+                if tid in snapshots:  # committed (or failed): only now may its snapshot go
+                    snapshots[tid].unlink(missing_ok=True)
+                display.finish(tid, error is None)
         wall = time.perf_counter() - t0
         led.set_meta({"last_run_wall_s": wall, "last_run_workers": workers, "last_run_executor": kind,
                       "last_run_device": device, "last_run_precision": opts.precision})
-    return RunSummary(db, len(rows), len(todo), failed, wall)
+    return RunSummary(db, len(rows), len(tasks), failed, wall, counts["new"], counts["extended"])
+
+
+@dataclass(frozen=True)
+class Work:
+    """One trial to train now: from ``start`` samples (its last committed point; 0 for a new trial)
+    through ``checkpoints`` (the study's grid up to its target)."""
+
+    trial_id: str
+    start: int
+    target: int
+    checkpoints: list[int]
+
+
+def pending_work(spec: StudySpec, grid: list[int], samples_done: dict[str, int], plan: dict[str, int] | None) -> list[Work]:
+    """The trials a run trains: each of the plan's (in its order) or else each of the spec's, whose last
+    committed point is below its target (the plan's samples, or the spec's stop)."""
+    stop = max(spec.checkpoint_samples())
+    targets = dict(plan) if plan is not None else {t.trial_id: stop for t in spec.trials()}
+    out = []
+    for tid, target in targets.items():
+        start = samples_done.get(tid, 0)
+        if start < target:
+            out.append(Work(tid, start, target, [c for c in grid if c <= target]))
+    return out
+
+
+def _prefix_mismatch(trial_id: str, ledger: list[dict[str, Any]], points: list[dict[str, Any]], start: int) -> str | None:
+    """Why an extension's points up to ``start`` disagree with the ledger's (bitwise NE and log loss), or None."""
+    got = {p["samples"]: p for p in points}
+    for p in ledger:
+        q = got.get(p["samples"])
+        if q is None or q["ne"] != p["ne"] or q["logloss"] != p["logloss"]:
+            what = "no point" if q is None else f"NE {q['ne']!r}"
+            return (f"trial {trial_id}: retrained from scratch to extend it past {start:,} samples, it gives {what} at "
+                    f"{p['samples']:,} samples where the ledger has NE {p['ne']!r}; nothing was added (the ledger's points "
+                    "stand). Not reproducible here (another torch, device or thread count?): keep states, or rerun on the "
+                    "machine that trained it")  # fmt: skip
+    return None
 
 
 def make_executor(kind: str, workers: int, **options: Any):
@@ -433,7 +606,7 @@ class _Display:
         self.enabled = enabled and bool(tasks)
         self.totals = {t.trial_id: max(t.checkpoints) for t in tasks}
         self.bars: dict[str, Any] = {}
-        self.seen: dict[str, int] = {}
+        self.seen: dict[str, int] = {t.trial_id: t.start_samples for t in tasks}  # an extension starts part-way
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -442,7 +615,7 @@ class _Display:
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             )  # fmt: skip
             self.done, self.total = done, total
-            self.overall = self.progress.add_task(self._overall_text(), total=sum(self.totals.values()))
+            self.overall = self.progress.add_task(self._overall_text(), total=sum(self.totals[k] - self.seen[k] for k in self.totals))
 
     def _overall_text(self) -> str:
         return f"study: {self.done}/{self.total} trials finished"
@@ -461,8 +634,8 @@ class _Display:
             return
         if trial_id not in self.bars:
             self.bars[trial_id] = self.progress.add_task(f"  {trial_id}", total=total)
-        step = samples - self.seen.get(trial_id, 0)
-        self.seen[trial_id] = samples
+        step = max(0, samples - self.seen.get(trial_id, 0))  # a retrained extension re-passes its old points
+        self.seen[trial_id] = max(samples, self.seen.get(trial_id, 0))
         self.progress.update(self.bars[trial_id], completed=samples)
         self.progress.advance(self.overall, step)
 

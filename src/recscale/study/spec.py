@@ -361,6 +361,14 @@ class StudySpec:
         """Identity of everything that changes the numbers (not where it runs or how fast)."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
+    def numbers_hash(self, architecture: str) -> str:
+        """Identity of what changes the numbers of ``architecture``'s trials (see :func:`numbers_identity`).
+
+        It names the folder of their kept states and running snapshots: unlike :meth:`hash`, adding a
+        seed, a size, a scheme, another architecture or a later stop leaves it unchanged.
+        """
+        return arch_numbers_hash(self.to_dict(), architecture)
+
     def checkpoint_samples(self) -> list[int]:
         return self.checkpoints.samples(self.train.batch_size)
 
@@ -380,6 +388,74 @@ class StudySpec:
                     members.setdefault(base.scaled(scheme, v), []).append((scheme, v))
             out += [Trial(f"{m.label()}-s{seed}", m, seed, tuple(ms)) for m, ms in members.items() for seed in self.seeds]
         return out
+
+
+# ---- growth: what a ledger may gain, and what it must keep ---------------------------------------
+# A ledger grows with its spec: seeds, scheme values, schemes, architectures, checkpoints.stop and the
+# name may change, since each only adds trials or data points. What would change a finished trial's
+# numbers may not: its data, its training recipe, its architecture's base model, and the checkpoint
+# grid's start and spacing (precision is checked apart: it is a run option). These functions read the
+# spec's ``to_dict()`` form, so a ledger's stored spec (older recscale included) is compared the same way.
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}", v, out)
+    else:
+        out[prefix] = value
+
+
+def numbers_identity(d: dict[str, Any]) -> list[tuple[str, Any, str | None]]:
+    """(field path, value, architecture or None) of everything in a spec dict that changes a finished
+    trial's numbers, in the order a refusal names them: [data], [train], the grid, [model], then each
+    architecture's [train.<arch>] (its effective rates and optimisers) and [model.<arch>].
+
+    Args:
+        d: A :meth:`StudySpec.to_dict` (or a ledger's stored ``spec``).
+    """
+    d = json.loads(json.dumps(d))  # tuples become lists, as in a stored spec
+    flat: dict[str, Any] = {}
+    _flatten("data", d["data"], flat)
+    out = [(k, v, None) for k, v in flat.items()]
+    out += [(f"train.{k}", v, None) for k, v in d["train"].items()]
+    out += [(f"train.checkpoints.{k}", d["checkpoints"][k], None) for k in ("start", "per_doubling")]
+    flat = {}
+    _flatten("model", d["model"], flat)
+    out += [(k, v, None) for k, v in flat.items()]
+    for arch in d.get("architectures", ["dlrm"]):
+        t = d.get("arch_train", {}).get(arch, d["train"])
+        out += [(f"train.{arch}.{k}", t.get(k), arch) for k in ARCH_TRAIN_FIELDS]
+        if arch != "dlrm":
+            flat = {}
+            _flatten(f"model.{arch}", d["arch_models"][arch], flat)
+            out += [(k, v, arch) for k, v in flat.items()]
+    return out
+
+
+def arch_numbers_hash(d: dict[str, Any], architecture: str) -> str:
+    """SHA-256 of the numbers identity of one architecture's trials in spec dict ``d``: the shared
+    fields and that architecture's own, so another architecture joining the study leaves it as it was."""
+    # [model] is the DLRM's base; another architecture's base ([model.<arch>]) holds the shared fields it uses.
+    ident = [(k, v) for k, v, a in numbers_identity(d)
+             if a == architecture or (a is None and (architecture == "dlrm" or not k.startswith("model.")))]
+    return hashlib.sha256(json.dumps(sorted(dict(ident).items()), sort_keys=True).encode()).hexdigest()
+
+
+def first_numbers_change(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """The first field (path, old value, new value) whose change would alter a trial that ``old``
+    trained and ``new`` keeps; None when ``new`` only grows ``old``.
+
+    An architecture's own fields count only when both specs have it (one added is new trials; one
+    dropped keeps its trials as they are). A field absent on one side reads as None.
+    """
+    archs = set(old.get("architectures", ["dlrm"])) & set(new.get("architectures", ["dlrm"]))
+    a = {k: v for k, v, arch in numbers_identity(old) if arch is None or arch in archs}
+    b = {k: v for k, v, arch in numbers_identity(new) if arch is None or arch in archs}
+    for k in [*b, *(k for k in a if k not in b)]:
+        if a.get(k) != b.get(k):
+            return k, a.get(k), b.get(k)
+    return None
 
 
 # ---- parsing ------------------------------------------------------------------------------------

@@ -15,6 +15,14 @@ moved aside to ``<name>.corrupt`` with a one-line warning naming it, and the tri
 scratch: same seed, same batches, so it ends with the numbers of a run that never stopped. A
 finished trial writes a last snapshot holding only its points, which the driver deletes after it
 has committed them: a kill between the two does not retrain the trial.
+
+Kept states (``TrialTask.keep_state``): a finished trial also leaves its final training state
+(model, both optimisers, samples, and its points in the header) in the same self-checking format at
+``TrialTask.state``, written before the result goes back to the driver. A later, longer run of the
+trial (a raised ``checkpoints.stop``, or a plan) continues from it when it passes every check and
+holds exactly the samples of the ledger's last point (``TrialTask.start_samples``); otherwise the
+trial is retrained from scratch with the same seed, and the driver checks that the recomputed points
+equal the ledger's.
 """
 
 from __future__ import annotations
@@ -54,7 +62,12 @@ class TrialTask:
     seed: int
     snapshot: str | None = None  # training-state file: resume from it if present; the driver deletes it
     snapshot_every_s: float = 60.0
-    spec_hash: str = ""  # written into the snapshot: a snapshot of another spec is never resumed
+    # The identity the trial is trained under (the runner passes StudySpec.numbers_hash of its
+    # architecture), written into its snapshots and kept state: one of another identity is never resumed.
+    spec_hash: str = ""
+    state: str | None = None  # kept-state file: continued from when start_samples > 0; written at the end if keep_state
+    start_samples: int = 0  # samples of the ledger's last point of this trial (0: a new trial)
+    keep_state: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class TrialResult:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     no_space: bool = False
+    resumed_samples: int = 0  # samples the training continued from (a snapshot or a kept state; 0: from scratch)
 
 
 class SnapshotError(Exception):
@@ -145,6 +159,24 @@ def read_snapshot(path: str | Path, trial_id: str, seed: int, spec_hash: str) ->
     return header, body[n0 + 8 + n :]
 
 
+def read_snapshot_header(path: str | Path) -> dict[str, Any] | None:
+    """A snapshot's header, unverified (no digest: the payload is not read), or None if it has none.
+
+    For the dry run, which only says whether a kept state is there; training verifies it in full.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(SNAPSHOT_MAGIC)) != SNAPSHOT_MAGIC:
+                return None
+            (n,) = struct.unpack("<Q", fh.read(8))
+            if n > _MAX_HEADER:
+                return None
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError, struct.error, RecursionError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
 def set_aside(path: Path, reason: str, trial_id: str) -> str:
     """Move a bad snapshot to ``<name>.corrupt`` (kept for inspection); returns the warning line."""
     aside = path.with_name(path.name + ".corrupt")
@@ -162,6 +194,31 @@ def _header(task: TrialTask, points: list[Any], samples: int, finished: bool, wa
             "finished": finished, "wall_s": wall_s, "points": [p.to_dict() for p in points]}  # fmt: skip
 
 
+def _state_payload(state) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"state": state.state_dict()}, buf)
+    return buf.getvalue()
+
+
+def _kept_state(task: TrialTask) -> tuple[tuple[dict[str, Any], bytes] | None, str | None]:
+    """The verified kept state to extend ``task`` from, or None and a warning saying why not."""
+    path = Path(task.state)
+    if not path.exists():
+        return None, None  # kept states off, or never written: retrained silently (the driver checks the prefix)
+    try:
+        header, payload = read_snapshot(path, task.trial_id, task.seed, task.spec_hash)
+    except SnapshotError as e:
+        return None, set_aside(path, str(e), task.trial_id).replace("restarts from scratch", "is retrained from scratch")
+    points = header.get("points") or [{}]
+    last = points[-1].get("samples") if isinstance(points[-1], dict) else None
+    if header.get("samples") != task.start_samples or last != task.start_samples:
+        return None, (f"warning: kept state {path} holds {header.get('samples')} samples, the ledger's last point of trial "
+                      f"{task.trial_id} is at {task.start_samples}; the trial is retrained from scratch")
+    return (header, payload), None
+
+
 def _trainer(task: TrialTask, resume: tuple[dict[str, Any], bytes] | None):
     """A Trainer whose snapshots are this module's self-checking files (resuming from ``resume``)."""
     import torch
@@ -170,10 +227,10 @@ def _trainer(task: TrialTask, resume: tuple[dict[str, Any], bytes] | None):
     from recscale.train.trainer import EvalPoint, Trainer
 
     class CheckedTrainer(Trainer):
+        resumed_samples = 0
+
         def _save(self, path, points) -> None:
-            buf = io.BytesIO()
-            torch.save({"state": self.state.state_dict()}, buf)
-            write_snapshot(path, _header(task, points, self.state.samples, False, 0.0), buf.getvalue())
+            write_snapshot(path, _header(task, points, self.state.samples, False, 0.0), _state_payload(self.state))
 
         def _resume(self, path) -> list:
             if resume is None:
@@ -187,6 +244,7 @@ def _trainer(task: TrialTask, resume: tuple[dict[str, Any], bytes] | None):
                 raise SnapshotError(f"cannot be loaded: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
             if self.state.samples != header.get("samples"):
                 raise SnapshotError(f"holds {self.state.samples} samples, its header says {header.get('samples')}")
+            self.resumed_samples = self.state.samples
             return points
 
     return CheckedTrainer(task.model, task.train, Dataset(task.dataset), task.seed)
@@ -227,6 +285,11 @@ def run_trial(task: TrialTask, progress: Any = None) -> TrialResult:
                     resume = None
             if resume is not None and resume[0].get("finished"):
                 return TrialResult(task.trial_id, resume[0]["points"], float(resume[0]["wall_s"]), warnings=tuple(warnings))
+        from_state = False
+        if resume is None and task.start_samples > 0 and task.state is not None:  # an extension
+            resume, note = _kept_state(task)
+            warnings.extend([note] if note else [])
+            from_state = resume is not None
         total = max(task.checkpoints)
 
         def on_eval(point) -> None:
@@ -240,15 +303,25 @@ def run_trial(task: TrialTask, progress: Any = None) -> TrialResult:
         try:
             trainer, points = train(resume)
         except SnapshotError as e:  # passed its digest, yet torch cannot use it: start over
-            warnings.append(set_aside(snap, str(e), task.trial_id))
+            warnings.append(set_aside(Path(task.state) if from_state else snap, str(e), task.trial_id))
             trainer, points = train(None)
         wall = time.perf_counter() - t0
+        if task.keep_state and task.state is not None:  # before the result goes back: the driver commits after
+            try:
+                write_snapshot(task.state, _header(task, points, trainer.state.samples, True, wall), _state_payload(trainer.state))
+            except OSError as e:  # no room: the result stands; a later extension retrains this trial
+                if _is_no_space(e):
+                    return TrialResult(task.trial_id, wall_s=wall, error=f"no space left keeping its state in {task.state}",
+                                       warnings=tuple(warnings), no_space=True)
+                warnings.append(f"warning: could not keep trial {task.trial_id}'s state in {task.state} ({e}); "
+                                "extending it later retrains it")
         if snap is not None:
             try:  # the points, so that a kill before the driver's commit does not retrain the trial
                 write_snapshot(snap, _header(task, points, trainer.state.samples, True, wall))
             except OSError:  # no room for it: the result still goes back to the driver
                 pass
-        return TrialResult(task.trial_id, [p.to_dict() for p in points], wall, warnings=tuple(warnings))
+        return TrialResult(task.trial_id, [p.to_dict() for p in points], wall, warnings=tuple(warnings),
+                           resumed_samples=trainer.resumed_samples)
     except Exception as e:  # noqa: BLE001 - reported to the driver, which records the trial as failed
         return TrialResult(task.trial_id, wall_s=time.perf_counter() - t0, error=traceback.format_exc(limit=6),
                            warnings=tuple(warnings), no_space=_is_no_space(e))
