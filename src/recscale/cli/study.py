@@ -145,7 +145,7 @@ def status(db: Path = typer.Argument(..., metavar="DB", help="Ledger file.")) ->
 
     Example: recscale study status runs/tiny.db
     """
-    from recscale.errors import printable
+    from recscale.errors import RecscaleError, printable
     from recscale.study.ledger import open_existing
 
     with open_existing(db) as led:  # read-only; names from the ledger are shown escaped and cut (printable)
@@ -156,6 +156,20 @@ def status(db: Path = typer.Argument(..., metavar="DB", help="Ledger file.")) ->
         evals, rows = led.evaluation_counts()
         typer.echo(f"  {evals} evaluations, one per (trial, samples); the export has {rows} rows "
                    "(a trial's evaluations appear once per scheme it stands in)")
+        try:
+            grid, done_to = led.get_meta("checkpoints"), led.samples_done()
+        except RecscaleError as e:  # status reports counts; a damaged value only costs this line
+            grid, done_to = None, {}
+            typer.echo(f"  how far each trial got cannot be read: {e}")
+        stop = max(grid) if isinstance(grid, list) and grid and all(isinstance(c, int) for c in grid) else None
+        partly = {t: n for t, n in done_to.items() if stop is not None and n < stop}
+        if stop is not None and done_to:  # a done trial is one with committed results, not necessarily at the stop
+            typer.echo(f"  {len(done_to) - len(partly)} done trials trained to the study's stop {stop:,} samples, "
+                       f"{len(partly)} partly (rerun the spec to extend them)")
+            for t, n in sorted(partly.items())[:20]:
+                typer.echo(f"    {printable(t, 120)}: to {n:,} samples")
+            if len(partly) > 20:
+                typer.echo(f"    ... and {len(partly) - 20} more (the export's samples_done column has each)")
         for trial_id, msg in led.trial_errors().items():
             typer.echo(f"  {printable(trial_id, 120)}: {printable(msg.splitlines()[-1] if msg.strip() else '', 300)}")
 

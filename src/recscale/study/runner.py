@@ -509,8 +509,9 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
                     error = _prefix_mismatch(tid, led.trial_points(tid), result.points, starts[tid])
                     if error is not None:
                         display.warn(f"error: {error}")
-                        if tid in states:  # trained from a state that does not reproduce the ledger: not kept
-                            states[tid].unlink(missing_ok=True)
+                        for stale in (states.get(tid), snapshots.get(tid)):  # they hold the disagreeing numbers
+                            if stale is not None:
+                                stale.unlink(missing_ok=True)
                 if error is None:
                     if starts[tid] > 0:
                         led.append_points(tid, result.points, result.wall_s)
@@ -519,11 +520,11 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
                     counts["extended" if starts[tid] > 0 else "new"] += 1
                     if not opts.keep_state and tid in states:  # a state from an earlier run no longer matches
                         states[tid].unlink(missing_ok=True)
-                else:
+                    if tid in snapshots:  # committed: only now may its snapshot go
+                        snapshots[tid].unlink(missing_ok=True)
+                else:  # a failed trial keeps its snapshot: the rerun resumes from it
                     led.record_failure(tid, error)
                     failed.append(tid)
-                if tid in snapshots:  # committed (or failed): only now may its snapshot go
-                    snapshots[tid].unlink(missing_ok=True)
                 display.finish(tid, error is None)
         wall = time.perf_counter() - t0
         led.set_meta({"last_run_wall_s": wall, "last_run_workers": workers, "last_run_executor": kind,
