@@ -301,3 +301,22 @@ def test_decisions_round_trip_and_old_ledger_migrates(tmp_path):
     with Ledger(old) as led:
         led.record_decision(0, {"run": "a"})
         assert led.decisions()[0]["payload"] == {"run": "a"}
+
+
+def test_lowered_stop_keeps_points_and_new_trials_stop_there(folder, one_go, capsys):
+    """Check the documented rule for a lowered stop: finished trials keep every point (beyond it too),
+    new trials (here a new seed, through the CLI without kept states) stop at the new stop, and
+    status says they are partly trained against the study's grid."""
+    db = _copy(one_go, folder / "lower.db")
+    before = export_frame(db)
+    spec = _spec(folder, 4096, seeds="[0, 1]")
+    assert dry_run(spec, db, steps=0).kept == IDS
+    capsys.readouterr()
+    assert main(["study", "run", str(spec.source), "--db", str(db), "--quiet", "--workers", "1", "--no-keep-state"]) == 0
+    assert "6 trials, 3 run now (3 new, 0 extended)" in capsys.readouterr().out
+    after = export_frame(db)
+    pd.testing.assert_frame_equal(after[after.seed == 0].reset_index(drop=True), before)
+    assert set(after[after.seed == 1].samples_done) == {4096}
+    assert not [p for p in state_dir(db).rglob("*-s1.pt")]  # --no-keep-state
+    assert main(["study", "status", str(db)]) == 0
+    assert "3 done trials trained to the study's stop 16,384 samples, 3 partly" in capsys.readouterr().out

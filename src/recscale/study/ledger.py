@@ -10,7 +10,7 @@ committed": how far a trial got is its last evaluation (:meth:`Ledger.samples_do
 
 Tables::
 
-    meta(key, value)                      spec hash and JSON, dataset summary, versions, created_at
+    meta(key, value)                      latest spec (hash, JSON, TOML), spec_history, grid, dataset summary, versions
     trials(trial_id, seed, label, model_json, params_*, flops_per_sample, status, wall_s, finished_at,
            architecture)              model_json: the trial's resolved config; architecture: dlrm, dcnv2, wukong
     memberships(trial_id, scheme, value)  which schemes a trial stands in (the base model: all)

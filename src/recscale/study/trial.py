@@ -9,7 +9,8 @@ a tensor would load and silently change a trial's numbers. A snapshot file is th
 
     MAGIC | header length (8 bytes, little-endian) | header (JSON) | payload (torch.save) | SHA-256 of all before it
 
-and the header names the trial, its seed and the spec hash it was trained under, plus the points
+and the header names the trial, its seed and the numbers hash it was trained under (``spec_hash``:
+StudySpec.numbers_hash of its architecture, which a growing spec leaves unchanged), plus the points
 measured so far. A file that fails any check (digest, header, trial, or torch's own loading) is
 moved aside to ``<name>.corrupt`` with a one-line warning naming it, and the trial restarts from
 scratch: same seed, same batches, so it ends with the numbers of a run that never stopped. A
