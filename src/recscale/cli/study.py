@@ -116,7 +116,7 @@ def print_estimate(name: str, est) -> None:
         f"training samples: {est.samples:,}; training FLOPs: {est.train_flops:.3g}\n"
         f"estimated wall time with {est.workers} worker(s): {est.estimated_s / 60:.1f} min (calibrated on this machine)"
     )
-    if est.ledger:
+    if getattr(est, "ledger", False):  # an estimate without a ledger has no work section
         _print_work(console, est)
 
 

@@ -507,7 +507,7 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
                     raise _NoSpace(str(snapshots.get(tid, snapshot_dir(db))))
                 error = result.error
                 if error is None and starts[tid] > 0:  # an extension: the points it shares with the ledger must agree
-                    error = _prefix_mismatch(tid, led.trial_points(tid), result.points, starts[tid])
+                    error = _prefix_mismatch(tid, led.trial_points(tid), result.points, starts[tid], result.resumed_samples)
                     if error is not None:
                         display.warn(f"error: {error}")
                         for stale in (states.get(tid), snapshots.get(tid)):  # they hold the disagreeing numbers
@@ -557,14 +557,16 @@ def pending_work(spec: StudySpec, grid: list[int], samples_done: dict[str, int],
     return out
 
 
-def _prefix_mismatch(trial_id: str, ledger: list[dict[str, Any]], points: list[dict[str, Any]], start: int) -> str | None:
+def _prefix_mismatch(trial_id: str, ledger: list[dict[str, Any]], points: list[dict[str, Any]], start: int,
+                     resumed: int = 0) -> str | None:  # fmt: skip
     """Why an extension's points up to ``start`` disagree with the ledger's (bitwise NE and log loss), or None."""
     got = {p["samples"]: p for p in points}
+    how = "retrained from scratch" if resumed == 0 else f"continued from a saved state at {resumed:,} samples"
     for p in ledger:
         q = got.get(p["samples"])
         if q is None or q["ne"] != p["ne"] or q["logloss"] != p["logloss"]:
             what = "no point" if q is None else f"NE {q['ne']!r}"
-            return (f"trial {trial_id}: retrained from scratch to extend it past {start:,} samples, it gives {what} at "
+            return (f"trial {trial_id}: {how} to extend it past {start:,} samples, it gives {what} at "
                     f"{p['samples']:,} samples where the ledger has NE {p['ne']!r}; nothing was added (the ledger's points "
                     "stand). Not reproducible here (another torch, device or thread count?): keep states, or rerun on the "
                     "machine that trained it")  # fmt: skip
