@@ -82,6 +82,9 @@ class RunOptions:
         plan: trial_id → the samples to train it to (a checkpoint of the study's grid, at most the
             spec's stop). Only these trials run, each to its own target: a new one from scratch, one
             whose last point is below its target extended. None: every trial of the spec to its stop.
+        decision: A goal-driven study's choice (a JSON object with its ``step``), written to the
+            ledger's decisions under the driver's lock before the plan's trials start, so that a
+            killed study knows what it was doing (:mod:`recscale.study.goal`).
     """
 
     workers: int | None = None
@@ -97,6 +100,7 @@ class RunOptions:
     wait: bool = False
     keep_state: bool = True
     plan: dict[str, int] | None = None
+    decision: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -469,6 +473,8 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
             led.set_reference(reference_rows(ds, missing, spec.train.eval_rows))  # oracle at D: rows before D only
         if "world" in ds.meta and led.eval_floor() is None and ds.split("eval").prob is not None:
             led.set_eval_floor(eval_rows_floor(ds, spec.train.eval_rows))
+        if opts.decision is not None:
+            led.record_decision(int(opts.decision["step"]), opts.decision)
         work = pending_work(spec, grid, led.samples_done(), opts.plan)
         threads = spec.train.threads
         workers = opts.workers or opts.trials_per_device or default_trials_per_device(device, threads)
