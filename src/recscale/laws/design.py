@@ -127,8 +127,8 @@ def _number(s: str) -> float:
 
 def parse_goal(text: str) -> Goal:
     """Parse a goal (see :data:`GOAL_SYNTAX`); raises :class:`RecscaleError` with the syntax on one line."""
-    t = " ".join(str(text).strip().lower().split())
-    m = re.fullmatch(rf"\w+ at (\w+) {_NUM}(x?) within {_NUM} ?%", t)
+    t = " ".join(str(text).strip().split())  # column names keep their case; keywords match in any case
+    m = re.fullmatch(rf"\w+ at (\w+) {_NUM}([xX]?) within {_NUM} ?%", t, re.IGNORECASE)
     if m:
         axis, v, is_factor, r = m.groups()
         v = _number(v)
@@ -136,16 +136,16 @@ def parse_goal(text: str) -> Goal:
             raise RecscaleError(f"goal {text!r}: the point must be > 0; {GOAL_SYNTAX}")
         return Goal("ne_at", _number(r), axis=axis, at=None if is_factor else v, factor=v if is_factor else None,
                     text=str(text))
-    m = re.fullmatch(rf"exponent within {_NUM}", t)
+    m = re.fullmatch(rf"exponent within {_NUM}", t, re.IGNORECASE)
     if m:
         return Goal("exponent", _number(m.group(1)), text=str(text))
-    m = re.fullmatch(rf"(\w+) for \w+ {_NUM} within {_NUM} ?x", t)
+    m = re.fullmatch(rf"(\w+) for \w+ {_NUM} within {_NUM} ?x", t, re.IGNORECASE)
     if m:
         axis, v, f = m.groups()
         if _number(f) < 1:
             raise RecscaleError(f"goal {text!r}: the factor must be >= 1 (e.g. 1.5x); {GOAL_SYNTAX}")
         return Goal("x_for", _number(f), axis=axis, value=_number(v), text=str(text))
-    m = re.fullmatch(rf"target rows within {_NUM} ?%", t)
+    m = re.fullmatch(rf"target rows within {_NUM} ?%", t, re.IGNORECASE)
     if m:
         return Goal("target", _number(m.group(1)), text=str(text))
     raise RecscaleError(f"cannot read goal {text!r}; {GOAL_SYNTAX}")
