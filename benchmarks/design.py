@@ -30,34 +30,18 @@ import time
 import numpy as np
 import pandas as pd
 
-from recscale.laws.design import METHODS, Candidate, curve_candidates, evaluate, parse_goal, replay, row_candidates, with_rows
+from recscale.laws.design import (METHODS, curve_candidates, evaluate, parse_goal, replay, row_candidates, top_rows, with_rows,
+                                  without_rows)
 
 BUDGETS = (0.05, 0.10, 0.25, 0.50)
-
-
-def strip_target(cands: list[Candidate], target: set[int]) -> list[Candidate]:
-    """Candidates without the target rows; one left empty is dropped with everything that requires it."""
-    out, dropped = [], set()
-    for c in cands:
-        rows = tuple(r for r in c.rows if r not in target)
-        if not rows or (c.requires is not None and c.requires in dropped):
-            dropped.add(c.id)
-            continue
-        out.append(Candidate(c.id, rows, c.cost, c.requires, c.label))
-    return out
-
-
-def top_tenth(compute: np.ndarray) -> np.ndarray:
-    k = max(1, int(round(0.1 * len(compute))))
-    return np.sort(np.argsort(-compute, kind="stable")[:k])
 
 
 def quick_pool(db: str):
     from recscale.study.ledger import export_frame
 
     df = export_frame(db).drop_duplicates(["trial_id", "samples"]).reset_index(drop=True)
-    target = top_tenth(df["flops_per_sample"].to_numpy() * df["samples"].to_numpy())
-    cands = strip_target(curve_candidates(df, run="trial_id", samples="samples", cost_per_sample="flops_per_sample"), set(target))
+    target = top_rows(df["flops_per_sample"].to_numpy() * df["samples"].to_numpy(), 0.1)
+    cands = without_rows(curve_candidates(df, run="trial_id", samples="samples", cost_per_sample="flops_per_sample"), target)
     return dict(name="demo ledger (quick), joint law", pool=df, cands=cands, target=target, x=["params_total", "samples"], y="ne",
                 form="powerlaw_const", bootstrap=60)
 
@@ -80,8 +64,8 @@ def planted_one_x(form: str, seed: int = 0):
         y = (lo + hi) / 2
     y = y * np.exp(rng.normal(0, 0.01, x.size))
     df = pd.DataFrame({"x": x, "y": y, "cost": x})
-    target = top_tenth(x)
-    cands = strip_target(row_candidates(df, cost="cost"), set(target))
+    target = top_rows(x, 0.1)
+    cands = without_rows(row_candidates(df, cost="cost"), target)
     return dict(name=f"planted {form}, 24 runs", pool=df, cands=cands, target=target, x=["x"], y="y", form=form, bootstrap=100)
 
 
@@ -95,8 +79,8 @@ def planted_joint(seed: int = 0):
             L = 0.78 + 40.0 * N**-0.45 + 25.0 * D**-0.38
             rows.append({"run": f"N{i}", "N": N, "samples": D, "fps": 3.0 * N**0.5, "ne": L * math.exp(rng.normal(0, 0.005))})
     df = pd.DataFrame(rows)
-    target = top_tenth(df["fps"].to_numpy() * df["samples"].to_numpy())
-    cands = strip_target(curve_candidates(df, run="run", samples="samples", cost_per_sample="fps"), set(target))
+    target = top_rows(df["fps"].to_numpy() * df["samples"].to_numpy(), 0.1)
+    cands = without_rows(curve_candidates(df, run="run", samples="samples", cost_per_sample="fps"), target)
     return dict(name="planted joint law, 6 N x 15 D", pool=df, cands=cands, target=target, x=["N", "samples"], y="ne",
                 form="powerlaw_const", bootstrap=60)
 

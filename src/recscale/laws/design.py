@@ -296,6 +296,32 @@ def curve_candidates(table: Any, *, run: str = "trial_id", samples: str = "sampl
     return out
 
 
+def without_rows(candidates: list[Candidate], rows: Any) -> list[Candidate]:
+    """The candidates with ``rows`` taken out (a target region nobody may choose).
+
+    A candidate left with no rows is dropped, and so is every candidate that requires a dropped
+    one; the others keep their cost (running them still costs the same).
+    """
+    drop = {int(r) for r in rows}
+    out, dropped = [], set()
+    for c in candidates:
+        kept = tuple(r for r in c.rows if r not in drop)
+        if not kept or (c.requires is not None and c.requires in dropped):
+            dropped.add(c.id)
+            continue
+        out.append(replace(c, rows=kept))
+    return out
+
+
+def top_rows(compute: Any, fraction: float) -> np.ndarray:
+    """Positions of the highest-``compute`` ``fraction`` of rows (at least one), ascending."""
+    c = np.asarray(compute, dtype=float)
+    if not 0 < fraction < 1:
+        raise RecscaleError(f"the target fraction must be between 0 and 1 (e.g. top10%); got {fraction}")
+    k = max(1, int(round(fraction * c.size)))
+    return np.sort(np.argsort(-c, kind="stable")[:k])
+
+
 # ----------------------------------------------------------------------------------------------
 # The fitted law in parameter coordinates
 # ----------------------------------------------------------------------------------------------
