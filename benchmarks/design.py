@@ -8,9 +8,8 @@ rows" (the law's prediction on the target rows; tolerance 0, so only the budget 
 fitted on the chosen rows is then scored on the target rows: the median |log ŷ − log y| and the
 share of target rows inside the 95% prediction interval. "all runs" fits every candidate row.
 
-Budgets are nested: each design runs once to 50% and each smaller budget scores the longest prefix
-of its choices that fits (what the same design stopped earlier would have chosen, except that it
-might then have squeezed one more cheap run in).
+Each budget is a replay of its own: recscale plans to the end of its budget (see
+recscale.laws.design), so its first choices depend on the budget.
 
 Pools: the demo ledger (--db; joint law NE(params_total, samples) over every trial and every data
 doubling), planted one-x laws (power law + constant, M4, broken: 24 runs along x, cost ∝ x, 1%
@@ -85,15 +84,6 @@ def planted_joint(seed: int = 0):
                 form="powerlaw_const", bootstrap=60)
 
 
-def prefix(steps, limit: float) -> list[str]:
-    out = []
-    for s in steps:
-        if s.cost_so_far > limit * (1 + 1e-9):
-            break
-        out.append(s.choice.candidate.id)
-    return out
-
-
 def run_pool(P, reps: int, methods) -> dict:
     goal = with_rows(parse_goal("target rows within 0%"), P["target"])
     full = sum(c.cost for c in P["cands"])
@@ -106,12 +96,10 @@ def run_pool(P, reps: int, methods) -> dict:
         per = {b: {"error": [], "coverage": []} for b in BUDGETS}
         tm = time.time()
         for r in range(reps):
-            rr = replay(P["pool"], P["cands"], goal, budget_cost=max(BUDGETS) * full, method=m, seed=r, **kw)
             for b in BUDGETS:
-                ids = prefix(rr.steps, b * full)
-                _, e, c = evaluate(P["pool"], P["cands"], ids, goal, seed=r, **kw)
-                per[b]["error"].append(math.nan if e is None else e)
-                per[b]["coverage"].append(math.nan if c is None else c)
+                rr = replay(P["pool"], P["cands"], goal, budget_cost=b * full, method=m, seed=r, **kw)
+                per[b]["error"].append(math.nan if rr.target_error is None else rr.target_error)
+                per[b]["coverage"].append(math.nan if rr.coverage is None else rr.coverage)
         res["methods"][m] = {"per_budget": {str(b): v for b, v in per.items()}, "seconds": time.time() - tm}
         print(f"  {P['name']}: {m} done in {time.time() - tm:.0f}s", flush=True)
     res["seconds"] = time.time() - t0

@@ -729,11 +729,6 @@ def _startup_pick(s: _Setup, avail: list[Candidate], revealed: np.ndarray) -> Ca
     return best
 
 
-def _width(goal: Goal, st: _State, cov: np.ndarray, z: float) -> float:
-    v = np.einsum("mp,pq,mq->m", st.g, cov, st.g)
-    return _to_units(goal, st.scale * z * np.sqrt(np.maximum(v, 0.0)))
-
-
 def _posterior(cov: np.ndarray, Jr: np.ndarray, sigma2: float) -> np.ndarray:
     """Σ − ΣJᵀ(σ²I + JΣJᵀ)⁻¹JΣ: the covariance after measuring rows with Jacobian J."""
     SJ = cov @ Jr.T
@@ -741,56 +736,141 @@ def _posterior(cov: np.ndarray, Jr: np.ndarray, sigma2: float) -> np.ndarray:
     return cov - SJ @ np.linalg.solve(S, SJ.T)
 
 
+def _units_vec(goal: Goal, H: np.ndarray) -> np.ndarray:
+    """Half-widths (k, m) in the working space → k half-widths in the goal's units."""
+    if goal.kind == "exponent":
+        return H.max(axis=1)
+    if goal.kind == "x_for":
+        with np.errstate(over="ignore"):
+            return np.exp(H.max(axis=1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.mean((100.0 * np.expm1(H)) ** 2, axis=1))
+
+
+N_PLANS = 4  # with a finite budget, the ratio-greedy plan is compared with this many plans that start with a big-gain run
+
+
+class _Scorer:
+    """Every candidate's expected effect at once: its rows' Jacobians stacked (padded rows are zero, so they add nothing)."""
+
+    def __init__(self, st: _State, goal: Goal, candidates: list[Candidate], level: float):
+        self.cands, self.goal, self.g, self.scale = candidates, goal, st.g, st.scale
+        self.z = float(stats.norm.ppf(0.5 + level / 2))
+        self.sigma2 = max(st.law.sigma, 1e-6) ** 2
+        r = max(len(c.rows) for c in candidates)
+        self.Jc = np.zeros((len(candidates), r, st.J.shape[1]))
+        for i, c in enumerate(candidates):
+            self.Jc[i, : len(c.rows)] = st.J[list(c.rows)]
+        self.cost = np.array([c.cost for c in candidates])
+        index = {c.id: i for i, c in enumerate(candidates)}
+        self.req = np.array([-1 if c.requires is None else index.get(c.requires, -2) for c in candidates])
+
+    def width(self, cov: np.ndarray) -> float:
+        v = np.einsum("mp,pq,mq->m", self.g, cov, self.g)
+        return float(_units_vec(self.goal, (self.scale * self.z * np.sqrt(np.maximum(v, 0.0)))[None, :])[0])
+
+    def after(self, cov: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Widths after measuring each candidate of idx, and the log-det information gain of each."""
+        Jc = self.Jc[idx]
+        JS = Jc @ cov
+        S = JS @ Jc.transpose(0, 2, 1) + self.sigma2 * np.eye(Jc.shape[1])
+        U = JS @ self.g.T
+        red = np.sum(U * np.linalg.solve(S, U), axis=1)
+        v = np.einsum("mp,pq,mq->m", self.g, cov, self.g)[None, :] - red
+        widths = _units_vec(self.goal, self.scale * self.z * np.sqrt(np.maximum(v, 0.0)))
+        logdet = np.linalg.slogdet(S)[1] - Jc.shape[1] * math.log(self.sigma2)
+        return widths, logdet
+
+    def available(self, chosen: np.ndarray, budget_left: float) -> np.ndarray:
+        ok_req = (self.req == -1) | ((self.req >= 0) & chosen[np.maximum(self.req, 0)])
+        return np.flatnonzero(~chosen & ok_req & (self.cost <= budget_left * (1 + 1e-9)))
+
+    def step(self, cov, chosen, budget_left, method, first=None):
+        """The best next candidate (or ``first``): (index, width now, width after, score, new Σ), or None."""
+        idx = self.available(chosen, budget_left)
+        if idx.size == 0:
+            return None
+        now = self.width(cov)
+        widths, logdet = self.after(cov, idx)
+        gain = logdet if method == "d_optimal" else np.where(np.isfinite(widths) & np.isfinite(now), now - widths, 0.0)
+        score = gain / self.cost[idx]
+        if first is not None:
+            j = int(np.flatnonzero(idx == first)[0])
+        elif np.max(score) <= 0:
+            j = int(np.argmin(self.cost[idx]))  # nothing narrows it (linearised): the cheapest keeps the design moving
+        else:
+            j = int(np.argmax(score))
+        i = int(idx[j])
+        return i, now, float(widths[j]), float(score[j]), _posterior(cov, self.Jc[i], self.sigma2)
+
+    def plan(self, cov, chosen, budget_left, method, first=None, limit=None):
+        """Greedy conditional picks until the budget (or ``limit`` picks); returns (picks, final width)."""
+        chosen = chosen.copy()
+        picks = []
+        while limit is None or len(picks) < limit:
+            st = self.step(cov, chosen, budget_left, method, first if not picks else None)
+            if st is None:
+                break
+            i, now, after, score, cov = st
+            picks.append((i, now, after, score))
+            chosen[i] = True
+            budget_left -= self.cost[i]
+        return picks, self.width(cov)
+
+    def best_plan(self, cov, chosen, budget_left, method, limit=None):
+        """Ratio-greedy, compared (recscale, finite budget) with plans opening on one of the largest absolute gains.
+
+        Greedy by gain per cost fills a budget with cheap runs and can leave no room for the one
+        expensive run that matters most (the knapsack weakness of ratio greedy); taking the better
+        of both kinds of plan, each simulated to the end of the budget, guards against that.
+        """
+        base = self.plan(cov, chosen, budget_left, method, limit=None if math.isfinite(budget_left) else limit)
+        if method != "recscale" or not math.isfinite(budget_left) or not base[0]:
+            return base[0][:limit] if limit else base[0]
+        idx = self.available(chosen, budget_left)
+        widths, _ = self.after(cov, idx)
+        order = [int(idx[j]) for j in np.argsort(widths, kind="stable") if int(idx[j]) != base[0][0][0]][:N_PLANS]
+        best = base
+        for first in order:
+            alt = self.plan(cov, chosen, budget_left, method, first=first)
+            if alt[1] < best[1] * (1 - 1e-9):
+                best = alt
+        return best[0][:limit] if limit else best[0]
+
+
 def _greedy(s: _Setup, st: _State, goal: Goal, candidates: list[Candidate], chosen: set[str], revealed: np.ndarray,
             k: int, method: str, budget_left: float, rng: np.random.Generator) -> list[Choice]:
     """Up to k picks, each scored given the ones before it (Σ updated as if measured)."""
     chosen = set(chosen)
     revealed = np.asarray(revealed, dtype=int)
-    cov = st.cov
-    z = float(stats.norm.ppf(0.5 + s.level / 2))
-    sigma2 = max(st.law.sigma, 1e-6) ** 2 if st.law is not None else 1.0
+    if method in ("recscale", "d_optimal") and st.law is not None:
+        sc = _Scorer(st, goal, candidates, s.level)
+        mask = np.array([c.id in chosen for c in candidates])
+        out = []
+        for i, now, after, score in sc.best_plan(st.cov, mask, budget_left, method, limit=k):
+            c = candidates[i]
+            why = ("largest gain in log det of the information per unit cost" if method == "d_optimal"
+                   else f"narrows the goal's half-width {now:.4g} -> {after:.4g}{goal.units} for {c.cost:.3g}")
+            out.append(Choice(c, float(now), float(after), float(score), why))
+        return out
     out: list[Choice] = []
     for _ in range(k):
         avail = _available(candidates, chosen, budget_left)
         if not avail:
             break
         if method == "spec":
-            c, why, now, after, score = avail[0], "next in the pool's order", None, None, None
+            c, why = avail[0], "next in the pool's order"
         elif method == "cheapest":
-            c = min(avail, key=lambda a: a.cost)
-            why, now, after, score = "cheapest available", None, None, None
+            c, why = min(avail, key=lambda a: a.cost), "cheapest available"
         elif method == "random":
-            c = avail[int(rng.integers(len(avail)))]
-            why, now, after, score = "drawn at random", None, None, None
-        elif st.law is None:
-            c = _startup_pick(s, avail, revealed)
-            why, now, after, score = st.estimate.note or "start-up", None, None, None
+            c, why = avail[int(rng.integers(len(avail)))], "drawn at random"
         else:
-            now = _width(goal, st, cov, z)
-            best = None
-            for a in avail:
-                post = _posterior(cov, st.J[list(a.rows)], sigma2)
-                if method == "d_optimal":
-                    sign, ld_now = np.linalg.slogdet(cov)
-                    sign2, ld_after = np.linalg.slogdet(post)
-                    gain = (ld_now - ld_after) if sign > 0 and sign2 > 0 else 0.0
-                    after_w = _width(goal, st, post, z)
-                else:
-                    after_w = _width(goal, st, post, z)
-                    gain = now - after_w if math.isfinite(now) and math.isfinite(after_w) else 0.0
-                sc = gain / a.cost
-                if best is None or sc > best[0] * (1 + 1e-12) + 1e-300:
-                    best = (sc, a, post, after_w)
-            score, c, post, after = best
-            cov = post
-            why = ("largest gain in log det of the information per unit cost" if method == "d_optimal"
-                   else f"narrows the goal's half-width {now:.4g} -> {after:.4g}{goal.units} for {c.cost:.3g}")
-            now = float(now)
-        out.append(Choice(c, now, after, score, why))
+            c, why = _startup_pick(s, avail, revealed), st.estimate.note or "start-up"
+        out.append(Choice(c, None, None, None, why))
         chosen.add(c.id)
         revealed = np.concatenate([revealed, np.asarray(c.rows, dtype=int)])
         budget_left -= c.cost
-        if st.law is None and method in ("recscale", "d_optimal"):
+        if method in ("recscale", "d_optimal"):
             break  # start-up: one at a time, the caller refits and checks fittability again
     return out
 
@@ -963,6 +1043,7 @@ def replay(pool: Any, candidates: list[Candidate], goal: Goal, *, x: list[str], 
     st: _State | None = None
     fit_cost = -1.0
     stopped = "pool exhausted"
+    plan: list[Choice] = []
     while True:
         if max_picks is not None and len(chosen) >= max_picks:
             stopped = "budget spent"
@@ -983,13 +1064,24 @@ def replay(pool: Any, candidates: list[Candidate], goal: Goal, *, x: list[str], 
         if not _available(candidates, chosen_set, budget_cost - spent):
             stopped = "budget spent" if any(c.id not in chosen_set for c in candidates) else "pool exhausted"
             break
+        if est is not None:
+            plan = []  # refitted: plan again
         base = st if st is not None else _State(None, GoalEstimate(None, None, None, level, None, False, int(rows.size), ""))
-        picks = _greedy(s, base, goal, candidates, chosen_set, rows, 1, method, budget_cost - spent, rng)
+        if adaptive and base.law is not None:
+            # Between refits the picks follow the plan made at the last refit: the greedy conditional batch,
+            # to the end of the budget (Σ updated with each pick; no y is needed for that).
+            ok = {c.id for c in _available(candidates, chosen_set, budget_cost - spent)}
+            if not plan or plan[0].candidate.id not in ok:
+                plan = _greedy(s, base, goal, candidates, chosen_set, rows, len(candidates), method, budget_cost - spent, rng)
+            picks = plan[:1]
+            plan = plan[1:]
+        else:
+            picks = _greedy(s, base, goal, candidates, chosen_set, rows, 1, method, budget_cost - spent, rng)
         if not picks:
             break
         p = picks[0]
         if adaptive and st is not None and st.law is not None:
-            # Keep the conditional Σ for the next pick of this batch.
+            # Keep the conditional Σ for a plan made again before the next refit.
             post = _posterior(st.cov, st.J[list(p.candidate.rows)], max(st.law.sigma, 1e-6) ** 2)
             st = replace(st, cov=post)
         chosen.append(p.candidate.id)
