@@ -21,5 +21,5 @@ def test_help_lists_every_command_group():
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         assert main(["--help"]) == 0
-    for name in ("data", "study", "fit", "plan", "report", "demo"):
+    for name in ("data", "study", "fit", "plan", "design", "report", "demo"):
         assert f" {name} " in buf.getvalue()

@@ -16,6 +16,7 @@ import typer
 from recscale import __version__
 from recscale.cli import data as data_cli
 from recscale.cli import demo as demo_cli
+from recscale.cli import design as design_cli
 from recscale.cli import example as example_cli
 from recscale.cli import laws as laws_cli
 from recscale.cli import report as report_cli
@@ -36,6 +37,7 @@ app.add_typer(study_cli.app, name="study")
 laws_cli.register(app)  # fit, plan
 report_cli.register(app)  # report
 demo_cli.register(app)  # demo
+design_cli.register(app)  # design
 example_cli.register(app)  # example
 
 

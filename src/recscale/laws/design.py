@@ -1,0 +1,1103 @@
+"""Goal-driven design: which run to measure next, scored by how much it narrows a goal's interval per unit cost.
+
+A *goal* is one number computed from a fitted law (a one-x law of any form :func:`fit_power_law`
+fits, or the joint law NE(N, D) of :func:`fit_joint_law`): the NE at a point beyond the data, the
+NE the compute-optimal frontier reaches at a compute budget, the exponent, the x a target NE needs,
+or the predictions on a set of target rows. Its estimate and 95% interval are the laws engine's:
+the goal evaluated on every bootstrap refit of the law, with the engine's interval method (the
+expanded percentile for one-x laws, the percentile for the joint law). No other model is fitted.
+
+**The rule.** A *pool* is a table whose x (and cost) are known for every row and whose y is known
+only for the rows of the candidates already chosen. With the law fitted on the chosen rows:
+
+* Σ: the covariance of the law's parameters over its bootstrap refits (in the fitter's own
+  coordinates: log α, β, γ…; the joint law's (log A, log B, log E, α, β)), the current uncertainty.
+  Refits outside the 1–99% range of any parameter are left out of Σ, so one refit that ran off to
+  a plateau does not dominate it.
+* σ²: the residual noise of the fit in log y (:attr:`PowerLawFit.noise_log`; the joint law's
+  √(SSE/(n − 5)) of its log residuals).
+* J_c: the Jacobian of log ŷ with respect to the parameters at the candidate's rows (central
+  differences). A candidate's y is imputed as the current prediction; in this linearisation only
+  its position enters, so the imputation is exact.
+* g: the gradient of the goal functional (central differences; for target rows one row per row).
+
+After measuring candidate c the expected covariance is (Σ⁻¹ + J_cᵀJ_c/σ²)⁻¹, computed without
+inverting Σ as Σ − ΣJ_cᵀ(σ²I + J_cΣJ_cᵀ)⁻¹J_cΣ. The goal's half-width is z·√(gᵀΣg) (for target rows,
+the root mean square over rows), converted to the goal's units and scaled so that the current one
+equals the bootstrap interval's. **Score = (width_now − width_after) / cost**; the best available
+candidate is chosen. Several at once are chosen greedily: Σ is updated with each pick as if it had
+been measured, then the next is scored (a conditional batch, not top-k, so two near-identical
+runs are not both chosen for the same information).
+
+**Start-up.** Until the law is fittable on the chosen rows (one-x: at least 2× its free
+parameters and one more distinct x than parameters; joint: 10 rows, 3 distinct N and 3 distinct
+D; and a bootstrap with at least 10 usable refits), the next run is the one that spreads the design
+most: among the available candidates costing at most their median, the one whose rows lie
+farthest (in log x, each x column scaled to [0, 1] over the pool) from every row already chosen;
+the first is the cheapest.
+
+**Baselines** (:data:`METHODS`): ``"spec"`` (the candidates' own order, as a study grid runs
+today), ``"random"``, ``"cheapest"`` (cheapest first), ``"d_optimal"`` (the same Σ, J and σ², scored
+by the gain in log det of the information, log det(I + J_cΣJ_cᵀ/σ²), per unit cost: goal-blind)
+and ``"recscale"`` (the rule above).
+
+:func:`replay` runs a design on a pool whose y is all measured, revealing a candidate's y only
+when it is chosen, and refits when the cost spent has grown by ``refit_growth`` since the last fit
+(greedy conditional picks in between).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from recscale.errors import RecscaleError
+from recscale.laws._common import percentile_interval
+from recscale.laws.forms import FORMS, log_params, n_free, x_for_value
+from recscale.laws.forms import predict as form_predict
+from recscale.laws.joint import compute_optimal, fit_joint_law
+from recscale.laws.powerlaw import fit_power_law
+from recscale.laws.table import require_columns
+
+METHODS = ("recscale", "spec", "random", "cheapest", "d_optimal")
+GOAL_SYNTAX = ("goal must be one of: 'ne at compute 10x within 0.5%' (or an absolute FLOPs value), "
+               "'ne at <x column> <value|Nx> within 0.5%', 'exponent within 0.05', "
+               "'<x column> for ne <value> within 1.5x', 'target rows within 1%'")
+BUDGET_SYNTAX = "budget must be one of: '1e15 flops', '30m' / '2h' / '90s' (wall time), '12 trials', '25%' (of the pool's full cost)"
+DEFAULT_BOOTSTRAP = 100  # refits per design fit: Σ and the 95% interval need ~100; the joint law's cost grows with it
+MIN_DRAWS = 10
+
+
+# ----------------------------------------------------------------------------------------------
+# Goals and budgets
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What a study is for: one number from the fitted law, and how precisely it must be known.
+
+    Attributes:
+        kind: ``"ne_at"`` (the law's y at a point), ``"exponent"`` (β of a one-x law: the slope
+            after the break for the broken law, −c for M4; the data exponent β of the joint law),
+            ``"x_for"`` (the x at which y reaches ``value``) or ``"target"`` (y on ``rows``).
+        tolerance: The half-width to reach, in the goal's units: percent of y for ``ne_at`` and
+            ``target`` (root mean square over the rows), absolute for ``exponent``, a factor for
+            ``x_for``.
+        axis: The x column of ``ne_at`` / ``x_for``, or ``"compute"`` (``ne_at`` with the joint law:
+            the compute-optimal frontier).
+        at: An absolute x (or FLOPs) for ``ne_at``; None when ``factor`` is given.
+        factor: A multiple of the pool's largest x (or compute) for ``ne_at``.
+        value: The target y of ``x_for``.
+        rows: Positions of the target rows in the pool (``target``); set with :func:`with_rows`.
+        text: The text it was parsed from.
+    """
+
+    kind: str
+    tolerance: float
+    axis: str | None = None
+    at: float | None = None
+    factor: float | None = None
+    value: float | None = None
+    rows: tuple[int, ...] = ()
+    text: str = ""
+
+    @property
+    def units(self) -> str:
+        """How ``tolerance`` and half-widths are expressed."""
+        return {"ne_at": "%", "target": "%", "exponent": "", "x_for": "x"}[self.kind]
+
+    def met(self, estimate: GoalEstimate) -> bool:
+        """True when the estimate's half-width is finite and within the tolerance."""
+        hw = estimate.half_width
+        return hw is not None and math.isfinite(hw) and hw <= self.tolerance
+
+
+_NUM = r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
+
+
+def _number(s: str) -> float:
+    return float(s)
+
+
+def parse_goal(text: str) -> Goal:
+    """Parse a goal (see :data:`GOAL_SYNTAX`); raises :class:`RecscaleError` with the syntax on one line."""
+    t = " ".join(str(text).strip().split())  # column names keep their case; keywords match in any case
+    m = re.fullmatch(rf"\w+ at (\w+) {_NUM}([xX]?) within {_NUM} ?%", t, re.IGNORECASE)
+    if m:
+        axis, v, is_factor, r = m.groups()
+        v = _number(v)
+        if v <= 0:
+            raise RecscaleError(f"goal {text!r}: the point must be > 0; {GOAL_SYNTAX}")
+        return Goal("ne_at", _number(r), axis=axis, at=None if is_factor else v, factor=v if is_factor else None,
+                    text=str(text))
+    m = re.fullmatch(rf"exponent within {_NUM}", t, re.IGNORECASE)
+    if m:
+        return Goal("exponent", _number(m.group(1)), text=str(text))
+    m = re.fullmatch(rf"(\w+) for \w+ {_NUM} within {_NUM} ?x", t, re.IGNORECASE)
+    if m:
+        axis, v, f = m.groups()
+        if _number(f) < 1:
+            raise RecscaleError(f"goal {text!r}: the factor must be >= 1 (e.g. 1.5x); {GOAL_SYNTAX}")
+        return Goal("x_for", _number(f), axis=axis, value=_number(v), text=str(text))
+    m = re.fullmatch(rf"target rows within {_NUM} ?%", t, re.IGNORECASE)
+    if m:
+        return Goal("target", _number(m.group(1)), text=str(text))
+    raise RecscaleError(f"cannot read goal {text!r}; {GOAL_SYNTAX}")
+
+
+def with_rows(goal: Goal, rows: Any) -> Goal:
+    """The goal with its target rows (positions in the pool) set."""
+    return replace(goal, rows=tuple(int(r) for r in rows))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much a design may spend.
+
+    Attributes:
+        kind: ``"flops"``, ``"seconds"`` (wall), ``"trials"`` (candidates chosen) or ``"fraction"``
+            (of the pool's full cost).
+        amount: The amount in those units (a fraction in (0, 1] for ``"fraction"``).
+    """
+
+    kind: str
+    amount: float
+
+    def cost_limit(self, full_cost: float) -> float:
+        """The limit in the candidates' cost units (``"fraction"`` of ``full_cost``; FLOPs and seconds as given; inf for trials)."""
+        if self.kind == "fraction":
+            return self.amount * full_cost
+        return math.inf if self.kind == "trials" else self.amount
+
+    @property
+    def max_picks(self) -> int | None:
+        """The most candidates to choose (``"trials"`` only)."""
+        return int(self.amount) if self.kind == "trials" else None
+
+
+def parse_budget(text: str) -> Budget:
+    """Parse a budget (see :data:`BUDGET_SYNTAX`); raises :class:`RecscaleError` on one line."""
+    t = " ".join(str(text).strip().lower().split())
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    for pattern, build in (
+        (rf"{_NUM} ?flops?", lambda v: Budget("flops", v)),
+        (rf"{_NUM} ?([smh])", None),
+        (rf"{_NUM} ?trials?", lambda v: Budget("trials", v)),
+        (rf"{_NUM} ?%", lambda v: Budget("fraction", v / 100.0)),
+    ):
+        m = re.fullmatch(pattern, t)
+        if not m:
+            continue
+        v = _number(m.group(1))
+        b = Budget("seconds", v * units[m.group(2)]) if build is None else build(v)
+        if b.amount <= 0 or (b.kind == "fraction" and b.amount > 1) or (b.kind == "trials" and v != int(v)):
+            raise RecscaleError(f"budget {text!r} is out of range (> 0; a percentage up to 100%; whole trials); {BUDGET_SYNTAX}")
+        return b
+    raise RecscaleError(f"cannot read budget {text!r}; {BUDGET_SYNTAX}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Candidates
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A run that can be chosen: it reveals the y of ``rows`` (positions in the pool table).
+
+    Attributes:
+        id: Unique name.
+        rows: Positions of the rows it reveals.
+        cost: What it costs (FLOPs, seconds: any unit, the same for all candidates of a pool).
+        requires: The id of the candidate that must be chosen first (the previous data doubling
+            of the same run), or None.
+        label: Words for a person.
+    """
+
+    id: str
+    rows: tuple[int, ...]
+    cost: float
+    requires: str | None
+    label: str
+
+
+def row_candidates(table: Any, *, cost: str, id_col: str | None = None) -> list[Candidate]:
+    """One candidate per row of ``table`` (a table of finished runs), costing ``table[cost]``."""
+    require_columns(table, [cost] + ([id_col] if id_col else []), where="row_candidates")
+    c = table[cost].to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(c) | (c <= 0))
+    if bad.size:
+        raise RecscaleError(f"row_candidates: column {cost!r} must be finite and > 0 (the cost of each run); row {int(bad[0])} has {c[bad[0]]}")
+    ids = [str(v) for v in table[id_col]] if id_col else [f"row{i}" for i in range(len(table))]
+    return [Candidate(id=ids[i], rows=(i,), cost=float(c[i]), requires=None, label=ids[i]) for i in range(len(table))]
+
+
+def curve_candidates(table: Any, *, run: str = "trial_id", samples: str = "samples", cost_per_sample: str = "flops_per_sample",
+                     stops: Any = None) -> list[Candidate]:
+    """A learning-curve pool: one candidate per run per data doubling.
+
+    Candidate k of a run reveals its rows with samples in (stop_{k−1}, stop_k], requires candidate
+    k − 1 of that run, and costs cost_per_sample × (stop_k − stop_{k−1}) (the first: × stop_0).
+
+    Args:
+        table: One row per run and checkpoint (positions are the row ids of the candidates).
+        run, samples, cost_per_sample: Columns (cost_per_sample: the run's first value is used).
+        stops: Sample counts at which a run may stop (each run's are capped at its last
+            checkpoint, which is always a stop). Default: each run's own checkpoints at every
+            doubling from its first (the largest checkpoint ≤ first·2^k).
+
+    Order: runs in order of first appearance, stops ascending (the order a fixed study runs them).
+    """
+    require_columns(table, [run, samples, cost_per_sample], where="curve_candidates")
+    runs = table[run].to_numpy()
+    s_all = table[samples].to_numpy(dtype=float)
+    cps_all = table[cost_per_sample].to_numpy(dtype=float)
+    if np.any(~np.isfinite(s_all) | (s_all <= 0)):
+        raise RecscaleError(f"curve_candidates: column {samples!r} must be finite and > 0")
+    out: list[Candidate] = []
+    seen: dict[Any, None] = {}
+    for r in runs:
+        seen.setdefault(r, None)
+    for r in seen:
+        pos = np.flatnonzero(runs == r)
+        s = s_all[pos]
+        cps = float(cps_all[pos[0]])
+        if not (math.isfinite(cps) and cps > 0):
+            raise RecscaleError(f"curve_candidates: column {cost_per_sample!r} must be finite and > 0; run {r!r} has {cps}")
+        checkpoints = np.unique(s)
+        if stops is None:
+            st = []
+            k = 0
+            while True:
+                ok = checkpoints[checkpoints <= checkpoints[0] * 2.0**k * (1 + 1e-9)]
+                if not st or ok[-1] > st[-1]:
+                    st.append(float(ok[-1]))
+                if ok[-1] >= checkpoints[-1]:
+                    break
+                k += 1
+        else:
+            st = sorted({float(v) for v in stops if v < checkpoints[-1]} | {float(checkpoints[-1])})
+        prev = 0.0
+        prev_id = None
+        for stop in st:
+            rows = tuple(int(p) for p in pos[(s > prev) & (s <= stop)])
+            if not rows:
+                continue
+            cid = f"{r}@{stop:.10g}"
+            what = f"{r} to {stop:.6g} {samples}" if prev_id is None else f"extend {r} {prev:.6g} -> {stop:.6g} {samples}"
+            out.append(Candidate(id=cid, rows=rows, cost=cps * (stop - prev), requires=prev_id, label=what))
+            prev, prev_id = stop, cid
+    return out
+
+
+def without_rows(candidates: list[Candidate], rows: Any) -> list[Candidate]:
+    """The candidates with ``rows`` taken out (a target region nobody may choose).
+
+    A candidate left with no rows is dropped, and so is every candidate that requires a dropped
+    one; the others keep their cost (running them still costs the same).
+    """
+    drop = {int(r) for r in rows}
+    out, dropped = [], set()
+    for c in candidates:
+        kept = tuple(r for r in c.rows if r not in drop)
+        if not kept or (c.requires is not None and c.requires in dropped):
+            dropped.add(c.id)
+            continue
+        out.append(replace(c, rows=kept))
+    return out
+
+
+def top_rows(compute: Any, fraction: float) -> np.ndarray:
+    """Positions of the highest-``compute`` ``fraction`` of rows (at least one), ascending."""
+    c = np.asarray(compute, dtype=float)
+    if not 0 < fraction < 1:
+        raise RecscaleError(f"the target fraction must be between 0 and 1 (e.g. top10%); got {fraction}")
+    k = max(1, int(round(fraction * c.size)))
+    return np.sort(np.argsort(-c, kind="stable")[:k])
+
+
+# ----------------------------------------------------------------------------------------------
+# The fitted law in parameter coordinates
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Law:
+    """A fitted law as a function of a parameter vector θ (for Σ, Jacobians and goals)."""
+
+    kind: str  # "1x" or "joint"
+    fit: Any
+    theta: np.ndarray
+    draws: np.ndarray  # (B, p), NaN rows for failed refits
+    sigma: float
+    names: tuple[str, ...]
+    logs: tuple[bool, ...]
+    dof: int
+
+    def params(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """Parameter dict (one-x forms) from θ of shape (p,) or (B, p)."""
+        th = np.asarray(theta, dtype=float)
+        out = {k: np.asarray(v, dtype=float) for k, v in self.fit.params.items()}
+        if th.ndim == 2:
+            out = {k: np.full(th.shape[0], v) for k, v in out.items()}
+        for j, (name, lg) in enumerate(zip(self.names, self.logs)):
+            with np.errstate(over="ignore"):
+                out[name] = np.exp(th[..., j]) if lg else th[..., j]
+        return out
+
+    def logpred(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """log ŷ at rows X (n, d): shape (n,) for θ (p,), (B, n) for θ (B, p)."""
+        th = np.asarray(theta, dtype=float)
+        if self.kind == "joint":
+            lN, lD = np.log(X[:, 0]), np.log(X[:, 1])
+            c = [th[..., i, None] for i in range(5)]
+            return np.logaddexp(np.logaddexp(c[0] - c[3] * lN, c[1] - c[4] * lD), c[2])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(form_predict(self.fit.form, self.params(th), X[:, 0]))
+
+
+def _one_x_law(fit) -> _Law:
+    names = tuple(fit.free)
+    lp = log_params(fit.form)
+    logs = tuple(n in lp for n in names)
+    draws = np.full((0, len(names)), np.nan)
+    if fit.draws:
+        cols = []
+        for n, lg in zip(names, logs):
+            v = np.asarray(fit.draws[n], dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cols.append(np.log(v) if lg else v)
+        draws = np.stack(cols, axis=1)
+    theta = np.array([math.log(fit.params[n]) if lg else fit.params[n] for n, lg in zip(names, logs)], dtype=float)
+    return _Law("1x", fit, theta, draws, float(fit.noise_log), names, logs, int(fit.dof))
+
+
+def _joint_law(fit, X: np.ndarray, ylog: np.ndarray) -> _Law:
+    theta = np.asarray(fit.theta, dtype=float)
+    d = fit.draws
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = np.stack([np.log(d["A"]), np.log(d["B"]), np.log(d["E"]), d["alpha"], d["beta"]], axis=1) if d else np.full((0, 5), np.nan)
+    law = _Law("joint", fit, theta, draws, 0.0, ("a", "b", "e", "alpha", "beta"), (False,) * 5, max(len(ylog) - 5, 1))
+    r = ylog - law.logpred(theta, X)
+    return replace(law, sigma=float(math.sqrt(np.sum(r**2) / law.dof)))
+
+
+def _robust_cov(draws: np.ndarray) -> np.ndarray | None:
+    """Covariance of the refits, leaving out those outside the 1–99% range of any parameter."""
+    d = draws[np.all(np.isfinite(draws), axis=1)]
+    if len(d) < MIN_DRAWS:
+        return None
+    lo, hi = np.percentile(d, 1, axis=0), np.percentile(d, 99, axis=0)
+    keep = np.all((d >= lo) & (d <= hi), axis=1)
+    if keep.sum() >= MIN_DRAWS:
+        d = d[keep]
+    S = np.cov(d, rowvar=False).reshape(d.shape[1], d.shape[1])
+    return S + np.diag(1e-12 * (np.abs(np.diag(S)) + 1e-12))
+
+
+def _jacobian(f, theta: np.ndarray) -> np.ndarray:
+    """Central differences of f (θ (B, p) → (B, m)) at θ: shape (m, p)."""
+    p = theta.size
+    h = 1e-5 * np.maximum(1.0, np.abs(theta))
+    T = np.concatenate([theta + np.diag(h), theta - np.diag(h)])
+    F = np.asarray(f(T), dtype=float).reshape(2 * p, -1)
+    return ((F[:p] - F[p:]) / (2 * h[:, None])).T
+
+
+# ----------------------------------------------------------------------------------------------
+# Goal functionals
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """Pool arrays and design settings shared by one design step."""
+
+    X: np.ndarray  # (n, d) x of every pool row (known)
+    x_cols: tuple[str, ...]
+    fps: np.ndarray | None  # FLOPs per sample of every pool row (compute goals)
+    form: str
+    bootstrap: int
+    level: float
+
+
+def _goal_function(law: _Law, goal: Goal, s: _Setup):
+    """θ (B, p) → goal values in its working space (log y, raw exponent, log x): (B,) or (B, m)."""
+    X = s.X
+    if goal.kind == "target":
+        if not goal.rows:
+            raise RecscaleError("goal 'target rows': no target rows are set (give them with with_rows or --target)")
+        Xt = X[list(goal.rows)]
+        return lambda th: law.logpred(th, Xt)
+    if goal.kind == "exponent":
+        if law.kind == "joint":
+            return lambda th: np.asarray(th)[..., 4]
+        form = law.fit.form
+        name = "beta2" if form == "broken_powerlaw" else ("c" if form == "m4" else "beta")
+        sign = -1.0 if form == "m4" else 1.0
+        return lambda th: sign * np.asarray(law.params(th)[name], dtype=float)
+    axis = goal.axis
+    if law.kind == "1x":
+        if axis not in (s.x_cols[0], "x"):
+            raise RecscaleError(f"goal {goal.text!r}: a one-x law along {s.x_cols[0]!r} takes '{s.x_cols[0]}' (or 'x') as the axis; "
+                                f"got {axis!r}")
+        xmax = float(np.max(X[:, 0]))
+        if goal.kind == "ne_at":
+            xs = np.array([[goal.at if goal.at is not None else goal.factor * xmax]])
+            return lambda th: law.logpred(th, xs)[..., 0]
+        xlo = float(np.min(X[:, 0]))
+
+        def xfor(th):
+            th2 = np.atleast_2d(th)
+            with np.errstate(divide="ignore"):
+                return np.log(x_for_value(law.fit.form, law.params(th2), goal.value, xlo, xmax))
+        return xfor
+    Ncol, Dcol = s.x_cols
+    Nmax, Dmax = float(np.max(X[:, 0])), float(np.max(X[:, 1]))
+    if goal.kind == "x_for":
+        if axis not in (Ncol, Dcol):
+            raise RecscaleError(f"goal {goal.text!r}: with the joint law the axis is {Ncol!r} or {Dcol!r}; got {axis!r}")
+        lt = math.log(goal.value)
+
+        def xfor_joint(th):
+            th = np.atleast_2d(th)
+            a, b, e, al, be = (th[:, i] for i in range(5))
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                if axis == Dcol:  # D at the largest N: B/D^β = y − E − A/N^α
+                    rest = np.exp(lt) - np.exp(e) - np.exp(a - al * math.log(Nmax))
+                    out = (b - np.log(rest)) / be
+                else:
+                    rest = np.exp(lt) - np.exp(e) - np.exp(b - be * math.log(Dmax))
+                    out = (a - np.log(rest)) / al
+            return np.where(rest > 0, out, np.inf)
+        return xfor_joint
+    if axis == "compute":
+        if s.fps is None:
+            raise RecscaleError(f"goal {goal.text!r} needs the FLOPs per sample of every row (the flops_per_sample column)")
+        C = goal.at if goal.at is not None else goal.factor * float(np.max(s.fps * X[:, 1]))
+        N_u, idx = np.unique(X[:, 0], return_index=True)
+        pairs = (N_u, s.fps[idx])
+        bounds = (float(N_u[0]), float(N_u[-1]))
+
+        def frontier(th):
+            th = np.atleast_2d(th)
+            out = np.empty(len(th))
+            for i, row in enumerate(th):
+                if not np.all(np.isfinite(row)):
+                    out[i] = np.nan
+                    continue
+                f = replace(law.fit, theta=tuple(float(v) for v in row))
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    out[i] = math.log(float(compute_optimal(f, C, flops_per_sample=pairs, n_bounds=bounds, grid_size=60).loss[0]))
+            return out
+        return frontier
+    if axis not in (Ncol, Dcol):
+        raise RecscaleError(f"goal {goal.text!r}: with the joint law the axis is 'compute', {Ncol!r} or {Dcol!r}; got {axis!r}")
+    j = 0 if axis == Ncol else 1
+    v = goal.at if goal.at is not None else goal.factor * float(np.max(X[:, j]))
+    pt = np.array([[v, Dmax]]) if j == 0 else np.array([[Nmax, v]])
+    return lambda th: law.logpred(th, pt)[..., 0]
+
+
+def _to_units(goal: Goal, half_log: np.ndarray) -> float:
+    """A half-width in the working space → the goal's units (target: root mean square over rows)."""
+    h = np.asarray(half_log, dtype=float)
+    if goal.kind == "exponent":
+        return float(np.max(h))
+    if goal.kind == "x_for":
+        return float(np.exp(np.max(h)))
+    with np.errstate(over="ignore"):
+        pct = 100.0 * np.expm1(h)
+    return float(np.sqrt(np.mean(pct**2)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Estimate
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoalEstimate:
+    """The goal's value and interval from the law fitted on the rows measured so far.
+
+    Attributes:
+        value, lo, hi: Estimate and interval in natural units (y, exponent, x; for target rows
+            the geometric means over the rows); None when no law could be fitted.
+        level: Confidence level.
+        half_width: In the goal's units (see :class:`Goal`); inf when unbounded, None when no fit.
+        met: Whether the goal is met.
+        n_rows: Rows the law was fitted on.
+        law: What was fitted, in words.
+        note: Why there is no estimate, or a caveat.
+    """
+
+    value: float | None
+    lo: float | None
+    hi: float | None
+    level: float
+    half_width: float | None
+    met: bool
+    n_rows: int
+    law: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class _State:
+    """One design step: the law on the chosen rows, its Σ, the pool's Jacobian and the goal's."""
+
+    law: _Law | None
+    estimate: GoalEstimate
+    cov: np.ndarray | None = None
+    J: np.ndarray | None = None  # (n_pool, p)
+    g: np.ndarray | None = None  # (m, p)
+    scale: float = 1.0  # bootstrap half-width / linearised half-width (working space)
+    goal_draws: np.ndarray | None = field(default=None, repr=False)
+
+
+def _setup(pool: Any, x: list[str], y: str, goal: Goal, form: str, bootstrap: int, level: float, flops_per_sample: str) -> _Setup:
+    if isinstance(x, str):
+        x = [x]
+    if len(x) not in (1, 2):
+        raise RecscaleError(f"design: give one x column (a one-x law) or two (the joint law N, D); got {len(x)}")
+    if form not in FORMS:
+        raise RecscaleError(f"design: form must be one of {', '.join(FORMS)}; got {form!r}")
+    require_columns(pool, list(x) + [y], where="design")
+    X = pool[list(x)].to_numpy(dtype=float)
+    bad = np.argwhere(~np.isfinite(X) | (X <= 0))
+    if bad.size:
+        i, j = bad[0]
+        raise RecscaleError(f"design: column {x[j]!r} must be finite and > 0 in every row (x is known for every candidate); row {i} has {X[i, j]}")
+    fps = None
+    if goal.kind == "ne_at" and goal.axis == "compute":
+        if len(x) != 2:
+            raise RecscaleError(f"goal {goal.text!r} is a point of the compute-optimal frontier: give two x columns (N, D) for the joint law")
+        require_columns(pool, [flops_per_sample], where=f"goal {goal.text!r}")
+        fps = pool[flops_per_sample].to_numpy(dtype=float)
+    if goal.kind == "target":
+        bad_rows = [r for r in goal.rows if not 0 <= r < len(pool)]
+        if bad_rows:
+            raise RecscaleError(f"goal 'target rows': row {bad_rows[0]} is not in the pool (0..{len(pool) - 1})")
+    return _Setup(X=X, x_cols=tuple(x), fps=fps, form=form, bootstrap=int(bootstrap), level=float(level))
+
+
+def _fittable(s: _Setup, rows: np.ndarray) -> str | None:
+    """Why the law cannot be fitted on these rows yet (None if it can be tried)."""
+    n = rows.size
+    if len(s.x_cols) == 2:
+        dn, dd = np.unique(s.X[rows, 0]).size, np.unique(s.X[rows, 1]).size
+        if n < 10 or dn < 3 or dd < 3:
+            return f"start-up: the joint law needs 10 rows, 3 distinct {s.x_cols[0]} and 3 distinct {s.x_cols[1]}; have {n}, {dn}, {dd}"
+        return None
+    k = n_free(s.form, False)
+    dx = np.unique(s.X[rows, 0]).size
+    if n < 2 * k or dx < k + 1:
+        return f"start-up: the {s.form} law needs {2 * k} rows and {k + 1} distinct {s.x_cols[0]}; have {n}, {dx}"
+    return None
+
+
+def _state(s: _Setup, goal: Goal, rows: np.ndarray, yv: np.ndarray, seed: int) -> _State:
+    """Fit the law on the chosen rows and compute everything a step needs (never raises for too few rows)."""
+    law_txt = f"{s.form} along {s.x_cols[0]}" if len(s.x_cols) == 1 else f"joint law E + A/{s.x_cols[0]}^alpha + B/{s.x_cols[1]}^beta"
+    empty = GoalEstimate(None, None, None, s.level, None, False, int(rows.size), law_txt)
+    why = _fittable(s, rows)
+    if why is None and np.any(~np.isfinite(yv) | (yv <= 0)):
+        why = "some chosen rows have no positive, finite y"
+    if why is not None:
+        return _State(None, replace(empty, note=why))
+    X = s.X[rows]
+    try:
+        if len(s.x_cols) == 2:
+            fit = fit_joint_law(X[:, 0], X[:, 1], yv, bootstrap=s.bootstrap, seed=seed)
+            law = _joint_law(fit, X, np.log(yv))
+        else:
+            fit = fit_power_law(X[:, 0], yv, form=s.form, bootstrap=s.bootstrap, seed=seed)
+            law = _one_x_law(fit)
+    except RecscaleError as e:
+        return _State(None, replace(empty, note=f"start-up: the law cannot be fitted yet ({e})"))
+    cov = _robust_cov(law.draws)
+    if cov is None:
+        return _State(None, replace(empty, note=f"start-up: fewer than {MIN_DRAWS} usable bootstrap refits"))
+    G = _goal_function(law, goal, s)
+    g_hat = np.asarray(G(law.theta[None, :]), dtype=float).reshape(-1)
+    gd = np.asarray(G(law.draws), dtype=float).reshape(len(law.draws), -1)
+    if law.kind == "1x":
+        lo, hi = law.fit.stat_interval(gd, g_hat, level=s.level)
+    else:
+        lo, hi = percentile_interval(gd, s.level)
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    with np.errstate(invalid="ignore"):
+        half = np.maximum(hi - g_hat, g_hat - lo)
+    half = np.where(np.isfinite(g_hat), half, np.inf)
+    hw = _to_units(goal, half)
+    if goal.kind == "exponent":
+        value, vlo, vhi = float(g_hat[0]), float(lo[0]), float(hi[0])
+    else:
+        with np.errstate(over="ignore"):
+            value, vlo, vhi = (float(np.exp(np.mean(v))) for v in (g_hat, lo, hi))
+    est = GoalEstimate(value, vlo, vhi, s.level, hw, bool(math.isfinite(hw) and hw <= goal.tolerance), int(rows.size), law_txt,
+                       "" if math.isfinite(hw) else "the interval is unbounded")
+    J = _jacobian(lambda T: law.logpred(T, s.X), law.theta)
+    g = _jacobian(lambda T: np.asarray(G(T), dtype=float).reshape(len(T), -1), law.theta)
+    z = float(stats.norm.ppf(0.5 + s.level / 2))
+    lin = z * np.sqrt(np.maximum(np.einsum("mp,pq,mq->m", g, cov, g), 0.0))
+    ok = np.isfinite(half) & np.isfinite(lin) & (lin > 0)
+    scale = float(np.sqrt(np.mean(half[ok] ** 2) / np.mean(lin[ok] ** 2))) if ok.any() else 1.0
+    if not np.all(np.isfinite(J)):
+        J = np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
+    return _State(law, est, cov, J, g, scale, gd)
+
+
+def estimate_goal(table: Any, goal: Goal, *, x: list[str], y: str, form: str = "powerlaw_const",
+                  bootstrap: int = DEFAULT_BOOTSTRAP, level: float = 0.95, flops_per_sample: str = "flops_per_sample",
+                  seed: int = 0) -> GoalEstimate:
+    """The goal's estimate and interval from the law fitted on the rows of ``table`` with a finite y.
+
+    Args:
+        table: The pool: every candidate row, y NaN where not measured yet. Its x anchor the goal
+            (the largest x or compute; target rows are its positions).
+        goal: A :class:`Goal`.
+        x: One x column (a one-x law of ``form``) or two (N, D: the joint law).
+        y: The metric column.
+        form, bootstrap, level, flops_per_sample, seed: The law's form (one x), bootstrap refits,
+            confidence level, the FLOPs-per-sample column (compute goals), bootstrap seed.
+
+    Returns:
+        A :class:`GoalEstimate` (met=False with a note when the law cannot be fitted yet).
+    """
+    s = _setup(table, x, y, goal, form, bootstrap, level, flops_per_sample)
+    yv = table[y].to_numpy(dtype=float)
+    rows = np.flatnonzero(np.isfinite(yv))
+    return _state(s, goal, rows, yv[rows], seed).estimate
+
+
+# ----------------------------------------------------------------------------------------------
+# Choosing
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A chosen candidate and its expected effect.
+
+    Attributes:
+        candidate: The :class:`Candidate`.
+        width_now, width_after: The goal's half-width (its units) before and, expected, after
+            measuring it (and the picks before it in the same batch); None in start-up and for
+            baselines that do not score.
+        gain_per_cost: The score (narrowing per unit cost; log-det gain per cost for d_optimal).
+        reason: Why it was chosen, in words.
+    """
+
+    candidate: Candidate
+    width_now: float | None
+    width_after: float | None
+    gain_per_cost: float | None
+    reason: str
+
+
+def _available(candidates: list[Candidate], chosen: set[str], budget_left: float) -> list[Candidate]:
+    return [c for c in candidates if c.id not in chosen and (c.requires is None or c.requires in chosen)
+            and c.cost <= budget_left * (1 + 1e-9)]
+
+
+def _startup_pick(s: _Setup, avail: list[Candidate], revealed: np.ndarray) -> Candidate:
+    """The cheaper half's candidate farthest (log x scaled to [0, 1]) from every chosen row; the cheapest first."""
+    costs = np.array([c.cost for c in avail])
+    cheap = [c for c in avail if c.cost <= np.median(costs) * (1 + 1e-12)]
+    if revealed.size == 0:
+        return min(cheap, key=lambda c: c.cost)
+    L = np.log(s.X)
+    span = L.max(axis=0) - L.min(axis=0)
+    U = (L - L.min(axis=0)) / np.where(span > 0, span, 1.0)
+    R = U[revealed]
+    best, best_d = None, -1.0
+    for c in cheap:
+        d = float(np.max(np.min(np.linalg.norm(U[list(c.rows)][:, None, :] - R[None, :, :], axis=2), axis=1)))
+        if d > best_d + 1e-12 or (abs(d - best_d) <= 1e-12 and best is not None and c.cost < best.cost):
+            best, best_d = c, d
+    return best
+
+
+def _posterior(cov: np.ndarray, Jr: np.ndarray, sigma2: float) -> np.ndarray:
+    """Σ − ΣJᵀ(σ²I + JΣJᵀ)⁻¹JΣ: the covariance after measuring rows with Jacobian J."""
+    SJ = cov @ Jr.T
+    S = sigma2 * np.eye(len(Jr)) + Jr @ SJ
+    return cov - SJ @ np.linalg.solve(S, SJ.T)
+
+
+def _units_vec(goal: Goal, H: np.ndarray) -> np.ndarray:
+    """Half-widths (k, m) in the working space → k half-widths in the goal's units."""
+    if goal.kind == "exponent":
+        return H.max(axis=1)
+    if goal.kind == "x_for":
+        with np.errstate(over="ignore"):
+            return np.exp(H.max(axis=1))
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.mean((100.0 * np.expm1(H)) ** 2, axis=1))
+
+
+N_PLANS = 4  # with a finite budget, the ratio-greedy plan is compared with this many plans that start with a big-gain run
+
+
+class _Scorer:
+    """Every candidate's expected effect at once: its rows' Jacobians stacked (padded rows are zero, so they add nothing)."""
+
+    def __init__(self, st: _State, goal: Goal, candidates: list[Candidate], level: float):
+        self.cands, self.goal, self.g, self.scale = candidates, goal, st.g, st.scale
+        self.z = float(stats.norm.ppf(0.5 + level / 2))
+        self.sigma2 = max(st.law.sigma, 1e-6) ** 2
+        r = max(len(c.rows) for c in candidates)
+        self.Jc = np.zeros((len(candidates), r, st.J.shape[1]))
+        for i, c in enumerate(candidates):
+            self.Jc[i, : len(c.rows)] = st.J[list(c.rows)]
+        self.cost = np.array([c.cost for c in candidates])
+        index = {c.id: i for i, c in enumerate(candidates)}
+        self.req = np.array([-1 if c.requires is None else index.get(c.requires, -2) for c in candidates])
+
+    def width(self, cov: np.ndarray) -> float:
+        v = np.einsum("mp,pq,mq->m", self.g, cov, self.g)
+        return float(_units_vec(self.goal, (self.scale * self.z * np.sqrt(np.maximum(v, 0.0)))[None, :])[0])
+
+    def after(self, cov: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Widths after measuring each candidate of idx, and the log-det information gain of each."""
+        Jc = self.Jc[idx]
+        JS = Jc @ cov
+        S = JS @ Jc.transpose(0, 2, 1) + self.sigma2 * np.eye(Jc.shape[1])
+        U = JS @ self.g.T
+        red = np.sum(U * np.linalg.solve(S, U), axis=1)
+        v = np.einsum("mp,pq,mq->m", self.g, cov, self.g)[None, :] - red
+        widths = _units_vec(self.goal, self.scale * self.z * np.sqrt(np.maximum(v, 0.0)))
+        logdet = np.linalg.slogdet(S)[1] - Jc.shape[1] * math.log(self.sigma2)
+        return widths, logdet
+
+    def available(self, chosen: np.ndarray, budget_left: float) -> np.ndarray:
+        ok_req = (self.req == -1) | ((self.req >= 0) & chosen[np.maximum(self.req, 0)])
+        return np.flatnonzero(~chosen & ok_req & (self.cost <= budget_left * (1 + 1e-9)))
+
+    def step(self, cov, chosen, budget_left, method, first=None):
+        """The best next candidate (or ``first``): (index, width now, width after, score, new Σ), or None."""
+        idx = self.available(chosen, budget_left)
+        if idx.size == 0:
+            return None
+        now = self.width(cov)
+        widths, logdet = self.after(cov, idx)
+        gain = logdet if method == "d_optimal" else np.where(np.isfinite(widths) & np.isfinite(now), now - widths, 0.0)
+        score = gain / self.cost[idx]
+        if first is not None:
+            j = int(np.flatnonzero(idx == first)[0])
+        elif np.max(score) <= 0:
+            j = int(np.argmin(self.cost[idx]))  # nothing narrows it (linearised): the cheapest keeps the design moving
+        else:
+            j = int(np.argmax(score))
+        i = int(idx[j])
+        return i, now, float(widths[j]), float(score[j]), _posterior(cov, self.Jc[i], self.sigma2)
+
+    def plan(self, cov, chosen, budget_left, method, first=None, limit=None):
+        """Greedy conditional picks until the budget (or ``limit`` picks); returns (picks, final width)."""
+        chosen = chosen.copy()
+        picks = []
+        while limit is None or len(picks) < limit:
+            st = self.step(cov, chosen, budget_left, method, first if not picks else None)
+            if st is None:
+                break
+            i, now, after, score, cov = st
+            picks.append((i, now, after, score))
+            chosen[i] = True
+            budget_left -= self.cost[i]
+        return picks, self.width(cov)
+
+    def best_plan(self, cov, chosen, budget_left, method, limit=None):
+        """Ratio-greedy, compared (recscale, finite budget) with plans opening on one of the largest absolute gains.
+
+        Greedy by gain per cost fills a budget with cheap runs and can leave no room for the one
+        expensive run that matters most (the knapsack weakness of ratio greedy); taking the better
+        of both kinds of plan, each simulated to the end of the budget, guards against that.
+        """
+        base = self.plan(cov, chosen, budget_left, method, limit=None if math.isfinite(budget_left) else limit)
+        if method != "recscale" or not math.isfinite(budget_left) or not base[0]:
+            return base[0][:limit] if limit else base[0]
+        idx = self.available(chosen, budget_left)
+        widths, _ = self.after(cov, idx)
+        order = [int(idx[j]) for j in np.argsort(widths, kind="stable") if int(idx[j]) != base[0][0][0]][:N_PLANS]
+        best = base
+        for first in order:
+            alt = self.plan(cov, chosen, budget_left, method, first=first)
+            if alt[1] < best[1] * (1 - 1e-9):
+                best = alt
+        return best[0][:limit] if limit else best[0]
+
+
+def _greedy(s: _Setup, st: _State, goal: Goal, candidates: list[Candidate], chosen: set[str], revealed: np.ndarray,
+            k: int, method: str, budget_left: float, rng: np.random.Generator) -> list[Choice]:
+    """Up to k picks, each scored given the ones before it (Σ updated as if measured)."""
+    chosen = set(chosen)
+    revealed = np.asarray(revealed, dtype=int)
+    if method in ("recscale", "d_optimal") and st.law is not None:
+        sc = _Scorer(st, goal, candidates, s.level)
+        mask = np.array([c.id in chosen for c in candidates])
+        out = []
+        for i, now, after, score in sc.best_plan(st.cov, mask, budget_left, method, limit=k):
+            c = candidates[i]
+            why = ("largest gain in log det of the information per unit cost" if method == "d_optimal"
+                   else f"narrows the goal's half-width {now:.4g} -> {after:.4g}{goal.units} for {c.cost:.3g}")
+            out.append(Choice(c, float(now), float(after), float(score), why))
+        return out
+    out: list[Choice] = []
+    for _ in range(k):
+        avail = _available(candidates, chosen, budget_left)
+        if not avail:
+            break
+        if method == "spec":
+            c, why = avail[0], "next in the pool's order"
+        elif method == "cheapest":
+            c, why = min(avail, key=lambda a: a.cost), "cheapest available"
+        elif method == "random":
+            c, why = avail[int(rng.integers(len(avail)))], "drawn at random"
+        else:
+            c, why = _startup_pick(s, avail, revealed), st.estimate.note or "start-up"
+        out.append(Choice(c, None, None, None, why))
+        chosen.add(c.id)
+        revealed = np.concatenate([revealed, np.asarray(c.rows, dtype=int)])
+        budget_left -= c.cost
+        if method in ("recscale", "d_optimal"):
+            break  # start-up: one at a time, the caller refits and checks fittability again
+    return out
+
+
+def _revealed(candidates: list[Candidate], chosen: set[str]) -> np.ndarray:
+    rows = sorted({r for c in candidates if c.id in chosen for r in c.rows})
+    return np.asarray(rows, dtype=int)
+
+
+def _check_candidates(pool: Any, candidates: list[Candidate], chosen: set[str]) -> None:
+    ids = [c.id for c in candidates]
+    if len(set(ids)) != len(ids):
+        raise RecscaleError("design: candidate ids must be unique")
+    unknown = sorted(set(chosen) - set(ids))
+    if unknown:
+        raise RecscaleError(f"design: chosen id {unknown[0]!r} is not a candidate of this pool")
+    n = len(pool)
+    for c in candidates:
+        if any(not 0 <= r < n for r in c.rows):
+            raise RecscaleError(f"design: candidate {c.id!r} names a row outside the pool (0..{n - 1})")
+        if not (math.isfinite(c.cost) and c.cost > 0):
+            raise RecscaleError(f"design: candidate {c.id!r} must cost > 0; got {c.cost}")
+
+
+def rank_candidates(pool: Any, candidates: list[Candidate], chosen: set[str], goal: Goal, *, x: list[str], y: str, k: int = 1,
+                    seed: int = 0, method: str = "recscale", budget_left: float = math.inf, form: str = "powerlaw_const",
+                    bootstrap: int = DEFAULT_BOOTSTRAP, level: float = 0.95,
+                    flops_per_sample: str = "flops_per_sample") -> list[Choice]:
+    """The next k candidates to run, best first (a greedy conditional batch), by ``method``.
+
+    Only the y of the rows of ``chosen`` candidates is read. Only candidates whose ``requires`` is
+    chosen (or picked earlier in the batch) and whose cost fits in ``budget_left`` are considered.
+    Same inputs and seed give the same choices.
+    """
+    if method not in METHODS:
+        raise RecscaleError(f"design: method must be one of {', '.join(METHODS)}; got {method!r}")
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise RecscaleError(f"design: k must be an integer >= 1; got {k!r}")
+    _check_candidates(pool, candidates, chosen)
+    s = _setup(pool, x, y, goal, form, bootstrap, level, flops_per_sample)
+    rows = _revealed(candidates, chosen)
+    st = _State(None, GoalEstimate(None, None, None, level, None, False, int(rows.size), ""))
+    if method in ("recscale", "d_optimal"):
+        st = _state(s, goal, rows, pool[y].to_numpy(dtype=float)[rows], seed)
+    rng = np.random.default_rng(seed)
+    out: list[Choice] = []
+    chosen = set(chosen)
+    while len(out) < k:
+        picks = _greedy(s, st, goal, candidates, chosen, rows, k - len(out), method, budget_left, rng)
+        if not picks:
+            break
+        out.extend(picks)
+        for p in picks:
+            chosen.add(p.candidate.id)
+            budget_left -= p.candidate.cost
+        rows = _revealed(candidates, chosen)
+        if st.law is None and method in ("recscale", "d_optimal"):
+            # Start-up: the next pick spreads the design further; its y is not needed (x only).
+            st = _State(None, st.estimate)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Replay
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pick of a replay: what was chosen, the cost so far, and the estimate if the law was refitted."""
+
+    choice: Choice
+    cost_so_far: float
+    estimate: GoalEstimate | None
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """A replayed design.
+
+    Attributes:
+        chosen: Candidate ids in the order chosen.
+        cost: Cost spent.
+        stopped: ``"goal met"``, ``"budget spent"`` or ``"pool exhausted"``.
+        estimate: The goal's estimate from all chosen rows.
+        target_error: Median |log ŷ − log y| on the goal's target rows (``target`` goals with
+            measured y there), else None.
+        coverage: Share of target rows whose measured y lies in the 95% prediction interval, else None.
+        steps: Every pick (:class:`Step`).
+        method, seed: As given.
+    """
+
+    chosen: tuple[str, ...]
+    cost: float
+    stopped: str
+    estimate: GoalEstimate
+    target_error: float | None
+    coverage: float | None
+    steps: tuple[Step, ...] = field(repr=False)
+    method: str = "recscale"
+    seed: int = 0
+
+
+def _prediction_interval(law: _Law, X: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where a new measurement falls: the engine's band at X combined with the noise, as :meth:`PowerLawFit.prediction_interval`."""
+    if law.kind == "1x":
+        return law.fit.prediction_interval(X[:, 0], level=level)
+    centre = law.logpred(law.theta, X)
+    lo_c, hi_c = percentile_interval(law.logpred(law.draws, X), level)
+    noise = float(stats.t.ppf(0.5 + level / 2, law.dof)) * law.sigma
+    down = np.sqrt(np.maximum(centre - lo_c, 0) ** 2 + noise**2)
+    up = np.sqrt(np.maximum(hi_c - centre, 0) ** 2 + noise**2)
+    return np.exp(centre - down), np.exp(centre + up)
+
+
+def evaluate(pool: Any, candidates: list[Candidate], chosen: Any, goal: Goal, *, x: list[str], y: str, form: str = "powerlaw_const",
+             bootstrap: int = DEFAULT_BOOTSTRAP, level: float = 0.95, flops_per_sample: str = "flops_per_sample",
+             seed: int = 0) -> tuple[GoalEstimate, float | None, float | None]:
+    """The estimate from the chosen candidates' rows, and (target goals) the error and coverage on the target rows.
+
+    Reads the measured y of the target rows (only to score, as a benchmark does).
+    """
+    s = _setup(pool, x, y, goal, form, bootstrap, level, flops_per_sample)
+    rows = _revealed(candidates, set(chosen))
+    yall = pool[y].to_numpy(dtype=float)
+    st = _state(s, goal, rows, yall[rows], seed)
+    err = cov = None
+    if goal.kind == "target" and goal.rows and st.law is not None:
+        t = np.asarray(goal.rows, dtype=int)
+        yt = yall[t]
+        ok = np.isfinite(yt) & (yt > 0)
+        if ok.any():
+            Xt = s.X[t[ok]]
+            err = float(np.median(np.abs(st.law.logpred(st.law.theta, Xt) - np.log(yt[ok]))))
+            lo, hi = _prediction_interval(st.law, Xt, level)
+            cov = float(np.mean((yt[ok] >= lo) & (yt[ok] <= hi)))
+    return st.estimate, err, cov
+
+
+def replay(pool: Any, candidates: list[Candidate], goal: Goal, *, x: list[str], y: str, budget_cost: float, method: str,
+           seed: int = 0, max_picks: int | None = None, refit_growth: float = 0.25, form: str = "powerlaw_const",
+           bootstrap: int = DEFAULT_BOOTSTRAP, level: float = 0.95, flops_per_sample: str = "flops_per_sample",
+           on_step: Any = None) -> ReplayResult:
+    """Run a design on a fully measured pool, revealing a candidate's y only when it is chosen.
+
+    The law is refitted (and the goal checked) when the cost spent has grown by ``refit_growth``
+    (0: after every pick) since the last fit, and after every start-up pick; between refits the
+    picks are the greedy conditional batch of :func:`rank_candidates`. Baselines are refitted on
+    the same schedule when the goal has a tolerance (to stop when it is met). The design stops
+    when the goal is met, when no available candidate fits in the budget, or after ``max_picks``.
+
+    Args:
+        on_step: Optional callable receiving each :class:`Step` as it happens (for printing).
+    """
+    if method not in METHODS:
+        raise RecscaleError(f"design: method must be one of {', '.join(METHODS)}; got {method!r}")
+    if not (budget_cost > 0):
+        raise RecscaleError(f"design: the budget must be > 0; got {budget_cost}")
+    _check_candidates(pool, candidates, set())
+    s = _setup(pool, x, y, goal, form, bootstrap, level, flops_per_sample)
+    yall = pool[y].to_numpy(dtype=float)
+    hidden = np.full(len(yall), np.nan)  # what the design may see: y of chosen rows only
+    rng = np.random.default_rng(seed)
+    chosen: list[str] = []
+    chosen_set: set[str] = set()
+    spent = 0.0
+    steps: list[Step] = []
+    adaptive = method in ("recscale", "d_optimal")
+    track = adaptive or goal.tolerance > 0
+    st: _State | None = None
+    fit_cost = -1.0
+    stopped = "pool exhausted"
+    plan: list[Choice] = []
+    while True:
+        if max_picks is not None and len(chosen) >= max_picks:
+            stopped = "budget spent"
+            break
+        rows = _revealed(candidates, chosen_set)
+        est = None
+        if track and (st is None or st.law is None or spent >= fit_cost * (1 + refit_growth) - 1e-12):
+            st = _state(s, goal, rows, hidden[rows], seed + len(chosen))
+            fit_cost = spent
+            est = st.estimate
+            if goal.met(est):
+                stopped = "goal met"
+                if steps:
+                    steps[-1] = replace(steps[-1], estimate=est)
+                break
+            if steps:
+                steps[-1] = replace(steps[-1], estimate=est)
+        if not _available(candidates, chosen_set, budget_cost - spent):
+            stopped = "budget spent" if any(c.id not in chosen_set for c in candidates) else "pool exhausted"
+            break
+        if est is not None:
+            plan = []  # refitted: plan again
+        base = st if st is not None else _State(None, GoalEstimate(None, None, None, level, None, False, int(rows.size), ""))
+        if adaptive and base.law is not None:
+            # Between refits the picks follow the plan made at the last refit: the greedy conditional batch,
+            # to the end of the budget (Σ updated with each pick; no y is needed for that).
+            ok = {c.id for c in _available(candidates, chosen_set, budget_cost - spent)}
+            if not plan or plan[0].candidate.id not in ok:
+                plan = _greedy(s, base, goal, candidates, chosen_set, rows, len(candidates), method, budget_cost - spent, rng)
+            picks = plan[:1]
+            plan = plan[1:]
+        else:
+            picks = _greedy(s, base, goal, candidates, chosen_set, rows, 1, method, budget_cost - spent, rng)
+        if not picks:
+            break
+        p = picks[0]
+        if adaptive and st is not None and st.law is not None:
+            # Keep the conditional Σ for a plan made again before the next refit.
+            post = _posterior(st.cov, st.J[list(p.candidate.rows)], max(st.law.sigma, 1e-6) ** 2)
+            st = replace(st, cov=post)
+        chosen.append(p.candidate.id)
+        chosen_set.add(p.candidate.id)
+        r = list(p.candidate.rows)
+        hidden[r] = yall[r]
+        spent += p.candidate.cost
+        steps.append(Step(p, spent, None))
+        if on_step is not None and len(steps) > 1:
+            on_step(steps[-2])
+    final, err, cov = evaluate(pool, candidates, chosen, goal, x=x, y=y, form=form, bootstrap=bootstrap, level=level,
+                               flops_per_sample=flops_per_sample, seed=seed)
+    if steps:
+        steps[-1] = replace(steps[-1], estimate=final)
+        if on_step is not None:
+            on_step(steps[-1])
+    if goal.met(final):
+        stopped = "goal met"
+    return ReplayResult(tuple(chosen), spent, stopped, final, err, cov, tuple(steps), method, seed)

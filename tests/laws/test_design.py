@@ -1,0 +1,267 @@
+"""Goal-driven design (recscale.laws.design) on planted laws whose best designs are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recscale.errors import RecscaleError
+from recscale.laws.design import (
+    METHODS,
+    Budget,
+    Goal,
+    curve_candidates,
+    estimate_goal,
+    parse_budget,
+    parse_goal,
+    rank_candidates,
+    replay,
+    row_candidates,
+    with_rows,
+)
+
+JOINT = dict(E=0.75, A=30.0, alpha=0.4, B=20.0, beta=0.35)
+
+
+def joint_truth(N, D):
+    return JOINT["E"] + JOINT["A"] * np.asarray(N) ** -JOINT["alpha"] + JOINT["B"] * np.asarray(D) ** -JOINT["beta"]
+
+
+def joint_pool(seed=0, noise=0.004, n_sizes=7, fps=None):
+    """Learning curves of 7 model sizes, 8 doublings of data each, 0.4% log-normal noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, N in enumerate(np.geomspace(1e4, 1e7, n_sizes)):
+        for D in 4096 * 2.0 ** np.arange(8):
+            rows.append(dict(run=f"N{i}", N=N, samples=D, fps=1000.0 if fps is None else fps(N),
+                             ne=float(joint_truth(N, D)) * math.exp(rng.normal(0, noise))))
+    return pd.DataFrame(rows)
+
+
+def curve_1x(seed=0, n=16, noise=0.005):
+    """16 independent runs along x (cost 1 each) on y = 2·x^−0.3 + 0.7."""
+    rng = np.random.default_rng(seed)
+    x = np.geomspace(1e3, 1e6, n)
+    y = (2 * x**-0.3 + 0.7) * np.exp(rng.normal(0, noise, n))
+    return pd.DataFrame(dict(x=x, y=y, cost=np.ones(n)))
+
+
+# ------------------------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize("text, kind, fields", [
+    ("ne at compute 10x within 0.5%", "ne_at", dict(axis="compute", factor=10.0, at=None, tolerance=0.5)),
+    ("NE at compute 1e15 within 0.5 %", "ne_at", dict(axis="compute", at=1e15, factor=None)),
+    ("ne at samples 4x within 0.5%", "ne_at", dict(axis="samples", factor=4.0)),
+    ("ne at params_total 2e6 within 1%", "ne_at", dict(axis="params_total", at=2e6, tolerance=1.0)),
+    ("exponent within 0.05", "exponent", dict(tolerance=0.05)),
+    ("samples for ne 0.85 within 1.5x", "x_for", dict(axis="samples", value=0.85, tolerance=1.5)),
+    ("target rows within 2%", "target", dict(tolerance=2.0, rows=())),
+])
+def test_parse_goal(text, kind, fields):
+    """Check that each documented goal parses to its kind and fields (column names keep their case)."""
+    g = parse_goal(text)
+    assert g.kind == kind
+    for k, v in fields.items():
+        assert getattr(g, k) == v, k
+
+
+@pytest.mark.parametrize("text", ["ne within 1%", "exponent 0.05", "samples for ne 0.85 within 0.5x", "ne at compute -3x within 1%", ""])
+def test_parse_goal_errors(text):
+    """Check that a goal that cannot be read is one line naming the accepted syntax."""
+    with pytest.raises(RecscaleError, match="goal") as e:
+        parse_goal(text)
+    assert "\n" not in str(e.value)
+    assert "ne at compute 10x within 0.5%" in str(e.value) or "factor" in str(e.value) or "> 0" in str(e.value)
+
+
+@pytest.mark.parametrize("text, budget", [
+    ("1e15 flops", Budget("flops", 1e15)), ("30m", Budget("seconds", 1800.0)), ("2h", Budget("seconds", 7200.0)),
+    ("12 trials", Budget("trials", 12.0)), ("25%", Budget("fraction", 0.25)),
+])
+def test_parse_budget(text, budget):
+    """Check every budget unit, and what each allows."""
+    b = parse_budget(text)
+    assert b == budget
+    assert b.cost_limit(400.0) == {"flops": 1e15, "seconds": b.amount, "trials": math.inf, "fraction": 100.0}[b.kind]
+    assert b.max_picks == (12 if b.kind == "trials" else None)
+
+
+@pytest.mark.parametrize("text", ["lots", "150%", "0 trials", "2.5 trials", "-1 flops"])
+def test_parse_budget_errors(text):
+    """Check that a bad budget is one line with the accepted syntax."""
+    with pytest.raises(RecscaleError, match="budget"):
+        parse_budget(text)
+
+
+# ------------------------------------------------------------------------------- pools
+
+
+def test_curve_candidates_doublings():
+    """Check that a learning-curve pool has one candidate per run per doubling, chained, costing the new samples."""
+    df = pd.DataFrame({"run": ["a"] * 5 + ["b"] * 3, "samples": [100, 150, 200, 300, 400, 100, 200, 400],
+                       "fps": [2.0] * 5 + [5.0] * 3})
+    c = curve_candidates(df, run="run", samples="samples", cost_per_sample="fps")
+    assert [x.id for x in c] == ["a@100", "a@200", "a@400", "b@100", "b@200", "b@400"]
+    assert [x.rows for x in c[:3]] == [(0,), (1, 2), (3, 4)]
+    assert [x.requires for x in c[:3]] == [None, "a@100", "a@200"]
+    assert [x.cost for x in c] == [200.0, 200.0, 400.0, 500.0, 500.0, 1000.0]
+    c2 = curve_candidates(df, run="run", samples="samples", cost_per_sample="fps", stops=[150, 1000])
+    assert [x.id for x in c2[:2]] == ["a@150", "a@400"] and c2[1].cost == 2.0 * 250
+
+
+def test_missing_column_is_one_line():
+    """Check that a missing column names it and the ones available."""
+    with pytest.raises(RecscaleError, match="missing column.*'fps'"):
+        curve_candidates(pd.DataFrame({"run": [1], "samples": [1]}), run="run", samples="samples", cost_per_sample="fps")
+    with pytest.raises(RecscaleError, match="missing column.*'nope'"):
+        estimate_goal(curve_1x(), parse_goal("exponent within 0.1"), x=["nope"], y="y")
+
+
+# ------------------------------------------------------------------------------- estimates
+
+
+def test_estimate_covers_planted_truth_one_x():
+    """Check that the 95% interval of NE at 4x the data covers the planted truth on most noisy curves."""
+    x_goal = 4e6
+    truth = 2 * x_goal**-0.3 + 0.7
+    hits = 0
+    for seed in range(10):
+        e = estimate_goal(curve_1x(seed), parse_goal("ne at x 4x within 0.1%"), x=["x"], y="y", bootstrap=200, seed=seed)
+        assert e.lo <= e.value <= e.hi and not e.met
+        hits += e.lo <= truth <= e.hi
+    assert hits >= 8
+
+
+def test_estimate_covers_planted_truth_joint():
+    """Check the joint law's goals: the data exponent and the NE at 4x the data cover the planted values."""
+    df = joint_pool(seed=3)
+    e = estimate_goal(df, parse_goal("exponent within 0.05"), x=["N", "samples"], y="ne", bootstrap=100)
+    assert e.lo <= JOINT["beta"] <= e.hi
+    assert e.half_width == pytest.approx(max(e.hi - e.value, e.value - e.lo))
+    e2 = estimate_goal(df, parse_goal("ne at samples 4x within 5%"), x=["N", "samples"], y="ne", bootstrap=100)
+    assert e2.lo <= float(joint_truth(1e7, 4 * 4096 * 128)) <= e2.hi and e2.met
+
+
+def test_compute_goal_uses_the_frontier():
+    """Check that NE at 10x the pool's compute comes from the compute-optimal frontier (below the largest run's NE)."""
+    df = joint_pool(fps=lambda N: 10 * N**0.5)
+    e = estimate_goal(df, parse_goal("ne at compute 10x within 5%"), x=["N", "samples"], y="ne", flops_per_sample="fps", bootstrap=60)
+    assert e.value < df["ne"].min() and e.lo < e.value < e.hi
+    with pytest.raises(RecscaleError, match="joint law"):
+        estimate_goal(curve_1x(), parse_goal("ne at compute 10x within 5%"), x=["x"], y="y")
+
+
+def test_estimate_too_few_rows_is_not_an_error():
+    """Check that a law that cannot be fitted yet gives met=False and says why, never raises."""
+    df = curve_1x()
+    df.loc[3:, "y"] = np.nan
+    e = estimate_goal(df, parse_goal("exponent within 1"), x=["x"], y="y")
+    assert not e.met and e.value is None and "start-up" in e.note and e.n_rows == 3
+
+
+# ------------------------------------------------------------------------------- choices
+
+
+def test_goal_at_large_x_extends_the_largest_runs():
+    """Check that NE at 8x the data prefers extending the largest model's curve over the small ones (equal cost per sample)."""
+    for seed in range(2):
+        df = joint_pool(seed)
+        c = curve_candidates(df, run="run", samples="samples", cost_per_sample="fps")
+        chosen = {x.id for x in c if float(x.id.split("@")[1]) <= 4096 * 8}
+        picks = rank_candidates(df, c, chosen, parse_goal("ne at samples 8x within 0.1%"), x=["N", "samples"], y="ne", k=3,
+                                bootstrap=60, seed=seed)
+        assert len(picks) == 3
+        assert all(p.candidate.requires is not None for p in picks)  # extensions, not new runs
+        assert picks[0].candidate.id.split("@")[0] in ("N5", "N6")
+        assert picks[0].width_after < picks[0].width_now
+        assert picks[1].width_now == pytest.approx(picks[0].width_after)  # conditional batch: Σ updated after each pick
+
+
+def test_goal_at_large_x_one_x():
+    """Check that with one x and equal costs, NE at 10x the data picks the largest x left."""
+    df = curve_1x()
+    c = row_candidates(df, cost="cost")
+    picks = rank_candidates(df, c, {f"row{i}" for i in range(10)}, parse_goal("ne at x 10x within 0.1%"), x=["x"], y="y", k=2)
+    assert [p.candidate.id for p in picks] == ["row15", "row14"]
+
+
+def test_exponent_goal_spreads_x():
+    """Check that an exponent goal, with the middle of the range measured, picks an end of the range."""
+    df = curve_1x()
+    c = row_candidates(df, cost="cost")
+    picks = rank_candidates(df, c, {f"row{i}" for i in range(5, 11)}, parse_goal("exponent within 0.001"), x=["x"], y="y", k=1)
+    assert picks[0].candidate.id in ("row0", "row1", "row14", "row15")
+
+
+def test_unrevealed_y_is_never_read():
+    """Check that NaN in every unchosen row's y changes no choice of any method."""
+    df = joint_pool(1)
+    c = curve_candidates(df, run="run", samples="samples", cost_per_sample="fps")
+    chosen = {x.id for x in c if float(x.id.split("@")[1]) <= 4096 * 4}
+    rows = sorted({r for x in c if x.id in chosen for r in x.rows})
+    hidden = df.copy()
+    mask = np.ones(len(df), bool)
+    mask[rows] = False
+    hidden.loc[mask, "ne"] = np.nan
+    goal = parse_goal("ne at samples 8x within 0.1%")
+    for method in METHODS:
+        kw = dict(x=["N", "samples"], y="ne", k=2, bootstrap=40, seed=5, method=method)
+        a = [p.candidate.id for p in rank_candidates(df, c, chosen, goal, **kw)]
+        b = [p.candidate.id for p in rank_candidates(hidden, c, chosen, goal, **kw)]
+        assert a == b, method
+
+
+def test_startup_spreads_cheap_runs_first():
+    """Check that before the law is fittable the first pick is the cheapest and the next spreads x."""
+    df = curve_1x()
+    c = row_candidates(df.assign(cost=df["x"]), cost="cost")
+    p1 = rank_candidates(df, c, set(), parse_goal("exponent within 0.01"), x=["x"], y="y", k=1)
+    assert p1[0].candidate.id == "row0" and "start-up" in p1[0].reason
+    p2 = rank_candidates(df, c, {"row0"}, parse_goal("exponent within 0.01"), x=["x"], y="y", k=1)
+    assert p2[0].candidate.id == "row8"  # the farthest of the cheaper half of rows 1..15 (rows 1..8)
+
+
+def test_requires_and_budget_are_respected():
+    """Check that a candidate is offered only after the one it requires, and only if it fits the budget."""
+    df = joint_pool(fps=lambda N: 10 * N**0.5)
+    c = curve_candidates(df, run="run", samples="samples", cost_per_sample="fps")
+    picks = rank_candidates(df, c, set(), parse_goal("exponent within 0.01"), x=["N", "samples"], y="ne", k=1, method="cheapest")
+    assert picks[0].candidate.requires is None
+    picks = rank_candidates(df, c, set(), parse_goal("exponent within 0.01"), x=["N", "samples"], y="ne", k=1, method="spec",
+                            budget_left=1.0)
+    assert picks == []
+
+
+def test_replay_is_deterministic_and_stops():
+    """Check that a replay gives the same choices for the same seed, stops at the budget, and a loose goal stops it early."""
+    df = curve_1x(2)
+    c = row_candidates(df.assign(cost=np.linspace(1, 4, len(df))), cost="cost")
+    g = with_rows(parse_goal("target rows within 0%"), [15])
+    kw = dict(x=["x"], y="y", budget_cost=20.0, bootstrap=60)
+    r1 = replay(df, c[:15], g, method="recscale", seed=3, **kw)
+    r2 = replay(df, c[:15], g, method="recscale", seed=3, **kw)
+    assert r1.chosen == r2.chosen and r1.cost <= 20.0 and r1.stopped == "budget spent"
+    assert r1.target_error is not None and 0 <= r1.coverage <= 1
+    loose = replay(df, c[:15], with_rows(parse_goal("target rows within 50%"), [15]), method="recscale", seed=3, **kw)
+    assert loose.stopped == "goal met" and loose.cost <= r1.cost and loose.estimate.met
+    rnd = [replay(df, c[:15], g, method="random", seed=s, **kw).chosen for s in (0, 0, 1)]
+    assert rnd[0] == rnd[1] != rnd[2]
+
+
+def test_rank_rejects_bad_arguments():
+    """Check the one-line errors of a bad method, k and chosen id."""
+    df = curve_1x()
+    c = row_candidates(df, cost="cost")
+    g = parse_goal("exponent within 0.1")
+    with pytest.raises(RecscaleError, match="method must be one of"):
+        rank_candidates(df, c, set(), g, x=["x"], y="y", method="best")
+    with pytest.raises(RecscaleError, match="k must be"):
+        rank_candidates(df, c, set(), g, x=["x"], y="y", k=0)
+    with pytest.raises(RecscaleError, match="'zz' is not a candidate"):
+        rank_candidates(df, c, {"zz"}, g, x=["x"], y="y")
+    with pytest.raises(RecscaleError, match="no target rows"):
+        estimate_goal(df, Goal("target", 1.0), x=["x"], y="y")
