@@ -43,6 +43,9 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print trials, samples, FLOPs and an estimated wall time; run nothing."),
     snapshot_every: float = typer.Option(60.0, "--snapshot-every", min=0, help="Seconds between a running trial's state snapshots (a killed trial resumes from its last)."),
     wait: bool = typer.Option(False, "--wait", help="If another driver is running on this --db, wait for it instead of refusing."),
+    goal: str = typer.Option(None, "--goal", help="Run goal-driven: choose each next run by how much it narrows this goal's 95% interval per FLOP, and stop when it is met, e.g. 'ne at compute 10x within 1%' (default: the spec's [goal] target)."),
+    budget: str = typer.Option(None, "--budget", help="What a goal-driven run may spend: '50%' (of the grid's FLOPs), '1e15 flops', '12 trials', '30m' (default: the spec's [goal] budget, else the whole grid)."),
+    grid: bool = typer.Option(False, "--grid", help="Run the whole grid, ignoring the spec's [goal]."),
     keep_state: bool = typer.Option(True, "--keep-state/--no-keep-state", help="Keep each finished trial's final training state beside the ledger (DB.states/), so a raised checkpoints.stop extends it instead of retraining it. Costs 12 bytes per parameter per trial with Adam (weights + 2 moments, fp32): 243 MB for the quick example's 26 trials; --dry-run shows it."),
 ) -> None:
     """Run a study (or resume or grow it: finished trials are kept, the rest run).
@@ -55,8 +58,16 @@ def run(
     One driver per ledger: while it runs it holds DB.lock, and a second `study run` on the same
     --db exits 2 naming the holder (pid, host, start time), or waits for it with --wait.
 
+    With a goal (--goal, or the spec's [goal] target) the spec's grid is the pool of candidate runs
+    (every trial, and every extension of a trial to the next data doubling): after each run the
+    study refits, runs the candidates that most narrow the goal's 95% interval per FLOP (one per
+    worker), and stops when the goal is met, the budget is spent or the grid is exhausted, saying
+    which. Each choice is recorded in the ledger before it runs; a killed run resumes with the
+    same choices.
+
     Examples:
         recscale study run tiny
+        recscale study run quick --goal 'ne at compute 10x within 1%' --budget 50%
         recscale example tiny > tiny.toml && recscale study run tiny.toml
         recscale study run quick --db runs/quick.db --workers 2
         recscale study run tiny.toml --dry-run
@@ -69,12 +80,20 @@ def run(
 
     spec = load_spec(spec_path)
     db = db or _default_db(spec.name)
+    goal_text = None if grid else (goal or spec.goal)
+    design = _design(goal_text, budget or spec.budget) if goal_text else None  # a bad goal: one line, nothing run
     if dry_run:
         _print_dry_run(spec, db, workers or trials_per_device, device)
+        if design is not None:
+            typer.echo(f"goal-driven: runs only the candidates it chooses toward {goal_text!r}, within "
+                       f"{_budget_words(design[1])}; `recscale study suggest {db} --goal ...` shows the next ones")
         return
     opts = RunOptions(workers=workers, executor=executor, device=device, trials_per_device=trials_per_device,
                       precision=precision, compile=compile_, new=new, progress=not quiet, ray_address=address,
                       snapshot_every_s=snapshot_every, wait=wait, keep_state=keep_state)
+    if design is not None:
+        _run_goal(spec, db, opts, *design)
+        return
     summary = run_study(spec, db, opts)
     typer.echo(
         f"{db}: {summary.trials} trials, {summary.ran} run now ({summary.new} new, {summary.extended} extended), "
@@ -83,6 +102,30 @@ def run(
     if summary.failed:
         typer.echo(f"failed trials (details: recscale study status {db}): {', '.join(summary.failed)}", err=True)
         raise typer.Exit(1)
+
+
+def _design(goal_text: str, budget_text: str | None):
+    """The design of a goal and its budget (one-line errors name the option and the syntax)."""
+    from recscale.laws.design import GoalDesign, parse_budget
+
+    return GoalDesign(goal_text), (parse_budget(budget_text) if budget_text else None)
+
+
+def _budget_words(budget) -> str:
+    from recscale.study.goal import budget_text
+
+    return "the whole grid" if budget is None else budget_text(budget)
+
+
+def _run_goal(spec, db: Path, opts, design, budget) -> None:
+    from recscale.study.goal import run_goal_study
+
+    s = run_goal_study(spec, db, opts, design, budget, say=typer.echo)
+    e = s.estimate
+    answer = "no estimate" if e.get("value") is None else f"{e['value']:.4g} [{e['lo']:.4g}, {e['hi']:.4g}] (95%)"
+    verdict = "goal met" if s.met else "goal NOT met"
+    typer.echo(f"{db}: {verdict}: {s.goal}: {answer}; {s.steps} steps now; the ledger holds {s.spent:.3g} training FLOPs, "
+               f"{100 * s.spent / s.grid_flops:.1f}% of the grid's {s.grid_flops:.3g} ({s.reason})")
 
 
 def _print_dry_run(spec, db: Path, workers: int | None, device: str) -> None:
@@ -137,6 +180,62 @@ def _print_work(console, est) -> None:
     console.print(f"new work: {est.work_samples:,} samples, {est.work_train_flops:.3g} training FLOPs{when}; "
                   f"kept states of these trials: {est.state_bytes / 1e6:.1f} MB on disk (with --keep-state)",
                   markup=False, highlight=False)  # fmt: skip
+
+
+@app.command("suggest")
+def suggest(
+    db: Path = typer.Argument(..., metavar="DB", help="Ledger file."),
+    goal: str = typer.Option(None, "--goal", help="The goal, e.g. 'ne at compute 10x within 1%' (default: the last goal-driven run's, else the spec's [goal] target)."),
+    k: int = typer.Option(3, "-k", "--next", min=1, help="How many next runs to show."),
+    spec_path: Path = typer.Option(None, "--spec", help="The study spec whose grid is the pool (default: the one the ledger recorded)."),
+) -> None:
+    """Print the goal's estimate from a ledger and the next runs a goal-driven study would choose,
+    with their cost and expected effect; run nothing.
+
+    Example: recscale study suggest runs/quick.db --goal 'ne at compute 10x within 1%'
+    """
+    from recscale.study.goal import suggest as suggest_runs
+
+    spec, goal_text = _ledger_spec(db, spec_path, goal)
+    design, _ = _design(goal_text, None)
+    out = suggest_runs(spec, db, design, k)
+    e = out["estimate"]
+    now = e.get("note") or "no estimate" if e.get("value") is None else (
+        f"{e['value']:.4g} [{e['lo']:.4g}, {e['hi']:.4g}] (95%), half-width {e['half_width']:.3g} "
+        f"(want {design.goal.tolerance:g}{design.goal.units})")
+    typer.echo(f"{db}: {goal_text}: {now}; {'met' if e.get('met') else 'not met'}")
+    typer.echo(f"  spent {out['spent']:.3g} training FLOPs, {100 * out['spent'] / out['grid_flops']:.1f}% of the grid's {out['grid_flops']:.3g}")
+    if e.get("met"):
+        return
+    if not out["choices"]:
+        typer.echo("  no candidate left: every trial of the grid ran to its last checkpoint")
+        return
+    typer.echo("  next runs (best first; expected half-width after each, with the ones before it):")
+    for c in out["choices"]:
+        after = "start-up: spreads the design" if c.width_after is None else f"-> {c.width_after:.3g}"
+        typer.echo(f"    {c.candidate.label}: +{c.candidate.cost:.3g} FLOPs, {after}")
+
+
+def _ledger_spec(db: Path, spec_path: Path | None, goal: str | None):
+    """The spec (given, or the one the ledger recorded) and the goal (given, the last run's, or the spec's)."""
+    import tomllib
+
+    from recscale.errors import RecscaleError
+    from recscale.study.ledger import open_existing
+    from recscale.study.spec import load_spec, parse_spec
+
+    with open_existing(db) as led:
+        toml, decisions = led.get_meta("spec_toml"), led.decisions()
+    if spec_path is not None:
+        spec = load_spec(spec_path)
+    elif toml:
+        spec = parse_spec(tomllib.loads(toml))
+    else:
+        raise RecscaleError(f"{db} does not hold its spec's text; give it with --spec SPEC")
+    goal = goal or (decisions[-1]["payload"].get("goal") if decisions else None) or spec.goal
+    if not goal:
+        raise RecscaleError("give the goal with --goal, e.g. --goal 'ne at compute 10x within 1%' (the ledger and its spec name none)")
+    return spec, goal
 
 
 @app.command("status")

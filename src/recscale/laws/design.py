@@ -905,16 +905,35 @@ def rank_candidates(pool: Any, candidates: list[Candidate], chosen: set[str], go
     chosen (or picked earlier in the batch) and whose cost fits in ``budget_left`` are considered.
     Same inputs and seed give the same choices.
     """
-    if method not in METHODS:
-        raise RecscaleError(f"design: method must be one of {', '.join(METHODS)}; got {method!r}")
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise RecscaleError(f"design: k must be an integer >= 1; got {k!r}")
+    return design_step(pool, candidates, chosen, goal, x=x, y=y, k=k, seed=seed, method=method, budget_left=budget_left,
+                       form=form, bootstrap=bootstrap, level=level, flops_per_sample=flops_per_sample,
+                       estimate=method in ("recscale", "d_optimal"))[1]
+
+
+def design_step(pool: Any, candidates: list[Candidate], chosen: set[str], goal: Goal, *, x: list[str], y: str, k: int = 1,
+                seed: int = 0, method: str = "recscale", budget_left: float = math.inf, form: str = "powerlaw_const",
+                bootstrap: int = DEFAULT_BOOTSTRAP, level: float = 0.95,
+                flops_per_sample: str = "flops_per_sample", estimate: bool = True) -> tuple[GoalEstimate, list[Choice]]:
+    """The goal's estimate from the chosen rows and the next k choices (:func:`rank_candidates`), from one fit.
+
+    ``k = 0`` only estimates. ``estimate=False`` skips the fit for the baselines, which choose without
+    it (the estimate returned is then empty).
+    """
+    if method not in METHODS:
+        raise RecscaleError(f"design: method must be one of {', '.join(METHODS)}; got {method!r}")
+    if not isinstance(k, (int, np.integer)) or k < 0:
+        raise RecscaleError(f"design: k must be an integer >= 0; got {k!r}")
     _check_candidates(pool, candidates, chosen)
     s = _setup(pool, x, y, goal, form, bootstrap, level, flops_per_sample)
     rows = _revealed(candidates, chosen)
     st = _State(None, GoalEstimate(None, None, None, level, None, False, int(rows.size), ""))
-    if method in ("recscale", "d_optimal"):
+    if estimate or method in ("recscale", "d_optimal"):
         st = _state(s, goal, rows, pool[y].to_numpy(dtype=float)[rows], seed)
+    result = st.estimate
+    if method not in ("recscale", "d_optimal"):
+        st = _State(None, result)
     rng = np.random.default_rng(seed)
     out: list[Choice] = []
     chosen = set(chosen)
@@ -930,7 +949,35 @@ def rank_candidates(pool: Any, candidates: list[Candidate], chosen: set[str], go
         if st.law is None and method in ("recscale", "d_optimal"):
             # Start-up: the next pick spreads the design further; its y is not needed (x only).
             st = _State(None, st.estimate)
-    return out
+    return result, out
+
+
+class GoalDesign:
+    """A goal over a study's grid, as :func:`recscale.study.goal.run_goal_study` asks for it.
+
+    The pool is a ledger's grid (one row per trial and checkpoint, ``ne`` NaN where not measured);
+    the law is the joint law NE(N, D) over ``x`` = (parameters, samples); candidates cost training
+    FLOPs (``cost_per_sample``), and compute goals count compute the same way.
+    """
+
+    def __init__(self, goal_text: str, *, x: tuple[str, str] = ("params_total", "samples"), y: str = "ne",
+                 cost_per_sample: str = "train_flops_per_sample", bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0):
+        self.goal = parse_goal(goal_text)
+        if self.goal.kind == "target":
+            raise RecscaleError(f"goal {goal_text!r}: 'target rows' is for `recscale design --target`; a study's goal is "
+                                "one of 'ne at compute 10x within 1%', 'exponent within 0.05', 'samples for ne 0.85 within 1.5x'")
+        self.goal_text, self.x, self.y = goal_text, list(x), y
+        self.cost_per_sample, self.bootstrap, self.seed = cost_per_sample, bootstrap, seed
+
+    def candidates(self, pool: Any, stops: Any) -> list[Candidate]:
+        """Every trial to each data doubling of ``stops``: :func:`curve_candidates`."""
+        return curve_candidates(pool, run="trial_id", samples=self.x[1], cost_per_sample=self.cost_per_sample, stops=stops)
+
+    def step(self, pool: Any, candidates: list[Candidate], chosen: set[str], k: int,
+             budget_left: float) -> tuple[GoalEstimate, list[Choice]]:
+        """The goal now, and the next ``k`` runs that fit in ``budget_left`` (:func:`design_step`)."""
+        return design_step(pool, candidates, chosen, self.goal, x=self.x, y=self.y, k=max(0, k), seed=self.seed,
+                           budget_left=budget_left, bootstrap=self.bootstrap, flops_per_sample=self.cost_per_sample)
 
 
 # ----------------------------------------------------------------------------------------------

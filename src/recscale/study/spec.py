@@ -328,10 +328,14 @@ class StudySpec:
     arch_models: dict[str, Any] = field(default_factory=dict)  # architecture → its base model (not DLRM's)
     arch_schemes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)  # [schemes.<arch>]
     arch_train: dict[str, TrainConfig] = field(default_factory=dict)  # [train.<arch>]: [train] with its overrides
+    goal: str | None = None  # [goal] target: what a goal-driven run is for (recscale.laws.design.parse_goal)
+    budget: str | None = None  # [goal] budget: what it may spend (recscale.laws.design.parse_budget)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("source")
+        for k in ("goal", "budget"):  # what a study is for changes no trial's numbers, nor the spec's hash
+            d.pop(k)
         for k in _RUNTIME_TRAIN_FIELDS:
             d["train"].pop(k)
             for t in d["arch_train"].values():
@@ -828,10 +832,28 @@ def _parse_schemes(raw: dict, architectures: tuple[str, ...], targets: dict[str,
     return out, per_arch
 
 
+def _parse_goal(raw: dict, problems: list[str]) -> tuple[str | None, str | None]:
+    """[goal]: ``target`` (what the study is for) and ``budget``, as text; their syntax is the
+    design's (recscale.laws.design), checked where the design is built (the study does not import it)."""
+    g = _table(raw, "goal", problems)
+    _unknown(g, ("target", "budget"), "goal", problems)
+    out = []
+    for key in ("target", "budget"):
+        v = g.get(key)
+        if v is not None and (not isinstance(v, str) or not v.strip()):
+            problems.append(f"goal.{key}: must be a non-empty string, e.g. "
+                            + ("'ne at compute 10x within 1%'" if key == "target" else "'50%' or '1e15 flops'") + f"; got {v!r}")
+            v = None
+        out.append(v)
+    if out[1] is not None and out[0] is None and not any(p.startswith("goal") for p in problems):
+        problems.append("goal.budget: a budget needs a goal.target to spend it on")
+    return out[0], out[1]
+
+
 def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
     """Validate a parsed TOML document; raises SpecError listing every problem with its key path."""
     problems: list[str] = []
-    _unknown(raw, ("name", "seeds", "architectures", "data", "train", "model", "schemes"), "", problems)
+    _unknown(raw, ("name", "seeds", "architectures", "data", "train", "model", "schemes", "goal"), "", problems)
     search_path = str(Path(source).resolve().parent) if source else None
     name = raw.get("name", Path(source).stem if source else "study")
     if not isinstance(name, str) or not name:
@@ -866,10 +888,11 @@ def parse_spec(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         problems.append(
             f"train.checkpoints.stop: {checkpoints.stop:,} exceeds the {data.synthetic.rows:,} rows of data.synthetic.rows"
         )
+    goal, budget = _parse_goal(raw, problems)
     if problems:
         raise SpecError(problems, source=source)
     spec = StudySpec(str(name), tuple(sorted(set(seeds))), data, train, checkpoints, model, schemes, source,
-                     architectures, arch_models, arch_schemes, arch_train)
+                     architectures, arch_models, arch_schemes, arch_train, goal, budget)
     if data.synthetic is not None and spec.plugins():  # the schema is known: probe every plugin configuration now
         w = data.synthetic.world
         check_plugins(spec, w.n_dense, w.cardinalities)
