@@ -320,3 +320,19 @@ def test_lowered_stop_keeps_points_and_new_trials_stop_there(folder, one_go, cap
     assert not [p for p in state_dir(db).rglob("*-s1.pt")]  # --no-keep-state
     assert main(["study", "status", str(db)]) == 0
     assert "3 done trials trained to the study's stop 16,384 samples, 3 partly" in capsys.readouterr().out
+
+
+def test_damaged_kept_state_is_set_aside_and_the_trial_retrained(folder, one_go, short, monkeypatch):
+    """Check that a kept state that fails its digest is moved to .corrupt with a warning, its trial
+    retrained from scratch (the others continue from theirs), and the numbers still equal the one-go run."""
+    db = _copy(short, folder / "flip.db")
+    state = next(state_dir(db).rglob(f"{IDS[0]}.pt"))
+    data = bytearray(state.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    state.write_bytes(bytes(data))
+    got = _spy(monkeypatch)
+    assert run_study(_spec(folder), db, OPTS).extended == 3
+    assert {r.trial_id: r.resumed_samples for r in got} == {IDS[0]: 0, IDS[1]: 4096, IDS[2]: 4096}
+    assert any("digest mismatch" in w and "retrained from scratch" in w for w in got[0].warnings)
+    assert state.with_name(state.name + ".corrupt").exists() and read_snapshot_header(state)["samples"] == 16_384
+    pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(one_go))
