@@ -41,6 +41,9 @@ class CheapestFirst:
     def __init__(self, enough: int):
         self.enough = enough
 
+    def fit_start(self, pool):
+        return 0.0
+
     def candidates(self, pool, stops):
         out = []
         for tid, sub in pool.groupby("trial_id", sort=True):

@@ -76,3 +76,22 @@ def test_the_spec_goal_drives_run_unless_grid_is_asked(capsys, spec_file, tmp_pa
     with open_existing(db) as led:
         assert len(led.decisions()) == 1
         assert sum(led.status_counts().get(k, 0) for k in ("done",)) == 1
+
+
+def test_the_run_records_its_answer_and_the_report_states_it(capsys, spec_file, tmp_path):
+    from types import SimpleNamespace
+
+    from recscale.report.document import _goal_sentence
+
+    db = tmp_path / "g.db"
+    code, out, err = run(capsys, "study", "run", spec_file, "--db", db, "--quiet", "--workers", "1",
+                         "--goal", "exponent within 10", "--budget", "3 trials")
+    assert code == 0, err
+    with open_existing(db) as led:
+        result = led.get_meta("goal_result")
+        steps = len(led.decisions())
+    assert result["goal"] == "exponent within 10" and result["steps"] == steps
+    assert result["met"] == ("goal met" in out) and result["spent_flops"] <= result["grid_flops"]
+    sentence = _goal_sentence(SimpleNamespace(provenance={"goal_result": result}))
+    assert '"exponent within 10"' in sentence and ("**met**" if result["met"] else "**not met**") in sentence
+    assert _goal_sentence(SimpleNamespace(provenance={})) is None

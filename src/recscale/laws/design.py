@@ -58,6 +58,7 @@ from scipy import stats
 
 from recscale.errors import RecscaleError
 from recscale.laws._common import percentile_interval
+from recscale.laws.fitrange import fit_start
 from recscale.laws.forms import FORMS, log_params, n_free, x_for_value
 from recscale.laws.forms import predict as form_predict
 from recscale.laws.joint import compute_optimal, fit_joint_law
@@ -958,16 +959,37 @@ class GoalDesign:
     The pool is a ledger's grid (one row per trial and checkpoint, ``ne`` NaN where not measured);
     the law is the joint law NE(N, D) over ``x`` = (parameters, samples); candidates cost training
     FLOPs (``cost_per_sample``), and compute goals count compute the same way.
+
+    ``fit_from`` is where the law's rows start along samples: ``"auto"`` applies the fit-range rule
+    (:func:`recscale.laws.fitrange.fit_start`, its steps 1-4) to every measured trial's curve and
+    starts at the median of the start-ups it finds (nothing is left out before one is found); a
+    number is a sample count; ``"all"`` fits every row. An optimiser's start-up is not data
+    scaling (the fit range rule's docstring says why), and a law bent through it predicts nothing.
     """
 
     def __init__(self, goal_text: str, *, x: tuple[str, str] = ("params_total", "samples"), y: str = "ne",
-                 cost_per_sample: str = "train_flops_per_sample", bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0):
+                 cost_per_sample: str = "train_flops_per_sample", bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+                 fit_from: str | float = "auto"):
         self.goal = parse_goal(goal_text)
         if self.goal.kind == "target":
             raise RecscaleError(f"goal {goal_text!r}: 'target rows' is for `recscale design --target`; a study's goal is "
                                 "one of 'ne at compute 10x within 1%', 'exponent within 0.05', 'samples for ne 0.85 within 1.5x'")
+        if not (fit_from in ("auto", "all") or (isinstance(fit_from, (int, float)) and fit_from > 0)):
+            raise RecscaleError(f"fit_from must be 'auto', 'all' or a sample count > 0; got {fit_from!r}")
         self.goal_text, self.x, self.y = goal_text, list(x), y
-        self.cost_per_sample, self.bootstrap, self.seed = cost_per_sample, bootstrap, seed
+        self.cost_per_sample, self.bootstrap, self.seed, self.fit_from = cost_per_sample, bootstrap, seed, fit_from
+
+    def fit_start(self, pool: Any) -> float:
+        """The first sample count the law is fitted from (0: every row), from the measured rows of ``pool``."""
+        if self.fit_from == "all":
+            return 0.0
+        if self.fit_from != "auto":
+            return float(self.fit_from)
+        samples = self.x[1]
+        seen = pool[np.isfinite(pool[self.y].to_numpy(dtype=float))]
+        starts = [r.x_start for _, sub in seen.groupby("trial_id", sort=True)
+                  if (r := fit_start(sub[samples].to_numpy(dtype=float), sub[self.y].to_numpy(dtype=float))).n_left_out > 0]
+        return float(np.median(starts)) if starts else 0.0
 
     def candidates(self, pool: Any, stops: Any) -> list[Candidate]:
         """Every trial to each data doubling of ``stops``: :func:`curve_candidates`."""

@@ -140,6 +140,21 @@ def _span(h: Headline) -> str:
 # ---- key findings -------------------------------------------------------------------------------
 
 
+def _goal_sentence(st) -> str | None:
+    """A goal-driven study's answer, as its run recorded it (recscale.study.goal)."""
+    g = (st.provenance or {}).get("goal_result")
+    if not isinstance(g, dict) or not g.get("goal"):
+        return None
+    e = g.get("estimate") or {}
+    answer = ("no estimate" if e.get("value") is None
+              else f"{e['value']:.4f} [{e['lo']:.4f}, {e['hi']:.4f}] (95%), half-width {e['half_width']:.3g}")
+    share = 100 * g["spent_flops"] / g["grid_flops"] if g.get("grid_flops") else float("nan")
+    return (f"**Goal-driven study**: \"{g['goal']}\" is **{'met' if g.get('met') else 'not met'}** ({g.get('reason')}): "
+            f"{answer}, from the joint law NE(N, D) fitted on what the study chose to run, {g.get('steps')} steps "
+            f"and {fmt_num(g['spent_flops'], 3)} training FLOPs, {share:.0f}% of the full grid's. The laws below are "
+            "fitted on the same partial grid: curves the design did not extend are shorter.")
+
+
 def key_findings(a: Analysis) -> list[Block]:
     st = a.study
     lvl = a.options.level
@@ -165,6 +180,9 @@ def key_findings(a: Analysis) -> list[Block]:
     else:
         intro += " The Bayes NE is unknown for this data, so floors are free (γ ≥ 0)."
     blocks.append(Block("p", intro))
+    goal = _goal_sentence(st)
+    if goal:
+        blocks.append(Block("p", goal))
     unfinished = _unfinished_sentence(st)
     if unfinished:
         blocks.append(Block("p", unfinished))

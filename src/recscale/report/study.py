@@ -139,7 +139,7 @@ def _ledger_provenance(p: Path) -> dict[str, Any]:
     from recscale.study.ledger import open_existing
 
     keys = ("spec_name", "spec", "spec_toml", "dataset", "dataset_meta", "checkpoints", "created_at", "versions",
-            "machine", "eval_floor", "last_run_wall_s", "last_run_workers", "last_run_executor", "last_run_device", "last_run_precision")
+            "machine", "eval_floor", "goal_result", "last_run_wall_s", "last_run_workers", "last_run_executor", "last_run_device", "last_run_precision")
     with open_existing(p) as led:
         out = {k: led.get_meta(k) for k in keys}
         out["trial_status"] = led.status_counts()

@@ -38,6 +38,8 @@ import numpy as np
 
 from recscale.study.ledger import open_existing, train_flops
 
+STEP_GROWTH = 0.5  # a step adds at least half the FLOPs spent so far (see run_goal_study)
+
 @dataclass(frozen=True)
 class GoalSummary:
     """How a goal-driven study ended."""
@@ -138,7 +140,8 @@ def measured_rows(db: Path):
     return export_frame(db)
 
 
-def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callable[[str], None] = print) -> GoalSummary:
+def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callable[[str], None] = print,
+                   step_growth: float = STEP_GROWTH) -> GoalSummary:
     """Run ``spec`` into ``db`` toward ``design``'s goal until it is met, the budget is spent or the grid ends.
 
     Args:
@@ -150,6 +153,9 @@ def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callabl
             the grid's FLOPs, trials, or wall seconds); None: the whole grid. FLOPs count
             everything the ledger holds, including runs made before this call.
         say: Where the one-line progress of each step goes.
+        step_growth: A step runs the design's best candidates, in order, until they add this
+            fraction of the FLOPs spent so far (and at least one per worker): the law is refitted
+            between steps, so the number of refits grows with the log of the compute, not the runs.
     """
     from recscale.study.runner import run_study
 
@@ -164,18 +170,21 @@ def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callabl
         say(f"resuming step {pending['step']}: {_plan_text(pending['plan'])}")
         run_study(spec, db, replace(opts, plan=pending["plan"]))
     while True:
-        pool = pool_table(spec, ds_meta, measured_rows(db))
-        cands = design.candidates(pool, stops)
+        full = pool_table(spec, ds_meta, measured_rows(db))
+        spent, grid = spent_flops(full), grid_flops(full)
+        pool, cands = _candidates(full, design, stops)
         chosen = revealed(pool, cands)
-        spent, grid = spent_flops(pool), grid_flops(pool)
         flops_left, picks_left = _budget_left(budget, spent, grid, time.perf_counter() - t0, picks)
-        est, choices = design.step(pool, cands, chosen, min(k, picks_left), flops_left)
+        est, ranked = design.step(pool, cands, chosen, min(len(cands), picks_left), flops_left)
+        choices = _this_step(ranked, k, spent, step_growth)
         est = _estimate_dict(est)
         say(_status_line(design.goal_text, est, spent, grid))
         stop = _stop_reason(est, choices, len(chosen) == len(cands), budget, spent, grid)
         if stop is not None:
             say(f"stopped: {stop}")
-            return GoalSummary(db, design.goal_text, bool(est.get("met")), stop, steps, spent, grid, est)
+            summary = GoalSummary(db, design.goal_text, bool(est.get("met")), stop, steps, spent, grid, est)
+            _record_result(db, summary, budget)
+            return summary
         plan = plan_of(choices, pool)
         cost = float(sum(c.candidate.cost for c in choices))
         number = _next_step_number(db)
@@ -183,8 +192,8 @@ def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callabl
         payload = {"step": number, "plan": plan, "cost": cost, "spent": spent, "estimate": est,
                    "expected_half_width": after, "goal": design.goal_text,
                    "budget": None if budget is None else budget_text(budget),
-                   "chosen": [c.candidate.id for c in choices]}  # fmt: skip
-        say(f"step {number}: {_plan_text(plan)} (+{cost:.3g} FLOPs; expected half-width after: {_num(after)})")
+                   "chosen": [c.candidate.id for c in choices], "fit_from": float(pool["samples"].min())}  # fmt: skip
+        say(f"step {number}: {len(plan)} run(s), +{cost:.3g} FLOPs (expected half-width after: {_num(after)}): {_plan_text(plan)}")
         run_study(spec, db, replace(opts, plan=plan, decision=payload))  # the choice is recorded before its runs
         steps += 1
         picks += len(choices)
@@ -195,14 +204,39 @@ def suggest(spec, db: str | Path, design, k: int = 3) -> dict[str, Any]:
     db = Path(db)
     with open_existing(db) as led:
         ds_meta = led.get_meta("dataset_meta")
-    pool = pool_table(spec, ds_meta, measured_rows(db))
-    cands = design.candidates(pool, doubling_stops(spec.checkpoint_samples()))
+    full = pool_table(spec, ds_meta, measured_rows(db))
+    pool, cands = _candidates(full, design, doubling_stops(spec.checkpoint_samples()))
     est, choices = design.step(pool, cands, revealed(pool, cands), k, math.inf)
-    return {"estimate": _estimate_dict(est), "choices": list(choices), "spent": spent_flops(pool),
-            "grid_flops": grid_flops(pool), "plan": plan_of(choices, pool)}
+    return {"estimate": _estimate_dict(est), "choices": list(choices), "spent": spent_flops(full),
+            "grid_flops": grid_flops(full), "plan": plan_of(choices, pool)}
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _candidates(full, design, stops: list[int]):
+    """The pool the law sees (rows from the design's fit start on) and its candidates.
+
+    Rows before the fit start (an optimiser's start-up) are not the law's; a run still trains
+    through them, so the first candidate of a trial stops at the first stop inside the range and
+    costs every sample from 0.
+    """
+    start = design.fit_start(full)
+    pool = full[full["samples"] >= start * (1 - 1e-12)].reset_index(drop=True) if start > 0 else full
+    inside = [s for s in stops if s >= start * (1 - 1e-12)] or stops[-1:]
+    return pool, design.candidates(pool, inside)
+
+
+def _this_step(ranked, k: int, spent: float, growth: float):
+    """The prefix of the design's ranked plan that one step runs: until it adds ``growth`` × the FLOPs
+    spent, and at least ``k`` (one per worker) when there are that many."""
+    out, cost = [], 0.0
+    for c in ranked:
+        if len(out) >= k and cost >= growth * spent:
+            break
+        out.append(c)
+        cost += c.candidate.cost
+    return out
 
 
 def grid_flops(pool) -> float:
@@ -282,6 +316,19 @@ def _unfinished_decision(db: Path, spec, ds_meta) -> dict[str, Any] | None:
     reached = pool[np.isfinite(pool["ne"])].groupby("trial_id")["samples"].max().to_dict()
     plan = {t: int(s) for t, s in last["plan"].items()}
     return None if all(reached.get(t, 0) >= s for t, s in plan.items()) else {"step": decisions[-1]["step"], "plan": plan}
+
+
+def _record_result(db: Path, s: GoalSummary, budget) -> None:
+    """The run's answer in the ledger's meta (``goal_result``), for the report and for the record."""
+    if not db.exists():  # nothing fitted in the budget: nothing was run, and no ledger is made for it
+        return
+    from recscale.study.ledger import Ledger
+
+    with Ledger(db) as led:
+        led.set_meta({"goal_result": {"goal": s.goal, "met": s.met, "reason": s.reason, "estimate": s.estimate,
+                                      "spent_flops": s.spent, "grid_flops": s.grid_flops,
+                                      "budget": None if budget is None else budget_text(budget),
+                                      "steps": len(led.decisions()), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}})
 
 
 def _next_step_number(db: Path) -> int:
