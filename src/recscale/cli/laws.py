@@ -63,7 +63,7 @@ def _print_table(rows: list[dict[str, str]]) -> None:
         typer.echo("  ".join(r[c].ljust(widths[c]) for c in cols))
 
 
-def _fit_from(value: str) -> str | float:
+def parse_fit_from(value: str) -> str | float:
     """``--fit-from``: ``auto``, ``all`` or a number (the first x of each fit)."""
     if value in ("auto", "all"):
         return value
@@ -184,7 +184,7 @@ def fit_command(
     df = read_table(table)
     kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
-                         forms_check=forms_check, fit_from=_fit_from(fit_from), **kw)
+                         forms_check=forms_check, fit_from=parse_fit_from(fit_from), **kw)
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
@@ -294,7 +294,7 @@ def plan_command(
     kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
                           level=level, bytes_per_param=bytes_per_param, forms_check=forms_check, rel_gain=lower_by,
-                          fit_from=_fit_from(fit_from), **kw)
+                          fit_from=parse_fit_from(fit_from), **kw)
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
