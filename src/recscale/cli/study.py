@@ -214,10 +214,13 @@ def suggest(
     if not out["choices"]:
         typer.echo("  no candidate left: every trial of the grid ran to its last checkpoint")
         return
-    typer.echo("  next runs (best first; expected half-width after each, with the ones before it):")
+    rate = out["seconds_per_flop"]
+    timing = "" if rate is None else " and training time at this ledger's measured rate (one worker)"
+    typer.echo(f"  next runs (best first; cost{timing}; expected half-width after each, with the ones before it):")
     for c in out["choices"]:
         after = "start-up: spreads the design" if c.width_after is None else f"-> {c.width_after:.3g}"
-        typer.echo(f"    {c.candidate.label}: +{c.candidate.cost:.3g} FLOPs, {after}")
+        took = "" if rate is None else f" (~{c.candidate.cost * rate / 60:.1f} min)"
+        typer.echo(f"    {c.candidate.label}: +{c.candidate.cost:.3g} FLOPs{took}, {after}")
 
 
 def _ledger_spec(db: Path, spec_path: Path | None, goal: str | None):

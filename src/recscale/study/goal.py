@@ -208,7 +208,19 @@ def suggest(spec, db: str | Path, design, k: int = 3) -> dict[str, Any]:
     pool, cands = _candidates(full, design, doubling_stops(spec.checkpoint_samples()))
     est, choices = design.step(pool, cands, revealed(pool, cands), k, math.inf)
     return {"estimate": _estimate_dict(est), "choices": list(choices), "spent": spent_flops(full),
-            "grid_flops": grid_flops(full), "plan": plan_of(choices, pool)}
+            "grid_flops": grid_flops(full), "plan": plan_of(choices, pool),
+            "seconds_per_flop": seconds_per_flop(measured_rows(db))}
+
+
+def seconds_per_flop(measured) -> float | None:
+    """Training seconds per training FLOP over the ledger's trials (each trial's training time at its
+    last point over its FLOPs), so that what the next runs cost can be said in time on this machine."""
+    if not len(measured) or "wall_s" not in measured.columns:
+        return None
+    last = measured.sort_values("samples").drop_duplicates("trial_id", keep="last")
+    flops = float(train_flops(last["flops_per_sample"], last["samples"]).sum())
+    wall = float(last["wall_s"].sum())
+    return wall / flops if flops > 0 and wall > 0 else None
 
 
 # ---- helpers -------------------------------------------------------------------------------------
