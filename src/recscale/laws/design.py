@@ -27,7 +27,15 @@ the root mean square over rows), converted to the goal's units and scaled so tha
 equals the bootstrap interval's. **Score = (width_now − width_after) / cost**; the best available
 candidate is chosen. Several at once are chosen greedily: Σ is updated with each pick as if it had
 been measured, then the next is scored (a conditional batch, not top-k, so two near-identical
-runs are not both chosen for the same information).
+runs are not both chosen for the same information). Nothing in a pick after the first needs its
+y, so the whole batch is known at once.
+
+**A finite budget.** Greedy by gain per cost fills a budget with cheap runs and can leave no room
+for the one expensive run that matters most (the knapsack weakness of ratio greedy). With a budget
+the design therefore plans to its end: the ratio-greedy sequence, and sequences that open with one
+of the 4 candidates of largest absolute narrowing and continue ratio-greedy, are each simulated
+(Σ updated pick by pick) until nothing more fits; the one with the narrowest final half-width is
+followed until the next refit. Without a budget (``budget_left=inf``) it is plain ratio greedy.
 
 **Start-up.** Until the law is fittable on the chosen rows (one-x: at least 2× its free
 parameters and one more distinct x than parameters; joint: 10 rows, 3 distinct N and 3 distinct
