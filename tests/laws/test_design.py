@@ -279,3 +279,13 @@ def test_budget_plan_makes_room_for_the_run_that_matters():
     assert planned[0].candidate.id in ("row14", "row15")
     assert sum(p.candidate.cost for p in planned) <= 1000.0
     assert planned[-1].width_after < greedy[-1].width_after
+
+
+def test_goal_not_met_on_a_narrow_span():
+    """Check that a loose goal is not met on rows spanning less than a decade of x, and is once they span one."""
+    df = curve_1x(n=21)  # x = 1e3 · 10^(0.15 k)
+    g = parse_goal("exponent within 100")
+    e = estimate_goal(df.assign(y=df["y"].where(df.index <= 5)), g, x=["x"], y="y")  # 0.75 decade
+    assert e.value is not None and not e.met and not g.met(e) and "decade" in e.note
+    e2 = estimate_goal(df.assign(y=df["y"].where(df.index <= 7)), g, x=["x"], y="y")  # 1.05 decades
+    assert e2.met and g.met(e2)
