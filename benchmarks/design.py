@@ -12,7 +12,7 @@ Each budget is a replay of its own: recscale plans to the end of its budget (see
 recscale.laws.design), so its first choices depend on the budget.
 
 Pools: the demo ledger (--db; joint law NE(params_total, samples) over every trial and every data
-doubling), planted one-x laws (power law + constant, M4, broken: 24 runs along x, cost ∝ x, 1%
+doubling), planted one-x laws (power law + constant, M4, broken: 40 runs along x (20 x, 2 seeds), cost ∝ x, 1%
 log-normal noise, fitted with their own form), and a planted joint law (6 model sizes × learning
 curves of 15 checkpoints, 0.5% noise). Run:
 
@@ -47,7 +47,7 @@ def quick_pool(db: str):
 
 def planted_one_x(form: str, seed: int = 0):
     rng = np.random.default_rng(seed)
-    x = np.repeat(np.geomspace(1e4, 1e7, 12), 2)
+    x = np.repeat(np.geomspace(1e4, 1e7, 20), 2)
     lx = np.log(x)
     if form == "powerlaw_const":
         y = 2.0 * x**-0.3 + 0.75
@@ -65,7 +65,7 @@ def planted_one_x(form: str, seed: int = 0):
     df = pd.DataFrame({"x": x, "y": y, "cost": x})
     target = top_rows(x, 0.1)
     cands = without_rows(row_candidates(df, cost="cost"), target)
-    return dict(name=f"planted {form}, 24 runs", pool=df, cands=cands, target=target, x=["x"], y="y", form=form, bootstrap=100)
+    return dict(name=f"planted {form}, 40 runs", pool=df, cands=cands, target=target, x=["x"], y="y", form=form, bootstrap=100)
 
 
 def planted_joint(seed: int = 0):
@@ -84,46 +84,77 @@ def planted_joint(seed: int = 0):
                 form="powerlaw_const", bootstrap=60)
 
 
-def run_pool(P, reps: int, methods) -> dict:
-    goal = with_rows(parse_goal("target rows within 0%"), P["target"])
-    full = sum(c.cost for c in P["cands"])
-    kw = dict(x=P["x"], y=P["y"], form=P["form"], bootstrap=P["bootstrap"])
-    t0 = time.time()
-    est, err, cov = evaluate(P["pool"], P["cands"], [c.id for c in P["cands"]], goal, seed=0, **kw)
+def run_pool(make, reps: int, methods) -> dict:
+    """Every method at every budget, ``reps`` times; ``make(rep)`` gives the pool of a repetition (planted pools draw fresh noise)."""
+    P = make(0)
     res = {"pool": P["name"], "rows": len(P["pool"]), "candidates": len(P["cands"]), "target_rows": len(P["target"]),
-           "all_runs": {"error": err, "coverage": cov}, "methods": {}}
-    for m in methods:
-        per = {b: {"error": [], "coverage": []} for b in BUDGETS}
-        tm = time.time()
-        for r in range(reps):
+           "all_runs": {"error": [], "coverage": []}, "methods": {m: {"per_budget": {str(b): {"error": [], "coverage": []}
+                                                                                  for b in BUDGETS}, "seconds": 0.0} for m in methods}}
+    t0 = time.time()
+    for r in range(reps):
+        P = make(r)
+        goal = with_rows(parse_goal("target rows within 0%"), P["target"])
+        full = sum(c.cost for c in P["cands"])
+        kw = dict(x=P["x"], y=P["y"], form=P["form"], bootstrap=P["bootstrap"])
+        _, err, cov = evaluate(P["pool"], P["cands"], [c.id for c in P["cands"]], goal, seed=r, **kw)
+        res["all_runs"]["error"].append(err)
+        res["all_runs"]["coverage"].append(cov)
+        for m in methods:
+            tm = time.time()
             for b in BUDGETS:
                 rr = replay(P["pool"], P["cands"], goal, budget_cost=b * full, method=m, seed=r, **kw)
-                per[b]["error"].append(math.nan if rr.target_error is None else rr.target_error)
-                per[b]["coverage"].append(math.nan if rr.coverage is None else rr.coverage)
-        res["methods"][m] = {"per_budget": {str(b): v for b, v in per.items()}, "seconds": time.time() - tm}
-        print(f"  {P['name']}: {m} done in {time.time() - tm:.0f}s", flush=True)
+                cell = res["methods"][m]["per_budget"][str(b)]
+                cell["error"].append(math.nan if rr.target_error is None else rr.target_error)
+                cell["coverage"].append(math.nan if rr.coverage is None else rr.coverage)
+            res["methods"][m]["seconds"] += time.time() - tm
+        print(f"  {P['name']}: repetition {r + 1}/{reps} done at {time.time() - t0:.0f}s", flush=True)
     res["seconds"] = time.time() - t0
     return res
 
 
+def _stats(v: dict) -> tuple[np.ndarray, np.ndarray]:
+    return np.array(v["error"], dtype=float), np.array(v["coverage"], dtype=float)
+
+
+def _cell(e: np.ndarray, c: np.ndarray) -> str:
+    ok = np.isfinite(e)
+    if not ok.any():
+        return f"no fit (0/{e.size})"
+    fits = "" if ok.all() else f" ({ok.sum()}/{e.size} fit)"
+    return f"{e[ok].mean():.4f} [{e[ok].min():.4f}, {e[ok].max():.4f}] · {c[ok].mean():.2f} [{c[ok].min():.2f}, {c[ok].max():.2f}]{fits}"
+
+
+def _beats(mine: np.ndarray, other: np.ndarray) -> bool:
+    """Lower mean error over the repetitions with a fit, and a fit in at least as many of them."""
+    a, b = np.isfinite(mine), np.isfinite(other)
+    if not a.any():
+        return False
+    if not b.any():
+        return True
+    return a.sum() >= b.sum() and mine[a].mean() < other[b].mean()
+
+
 def summarise(results: list[dict]) -> str:
-    """The Markdown table: per pool × budget × method, mean [min, max] over repetitions; n/fit = repetitions with a law."""
-    lines = ["| pool | budget | method | target error, mean [min, max] | 95% PI coverage, mean [min, max] | reps with a fit |",
-             "|---|---|---|---|---|---|"]
+    """Markdown: per pool a table (methods × budgets) of target error · coverage, mean [min, max] over repetitions, and the bar."""
+    out = []
     for R in results:
-        a = R["all_runs"]
-        lines.append(f"| {R['pool']} | 100% | all runs | {a['error']:.4f} | {a['coverage']:.2f} | 1/1 |")
-        for b in BUDGETS:
-            for m, v in R["methods"].items():
-                e = np.array(v["per_budget"][str(b)]["error"], dtype=float)
-                c = np.array(v["per_budget"][str(b)]["coverage"], dtype=float)
-                ok = np.isfinite(e)
-                if not ok.any():
-                    lines.append(f"| {R['pool']} | {b:.0%} | {m} | no fit | - | 0/{e.size} |")
-                    continue
-                lines.append(f"| {R['pool']} | {b:.0%} | {m} | {e[ok].mean():.4f} [{e[ok].min():.4f}, {e[ok].max():.4f}] | "
-                             f"{c[ok].mean():.2f} [{c[ok].min():.2f}, {c[ok].max():.2f}] | {ok.sum()}/{e.size} |")
-    return "\n".join(lines)
+        ae, ac = _stats(R["all_runs"])
+        out.append(f"**{R['pool']}** ({R['candidates']} candidates, {R['target_rows']} target rows, {R['reps']} repetitions; "
+                   f"all runs: error {ae.mean():.4f} [{ae.min():.4f}, {ae.max():.4f}] · coverage {ac.mean():.2f} "
+                   f"[{ac.min():.2f}, {ac.max():.2f}])\n")
+        out.append("| method | " + " | ".join(f"{b:.0%}" for b in BUDGETS) + " |")
+        out.append("|---|" + "---|" * len(BUDGETS))
+        for m, v in R["methods"].items():
+            out.append(f"| {m} | " + " | ".join(_cell(*_stats(v["per_budget"][str(b)])) for b in BUDGETS) + " |")
+        if "recscale" in R["methods"]:
+            e25, c25 = _stats(R["methods"]["recscale"]["per_budget"]["0.25"])
+            beats = {o: [f"{b:.0%}" for b in BUDGETS if _beats(_stats(R["methods"]["recscale"]["per_budget"][str(b)])[0],
+                                                               _stats(R["methods"][o]["per_budget"][str(b)])[0])]
+                     for o in ("random", "cheapest") if o in R["methods"]}
+            out.append(f"\nBar: at 25% recscale's mean error is {np.nanmean(e25) / ae.mean():.2f}x the all-runs fit's (bar <= 1.5), "
+                       f"coverage {np.nanmean(c25):.2f} (bar 0.90-0.98); it beats random at {', '.join(beats.get('random', [])) or 'no'} "
+                       f"budget, cheapest-first at {', '.join(beats.get('cheapest', [])) or 'no'} budget.\n")
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -141,14 +172,16 @@ def main() -> None:
         if name == "quick":
             if not a.db:
                 continue
-            P = quick_pool(a.db)
+            pool = quick_pool(a.db)
+            make = lambda r, pool=pool: pool  # noqa: E731  (measured: the same pool every repetition)
         elif name == "joint":
-            P = planted_joint()
+            make = planted_joint
         else:
-            P = planted_one_x(name)
+            make = lambda r, name=name: planted_one_x(name, seed=r)  # noqa: E731
+        P = make(0)
         reps = a.reps if len(P["x"]) == 1 else (a.joint_reps or a.reps)
         print(f"{P['name']}: {len(P['cands'])} candidates, {len(P['target'])} target rows, {reps} repetitions", flush=True)
-        results.append(run_pool(P, reps, methods) | {"reps": reps})
+        results.append(run_pool(make, reps, methods) | {"reps": reps})
         if a.out:
             with open(a.out, "w") as f:
                 json.dump(results, f, indent=1)

@@ -265,3 +265,27 @@ def test_rank_rejects_bad_arguments():
         rank_candidates(df, c, {"zz"}, g, x=["x"], y="y")
     with pytest.raises(RecscaleError, match="no target rows"):
         estimate_goal(df, Goal("target", 1.0), x=["x"], y="y")
+
+
+def test_budget_plan_makes_room_for_the_run_that_matters():
+    """Check that with a budget the design saves room for a large-x run that ratio greedy would crowd out with cheap ones."""
+    df = curve_1x(1).assign(cost=lambda d: d["x"] / 1e3)
+    c = row_candidates(df, cost="cost")
+    chosen = {f"row{i}" for i in range(8)}
+    g = parse_goal("ne at x 10x within 0.1%")
+    greedy = rank_candidates(df, c, chosen, g, x=["x"], y="y", k=3)
+    assert [p.candidate.id for p in greedy] == ["row8", "row9", "row10"]  # best gain per cost, one cheap run after another
+    planned = rank_candidates(df, c, chosen, g, x=["x"], y="y", k=3, budget_left=1000.0)
+    assert planned[0].candidate.id in ("row14", "row15")
+    assert sum(p.candidate.cost for p in planned) <= 1000.0
+    assert planned[-1].width_after < greedy[-1].width_after
+
+
+def test_goal_not_met_on_a_narrow_span():
+    """Check that a loose goal is not met on rows spanning less than a decade of x, and is once they span one."""
+    df = curve_1x(n=21)  # x = 1e3 · 10^(0.15 k)
+    g = parse_goal("exponent within 100")
+    e = estimate_goal(df.assign(y=df["y"].where(df.index <= 5)), g, x=["x"], y="y")  # 0.75 decade
+    assert e.value is not None and not e.met and not g.met(e) and "decade" in e.note
+    e2 = estimate_goal(df.assign(y=df["y"].where(df.index <= 7)), g, x=["x"], y="y")  # 1.05 decades
+    assert e2.met and g.met(e2)
