@@ -46,7 +46,7 @@ def run(
     goal: str = typer.Option(None, "--goal", help="Run goal-driven: choose each next run by how much it narrows this goal's 95% interval per FLOP, and stop when it is met, e.g. 'ne at compute 10x within 1%' (default: the spec's [goal] target)."),
     budget: str = typer.Option(None, "--budget", help="What a goal-driven run may spend: '50%' (of the grid's FLOPs), '1e15 flops', '12 trials', '30m' (default: the spec's [goal] budget, else the whole grid)."),
     grid: bool = typer.Option(False, "--grid", help="Run the whole grid, ignoring the spec's [goal]."),
-    fit_from: str = typer.Option("auto", "--fit-from", help="Where a goal's law starts along samples: auto (after the curves' start-up, by the fit-range rule), all, or a sample count."),
+    fit_from: str = typer.Option("all", "--fit-from", help="Where a goal's law starts along samples: all (every row; the default, measured in recscale.laws.design.GoalDesign), auto (after the curves' start-up, by the fit-range rule), or a sample count."),
     keep_state: bool = typer.Option(True, "--keep-state/--no-keep-state", help="Keep each finished trial's final training state beside the ledger (DB.states/), so a raised checkpoints.stop extends it instead of retraining it. Costs 12 bytes per parameter per trial with Adam (weights + 2 moments, fp32): 243 MB for the quick example's 26 trials; --dry-run shows it."),
 ) -> None:
     """Run a study (or resume or grow it: finished trials are kept, the rest run).
@@ -68,7 +68,7 @@ def run(
 
     Examples:
         recscale study run tiny
-        recscale study run quick --goal 'ne at compute 10x within 2%' --budget 50%
+        recscale study run quick --goal 'ne at compute 10x within 1%' --budget 50%
         recscale example tiny > tiny.toml && recscale study run tiny.toml
         recscale study run quick --db runs/quick.db --workers 2
         recscale study run tiny.toml --dry-run
@@ -105,7 +105,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _design(goal_text: str, budget_text: str | None, fit_from: str = "auto"):
+def _design(goal_text: str, budget_text: str | None, fit_from: str = "all"):
     """The design of a goal and its budget (one-line errors name the option and the syntax)."""
     from recscale.cli.laws import parse_fit_from
     from recscale.laws.design import GoalDesign, parse_budget
@@ -190,13 +190,13 @@ def suggest(
     goal: str = typer.Option(None, "--goal", help="The goal, e.g. 'ne at compute 10x within 1%' (default: the last goal-driven run's, else the spec's [goal] target)."),
     k: int = typer.Option(3, "-k", "--next", min=1, help="How many next runs to show."),
     spec_path: Path = typer.Option(None, "--spec", help="The study spec whose grid is the pool (default: the one the ledger recorded)."),
-    fit_from: str = typer.Option("auto", "--fit-from", help="Where the goal's law starts along samples: auto, all, or a sample count."),
+    fit_from: str = typer.Option("all", "--fit-from", help="Where the goal's law starts along samples: all (default), auto, or a sample count."),
 ) -> None:
     """Print the goal's estimate from a ledger and the next runs a goal-driven study would choose,
     with their cost and expected effect; run nothing.
 
     Example:
-        recscale study suggest runs/quick-goal.db --goal 'ne at compute 10x within 2%'
+        recscale study suggest runs/quick-goal.db --goal 'ne at compute 10x within 1%'
     """
     from recscale.study.goal import suggest as suggest_runs
 
