@@ -147,3 +147,23 @@ def test_a_killed_step_is_finished_first_and_the_choices_are_the_same(spec_file,
     b = export_frame(killed).drop(columns=["wall_s"]).reset_index(drop=True)
     assert a.equals(b)
     assert np.isfinite(a["ne"]).all()
+
+
+def test_a_failed_trial_stops_the_study_instead_of_being_chosen_again(spec_file, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import recscale.study.runner as runner
+
+    real = runner.run_study
+
+    def failing(spec, db, opts):
+        summary = real(spec, db, opts)
+        return replace(summary, failed=[next(iter(opts.plan))])
+
+    monkeypatch.setattr(runner, "run_study", failing)
+    lines: list[str] = []
+    summary = run_goal_study(load_spec(spec_file), tmp_path / "f.db", _opts(), CheapestFirst(enough=10**9), say=lines.append)
+    assert summary.reason.startswith("trial(s) failed") and summary.failed and summary.steps == 1
+    assert lines[-1].startswith("stopped: trial(s) failed")
+    with open_existing(tmp_path / "f.db") as led:
+        assert led.get_meta("goal_result")["reason"] == summary.reason

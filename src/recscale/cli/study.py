@@ -128,6 +128,8 @@ def _run_goal(spec, db: Path, opts, design, budget) -> None:
     verdict = "goal met" if s.met else "goal NOT met"
     typer.echo(f"{db}: {verdict}: {s.goal}: {answer}; {s.steps} steps now; the ledger holds {s.spent:.3g} training FLOPs, "
                f"{100 * s.spent / s.grid_flops:.1f}% of the grid's {s.grid_flops:.3g} ({s.reason})")
+    if s.failed:
+        raise typer.Exit(1)
 
 
 def _print_dry_run(spec, db: Path, workers: int | None, device: str) -> None:

@@ -52,6 +52,7 @@ class GoalSummary:
     spent: float  # training FLOPs in the ledger at the end
     grid_flops: float  # training FLOPs of the whole grid (every trial to the spec's last checkpoint)
     estimate: dict[str, Any]
+    failed: tuple[str, ...] = ()  # trials whose run failed (the study stops on them)
 
 
 def pool_table(spec, ds_meta: dict[str, Any], measured) -> Any:
@@ -194,9 +195,16 @@ def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callabl
                    "budget": None if budget is None else budget_text(budget),
                    "chosen": [c.candidate.id for c in choices], "fit_from": float(pool["samples"].min())}  # fmt: skip
         say(f"step {number}: {len(plan)} run(s), +{cost:.3g} FLOPs (expected half-width after: {_num(after)}): {_plan_text(plan)}")
-        run_study(spec, db, replace(opts, plan=plan, decision=payload))  # the choice is recorded before its runs
+        ran = run_study(spec, db, replace(opts, plan=plan, decision=payload))  # the choice is recorded before its runs
         steps += 1
         picks += len(choices)
+        if ran.failed:  # the design would choose them again: stop, and say where the errors are
+            why = f"trial(s) failed: {', '.join(ran.failed)} (errors: recscale study status {db}); rerun to retry them"
+            say(f"stopped: {why}")
+            done = spent_flops(pool_table(spec, ds_meta, measured_rows(db)))
+            summary = GoalSummary(db, design.goal_text, False, why, steps, done, grid, est, failed=tuple(ran.failed))
+            _record_result(db, summary, budget)
+            return summary
 
 
 def suggest(spec, db: str | Path, design, k: int = 3) -> dict[str, Any]:
