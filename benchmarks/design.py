@@ -26,6 +26,8 @@ import json
 import math
 import time
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -41,7 +43,8 @@ def quick_pool(db: str):
     df = export_frame(db).drop_duplicates(["trial_id", "samples"]).reset_index(drop=True)
     target = top_rows(df["flops_per_sample"].to_numpy() * df["samples"].to_numpy(), 0.1)
     cands = without_rows(curve_candidates(df, run="trial_id", samples="samples", cost_per_sample="flops_per_sample"), target)
-    return dict(name="demo ledger (quick), joint law", pool=df, cands=cands, target=target, x=["params_total", "samples"], y="ne",
+    name = "demo ledger (quick)" if Path(db).stem == "quick" else f"{Path(db).stem} ledger"
+    return dict(name=f"{name}, joint law", pool=df, cands=cands, target=target, x=["params_total", "samples"], y="ne",
                 form="powerlaw_const", bootstrap=60)
 
 
@@ -172,7 +175,7 @@ def main() -> None:
         if name == "quick":
             if not a.db:
                 continue
-            pool = quick_pool(a.db)
+            pool = quick_pool(a.db)  # any study ledger given with --db (the demo's, the architectures study's, ...)
             make = lambda r, pool=pool: pool  # noqa: E731  (measured: the same pool every repetition)
         elif name == "joint":
             make = planted_joint
