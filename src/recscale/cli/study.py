@@ -206,7 +206,7 @@ def suggest(
     design, _ = _design(goal_text, None, fit_from)
     out = suggest_runs(spec, db, design, k)
     e = out["estimate"]
-    now = e.get("note") or "no estimate" if e.get("value") is None else (
+    now = (e.get("note") or "no estimate") if e.get("value") is None else (
         f"{e['value']:.4g} [{e['lo']:.4g}, {e['hi']:.4g}] (95%), half-width {e['half_width']:.3g} "
         f"(want {design.goal.tolerance:g}{design.goal.units})")
     typer.echo(f"{db}: {goal_text}: {now}; {'met' if e.get('met') else 'not met'}")
