@@ -212,12 +212,13 @@ def suggest(spec, db: str | Path, design, k: int = 3) -> dict[str, Any]:
     db = Path(db)
     with open_existing(db) as led:
         ds_meta = led.get_meta("dataset_meta")
-    full = pool_table(spec, ds_meta, measured_rows(db))
+    measured = measured_rows(db)
+    full = pool_table(spec, ds_meta, measured)
     pool, cands = _candidates(full, design, doubling_stops(spec.checkpoint_samples()))
     est, choices = design.step(pool, cands, revealed(pool, cands), k, math.inf)
     return {"estimate": _estimate_dict(est), "choices": list(choices), "spent": spent_flops(full),
             "grid_flops": grid_flops(full), "plan": plan_of(choices, pool),
-            "seconds_per_flop": seconds_per_flop(measured_rows(db))}
+            "seconds_per_flop": seconds_per_flop(measured)}
 
 
 def seconds_per_flop(measured) -> float | None:
