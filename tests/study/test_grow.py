@@ -13,7 +13,7 @@ from recscale.study import executors
 from recscale.study.dryrun import dry_run
 from recscale.study.ledger import Ledger, export_frame, open_existing, train_flops
 from recscale.study.runner import RunOptions, run_study, state_dir
-from recscale.study.spec import CheckpointSpec, first_numbers_change, load_spec, parse_spec
+from recscale.study.spec import CheckpointSpec, SpecError, first_numbers_change, load_spec, parse_spec
 from recscale.study.trial import read_snapshot_header
 from tests.study.conftest import TEST_SPEC, done_trials, ledger_numbers
 
@@ -109,6 +109,21 @@ def test_numbers_identity_accepts_growth_and_names_a_change():
     assert first_numbers_change(old, d(train__checkpoints={"start": 512, "stop": 1024}))[0] == "train.checkpoints.start"
     assert first_numbers_change(old, d(model={"embedding_dim": 8, "dcnv2": {"cross_layers": 3}})) == ("model.dcnv2.cross_layers", 2, 3)
     assert first_numbers_change(old, d(train__dcnv2={"lr_dense": 0.01})) == ("train.dcnv2.lr_dense", 0.005, 0.01)
+
+
+def test_ledger_from_before_mlp_bias_init_reads_as_reference():
+    """Check that a stored spec written before ``train.mlp_bias_init`` existed reads as the reference
+    biases its trials had: today's default grows it, and "zero" is refused naming both values."""
+    raw = {"name": "a", "seeds": [0], "data": {"synthetic": {"rows": 5000, "eval_rows": 500}},
+           "train": {"checkpoints": {"start": 256, "stop": 1024}}, "model": {"embedding_dim": 8}, "schemes": {"embedding_dim": [4, 8]}}
+    stored = parse_spec(raw).to_dict()
+    del stored["train"]["mlp_bias_init"]
+    assert first_numbers_change(stored, parse_spec(raw).to_dict()) is None
+    raw["train"]["mlp_bias_init"] = "zero"
+    assert first_numbers_change(stored, parse_spec(raw).to_dict()) == ("train.mlp_bias_init", "reference", "zero")
+    raw["train"]["mlp_bias_init"] = "small"
+    with pytest.raises(SpecError, match=r"train.mlp_bias_init: must be one of 'zero', 'reference'; got 'small'"):
+        parse_spec(raw)
 
 
 def test_extension_equals_the_run_that_never_stopped(folder, one_go, short, monkeypatch):

@@ -107,7 +107,8 @@ def test_changed_recipe_is_refused_unless_new(reference_run, tmp_path, capsys):
     db = reference_run
     before = db.stat().st_mtime_ns
     with pytest.raises(RecscaleError, match=r"^train.lr_dense changed from 0.005 to 0.05 since .*t.db was made: it changes "
-                                            r"every finished trial's numbers; pass --new to start over, or use another --db$"):
+                                            r"every finished trial's numbers; set lr_dense = 0.005 in \[train\] to grow it as it was, pass --new to start "
+                                            r"over, or use another --db$"):
         run_study(load_spec(p), db, RunOptions(workers=1, progress=False))
     assert db.stat().st_mtime_ns == before
     capsys.readouterr()

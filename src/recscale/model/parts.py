@@ -87,6 +87,17 @@ class EmbeddingModel(nn.Module):
         """Redraw every table's rows from U(±bound), whatever the table's size (``train.embedding_init``)."""
         self.embedding.weight.uniform_(-bound, bound)
 
+    @torch.no_grad()
+    def zero_hidden_biases(self) -> None:
+        """Zero the bias of every linear layer but the output (``train.mlp_bias_init = "zero"``).
+
+        Every built-in ends in ``self.top``, whose last layer keeps the base rate's logit.
+        """
+        out = self.top[-1]
+        for m in self.modules():
+            if isinstance(m, nn.Linear) and m is not out and m.bias is not None:
+                m.bias.zero_()
+
     def embedding_ids(self, sparse: torch.Tensor) -> torch.Tensor:
         """Raw ids [B, F] (any integer dtype) → rows of the fused table [B, F] (int64)."""
         ids = sparse.long()

@@ -230,6 +230,9 @@ class PluginModel(EmbeddingModel):
         ctr = self.config.base_ctr
         self.output_bias.fill_(0.0 if ctr is None else math.log(ctr / (1 - ctr)))
 
+    def zero_hidden_biases(self) -> None:
+        """Nothing: a plugin initialises its own layers (``train.mlp_bias_init`` is the built-ins')."""
+
     def forward_embedded(self, dense: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         """Logits [B] from dense features [B, n_dense] and looked-up embeddings [B, F, D]."""
         return self.arch.forward_embedded(dense, emb) + self.output_bias

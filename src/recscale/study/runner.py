@@ -189,8 +189,9 @@ def check_growth(spec: StudySpec, db: Path, led: Ledger) -> None:
             change = ("spec", "(unreadable)", "(this spec)")
         if change is not None:
             field, old, now = change
+            keep = f"set {field.removeprefix('train.')} = {_show(old)} in [train] to grow it as it was, " if field.startswith("train.") and old is not None else ""
             raise RecscaleError(f"{field} changed from {_show(old)} to {_show(now)} since {db} was made: it changes every "
-                                "finished trial's numbers; pass --new to start over, or use another --db")  # fmt: skip
+                                f"finished trial's numbers; {keep}pass --new to start over, or use another --db")  # fmt: skip
 
 
 def _check_ledger(spec: StudySpec, db: Path, new: bool, precision: str) -> list[int]:

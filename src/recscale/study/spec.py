@@ -85,7 +85,7 @@ from recscale import examples
 from recscale.data.synthetic import WorldConfig
 from recscale.errors import SpecError
 from recscale.model.config import ARCHITECTURES, INTERACTIONS, DCNConfig, DLRMConfig, PluginConfig, WukongConfig, frozen_value
-from recscale.train.config import DENSE_OPTIMIZERS, SPARSE_OPTIMIZERS, TrainConfig
+from recscale.train.config import DENSE_OPTIMIZERS, MLP_BIAS_INITS, SPARSE_OPTIMIZERS, TrainConfig
 
 SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")  # shared: scale every architecture
 ARCH_SCHEMES = {  # each architecture's own schemes, in [schemes.<architecture>]
@@ -410,6 +410,11 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
+# [train] fields added after ledgers were written, with the value every trial had before the field existed
+# (a ledger stored without the field is read as having it, so its numbers identity is unchanged).
+_BEFORE_THEY_EXISTED = {"mlp_bias_init": "reference"}
+
+
 def numbers_identity(d: dict[str, Any]) -> list[tuple[str, Any, str | None]]:
     """(field path, value, architecture or None) of everything in a spec dict that changes a finished
     trial's numbers, in the order a refusal names them: [data], [train], the grid, [model], then each
@@ -422,7 +427,7 @@ def numbers_identity(d: dict[str, Any]) -> list[tuple[str, Any, str | None]]:
     flat: dict[str, Any] = {}
     _flatten("data", d["data"], flat)
     out = [(k, v, None) for k, v in flat.items()]
-    out += [(f"train.{k}", v, None) for k, v in d["train"].items()]
+    out += [(f"train.{k}", v, None) for k, v in {**_BEFORE_THEY_EXISTED, **d["train"]}.items()]
     out += [(f"train.checkpoints.{k}", d["checkpoints"][k], None) for k in ("start", "per_doubling")]
     flat = {}
     _flatten("model", d["model"], flat)
@@ -585,6 +590,11 @@ def _train_kwargs(t: dict, allowed: list[str] | tuple[str, ...], where: str, pro
                 continue
             else:
                 kw[k] = float(v)
+        elif k == "mlp_bias_init":
+            if v not in MLP_BIAS_INITS:
+                problems.append(f"{where}{k}: must be one of {', '.join(repr(x) for x in MLP_BIAS_INITS)}; got {v!r}")
+                continue
+            kw[k] = v
         elif k in ("warmup_samples",):
             if not _is_int(v) or v < 0:
                 problems.append(f"{where}{k}: must be a non-negative integer, got {v!r}")

@@ -79,6 +79,8 @@ class TrainState:
             model = build_model(model_cfg)  # any architecture: DLRM, DCNv2, Wukong
             if train_cfg.embedding_init is not None:  # drawn right after the model, from the same seeded stream
                 model.reinit_embedding(train_cfg.embedding_init)
+            if train_cfg.mlp_bias_init == "zero":  # draws nothing: the weights are as "reference" draws them
+                model.zero_hidden_biases()
             self.model = model.to(self.device)
         self.model_cfg = model_cfg
         dense_params = [p for n, p in self.model.named_parameters() if not n.startswith("embedding.")]
