@@ -191,9 +191,12 @@ def test_fit_and_report_give_the_same_beta_on_the_same_curve(table, capsys):
     from recscale.report.study import load_study
 
     df = pd.read_csv(table).assign(bayes_ne=0.69)
+    dead = df[df["trial_id"] == df["trial_id"].iloc[0]].assign(trial_id=99, seed=2, ne=1.0001)  # emb 4's third seed never trained
+    df = pd.concat([df, dead.assign(value=4)], ignore_index=True)
     path = table.with_name("with_floor.csv")
     df.to_csv(path, index=False)
     study = load_study(path)
+    assert list(study.untrained) == [99]
     rows = study.frame[(study.frame["scheme"] == "emb") & (study.frame["value"] == 4)]
     f = _fit_curve("model:emb:4", "model", "emb", "data", "samples", _curve_from_rows(rows, "samples", "test"), study,
                    ReportOptions(bootstrap=20))
@@ -201,6 +204,7 @@ def test_fit_and_report_give_the_same_beta_on_the_same_curve(table, capsys):
     code, out, err = run(capsys, *args)
     assert code == 0, err
     assert "gamma >= 0.6900, the Bayes NE, as in the report (--free-floor: gamma >= 0)" in out.splitlines()[0]
+    assert "left out: trial 99 never trained (NE >= 0.999 at all 8 checkpoints), as in the report" in err
     code, out, _ = run(capsys, *args, "--json")
     assert json.loads(out)[0]["fit"]["params"]["beta"] == pytest.approx(f.bounded.beta, rel=1e-6)
     assert json.loads(out)[0]["fit"]["method"]["gamma_bounds"][0] == pytest.approx(0.69)

@@ -101,21 +101,25 @@ def test_bad_options_are_all_reported():
         ReportOptions(bootstrap=-1, level=1.5)
 
 
-def test_a_trial_that_never_trained_is_a_warning_that_changes_a_conclusion():
-    """Check that a trial whose NE stays at the base rate's at every checkpoint is named (once), and a learning one is not."""
-    from types import SimpleNamespace
-
-    import numpy as np
-
-    from recscale.laws import Curve
+def test_a_trial_that_never_trained_is_left_out_and_named(tmp_path):
+    """Check that a trial whose NE stays at the base rate's at every checkpoint is left out of the study
+    (its curve's seed means are the other seeds'), is named once as a warning that changes a conclusion,
+    and that a study where nothing trained is refused."""
     from recscale.report.advice import KINDS, kind_of
-    from recscale.report.analysis import _untrained
 
-    x = np.tile(np.geomspace(4096, 524288, 8), 2)
-    y = np.concatenate([np.full(8, 1.0002), np.linspace(0.99, 0.85, 8)])  # seed 0 dead, seed 1 learns
-    ids = ("T2-s0",) * 8 + ("T2-s1",) * 8
-    curve = Curve(x=x, y=y, seeds=np.repeat([0, 1], 8), trial_ids=ids, selection="", rows=None)
-    f = SimpleNamespace(key="model:overarch_width:2", scheme="overarch_width", curve=curve, left_out=None)
-    ws = _untrained({"overarch_width": [f], "other": [f]})
-    assert [w.code for w in ws] == ["did_not_train"] and "T2-s0" in ws[0].message and "T2-s1" not in ws[0].message
+    _, csv, df = _study_csv(tmp_path)
+    dead = df["trial_id"].iloc[0]
+    df.loc[df["trial_id"] == dead, "ne"] = 1.0002
+    df.to_csv(csv, index=False)
+    study = load_study(csv)
+    assert list(study.untrained) == [dead] and dead not in set(study.frame["trial_id"])
+    assert len(study.frame) == (df["trial_id"] != dead).sum()
+    a = analyze(study, FAST)
+    ws = [w for w in a.warnings if w.code == "did_not_train"]
+    assert len(ws) == 1 and dead in ws[0].message and "left out of every fit" in ws[0].message
     assert KINDS[kind_of(ws[0])].conclusion == "always"
+    assert all(dead not in (f.curve.trial_ids or ()) for fs in a.models.values() for f in fs)
+    df["ne"] = 1.0001
+    df.to_csv(csv, index=False)
+    with pytest.raises(RecscaleError, match=r"no trial trained"):
+        load_study(csv)

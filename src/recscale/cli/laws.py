@@ -92,6 +92,24 @@ def _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds) -> dict[str, Any]
     return {"form": form, "bootstrap": bootstrap, "seed": seed, "gamma": gamma, "gamma_bounds": _gamma_bounds(gamma_bounds)}
 
 
+def _trained_rows(table: Path):
+    """The table's rows without the trials that never trained, as the report reads them (one curve, one answer).
+
+    A notice naming each left-out trial goes to stderr (stdout stays a table or JSON).
+    """
+    from recscale.report.study import UNTRAINED_NE, untrained_trials
+    from recscale.study.table_reader import read_table
+
+    df = read_table(table)
+    if not {"trial_id", "samples", "ne", "scheme"} <= set(df.columns):
+        return df
+    dead = untrained_trials(df.dropna(subset=["ne", "samples"]))
+    for tid, u in dead.items():
+        typer.echo(f"left out: trial {tid} never trained (NE >= {UNTRAINED_NE} at all {u['checkpoints']} checkpoints), "
+                   "as in the report", err=True)
+    return df[~df["trial_id"].isin(list(dead))].reset_index(drop=True)
+
+
 def _floor_kwargs(table: Path, kw: dict[str, Any], free_floor: bool) -> tuple[dict[str, Any], str]:
     """Bound γ below by the study's known floor, as the report does, unless --free-floor, --gamma or --gamma-bounds.
 
@@ -171,17 +189,16 @@ def fit_command(
         recscale fit runs.csv --joint --n params_dense --d samples --where scheme=mlp_width
     """
     from recscale.laws.groups import fit_groups, parse_where
-    from recscale.study.table_reader import read_table
 
     if joint:
         if x is not None or group:
             raise RecscaleError("--joint fits one law NE(N, D) over all (filtered) rows: drop --x and --group, and give "
                                 "--n COLUMN --d COLUMN (select rows with --where COL=VALUE)")
-        _joint_command(read_table(table), n_col, d_col, y, parse_where(where), bootstrap, seed, level, as_json)
+        _joint_command(_trained_rows(table), n_col, d_col, y, parse_where(where), bootstrap, seed, level, as_json)
         return
     if x is None:
         raise RecscaleError("--x COLUMN is required (the resource, e.g. samples), unless --joint with --n and --d")
-    df = read_table(table)
+    df = _trained_rows(table)
     kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
                          forms_check=forms_check, fit_from=parse_fit_from(fit_from), **kw)
@@ -288,9 +305,8 @@ def plan_command(
         recscale plan study.parquet --target-ne 0.74 --x train_flops --group scheme --frontier --json
     """
     from recscale.laws.groups import parse_where, plan_groups
-    from recscale.study.table_reader import read_table
 
-    df = read_table(table)
+    df = _trained_rows(table)
     kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
                           level=level, bytes_per_param=bytes_per_param, forms_check=forms_check, rel_gain=lower_by,

@@ -70,7 +70,7 @@ from recscale.report.architectures import (
     compare_architectures,
     with_architecture,
 )
-from recscale.report.study import Study
+from recscale.report.study import UNTRAINED_NE, Study
 
 AXES = ("data", "params", "compute")
 FORMS_CHECK = "auto"  # the form whose evidence backtests every law form on the headline curves
@@ -725,32 +725,17 @@ def _not_decreasing(f: Fitted, rise_tol: float) -> str | None:
             f"(+{(m[i + 1] / m[i] - 1):.2%}) from {f.x_col} = {fmt_num(f.mean_x[i], 2)} to {fmt_num(f.mean_x[i + 1], 2)}")
 
 
-UNTRAINED_NE = 0.999  # a trial whose NE never falls below this (a base-rate predictor scores 1) never trained
-
-
-def _untrained(models) -> list[Warning_]:
-    """Trials whose NE stayed at the base rate's at every checkpoint: a model that never learned is not a scaling point."""
-    out, seen = [], set()
-    for fs in models.values():
-        for f in fs:
-            parts = [c for c in (f.left_out, f.curve) if c is not None and c.trial_ids is not None]
-            tids = np.concatenate([np.asarray(c.trial_ids, dtype=object) for c in parts]) if parts else np.array([])
-            ys = np.concatenate([c.y for c in parts]) if parts else np.array([])
-            xs = np.concatenate([c.x for c in parts]) if parts else np.array([])
-            for tid in dict.fromkeys(tids.tolist()):
-                m = tids == tid
-                if tid in seen or m.sum() < 3 or np.min(ys[m]) < UNTRAINED_NE:
-                    continue
-                seen.add(tid)
-                out.append(Warning_("did_not_train", f"{f.key} (trial {tid})",
-                                    f"trial {tid} never trained: NE ≥ {UNTRAINED_NE} at all {int(m.sum())} checkpoints up to "
-                                    f"{np.max(xs[m]):.4g} samples (a base-rate predictor scores 1); the curves and seed means "
-                                    "that include it average in a dead model", f.scheme, f.key))
-    return out
+def _untrained(study: Study) -> list[Warning_]:
+    """The trials :func:`~recscale.report.study.load_study` left out because they never trained."""
+    return [Warning_("did_not_train", f"{', '.join(u['schemes'])} (trial {tid})",
+                     f"trial {tid} never trained: NE ≥ {UNTRAINED_NE} at all {u['checkpoints']} checkpoints up to "
+                     f"{u['max_samples']:.4g} samples (a base-rate predictor scores 1); it is left out of every fit, seed "
+                     "mean and plan", u["schemes"][0] if len(u["schemes"]) == 1 else None)
+            for tid, u in study.untrained.items()]
 
 
 def _warnings(models, frontiers, slices, headlines, study: Study, opts: ReportOptions, extrap=None) -> list[Warning_]:
-    out: list[Warning_] = _untrained(models)
+    out: list[Warning_] = _untrained(study)
     lvl = opts.level
     # 1. A free floor below the known floor, beyond its interval: the law (or the data) is wrong.
     if study.floor is not None:

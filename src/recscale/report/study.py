@@ -20,6 +20,12 @@ from typing import Any
 from recscale.errors import RecscaleError
 
 REQUIRED_COLUMNS = ("scheme", "value", "seed", "samples", "ne", "params_dense", "params_sparse", "params_total")
+# A trial whose NE never falls below UNTRAINED_NE and never moves by more than UNTRAINED_SPREAD, over 3
+# or more checkpoints, never trained (a base-rate predictor scores 1): its curve measures a dead model,
+# not scaling, so fits, seed means and plans leave it out. (A curve that starts above 1 and falls is learning.)
+UNTRAINED_NE = 0.999
+UNTRAINED_SPREAD = 0.01
+UNTRAINED_MIN_CHECKPOINTS = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class Study:
         eval_floor_se: Its delta-method standard error: the spread of any single NE measured on
             this many rows around its population value.
         eval_rows: How many eval rows the trials were measured on, or None when unknown.
+        untrained: Trials left out of ``frame`` because they never trained (:func:`untrained_trials`):
+            trial id → {"checkpoints", "max_samples", "schemes"}.
     """
 
     frame: Any = field(repr=False, compare=False)
@@ -54,6 +62,7 @@ class Study:
     eval_floor: float | None = None
     eval_floor_se: float | None = None
     eval_rows: int | None = None
+    untrained: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
 
     @property
     def floor(self) -> float | None:
@@ -78,6 +87,17 @@ class Study:
         if self.bayes_ne is None:
             return None
         return self.bayes_ne - 1.96 * (self.bayes_ne_se or 0.0)
+
+
+def untrained_trials(df) -> dict[str, dict[str, Any]]:
+    """Trials whose NE stayed flat at or above :data:`UNTRAINED_NE` over at least 3 distinct checkpoints."""
+    out = {}
+    for tid, g in df.groupby("trial_id", sort=True):
+        n, lo, hi = g["samples"].nunique(), float(g["ne"].min()), float(g["ne"].max())
+        if n >= UNTRAINED_MIN_CHECKPOINTS and lo >= UNTRAINED_NE and hi - lo <= UNTRAINED_SPREAD:
+            out[tid] = {"checkpoints": int(n), "max_samples": float(g["samples"].max()),
+                             "schemes": sorted(g["scheme"].astype(str).unique())}
+    return out
 
 
 def load_study(path: str | Path) -> Study:
@@ -106,6 +126,11 @@ def load_study(path: str | Path) -> Study:
     df = df.assign(scheme=df["scheme"].astype(str)).reset_index(drop=True)
     if "trial_id" not in df.columns:
         df = df.assign(trial_id=[f"{s}-{v}-s{sd}" for s, v, sd in zip(df["scheme"], df["value"], df["seed"])])
+    untrained = untrained_trials(df)
+    if untrained and len(untrained) == df["trial_id"].nunique():
+        raise RecscaleError(f"{p}: no trial trained (NE ≥ {UNTRAINED_NE} at every checkpoint of all {len(untrained)}); "
+                            "nothing here measures scaling: check the [train] learning rates")
+    df = df[~df["trial_id"].isin(list(untrained))].reset_index(drop=True)
 
     provenance = None
     floor = floor_se = n_eval = None
@@ -132,7 +157,7 @@ def load_study(path: str | Path) -> Study:
         bayes = se = bayes_source = None
     return Study(frame=df, source=str(p), kind="ledger" if ledger else "table", name=str(name), bayes_ne=bayes,
                  bayes_ne_se=se, bayes_source=bayes_source, provenance=provenance, eval_floor=floor,
-                 eval_floor_se=floor_se, eval_rows=n_eval)
+                 eval_floor_se=floor_se, eval_rows=n_eval, untrained=untrained)
 
 
 def _ledger_provenance(p: Path) -> dict[str, Any]:
