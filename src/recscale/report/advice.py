@@ -54,8 +54,8 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "did_not_train": Kind("a trial never trained (NE stayed at the base rate's)",
-                          "its model never learned (a narrow layer's ReLUs can all close in the first steps): the curves "
-                          "and parameter laws that include it are not scaling measurements", "always"),
+                          "its model never learned (a narrow layer's ReLUs can all close in the first steps): it is left "
+                          "out of every fit, so its size rests on fewer seeds (or is missing)", "always"),
     "floor_below_floor": Kind("free floor below the known floor",
                               "impossible for any model: the free law extrapolates too optimistically", "always"),
     "rises": Kind("NE rises with x beyond seed noise",
