@@ -91,6 +91,21 @@ def test_figures_are_written_as_png_and_svg(ledger_report):
         ET.parse(f.svg)
 
 
+def test_figures_drawn_in_processes_equal_those_drawn_in_one(small_ledger, tmp_path, monkeypatch):
+    """Check that figures drawn by forked workers are byte-identical (PNG and SVG) to one process's, in
+    report order: the parallel path changes only the time (four of the figures, for time)."""
+    from recscale.report import figures
+
+    monkeypatch.setattr(figures, "FIGURES", figures.FIGURES[:4])
+    a = analyze(load_study(small_ledger), ReportOptions(bootstrap=20, joint_bootstrap=0))
+    one = figures.save_figures(a, tmp_path / "one", workers=1)
+    two = figures.save_figures(a, tmp_path / "two", workers=2)
+    assert [f.name for f in two] == [f.name for f in one] == [name for name, *_ in FIGURES[:4]]
+    for f, g in zip(one, two):
+        assert f.png.read_bytes() == g.png.read_bytes() and f.svg.read_bytes() == g.svg.read_bytes(), f.name
+        assert (f.title, f.caption) == (g.title, g.caption)
+
+
 def test_fits_json_round_trips(ledger_report):
     """Check fits.json is strict JSON (no NaN), equals the analysis it was written from, and re-serialises identically."""
     text = ledger_report.fits_json.read_text(encoding="utf-8")
