@@ -21,9 +21,9 @@ only for the rows of the candidates already chosen. With the law fitted on the c
 * g: the gradient of the goal functional (central differences; for target rows one row per row).
 
 After measuring candidate c the expected covariance is (Σ⁻¹ + J_cᵀV_c⁻¹J_c)⁻¹, V_c = diag(σ²(x))
-over its rows, computed without inverting Σ as Σ − ΣJ_cᵀ(V_c + J_cΣJ_cᵀ)⁻¹J_cΣ. The goal's half-width is z·√(gᵀΣg) (for target rows,
-the root mean square over rows), converted to the goal's units and scaled so that the current one
-equals the bootstrap interval's. **Score = (width_now − width_after) / cost**; the best available
+over its rows, computed without inverting Σ as Σ − ΣJ_cᵀ(V_c + J_cΣJ_cᵀ)⁻¹J_cΣ. The goal's
+half-width is z·√(gᵀΣg) (for target rows, the root mean square over rows), converted to the
+goal's units and scaled so that the current one equals the bootstrap interval's. **Score = (width_now − width_after) / cost**; the best available
 candidate is chosen. Several at once are chosen greedily: Σ is updated with each pick as if it had
 been measured, then the next is scored (a conditional batch, not top-k, so two near-identical
 runs are not both chosen for the same information). Nothing in a pick after the first needs its
@@ -37,23 +37,24 @@ number √(SSE/(n − 5)) = 0.012 made every prediction interval at the largest 
 *variance function* of the x (Carroll & Ruppert, *Transformation and Weighting in Regression*,
 1988, ch. 3; Harvey's multiplicative heteroscedasticity, Econometrica 1976): log σ²(x) = γ₀ +
 Σⱼ γⱼ log xⱼ, fitted by least squares of log r² (r: the log residuals of the chosen rows) on
-(1, log x), the intercept corrected by E[log χ²₁] = −1.27, each r² first divided by its expected
-share of the noise, E[r²]/σ²(x) from the linearised fit (the analogue of SSE/(n − p): with an
-unweighted fit a quiet row next to noisy ones also carries part of their noise, which is the
-fit's error, already in the interval's band; see :func:`_expected_r2`). Least squares on log r² rather than the likelihood of r² (the gamma
-GLM, about twice as efficient) because it is robust: on the demo ledger one trial that never
-learns has residuals growing to 0.16 along its curve, and the likelihood let it turn the trend of
-σ along samples upside down (σ at the largest runs 0.036), while log r² bounds its pull (0.004;
-0.003 without that trial). Log-linear because the noise of a loss is multiplicative and its trend along a log axis is
-smooth: it has d + 1 parameters, a sign that can go either way, and no knots to choose. Guards:
+(1, log x), the intercept corrected by E[log χ²₁] = −1.27. Each r² is first divided by its
+expected share of the noise, E[r²]/σ²(x) from the linearised fit (the analogue of SSE/(n − p):
+with an unweighted fit a quiet row next to noisy ones also carries part of their noise, which is
+the fit's error, already in the interval's band; :func:`_expected_r2`). Least squares on log r²
+rather than the likelihood of r² (the gamma GLM, about twice as efficient) because it is robust:
+on the demo ledger one trial that never learns has residuals growing to 0.16 along its curve,
+and the likelihood let it turn the trend of σ along samples upside down (σ at the largest runs
+0.036), while log r² bounds its pull (0.004; 0.003 without that trial). Log-linear because the
+noise of a loss is multiplicative and its trend along a log axis is smooth: it has d + 1
+parameters, a sign that can go either way, and no knots to choose. Guards:
 
 * at least :data:`NOISE_ROWS_PER_PARAM` (10) rows per variance parameter (30 for the joint law,
   20 for one x): the log of a χ²₁ has standard deviation 2.2, so a trend needs many rows;
 * it is used only when its slopes are significant (Harvey's test: the explained sum of squares of
   log r² over π²/2 is χ² with d degrees of freedom under a constant variance; at
-  :data:`NOISE_TEST_LEVEL`); otherwise the scalar σ (one x:
-  :attr:`PowerLawFit.noise_log`, which also counts the seed-to-seed spread; joint: √(SSE/(n − 5)))
-  is kept, so a homoscedastic law reads as before;
+  :data:`NOISE_TEST_LEVEL`); otherwise the scalar σ (one x: :attr:`PowerLawFit.noise_log`, which
+  also counts the seed-to-seed spread; joint: √(SSE/(n − 5))) is kept, so a homoscedastic law
+  reads as before;
 * σ(x) is clamped to the range of its fitted values at the chosen rows: a trend is not
   extrapolated to a noise below (or above) what was observed.
 
@@ -87,10 +88,9 @@ ledger met "exponent within 0.05" after 10 runs (15 rows, 4k–8k samples, where
 that the rows lie before the scaling regime; a decade of data at least gives it the chance.
 
 **Baselines** (:data:`METHODS`): ``"spec"`` (the candidates' own order, as a study grid runs
-today), ``"random"``, ``"cheapest"`` (cheapest first), ``"d_optimal"`` (the same Σ, J and σ²(x), scored
-by the gain in log det of the information, log det(I + V_c^(−1/2)J_cΣJ_cᵀV_c^(−1/2)), per unit
-cost: goal-blind)
-and ``"recscale"`` (the rule above).
+today), ``"random"``, ``"cheapest"`` (cheapest first), ``"d_optimal"`` (the same Σ, J and σ²(x),
+scored by the gain in log det of the information, log det(I + V_c^(−1/2)J_cΣJ_cᵀV_c^(−1/2)), per
+unit cost: goal-blind) and ``"recscale"`` (the rule above).
 
 :func:`replay` runs a design on a pool whose y is all measured, revealing a candidate's y only
 when it is chosen, and refits when the cost spent has grown by ``refit_growth`` since the last fit
