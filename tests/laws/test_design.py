@@ -354,6 +354,29 @@ def test_noise_model_recovers_a_falling_noise():
         assert 1 / 1.5 < ratio < 1.5, (D, v)
 
 
+def test_noise_model_is_not_thrown_by_a_dead_run():
+    """Check that one run that never learns (flat NE, 10 of 90 rows) does not inflate σ(x) at the largest D.
+
+    Its residuals grow to ~0.1 along its curve; without capping r² at the χ²₁ 99.9% point of σ²(x),
+    σ̂ at the largest D read 1.95x the truth (capped: 1.25x). Geometric mean over 8 seeds.
+    """
+    est = {D_GRID[0]: [], D_GRID[-1]: []}
+    for seed in range(8):
+        df, _ = noisy_joint_pool(seed, falling_sd)
+        flat = float(joint_truth(1e6, D_GRID[0]))
+        rng = np.random.default_rng(100 + seed)
+        dead = pd.DataFrame(dict(run="dead", N=1e6, samples=D_GRID, fps=1e6, ne=flat * np.exp(rng.normal(0, 0.002, D_GRID.size))))
+        df = pd.concat([df, dead], ignore_index=True)
+        X = df[["N", "samples"]].to_numpy()
+        law = _joint_law(fit_joint_law(X[:, 0], X[:, 1], df["ne"].to_numpy(), bootstrap=0), X, np.log(df["ne"].to_numpy()))
+        assert law.noise.gamma is not None
+        for D in est:
+            est[D].append(float(law.noise.sd(np.array([[1e5, D]]))[0]))
+    ratio = {D: math.exp(np.mean(np.log(v))) / float(falling_sd(D)) for D, v in est.items()}
+    assert 1 / 1.5 < ratio[D_GRID[-1]] < 1.5, ratio
+    assert 1 / 1.5 < ratio[D_GRID[0]] < 1.5, ratio  # measured 0.75
+
+
 def test_noise_model_keeps_the_scalar_when_homoscedastic():
     """Check that a constant noise mostly keeps the constant σ (the slope test does not reject at 5%)."""
     kept = 0
