@@ -14,21 +14,61 @@ only for the rows of the candidates already chosen. With the law fitted on the c
   coordinates: log α, β, γ…; the joint law's (log A, log B, log E, α, β)), the current uncertainty.
   Refits outside the 1–99% range of any parameter are left out of Σ, so one refit that ran off to
   a plateau does not dominate it.
-* σ²: the residual noise of the fit in log y (:attr:`PowerLawFit.noise_log`; the joint law's
-  √(SSE/(n − 5)) of its log residuals).
+* σ²(x): the noise of one measurement around the law in log y, at each row (see **Noise** below).
 * J_c: the Jacobian of log ŷ with respect to the parameters at the candidate's rows (central
   differences). A candidate's y is imputed as the current prediction; in this linearisation only
   its position enters, so the imputation is exact.
 * g: the gradient of the goal functional (central differences; for target rows one row per row).
 
-After measuring candidate c the expected covariance is (Σ⁻¹ + J_cᵀJ_c/σ²)⁻¹, computed without
-inverting Σ as Σ − ΣJ_cᵀ(σ²I + J_cΣJ_cᵀ)⁻¹J_cΣ. The goal's half-width is z·√(gᵀΣg) (for target rows,
-the root mean square over rows), converted to the goal's units and scaled so that the current one
-equals the bootstrap interval's. **Score = (width_now − width_after) / cost**; the best available
+After measuring candidate c the expected covariance is (Σ⁻¹ + J_cᵀV_c⁻¹J_c)⁻¹, V_c = diag(σ²(x))
+over its rows, computed without inverting Σ as Σ − ΣJ_cᵀ(V_c + J_cΣJ_cᵀ)⁻¹J_cΣ. The goal's
+half-width is z·√(gᵀΣg) (for target rows, the root mean square over rows), converted to the
+goal's units and scaled so that the current one equals the bootstrap interval's. **Score = (width_now − width_after) / cost**; the best available
 candidate is chosen. Several at once are chosen greedily: Σ is updated with each pick as if it had
 been measured, then the next is scored (a conditional batch, not top-k, so two near-identical
 runs are not both chosen for the same information). Nothing in a pick after the first needs its
 y, so the whole batch is known at once.
+
+**Noise.** One number σ is wrong when the residuals are heteroscedastic, and learning curves are:
+on the demo ledger the joint law's residuals have RMS 0.02 in log NE at 4k–16k samples (the
+optimiser's start-up, which the law cannot fit) and 0.004–0.007 from 46k samples on, so the one
+number √(SSE/(n − 5)) = 0.012 made every prediction interval at the largest runs ~10x too wide
+(coverage 1.00) and told the scorer that a long run is as noisy as a start-up one. So σ is a
+*variance function* of the x (Carroll & Ruppert, *Transformation and Weighting in Regression*,
+1988, ch. 3; Harvey's multiplicative heteroscedasticity, Econometrica 1976): log σ²(x) = γ₀ +
+Σⱼ γⱼ log xⱼ, fitted by least squares of log r² (r: the log residuals of the chosen rows) on
+(1, log x), the intercept corrected by E[log χ²₁] = −1.27 (less a little for the floor and the
+cap below). Each r² is first divided by its
+expected share of the noise, E[r²]/σ²(x) from the linearised fit (the analogue of SSE/(n − p):
+with an unweighted fit a quiet row next to noisy ones also carries part of their noise, which is
+the fit's error, already in the interval's band; :func:`_expected_r2`). Least squares on log r²
+rather than the likelihood of r² (the gamma GLM, about twice as efficient) because it is robust:
+on the demo ledger one trial that never learns has residuals growing to 0.16 along its curve,
+and the likelihood let it turn the trend of σ along samples upside down (σ at the largest runs
+0.036), while log r² bounds its pull (0.004; 0.003 without that trial), and capping each r² at
+the χ²₁ 99.9% point of its σ²(x) bounds it further (0.0033). On a planted law with one such run
+(10 of 90 rows), σ̂ at the largest D read 1.95x the truth uncapped, 1.25x capped. Log-linear because the
+noise of a loss is multiplicative and its trend along a log axis is smooth: it has d + 1
+parameters, a sign that can go either way, and no knots to choose. Guards:
+
+* at least :data:`NOISE_ROWS_PER_PARAM` (10) rows per variance parameter (30 for the joint law,
+  20 for one x): the log of a χ²₁ has standard deviation 2.2, so a trend needs many rows;
+* it is used only when its slopes are significant (Harvey's test: the explained sum of squares of
+  log r² over π²/2 is χ² with d degrees of freedom under a constant variance; at
+  :data:`NOISE_TEST_LEVEL`); otherwise the scalar σ (one x: :attr:`PowerLawFit.noise_log`, which
+  also counts the seed-to-seed spread; joint: √(SSE/(n − 5))) is kept, so a homoscedastic law
+  reads as before;
+* σ(x) is clamped to the range of its fitted values at the chosen rows: a trend is not
+  extrapolated to a noise below (or above) what was observed.
+
+The prediction interval's noise term is q(x)·σ(x) at each row. With the constant σ, q is Student's
+t quantile with n − p degrees of freedom, as before. With σ(x), log σ̂²(x) is about normal about
+log σ²(x) with variance v(x) = (π²/2)·zᵀ(ZᵀZ)⁻¹z (z = (1, log x); least squares on log r²), so q
+is the quantile of the normal scale mixture |Z|·e^(−ε/2), ε ~ N(0, v(x)) (Gauss–Hermite): it grows
+where σ(x) is extrapolated. (A t quantile with ν = 2/v matched on Var(log σ̂²) is too wide for
+this log-normal σ̂: on a planted law it covered 0.966 with the noise alone.) The scorer and
+D-optimal use σ²(x) per row (D-optimal: log det(I + V_c^(−1/2)J_cΣJ_cᵀV_c^(−1/2))). The mean
+law is still fitted unweighted (the fitters' own loss); only the noise around it is modelled.
 
 **A finite budget.** Greedy by gain per cost fills a budget with cheap runs and can leave no room
 for the one expensive run that matters most (the knapsack weakness of ratio greedy). With a budget
@@ -51,9 +91,9 @@ ledger met "exponent within 0.05" after 10 runs (15 rows, 4k–8k samples, where
 that the rows lie before the scaling regime; a decade of data at least gives it the chance.
 
 **Baselines** (:data:`METHODS`): ``"spec"`` (the candidates' own order, as a study grid runs
-today), ``"random"``, ``"cheapest"`` (cheapest first), ``"d_optimal"`` (the same Σ, J and σ², scored
-by the gain in log det of the information, log det(I + J_cΣJ_cᵀ/σ²), per unit cost: goal-blind)
-and ``"recscale"`` (the rule above).
+today), ``"random"``, ``"cheapest"`` (cheapest first), ``"d_optimal"`` (the same Σ, J and σ²(x),
+scored by the gain in log det of the information, log det(I + V_c^(−1/2)J_cΣJ_cᵀV_c^(−1/2)), per
+unit cost: goal-blind) and ``"recscale"`` (the rule above).
 
 :func:`replay` runs a design on a pool whose y is all measured, revealing a candidate's y only
 when it is chosen, and refits when the cost spent has grown by ``refit_growth`` since the last fit
@@ -87,6 +127,8 @@ BUDGET_SYNTAX = "budget must be one of: '1e15 flops', '30m' / '2h' / '90s' (wall
 DEFAULT_BOOTSTRAP = 100  # refits per design fit: Σ and the 95% interval need ~100; the joint law's cost grows with it
 MIN_DRAWS = 10
 MIN_SPAN_DECADES = 1.0  # a goal is never met on rows spanning less than this in some x (see the module docstring)
+NOISE_ROWS_PER_PARAM = 10  # rows per parameter before σ(x) is fitted (module docstring, Noise)
+NOISE_TEST_LEVEL = 0.05  # σ(x) replaces the scalar only when Harvey's test rejects a constant variance at this level
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,6 +386,149 @@ def top_rows(compute: Any, fraction: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class _Noise:
+    """σ(x) of one measurement around the law, in log y: a constant, or a clamped log-linear variance function.
+
+    With ``gamma`` None it is the constant ``sigma`` with ``dof`` degrees of freedom everywhere.
+    Otherwise log σ²(x) = z·γ, z = (1, log x − ``centre``), clamped to [``lo``, ``hi``] (the fitted
+    σ at the chosen rows). See the module docstring (Noise).
+    """
+
+    sigma: float
+    dof: int
+    gamma: np.ndarray | None = None
+    centre: np.ndarray | None = None
+    inv: np.ndarray | None = None  # (ZᵀZ)⁻¹ of the chosen rows
+    lo: float = 0.0
+    hi: float = math.inf
+
+    def _z(self, X: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.ones(len(X)), np.log(np.asarray(X, dtype=float)) - self.centre])
+
+    def sd(self, X: np.ndarray) -> np.ndarray:
+        """σ at rows X (n, d)."""
+        if self.gamma is None:
+            return np.full(len(X), self.sigma)
+        return np.clip(np.exp(0.5 * self._z(X) @ self.gamma), self.lo, self.hi)
+
+    def quantile(self, X: np.ndarray, level: float) -> np.ndarray:
+        """The multiple of σ(x) a new measurement stays within with probability ``level``, at rows X.
+
+        Constant σ: Student's t with ``dof``. Variance function: σ̂² is log-normal about σ² with
+        Var(log σ̂²(x)) = (π²/2)·zᵀ(ZᵀZ)⁻¹z (least squares on log r²), so the quantile of
+        |Z|·σ/σ̂ is that of a normal scale mixture (:func:`_mixture_quantile`); it grows where σ(x)
+        is extrapolated.
+        """
+        if self.gamma is None:
+            return np.full(len(X), float(stats.t.ppf(0.5 + level / 2, self.dof)))
+        z = self._z(X)
+        v = LOG_CHI2_VAR * np.einsum("ni,ij,nj->n", z, self.inv, z)
+        return _mixture_quantile(level, v)
+
+
+def _mixture_quantile(level: float, v: np.ndarray) -> np.ndarray:
+    """q with P(|Z| < q·e^(ε/2)) = level, Z ~ N(0, 1), ε ~ N(0, v) (Gauss–Hermite over ε, bisection over q)."""
+    v = np.asarray(v, dtype=float)
+    nodes, weights = np.polynomial.hermite.hermgauss(40)
+    eps = np.sqrt(2 * np.maximum(v, 0.0))[:, None] * nodes[None, :]
+    w = weights / math.sqrt(math.pi)
+    lo = np.full(v.shape, float(stats.norm.ppf(0.5 + level / 2)))
+    hi = lo * np.exp(4 * np.sqrt(np.maximum(v, 0.0)) + 1.0)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        cover = (2 * stats.norm.cdf(mid[:, None] * np.exp(eps / 2)) - 1) @ w
+        below = cover < level
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+LOG_CHI2_MEAN = -1.2703628454614782  # E[log χ²₁] = −γ_Euler − log 2
+LOG_CHI2_VAR = math.pi**2 / 2  # Var[log χ²₁]
+NOISE_FLOOR = 1e-4  # a squared residual counts as at least this fraction of its σ²(x) (log 0 = −∞)
+NOISE_OUTLIER = float(stats.chi2.ppf(0.999, 1))  # r² is capped at this multiple of σ²(x) (10.8: once in 1000 for a normal noise)
+
+
+def _log_chi2_kept() -> float:
+    """E[log clip(χ²₁, NOISE_FLOOR, NOISE_OUTLIER)]: the intercept's offset with the floor and the cap."""
+    from scipy import integrate
+
+    f = lambda u: math.log(min(max(u, NOISE_FLOOR), NOISE_OUTLIER)) * stats.chi2.pdf(u, 1)  # noqa: E731
+    parts = [integrate.quad(f, a, b, limit=200)[0] for a, b in ((0, NOISE_FLOOR), (NOISE_FLOOR, 1.0), (1.0, NOISE_OUTLIER))]
+    return float(sum(parts) + math.log(NOISE_OUTLIER) * stats.chi2.sf(NOISE_OUTLIER, 1))
+
+
+_LOG_CHI2_KEPT = _log_chi2_kept()
+
+
+def _expected_r2(J: np.ndarray, var: np.ndarray, delta: float) -> np.ndarray:
+    """E[r²] at each fitted row when the noise variances are ``var``: a fit's residual is not its noise.
+
+    Linearised M-estimate (Huber with threshold δ on log residuals, δ = inf: least squares) with
+    ψ-moments a = E[ψ'(e)], b = E[ψ(e)²] and E[eψ(e)] = σ²a (Stein): θ̂ − θ ≈ C Σⱼ Jⱼψ(eⱼ),
+    C = (Σⱼ aⱼJⱼJⱼᵀ)⁻¹, so E[rᵢ²] = σᵢ² − 2σᵢ²aᵢGᵢᵢ + Σⱼ Gᵢⱼ²bⱼ with G = JCJᵀ. With an unweighted
+    fit, a quiet row next to noisy ones carries part of their noise in its residual (Σⱼ Gᵢⱼ²bⱼ).
+    """
+    if math.isinf(delta):
+        a, b = np.ones_like(var), var
+    else:
+        sd = np.sqrt(var)
+        k = delta / sd
+        a = 2 * stats.norm.cdf(k) - 1
+        b = var * (a - 2 * k * stats.norm.pdf(k)) + delta**2 * (1 - a)
+    G = J @ np.linalg.pinv((J * a[:, None]).T @ J) @ J.T
+    return var - 2 * var * a * np.diag(G) + (G**2) @ b
+
+
+def _fit_noise(X: np.ndarray, resid: np.ndarray, J: np.ndarray, scalar: float, dof: int, delta: float = math.inf) -> _Noise:
+    """σ(x) from the log residuals of the chosen rows (module docstring, Noise); the scalar when not supported.
+
+    Least squares of log r² on z = (1, log x): log r² = log σ²(x) + log χ²₁, so the slopes are the
+    variance function's and the intercept is off by E[log χ²₁]. Chosen over the likelihood of r²
+    for robustness: one run the law does not describe (a trial that never learns) has residuals
+    growing along its curve, and r² lets it set the trend alone; log r² bounds its pull, and r² is
+    capped at :data:`NOISE_OUTLIER`·σ²(x) of the previous pass (the χ²₁ 99.9% point) to bound it
+    further. Capping, not trimming: trimmed rows at a σ²(x) that is already too low make it lower
+    (on a planted law σ̂ at the noisiest end fell to 0.65x the truth; capped 0.75x). r² is also
+    floored at :data:`NOISE_FLOOR`·σ²(x) (a residual near 0 cannot pull the other way), the
+    intercept corrected by E[log clip(χ²₁, floor, cap)]. Each r² is divided by E[r²]/σ²(x)
+    (:func:`_expected_r2`; ``J`` the Jacobian of log ŷ at the rows, ``delta`` the fit's Huber
+    threshold), recomputed each pass, so that σ(x) is the noise and not the fit's error (which the
+    interval's band already holds).
+    """
+    flat = _Noise(float(scalar), int(dof))
+    n, d = X.shape
+    p = J.shape[1]
+    r2 = np.asarray(resid, dtype=float) ** 2
+    if n < NOISE_ROWS_PER_PARAM * (d + 1) or n <= p or not np.all(np.isfinite(r2)) or np.count_nonzero(r2 > 0) < n // 2 \
+            or not np.all(np.isfinite(J)):
+        return flat
+    L = np.log(X)
+    centre = L.mean(axis=0)
+    Z = np.column_stack([np.ones(n), L - centre])
+    ZtZ = Z.T @ Z
+    if np.linalg.matrix_rank(ZtZ) < d + 1:
+        return flat
+    pos = r2 > 0
+    coef, *_ = np.linalg.lstsq(Z[pos], np.log(r2[pos]), rcond=None)
+    kappa = _LOG_CHI2_KEPT
+    ratio = np.ones(n)
+    inv = np.linalg.inv(ZtZ)
+    for _ in range(6):
+        var = np.exp(Z @ coef - kappa)
+        coef = inv @ (Z.T @ np.log(np.clip(r2 / ratio, NOISE_FLOOR * var, NOISE_OUTLIER * var)))
+        var = np.exp(Z @ coef - kappa)
+        ratio = np.clip(_expected_r2(J, var, delta) / var, 0.05, 20.0)
+    fit = Z @ coef
+    wald = float(np.sum((fit - fit.mean()) ** 2) / LOG_CHI2_VAR)  # Harvey's test: χ²_d under a constant variance
+    if not stats.chi2.sf(wald, d) < NOISE_TEST_LEVEL:
+        return flat
+    g = coef.copy()
+    g[0] -= kappa
+    fitted = np.exp(0.5 * Z @ g)
+    return _Noise(float(scalar), int(dof), g, centre, inv, float(fitted.min()), float(fitted.max()))
+
+
+@dataclass(frozen=True)
 class _Law:
     """A fitted law as a function of a parameter vector θ (for Σ, Jacobians and goals)."""
 
@@ -355,6 +540,7 @@ class _Law:
     names: tuple[str, ...]
     logs: tuple[bool, ...]
     dof: int
+    noise: _Noise | None = None  # σ(x); None: the constant ``sigma``
 
     def params(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         """Parameter dict (one-x forms) from θ of shape (p,) or (B, p)."""
@@ -391,7 +577,12 @@ def _one_x_law(fit) -> _Law:
                 cols.append(np.log(v) if lg else v)
         draws = np.stack(cols, axis=1)
     theta = np.array([math.log(fit.params[n]) if lg else fit.params[n] for n, lg in zip(names, logs)], dtype=float)
-    return _Law("1x", fit, theta, draws, float(fit.noise_log), names, logs, int(fit.dof))
+    law = _Law("1x", fit, theta, draws, float(fit.noise_log), names, logs, int(fit.dof))
+    X = np.asarray(fit.x, dtype=float).reshape(-1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(np.abs(fit.y)) - law.logpred(theta, X)
+        J = _jacobian(lambda T: law.logpred(T, X), theta)
+    return replace(law, noise=_fit_noise(X, r, J, law.sigma, law.dof))
 
 
 def _joint_law(fit, X: np.ndarray, ylog: np.ndarray) -> _Law:
@@ -401,7 +592,10 @@ def _joint_law(fit, X: np.ndarray, ylog: np.ndarray) -> _Law:
         draws = np.stack([np.log(d["A"]), np.log(d["B"]), np.log(d["E"]), d["alpha"], d["beta"]], axis=1) if d else np.full((0, 5), np.nan)
     law = _Law("joint", fit, theta, draws, 0.0, ("a", "b", "e", "alpha", "beta"), (False,) * 5, max(len(ylog) - 5, 1))
     r = ylog - law.logpred(theta, X)
-    return replace(law, sigma=float(math.sqrt(np.sum(r**2) / law.dof)))
+    sigma = float(math.sqrt(np.sum(r**2) / law.dof))
+    delta = float(fit.method.delta) if fit.method is not None else math.inf
+    J = _jacobian(lambda T: law.logpred(T, X), theta)
+    return replace(law, sigma=sigma, noise=_fit_noise(X, r, J, sigma, law.dof, delta))
 
 
 def _robust_cov(draws: np.ndarray) -> np.ndarray | None:
@@ -579,6 +773,7 @@ class _State:
     g: np.ndarray | None = None  # (m, p)
     scale: float = 1.0  # bootstrap half-width / linearised half-width (working space)
     goal_draws: np.ndarray | None = field(default=None, repr=False)
+    noise2: np.ndarray | None = None  # (n_pool,) σ²(x) of one measurement at every pool row
 
 
 def _setup(pool: Any, x: list[str], y: str, goal: Goal, form: str, bootstrap: int, level: float, flops_per_sample: str) -> _Setup:
@@ -677,7 +872,13 @@ def _state(s: _Setup, goal: Goal, rows: np.ndarray, yv: np.ndarray, seed: int) -
     scale = float(np.sqrt(np.mean(half[ok] ** 2) / np.mean(lin[ok] ** 2))) if ok.any() else 1.0
     if not np.all(np.isfinite(J)):
         J = np.nan_to_num(J, nan=0.0, posinf=0.0, neginf=0.0)
-    return _State(law, est, cov, J, g, scale, gd)
+    return _State(law, est, cov, J, g, scale, gd, _noise2(law, s.X))
+
+
+def _noise2(law: _Law, X: np.ndarray) -> np.ndarray:
+    """σ²(x) at rows X, floored at 1e-12 (a law that fits exactly still has information limited by something)."""
+    sd = law.noise.sd(X) if law.noise is not None else np.full(len(X), law.sigma)
+    return np.maximum(sd, 1e-6) ** 2
 
 
 def estimate_goal(table: Any, goal: Goal, *, x: list[str], y: str, form: str = "powerlaw_const",
@@ -751,10 +952,10 @@ def _startup_pick(s: _Setup, avail: list[Candidate], revealed: np.ndarray) -> Ca
     return best
 
 
-def _posterior(cov: np.ndarray, Jr: np.ndarray, sigma2: float) -> np.ndarray:
-    """Σ − ΣJᵀ(σ²I + JΣJᵀ)⁻¹JΣ: the covariance after measuring rows with Jacobian J."""
+def _posterior(cov: np.ndarray, Jr: np.ndarray, sigma2: Any) -> np.ndarray:
+    """Σ − ΣJᵀ(V + JΣJᵀ)⁻¹JΣ, V = diag(σ²) of the rows: the covariance after measuring rows with Jacobian J."""
     SJ = cov @ Jr.T
-    S = sigma2 * np.eye(len(Jr)) + Jr @ SJ
+    S = np.diag(np.broadcast_to(np.asarray(sigma2, dtype=float), (len(Jr),))) + Jr @ SJ
     return cov - SJ @ np.linalg.solve(S, SJ.T)
 
 
@@ -778,11 +979,12 @@ class _Scorer:
     def __init__(self, st: _State, goal: Goal, candidates: list[Candidate], level: float):
         self.cands, self.goal, self.g, self.scale = candidates, goal, st.g, st.scale
         self.z = float(stats.norm.ppf(0.5 + level / 2))
-        self.sigma2 = max(st.law.sigma, 1e-6) ** 2
         r = max(len(c.rows) for c in candidates)
         self.Jc = np.zeros((len(candidates), r, st.J.shape[1]))
+        self.V = np.ones((len(candidates), r))  # σ² of each candidate's rows; padded rows 1 (zero J: they add nothing)
         for i, c in enumerate(candidates):
             self.Jc[i, : len(c.rows)] = st.J[list(c.rows)]
+            self.V[i, : len(c.rows)] = st.noise2[list(c.rows)]
         self.cost = np.array([c.cost for c in candidates])
         index = {c.id: i for i, c in enumerate(candidates)}
         self.req = np.array([-1 if c.requires is None else index.get(c.requires, -2) for c in candidates])
@@ -795,12 +997,13 @@ class _Scorer:
         """Widths after measuring each candidate of idx, and the log-det information gain of each."""
         Jc = self.Jc[idx]
         JS = Jc @ cov
-        S = JS @ Jc.transpose(0, 2, 1) + self.sigma2 * np.eye(Jc.shape[1])
+        V = self.V[idx]
+        S = JS @ Jc.transpose(0, 2, 1) + V[:, :, None] * np.eye(Jc.shape[1])[None]
         U = JS @ self.g.T
         red = np.sum(U * np.linalg.solve(S, U), axis=1)
         v = np.einsum("mp,pq,mq->m", self.g, cov, self.g)[None, :] - red
         widths = _units_vec(self.goal, self.scale * self.z * np.sqrt(np.maximum(v, 0.0)))
-        logdet = np.linalg.slogdet(S)[1] - Jc.shape[1] * math.log(self.sigma2)
+        logdet = np.linalg.slogdet(S)[1] - np.sum(np.log(V), axis=1)
         return widths, logdet
 
     def available(self, chosen: np.ndarray, budget_left: float) -> np.ndarray:
@@ -823,7 +1026,7 @@ class _Scorer:
         else:
             j = int(np.argmax(score))
         i = int(idx[j])
-        return i, now, float(widths[j]), float(score[j]), _posterior(cov, self.Jc[i], self.sigma2)
+        return i, now, float(widths[j]), float(score[j]), _posterior(cov, self.Jc[i], self.V[i])
 
     def plan(self, cov, chosen, budget_left, method, first=None, limit=None):
         """Greedy conditional picks until the budget (or ``limit`` picks); returns (picks, final width)."""
@@ -1071,15 +1274,31 @@ class ReplayResult:
 
 
 def _prediction_interval(law: _Law, X: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Where a new measurement falls: the engine's band at X combined with the noise, as :meth:`PowerLawFit.prediction_interval`."""
-    if law.kind == "1x":
+    """Where a new measurement falls: the engine's band at X combined with the noise, as :meth:`PowerLawFit.prediction_interval`.
+
+    The noise term is q(x)·σ(x) at each row (:meth:`_Noise.quantile`); with a constant σ (one x)
+    it is exactly :meth:`PowerLawFit.prediction_interval`.
+    """
+    noise_model = law.noise if law.noise is not None else _Noise(law.sigma, law.dof)
+    if law.kind == "1x" and noise_model.gamma is None:
         return law.fit.prediction_interval(X[:, 0], level=level)
-    centre = law.logpred(law.theta, X)
-    lo_c, hi_c = percentile_interval(law.logpred(law.draws, X), level)
-    noise = float(stats.t.ppf(0.5 + level / 2, law.dof)) * law.sigma
+    noise = noise_model.quantile(X, level) * noise_model.sd(X)
+    if law.kind == "1x":
+        centre = law.logpred(law.theta, X)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo_c, hi_c = (np.log(v) for v in law.fit.predict_interval(X[:, 0], level=level))
+    else:
+        centre = law.logpred(law.theta, X)
+        lo_c, hi_c = percentile_interval(law.logpred(law.draws, X), level)
     down = np.sqrt(np.maximum(centre - lo_c, 0) ** 2 + noise**2)
     up = np.sqrt(np.maximum(hi_c - centre, 0) ** 2 + noise**2)
-    return np.exp(centre - down), np.exp(centre + up)
+    lo, hi = np.exp(centre - down), np.exp(centre + up)
+    if law.kind == "1x":
+        for form, params in (law.fit.alternatives or {}).items():
+            # As PowerLawFit.prediction_interval: a measurement could follow a comparable form.
+            alt = np.log(form_predict(form, params, X[:, 0]))
+            lo, hi = np.minimum(lo, np.exp(alt - noise)), np.maximum(hi, np.exp(alt + noise))
+    return lo, hi
 
 
 def evaluate(pool: Any, candidates: list[Candidate], chosen: Any, goal: Goal, *, x: list[str], y: str, form: str = "powerlaw_const",
@@ -1178,7 +1397,7 @@ def replay(pool: Any, candidates: list[Candidate], goal: Goal, *, x: list[str], 
         p = picks[0]
         if adaptive and st is not None and st.law is not None:
             # Keep the conditional Σ for a plan made again before the next refit.
-            post = _posterior(st.cov, st.J[list(p.candidate.rows)], max(st.law.sigma, 1e-6) ** 2)
+            post = _posterior(st.cov, st.J[list(p.candidate.rows)], st.noise2[list(p.candidate.rows)])
             st = replace(st, cov=post)
         chosen.append(p.candidate.id)
         chosen_set.add(p.candidate.id)
