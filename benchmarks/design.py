@@ -17,6 +17,12 @@ log-normal noise, fitted with their own form), and a planted joint law (6 model 
 curves of 15 checkpoints, 0.5% noise). Run:
 
     nice python benchmarks/design.py --db /work/ledgers/quick.db --reps 20 --out /tmp/design.json
+
+Split over two processes and merged:
+
+    python benchmarks/design.py --db runs/quick.db --pools quick --reps 10 --out /tmp/a.json &
+    python benchmarks/design.py --db runs/quick.db --pools quick --reps 10 --first-rep 10 --out /tmp/b.json
+    python benchmarks/design.py --summarise /tmp/a.json /tmp/b.json
 """
 
 from __future__ import annotations
@@ -87,14 +93,15 @@ def planted_joint(seed: int = 0):
                 form="powerlaw_const", bootstrap=60)
 
 
-def run_pool(make, reps: int, methods) -> dict:
-    """Every method at every budget, ``reps`` times; ``make(rep)`` gives the pool of a repetition (planted pools draw fresh noise)."""
+def run_pool(make, reps: int, methods, first: int = 0) -> dict:
+    """Every method at every budget, ``reps`` times (repetition seeds ``first``, ``first`` + 1, ...); ``make(rep)``
+    gives the pool of a repetition (planted pools draw fresh noise)."""
     P = make(0)
     res = {"pool": P["name"], "rows": len(P["pool"]), "candidates": len(P["cands"]), "target_rows": len(P["target"]),
            "all_runs": {"error": [], "coverage": []}, "methods": {m: {"per_budget": {str(b): {"error": [], "coverage": []}
                                                                                   for b in BUDGETS}, "seconds": 0.0} for m in methods}}
     t0 = time.time()
-    for r in range(reps):
+    for r in range(first, first + reps):
         P = make(r)
         goal = with_rows(parse_goal("target rows within 0%"), P["target"])
         full = sum(c.cost for c in P["cands"])
@@ -110,7 +117,7 @@ def run_pool(make, reps: int, methods) -> dict:
                 cell["error"].append(math.nan if rr.target_error is None else rr.target_error)
                 cell["coverage"].append(math.nan if rr.coverage is None else rr.coverage)
             res["methods"][m]["seconds"] += time.time() - tm
-        print(f"  {P['name']}: repetition {r + 1}/{reps} done at {time.time() - t0:.0f}s", flush=True)
+        print(f"  {P['name']}: repetition {r + 1 - first}/{reps} (seed {r}) done at {time.time() - t0:.0f}s", flush=True)
     res["seconds"] = time.time() - t0
     return res
 
@@ -160,6 +167,24 @@ def summarise(results: list[dict]) -> str:
     return "\n".join(out)
 
 
+def merge(results: list[dict]) -> list[dict]:
+    """Results of the same pool from several runs (e.g. --first-rep 0 and 10) as one, repetitions concatenated."""
+    out: dict[str, dict] = {}
+    for R in results:
+        if R["pool"] not in out:
+            out[R["pool"]] = json.loads(json.dumps(R))
+            continue
+        M = out[R["pool"]]
+        M["reps"] += R["reps"]
+        for k in ("error", "coverage"):
+            M["all_runs"][k] += R["all_runs"][k]
+        for m, v in R["methods"].items():
+            for b, cell in v["per_budget"].items():
+                for k in ("error", "coverage"):
+                    M["methods"][m]["per_budget"][b][k] += cell[k]
+    return list(out.values())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default=None, help="A study ledger (the demo's); omitted: planted pools only.")
@@ -168,7 +193,13 @@ def main() -> None:
     ap.add_argument("--pools", default="quick,joint,powerlaw_const,m4,broken_powerlaw")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default=None, help="Write the raw results as JSON here.")
+    ap.add_argument("--first-rep", type=int, default=0, help="Seed of the first repetition (split the work over processes).")
+    ap.add_argument("--summarise", nargs="+", default=None, metavar="JSON",
+                    help="Only print the tables of these --out files, merging the repetitions of the same pool.")
     a = ap.parse_args()
+    if a.summarise:
+        print(summarise(merge([R for f in a.summarise for R in json.load(open(f))])))
+        return
     methods = a.methods.split(",")
     results = []
     for name in a.pools.split(","):
@@ -184,7 +215,7 @@ def main() -> None:
         P = make(0)
         reps = a.reps if len(P["x"]) == 1 else (a.joint_reps or a.reps)
         print(f"{P['name']}: {len(P['cands'])} candidates, {len(P['target'])} target rows, {reps} repetitions", flush=True)
-        results.append(run_pool(make, reps, methods) | {"reps": reps})
+        results.append(run_pool(make, reps, methods, first=a.first_rep) | {"reps": reps})
         if a.out:
             with open(a.out, "w") as f:
                 json.dump(results, f, indent=1)
