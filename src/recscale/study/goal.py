@@ -194,7 +194,8 @@ def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callabl
                    "expected_half_width": after, "goal": design.goal_text,
                    "budget": None if budget is None else budget_text(budget),
                    "chosen": [c.candidate.id for c in choices], "fit_from": float(pool["samples"].min())}  # fmt: skip
-        say(f"step {number}: {len(plan)} run(s), +{cost:.3g} FLOPs (expected half-width after: {_num(after)}): {_plan_text(plan)}")
+        say(f"step {number}: {len(plan)} run(s), +{cost:.3g} FLOPs (linearised half-width after: {_num(after)}, optimistic): "
+            f"{_plan_text(plan)}")
         ran = run_study(spec, db, replace(opts, plan=plan, decision=payload))  # the choice is recorded before its runs
         steps += 1
         picks += len(choices)
