@@ -16,7 +16,9 @@ Run:
     python benchmarks/report_speed.py                        # the 10-trial study
     python benchmarks/report_speed.py --ledger runs/demo.db  # also an existing ledger
     python benchmarks/report_speed.py --compare-joint
-The last line reads `report: 10-trial study X.X s wall, C.C s CPU (joint laws Y.Y s, figures Z.Z s CPU)`.
+The last line reads `report: 10-trial study X.X s wall, C.C s CPU (joint laws Y.Y s, figures Z.Z s CPU); in one
+process S.S s wall: R.RRx` (the baseline, every step in one process, run first in the same process; CPU
+seconds include the report's worker processes).
 """
 
 from __future__ import annotations
@@ -78,17 +80,22 @@ def study10(cache: Path) -> Path:
     return db
 
 
-def time_report(source: Path, bootstrap: int | None) -> dict[str, float]:
-    """Build the report once; seconds per step, from its progress messages."""
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the report's worker processes)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def time_report(source: Path, bootstrap: int | None, workers: int | None = None) -> dict[str, float]:
+    """Build the report once; seconds per step, from its progress messages (CPU includes worker processes)."""
     from recscale.report import ReportOptions, build_report
 
     marks: list[tuple[float, float, str]] = []
-    t0, c0 = time.perf_counter(), time.process_time()
-    opts = ReportOptions() if bootstrap is None else ReportOptions(bootstrap=bootstrap)
+    t0, c0 = time.perf_counter(), _cpu()
+    opts = ReportOptions(workers=workers) if bootstrap is None else ReportOptions(bootstrap=bootstrap, workers=workers)
     with tempfile.TemporaryDirectory() as out:
-        build_report(source, out, opts,
-                     progress=lambda msg: marks.append((time.perf_counter() - t0, time.process_time() - c0, msg)))
-    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+        build_report(source, out, opts, progress=lambda msg: marks.append((time.perf_counter() - t0, _cpu() - c0, msg)))
+    total, cpu = time.perf_counter() - t0, _cpu() - c0
     steps = {k: 0.0 for k in ("fits", "joint", "figures", "write", "fits_cpu", "joint_cpu", "figures_cpu", "write_cpu")}
     ends = [(t, c) for t, c, _ in marks[1:]] + [(total, cpu)]
     for (t, c, msg), (end, cend) in zip(marks, ends):
@@ -130,11 +137,13 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=None, help="Bootstrap refits per law (default: the report's).")
     ap.add_argument("--compare-joint", action="store_true", help="Also compare joint-law SEs of both solvers.")
     ap.add_argument("--joint-refits", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=None, help="Report worker processes (default: the report's).")
     args = ap.parse_args()
     db = study10(args.cache)
     results = {}
+    serial = time_report(db, args.bootstrap, workers=1)  # the baseline: every step in this process
     for name, src in [("10-trial study", db)] + [(str(p), p) for p in args.ledger]:
-        st = time_report(src, args.bootstrap)
+        st = time_report(src, args.bootstrap, args.workers)
         results[name] = st
         for unit, sfx in (("wall", ""), ("CPU", "_cpu")):
             print(f"{name} ({unit} s): total {st['total' + sfx]:.1f} = load {st['load' + sfx]:.1f} + curve fits "
@@ -144,7 +153,8 @@ def main() -> None:
         compare_joint(db, args.joint_refits)
     st = results["10-trial study"]
     print(f"report: 10-trial study {st['total']:.1f} s wall, {st['total_cpu']:.1f} s CPU (joint laws {st['joint_cpu']:.1f} s, "
-          f"figures {st['figures_cpu']:.1f} s CPU)")
+          f"figures {st['figures_cpu']:.1f} s CPU); in one process {serial['total']:.1f} s wall: "
+          f"{serial['total'] / st['total']:.2f}x")
 
 
 if __name__ == "__main__":

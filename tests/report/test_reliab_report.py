@@ -20,7 +20,7 @@ def quick_figures(monkeypatch):
     """One placeholder figure instead of drawing them all (~10 s a report): these tests are about files and text."""
     import recscale.report.figures as figures_mod
 
-    def save(a, out_dir, progress=None):
+    def save(a, out_dir, progress=None, workers=None):
         d = out_dir / "figures"
         d.mkdir(parents=True, exist_ok=True)
         (d / "data_scaling.png").write_bytes(b"\x89PNG placeholder")

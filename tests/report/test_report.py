@@ -106,6 +106,14 @@ def test_figures_drawn_in_processes_equal_those_drawn_in_one(small_ledger, tmp_p
         assert (f.title, f.caption) == (g.title, g.caption)
 
 
+def test_joint_laws_fitted_in_processes_equal_those_fitted_in_one(planted_ledger):
+    """Check that the joint laws fitted by forked workers equal one process's, number for number."""
+    opts = {"bootstrap": 10, "joint_bootstrap": 10}
+    one = fits_dict(analyze(load_study(planted_ledger), ReportOptions(workers=1, **opts)))
+    two = fits_dict(analyze(load_study(planted_ledger), ReportOptions(workers=2, **opts)))
+    assert len(one["joint"]) == 4 and json.dumps(one["joint"], sort_keys=True) == json.dumps(two["joint"], sort_keys=True)
+
+
 def test_fits_json_round_trips(ledger_report):
     """Check fits.json is strict JSON (no NaN), equals the analysis it was written from, and re-serialises identically."""
     text = ledger_report.fits_json.read_text(encoding="utf-8")

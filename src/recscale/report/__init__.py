@@ -97,7 +97,7 @@ def build_report(source: str | Path, out_dir: str | Path, options: ReportOptions
         raise RecscaleError(f"--out {out}: cannot create the report folder ({e})") from None
     try:  # built beside the target, moved into place at the end: a killed report never mixes two studies
         analysis = analyze(study, options, progress)
-        figures = save_figures(analysis, tmp, progress)
+        figures = save_figures(analysis, tmp, progress, analysis.options.workers)
         if progress is not None:
             progress("writing report.html, summary.md and fits.json")
         (tmp / "fits.json").write_text(json.dumps(fits_dict(analysis), indent=1, allow_nan=False), encoding="utf-8")

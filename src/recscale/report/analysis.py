@@ -70,6 +70,7 @@ from recscale.report.architectures import (
     compare_architectures,
     with_architecture,
 )
+from recscale.report.parallel import fork_map
 from recscale.report.study import UNTRAINED_NE, Study
 
 AXES = ("data", "params", "compute")
@@ -135,6 +136,8 @@ class ReportOptions:
         fit_from: Where each curve's laws start: ``"auto"`` (after an optimiser start-up, by the rule
             of :mod:`recscale.laws.fitrange`), ``"all"`` or an x value. Points before it are drawn
             greyed and counted, not fitted.
+        workers: Processes for the independent steps (each scheme's joint law; the figures), None:
+            this machine's CPUs, at most 4; 1: all in this process. The numbers are the same.
     """
 
     bootstrap: int = DEFAULT_BOOTSTRAP
@@ -148,9 +151,12 @@ class ReportOptions:
     joint_budgets: int = 6
     min_flops_ratio: float = 2.0
     fit_from: str | float = "auto"
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            problems.append(f"workers must be an integer >= 1, got {self.workers!r}")
         if not isinstance(self.bootstrap, int) or self.bootstrap < 0:
             problems.append(f"bootstrap must be an integer >= 0, got {self.bootstrap!r}")
         if not 0 < self.level < 1:
@@ -906,14 +912,19 @@ def analyze(study: Study, options: ReportOptions | None = None, progress: Callab
     elif study.eval_floor is None:
         notes.append("no eval-rows floor is recorded (an older ledger, or a table): γ is bounded by the population Bayes NE, "
                      "which differs from the floor of these eval rows by their sampling noise")
-    joint = {}
-    for si, s in enumerate(schemes):
-        say(f"joint law of {s} ({si + 1}/{len(schemes)}, {opts.joint_refits} bootstrap refits)")
-        joint[s] = _joint(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si)
+    # The joint laws are independent of each other and dear (batched refits): fitted in parallel where possible.
+    jobs = [(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si) for si, s in enumerate(schemes)]
+    fits = fork_map(_joint_job, jobs, opts.workers, on_start=lambda i: say(
+        f"joint law of {schemes[i]} ({i + 1}/{len(schemes)}, {opts.joint_refits} bootstrap refits)"))
+    joint = dict(zip(schemes, fits))
     warnings = _warnings(models, frontiers, slices, headlines, study, opts, extrap)
     return Analysis(study=study, options=opts, schemes=schemes, models=models, frontiers=frontiers, param_slices=slices,
                     headlines=headlines, extrapolations=extrap, model_backtests=backtests, joint=joint, warnings=warnings,
                     notes=notes, elapsed_s=time.perf_counter() - t0, architectures=comparison)
+
+
+def _joint_job(job) -> Joint:
+    return _joint(*job)
 
 
 def _joint(scheme: str, part, n_col: str, opts: ReportOptions, seed_offset: int) -> Joint:

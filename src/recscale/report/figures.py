@@ -769,62 +769,28 @@ def save_figures(a: Analysis, out_dir: str | Path, progress=None, workers: int |
     """Draw every figure and save it as PNG and SVG under ``out_dir/figures``.
 
     Drawing is half of a report's time and each figure is independent, so up to ``workers``
-    processes (default: the CPUs this process may use, at most 4) draw them at once where processes
-    can be forked (Linux); elsewhere, or with ``workers=1``, they are drawn one after another. The
-    files are the same either way.
+    processes draw them at once (:func:`recscale.report.parallel.fork_map`; 1: one after another);
+    the files are the same either way.
 
-    ``progress``: called with a short message before each figure (None: silent).
+    ``progress``: called with a short message for each figure (None: silent).
 
     Returns:
         The saved figures, in report order.
     """
+    from recscale.report.parallel import fork_map
+
     fig_dir = Path(out_dir) / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     figs = list(FIGURES)
     if a.architectures is not None:
         figs.insert(0, ARCH_FIGURE)
-    jobs = [(i, len(figs), *f) for i, f in enumerate(figs)]
-    n = _figure_workers(workers, len(jobs))
-    if n <= 1:
-        return [_save_one(a, fig_dir, job, progress) for job in jobs]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _FORKED
-    _FORKED = (a, fig_dir)  # the children inherit it through fork: nothing is pickled but the job's index
-    try:
-        with ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) as pool:
-            futures = [pool.submit(_save_forked, i) for i in range(len(jobs))]
-            out = []
-            for job, fut in zip(jobs, futures):
-                if progress is not None:
-                    progress(f"figure {job[2]} ({job[0] + 1}/{job[1]})")
-                out.append(fut.result())
-            return out
-    finally:
-        _FORKED = None
+    jobs = [(a, fig_dir, (i, len(figs), *f)) for i, f in enumerate(figs)]
+    say = None if progress is None else (lambda i: progress(f"figure {figs[i][0]} ({i + 1}/{len(figs)})"))
+    return fork_map(_save_job, jobs, workers, on_start=say)
 
 
-_FORKED: tuple[Analysis, Path] | None = None
-
-
-def _figure_workers(workers: int | None, jobs: int) -> int:
-    import multiprocessing as mp
-    import os
-
-    if "fork" not in mp.get_all_start_methods():
-        return 1
-    if workers is None:
-        workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    return max(1, min(workers, jobs))
-
-
-def _save_forked(i: int) -> FigureFile:
-    a, fig_dir = _FORKED
-    figs = list(FIGURES)
-    if a.architectures is not None:
-        figs.insert(0, ARCH_FIGURE)
-    return _save_one(a, fig_dir, (i, len(figs), *figs[i]), None)
+def _save_job(job) -> FigureFile:
+    return _save_one(*job, None)
 
 
 def _save_one(a: Analysis, fig_dir: Path, job, progress) -> FigureFile:
