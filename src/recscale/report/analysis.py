@@ -70,7 +70,7 @@ from recscale.report.architectures import (
     compare_architectures,
     with_architecture,
 )
-from recscale.report.parallel import fork_map
+from recscale.report.parallel import fork_start
 from recscale.report.study import UNTRAINED_NE, Study
 
 AXES = ("data", "params", "compute")
@@ -850,6 +850,10 @@ def analyze(study: Study, options: ReportOptions | None = None, progress: Callab
     notes: list[str] = []
     cache: dict[str, Fitted] = {}
     say = progress or (lambda msg: None)
+    # The joint laws need only the rows and are dear (batched refits): started now in worker processes
+    # where possible, they are fitted while this process fits the curves, and collected below.
+    jobs = [(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si) for si, s in enumerate(schemes)]
+    pending_joint = fork_start(_joint_job, jobs, opts.workers)
     for si, s in enumerate(schemes):
         say(f"fitting {s}'s curves ({si + 1}/{len(schemes)} schemes)")
         part = df[df["scheme"] == s]
@@ -912,9 +916,7 @@ def analyze(study: Study, options: ReportOptions | None = None, progress: Callab
     elif study.eval_floor is None:
         notes.append("no eval-rows floor is recorded (an older ledger, or a table): γ is bounded by the population Bayes NE, "
                      "which differs from the floor of these eval rows by their sampling noise")
-    # The joint laws are independent of each other and dear (batched refits): fitted in parallel where possible.
-    jobs = [(s, df[df["scheme"] == s], param_column(s, df[df["scheme"] == s]), opts, si) for si, s in enumerate(schemes)]
-    fits = fork_map(_joint_job, jobs, opts.workers, on_start=lambda i: say(
+    fits = pending_joint.results(on_start=lambda i: say(
         f"joint law of {schemes[i]} ({i + 1}/{len(schemes)}, {opts.joint_refits} bootstrap refits)"))
     joint = dict(zip(schemes, fits))
     warnings = _warnings(models, frontiers, slices, headlines, study, opts, extrap)
