@@ -784,22 +784,19 @@ def save_figures(a: Analysis, out_dir: str | Path, progress=None, workers: int |
     figs = list(FIGURES)
     if a.architectures is not None:
         figs.insert(0, ARCH_FIGURE)
-    jobs = [(a, fig_dir, (i, len(figs), *f)) for i, f in enumerate(figs)]
     say = None if progress is None else (lambda i: progress(f"figure {figs[i][0]} ({i + 1}/{len(figs)})"))
-    return fork_map(_save_job, jobs, workers, on_start=say)
+    return fork_map(_save_job, [(a, fig_dir, f) for f in figs], workers, on_start=say)
 
 
 def _save_job(job) -> FigureFile:
-    return _save_one(*job, None)
+    return _save_one(*job)
 
 
-def _save_one(a: Analysis, fig_dir: Path, job, progress) -> FigureFile:
-    """Draw figure ``job`` = (index, count, name, title, function, caption), save PNG and SVG, close it."""
+def _save_one(a: Analysis, fig_dir: Path, figure) -> FigureFile:
+    """Draw ``figure`` = (name, title, function, caption) and save it as PNG and SVG."""
     import matplotlib as mpl
 
-    i, count, name, title, fn, caption = job
-    if progress is not None:
-        progress(f"figure {name} ({i + 1}/{count})")
+    name, title, fn, caption = figure
     if name == "floors" and a.study.floor is None:
         caption = caption[: caption.index(" Dashed:")] + " No floor is known for this study."
     with mpl.rc_context(_RC):
