@@ -62,7 +62,7 @@ class Study:
     eval_floor: float | None = None
     eval_floor_se: float | None = None
     eval_rows: int | None = None
-    untrained: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
+    untrained: dict[Any, dict[str, Any]] = field(default_factory=dict, compare=False)
 
     @property
     def floor(self) -> float | None:
@@ -89,14 +89,15 @@ class Study:
         return self.bayes_ne - 1.96 * (self.bayes_ne_se or 0.0)
 
 
-def untrained_trials(df) -> dict[str, dict[str, Any]]:
-    """Trials whose NE stayed flat at or above :data:`UNTRAINED_NE` over at least 3 distinct checkpoints."""
+def untrained_trials(df) -> dict[Any, dict[str, Any]]:
+    """Trials whose NE stayed flat (:data:`UNTRAINED_SPREAD`) at or above :data:`UNTRAINED_NE` over at least
+    :data:`UNTRAINED_MIN_CHECKPOINTS` distinct checkpoints: trial id → what the warning says of it."""
     out = {}
     for tid, g in df.groupby("trial_id", sort=True):
         n, lo, hi = g["samples"].nunique(), float(g["ne"].min()), float(g["ne"].max())
         if n >= UNTRAINED_MIN_CHECKPOINTS and lo >= UNTRAINED_NE and hi - lo <= UNTRAINED_SPREAD:
             out[tid] = {"checkpoints": int(n), "max_samples": float(g["samples"].max()),
-                             "schemes": sorted(g["scheme"].astype(str).unique())}
+                        "schemes": sorted(g["scheme"].astype(str).unique())}
     return out
 
 
