@@ -16,11 +16,14 @@ Recipes (dense/sparse optimiser, learning rates, embedding initialisation, outpu
 * ``today``: Adam 2e-3 / lazy Adam 4e-3, rows U(±1/sqrt(rows)), output weights x0.1 (the default
   before this sweep);
 * ``old``: Adagrad 0.02 / Adagrad 0.05, the same initialisation (the default before Adam);
-* ``new``: Adam 5e-3 / lazy Adam 4e-3, rows U(±0.05), output weights x0.1 (the new default);
+* ``new``: Adam 5e-3 / lazy Adam 4e-3, rows U(±0.05), output weights x0.1 (the default of stops 21-23);
 * ``new-out1-lre4e-3``: the same with the output weights as initialised (no x0.1);
 * ``new-lre1e-2``: the same as ``new`` with lazy Adam at 1e-2;
 * ``new-out1``: Adam 5e-3 / lazy Adam 1e-2, rows U(±0.05), output weights as initialised (no x0.1);
-* ``adam1e-2``: Adam 1e-2 / lazy Adam 1e-2, rows U(±0.1), output weights as initialised.
+* ``adam1e-2``: Adam 1e-2 / lazy Adam 1e-2, rows U(±0.1), output weights as initialised;
+* ``ramp`` (the default): ``today`` with the batch ramp (``train.batch_ramp = 8``).
+
+Every recipe but ``ramp`` sets ``batch_ramp = 1``, so each trains as it did when it was measured.
 
 Models: the demo's base DLRM and four of its scheme variants (mlp_width 4 and 256, embedding_dim 128,
 embedding_rows 32,768), and DCNv2 and Wukong on the same base. Seeds 0 and 1.
@@ -48,21 +51,21 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
+_ADAM = {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_embedding": 4e-3, "output_x01": True}
 RECIPES: dict[str, dict] = {
-    "today": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 2e-3, "lr_embedding": 4e-3,
-              "embedding_init": None, "output_x01": True},
+    "today": {**_ADAM, "lr_dense": 2e-3, "embedding_init": None, "batch_ramp": 1},
     "old": {"dense_optimizer": "adagrad", "sparse_optimizer": "adagrad", "lr_dense": 0.02, "lr_embedding": 0.05,
-            "embedding_init": None, "output_x01": True},
-    "new": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 4e-3,
-            "embedding_init": 0.05, "output_x01": True},
-    "new-out1-lre4e-3": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 4e-3,
-                         "embedding_init": 0.05, "output_x01": False},
-    "new-lre1e-2": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 1e-2,
-                    "embedding_init": 0.05, "output_x01": True},
-    "new-out1": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 5e-3, "lr_embedding": 1e-2,
-                 "embedding_init": 0.05, "output_x01": False},
-    "adam1e-2": {"dense_optimizer": "adam", "sparse_optimizer": "adam", "lr_dense": 1e-2, "lr_embedding": 1e-2,
-                 "embedding_init": 0.1, "output_x01": False},
+            "embedding_init": None, "output_x01": True, "batch_ramp": 1},
+    "new": {**_ADAM, "lr_dense": 5e-3, "embedding_init": 0.05, "batch_ramp": 1},
+    "new-out1-lre4e-3": {**_ADAM, "lr_dense": 5e-3, "embedding_init": 0.05, "output_x01": False, "batch_ramp": 1},
+    "new-lre1e-2": {**_ADAM, "lr_dense": 5e-3, "lr_embedding": 1e-2, "embedding_init": 0.05, "batch_ramp": 1},
+    "new-out1": {**_ADAM, "lr_dense": 5e-3, "lr_embedding": 1e-2, "embedding_init": 0.05, "output_x01": False,
+                 "batch_ramp": 1},
+    "adam1e-2": {**_ADAM, "lr_dense": 1e-2, "lr_embedding": 1e-2, "embedding_init": 0.1, "output_x01": False,
+                 "batch_ramp": 1},
+    # The default since stop 24: today's rates and initialisation with the batch ramp (train.batch_ramp: batches of
+    # 256 / 8 first, doubled every 128 steps, the MLPs' rate x (b / 256)^0.25 meanwhile).
+    "ramp": {**_ADAM, "lr_dense": 2e-3, "embedding_init": None, "batch_ramp": 8},
 }
 BASE = {"embedding_dim": 8, "embedding_rows": 4096, "bottom_mlp": (16, 16), "top_mlp": (8, 8)}
 MODELS: dict[str, tuple[str, dict]] = {

@@ -193,7 +193,8 @@ def test_mixed_study_shares_data_and_records_architectures(tmp_path, monkeypatch
     db = tmp_path / "m.db"
     summary = run_study(spec, db, RunOptions(progress=False, workers=1, executor="inline"))
     assert summary.failed == [] and summary.trials == 3
-    assert len(streams) == 3 and len(streams[0]) == 4096 // 256 and streams[0] == streams[1] == streams[2]
+    steps = sum(spec.train.steps_by_size(0, 4096).values())  # 128 batches of 32: the batch ramp's first size
+    assert len(streams) == 3 and len(streams[0]) == steps and streams[0] == streams[1] == streams[2]
     df = export_frame(db)
     assert set(df["architecture"]) == {"dlrm", "dcnv2", "wukong"}
     assert df.groupby("architecture")["samples"].apply(list).map(tuple).nunique() == 1  # same checkpoints

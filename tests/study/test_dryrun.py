@@ -18,7 +18,15 @@ def test_dry_run_counts_and_estimate(spec_file, tmp_path):
     assert est.trials == len(spec.trials()) == 3
     assert est.samples == 3 * stop
     assert est.train_flops == pytest.approx(flops)
-    step_time = sum(m.trials * (stop / spec.train.batch_size * m.step_s + len(est.checkpoints) * m.eval_s) for m in est.models)
+    t = spec.train
+    b0 = t.batch_size_at(0)
+    assert b0 < t.batch_size  # the default batch ramp: both sizes are timed, and the sizes between interpolated
+
+    def train_s(m):
+        per = {b: m.first_step_s + (m.step_s - m.first_step_s) * (b - b0) / (t.batch_size - b0) for b in (32, 64, 128, 256)}
+        return sum(n * per[b] for b, n in t.steps_by_size(0, stop).items())
+
+    step_time = sum(m.trials * (train_s(m) + len(est.checkpoints) * m.eval_s) for m in est.models)
     assert est.estimated_s == pytest.approx(step_time) and est.estimated_s > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.toml"]
 

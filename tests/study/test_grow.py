@@ -108,7 +108,7 @@ def test_numbers_identity_accepts_growth_and_names_a_change():
     assert first_numbers_change(old, d(train__batch_size=128)) == ("train.batch_size", 256, 128)
     assert first_numbers_change(old, d(train__checkpoints={"start": 512, "stop": 1024}))[0] == "train.checkpoints.start"
     assert first_numbers_change(old, d(model={"embedding_dim": 8, "dcnv2": {"cross_layers": 3}})) == ("model.dcnv2.cross_layers", 2, 3)
-    assert first_numbers_change(old, d(train__dcnv2={"lr_dense": 0.01})) == ("train.dcnv2.lr_dense", 0.005, 0.01)
+    assert first_numbers_change(old, d(train__dcnv2={"lr_dense": 0.01})) == ("train.dcnv2.lr_dense", 0.002, 0.01)
 
 
 def test_ledger_from_before_mlp_bias_init_reads_as_reference():

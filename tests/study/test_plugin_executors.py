@@ -17,6 +17,8 @@ import textwrap
 import pandas as pd
 import pytest
 
+from recscale.train.config import TrainConfig
+
 from recscale.cli.main import main
 from tests.study.conftest import TEST_SPEC, ledger_numbers
 from tests.study.test_ray_executor import needs_ray
@@ -147,7 +149,8 @@ def test_plugin_sees_the_builtins_stream_and_its_own_train_settings(inline_run):
     """Check common random numbers (every trial, plugin or built-in, sees the same training stream)
     and that the plugin's trials train with [train.tiny_tower], the DLRM's with [train]."""
     _, streams, trains = inline_run
-    assert len(streams) == 6 and len(streams[0]) == 4096 // 256 and all(s == streams[0] for s in streams)
+    steps = sum(TrainConfig().steps_by_size(0, 4096).values())  # the default batch ramp's 128 batches of 32
+    assert len(streams) == 6 and len(streams[0]) == steps and all(s == streams[0] for s in streams)
     from recscale.train.config import DEFAULT_LR_DENSE
 
     lr = DEFAULT_LR_DENSE["adam"]  # [train] gives none: the default

@@ -106,15 +106,15 @@ def test_changed_recipe_is_refused_unless_new(reference_run, tmp_path, capsys):
     p.write_text(TEST_SPEC.replace("[train]", "[train]\nlr_dense = 0.05"))
     db = reference_run
     before = db.stat().st_mtime_ns
-    with pytest.raises(RecscaleError, match=r"^train.lr_dense changed from 0.005 to 0.05 since .*t.db was made: it changes "
-                                            r"every finished trial's numbers; set lr_dense = 0.005 in \[train\] to grow it as it was, pass --new to start "
+    with pytest.raises(RecscaleError, match=r"^train.lr_dense changed from 0.002 to 0.05 since .*t.db was made: it changes "
+                                            r"every finished trial's numbers; set lr_dense = 0.002 in \[train\] to grow it as it was, pass --new to start "
                                             r"over, or use another --db$"):
         run_study(load_spec(p), db, RunOptions(workers=1, progress=False))
     assert db.stat().st_mtime_ns == before
     capsys.readouterr()
     assert main(["study", "run", str(p), "--db", str(db), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "train.lr_dense changed from 0.005 to 0.05" in err
+    assert err.count("\n") == 1 and "train.lr_dense changed from 0.002 to 0.05" in err
     assert main(["study", "run", str(p), "--db", str(db), "--dry-run", "--device", "cpu"]) == 2  # the dry run refuses too
     assert db.stat().st_mtime_ns == before
 

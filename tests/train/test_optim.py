@@ -123,7 +123,8 @@ def test_default_pair_is_the_measured_one():
     deliberate edit here too."""
     cfg = TrainConfig()
     assert (cfg.dense_optimizer, cfg.sparse_optimizer) == ("adam", "adam")
-    assert (cfg.lr_dense, cfg.lr_embedding, cfg.embedding_init) == (5e-3, 4e-3, 0.05)
+    assert (cfg.lr_dense, cfg.lr_embedding, cfg.embedding_init) == (2e-3, 4e-3, None)
+    assert (cfg.batch_ramp, cfg.batch_ramp_steps) == (8, 128)
 
 
 def test_spec_without_rates_gets_the_optimizers_defaults():

@@ -64,11 +64,14 @@ def iter_batches(
     device: torch.device | str = "cpu",
     block_rows: int = BLOCK_ROWS,
     prefetch: bool = False,
+    size_at: Callable[[int], int] | None = None,
 ) -> Iterator[Batch]:
     """Yield consecutive batches covering rows [start, stop) of ``split``; the last may be short.
 
     With ``prefetch``, a background thread reads (and pins) the next block from the memory map
-    while the current one trains; the batches are the same either way.
+    while the current one trains; the batches are the same either way. ``size_at(row)``, when
+    given, is the size of the batch that starts at ``row``: a divisor of ``batch_size`` that ``row``
+    is a multiple of, so no batch straddles two blocks.
     """
     if stop > split.rows:
         raise ValueError(f"asked for rows up to {stop:,} but split {split.name!r} has {split.rows:,}")
@@ -84,10 +87,13 @@ def iter_batches(
         blocks = _prefetched(host, starts)
     else:
         blocks = (host(b0) for b0 in starts)
-    for block in blocks:
+    for b0, block in zip(starts, blocks):
         block = _to_device(block, device)
-        for i in range(0, len(block), batch_size):
-            yield Batch(block.dense[i : i + batch_size], block.sparse[i : i + batch_size], block.labels[i : i + batch_size])
+        i = 0
+        while i < len(block):
+            b = batch_size if size_at is None else size_at(b0 + i)
+            yield Batch(block.dense[i : i + b], block.sparse[i : i + b], block.labels[i : i + b])
+            i += b
 
 
 def _prefetched(host: Callable[[int], Batch], starts: range) -> Iterator[Batch]:

@@ -4,7 +4,9 @@ The estimate comes from a short calibration on this machine: every distinct mode
 steps on random data of the study's shape (same batch size, threads and device), and one forward
 pass over an evaluation-sized batch is timed. A trial's time is then
 ``steps × step_time + checkpoints × eval_time``, and the study's is the sum over trials divided by
-the number of concurrent workers (trials are many and similar, so they pack well).
+the number of concurrent workers (trials are many and similar, so they pack well). Under a batch ramp
+(``train.batch_ramp``) the first batch size is timed too, and a step of a size between it and the
+full batch is costed by linear interpolation between the two.
 
 Only the timing imports torch: ``dry_run(..., steps=0)`` sizes a study (trials, samples, FLOPs)
 without it, unless the study has a plugin, whose FLOPs are measured (and whose configurations are
@@ -39,6 +41,7 @@ class ModelEstimate:
     eval_s: float | None
     architecture: str = "dlrm"
     flops_source: str = "closed_form"  # "measured" for a plugin (FlopCounterMode on a probe batch)
+    first_step_s: float | None = None  # a step at the batch ramp's first size (step_s without a ramp)
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,16 @@ def _schema(spec: StudySpec, db: Path) -> tuple[int, list[int]]:
     return ds.n_dense, ds.cardinalities
 
 
-def _time_model(cfg, spec: StudySpec, device: str, steps: int) -> tuple[float, float]:
-    """Seconds per training step and per evaluation pass of one model, on random inputs.
+def _train_s(train, start: int, stop: int, step_s: float, first_step_s: float) -> float:
+    """Seconds to train samples [start, stop): each batch size's steps, costed between the timed sizes."""
+    b0, big = train.batch_size_at(0), train.batch_size
+    per = (lambda b: first_step_s + (step_s - first_step_s) * (b - b0) / (big - b0)) if big > b0 else (lambda b: step_s)
+    return sum(n * per(b) for b, n in train.steps_by_size(start, stop).items())
+
+
+def _time_model(cfg, spec: StudySpec, device: str, steps: int) -> tuple[float, float, float]:
+    """Seconds per training step (at the full batch, then at the batch ramp's first size) and per
+    evaluation pass of one model, on random inputs.
 
     The only place a dry run imports torch; it times with the study's ``train.threads``.
     """
@@ -126,30 +137,36 @@ def _time_model(cfg, spec: StudySpec, device: str, steps: int) -> tuple[float, f
     from recscale.train.trainer import TrainState
 
     gen = torch.Generator().manual_seed(0)
-    b = spec.train.batch_size
+    train = spec.train_for(cfg.architecture)
+    b, b0 = train.batch_size, train.batch_size_at(0)
 
     def batch(n):
         dense = torch.rand(n, cfg.n_dense, generator=gen).to(device)
         sparse = torch.stack([torch.randint(0, c, (n,), generator=gen) for c in cfg.cardinalities], 1).to(device)
         return dense, sparse, (torch.rand(n, generator=gen) < 0.2).float().to(device)
 
-    state = TrainState(cfg, replace(spec.train_for(cfg.architecture), device=device), seed=0)
-    data = [batch(b) for _ in range(steps + 2)]
+    state = TrainState(cfg, replace(train, device=device), seed=0)
     n_eval = min(spec.train.eval_rows or 100_000, 100_000)
     dense, sparse, _ = batch(n_eval)
-    with torch_threads(spec.train.threads):
+
+    def seconds_per_step(size: int) -> float:
+        data = [batch(size) for _ in range(steps + 2)]
         for d in data[:2]:
             state.step(*d)
         t0 = time.perf_counter()
         for d in data[2:]:
             state.step(*d)
-        step_s = (time.perf_counter() - t0) / steps
+        return (time.perf_counter() - t0) / steps
+
+    with torch_threads(spec.train.threads):
+        step_s = seconds_per_step(b)
+        first_step_s = seconds_per_step(b0) if b0 < b else step_s
         with torch.no_grad():
             t0 = time.perf_counter()
             state.model(dense, sparse)
             eval_s = time.perf_counter() - t0
     scale = (spec.train.eval_rows or n_eval) / n_eval
-    return step_s, eval_s * scale
+    return step_s, eval_s * scale, first_step_s
 
 
 def _ledger_view(spec: StudySpec, db: Path, plan: dict[str, int] | None):
@@ -200,28 +217,29 @@ def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, devi
     models = []
     total_s = 0.0
     flops = 0.0
-    per_trial: dict[str, tuple] = {}  # trial_id → (train flops per sample, step_s, eval_s, state bytes)
+    per_trial: dict[str, tuple] = {}  # trial_id → (train flops per sample, train config, step_s, first_s, eval_s, state bytes)
     for m, ts in by_model.items():
         cfg = m.config(n_dense, cards)
         cost = model_cost(cfg)
-        step_s, eval_s = _time_model(cfg, spec, device, steps) if steps > 0 else (None, None)
+        step_s, eval_s, first_s = _time_model(cfg, spec, device, steps) if steps > 0 else (None, None, None)
+        train = spec.train_for(m.architecture)
         models.append(ModelEstimate(m.label(), len(ts), cost.params_total, cost.flops_per_sample, step_s, eval_s,
-                                    m.architecture, cost.flops_source))  # fmt: skip
+                                    m.architecture, cost.flops_source, first_s))  # fmt: skip
         if steps > 0:
-            total_s += len(ts) * (stop / spec.train.batch_size * step_s + len(checkpoints) * eval_s)
+            total_s += len(ts) * (_train_s(train, 0, stop, step_s, first_s) + len(checkpoints) * eval_s)
         flops += len(ts) * cost.train_flops_per_sample * stop
         nbytes = state_bytes(cost, spec.train_for(m.architecture), m.embedding_dim)
-        per_trial |= {t.trial_id: (cost.flops_per_sample, step_s, eval_s, nbytes) for t in ts}
+        per_trial |= {t.trial_id: (cost.flops_per_sample, train, step_s, first_s, eval_s, nbytes) for t in ts}
     w = workers or max(1, (os.cpu_count() or 1) // spec.train.threads)
     w = min(w, len(trials))
     work, work_s, nbytes = [], 0.0, 0
     for job in pending_work(spec, grid, done, plan):
-        fps, step_s, eval_s, size = per_trial[job.trial_id]
+        fps, train, step_s, first_s, eval_s, size = per_trial[job.trial_id]
         from_state = job.start > 0 and states.get(job.trial_id) == job.start
         first = job.start if from_state else 0
         samples = job.target - first
         evals = sum(first < c <= job.target for c in grid)
-        est = samples / spec.train.batch_size * step_s + evals * eval_s if steps > 0 else None
+        est = _train_s(train, first, job.target, step_s, first_s) + evals * eval_s if steps > 0 else None
         work.append(TrialWork(job.trial_id, job.start, job.target, from_state, samples, float(train_flops(fps, samples)), est))
         work_s += est or 0.0
         nbytes += size

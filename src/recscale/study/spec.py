@@ -412,7 +412,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 # [train] fields added after ledgers were written, with the value every trial had before the field existed
 # (a ledger stored without the field is read as having it, so its numbers identity is unchanged).
-_BEFORE_THEY_EXISTED = {"mlp_bias_init": "reference"}
+_BEFORE_THEY_EXISTED = {"mlp_bias_init": "reference", "batch_ramp": 1, "batch_ramp_steps": 128}
 
 
 def numbers_identity(d: dict[str, Any]) -> list[tuple[str, Any, str | None]]:
@@ -593,6 +593,12 @@ def _train_kwargs(t: dict, allowed: list[str] | tuple[str, ...], where: str, pro
         elif k == "mlp_bias_init":
             if v not in MLP_BIAS_INITS:
                 problems.append(f"{where}{k}: must be one of {', '.join(repr(x) for x in MLP_BIAS_INITS)}; got {v!r}")
+                continue
+            kw[k] = v
+        elif k == "batch_ramp":
+            if not _is_int(v) or v < 1 or v & (v - 1):
+                problems.append(f"{where}{k}: must be a power of two (1: no ramp; the first batches hold batch_size / "
+                                f"batch_ramp samples), got {v!r}")
                 continue
             kw[k] = v
         elif k in ("warmup_samples",):

@@ -5,7 +5,8 @@ training depends on the total number of samples (no decay schedule, no epoch cou
 after D samples of a long run *is* the model of a run that stopped at D. One run per model therefore
 gives its whole data-scaling curve, and NE at each checkpoint is exact, not an approximation.
 Checkpoints must be multiples of the batch size, so the batches a run sees never depend on where it
-is evaluated; evaluation changes no state and draws no random numbers.
+is evaluated; evaluation changes no state and draws no random numbers. The first batches are smaller
+(``TrainConfig.batch_ramp``), by a schedule of the samples seen alone, for the same reason.
 
 Optimisers (defaults in :class:`TrainConfig`, chosen by measurement: benchmarks/RESULTS.md): lazy
 Adam for the embeddings (fused, sparse; see :mod:`recscale.train.optim`) and Adam for the MLPs, at a
@@ -35,7 +36,7 @@ from recscale.data.shards import Dataset
 from recscale.metrics import Evaluation, evaluate
 from recscale.model import build_model
 from recscale.model.config import DLRMConfig
-from recscale.train.config import TrainConfig
+from recscale.train.config import RAMP_LR_POWER, TrainConfig
 from recscale.train.device import check_precision, maybe_compile, precision_context, resolve_device, torch_threads
 from recscale.train.optim import make_dense_optimizer, make_sparse_optimizer
 
@@ -112,15 +113,17 @@ class TrainState:
         self.dense_opt.load_state_dict(d["dense_opt"])
         self.sparse_opt.load_state_dict(d["sparse_opt"])
 
-    def lr_factor(self) -> float:
+    def lr_factor(self, batch: int | None = None) -> float:
         """The multiplier of both learning rates in the next step: min(1, (samples + B) / W).
 
         A linear warm-up over W = ``warmup_samples`` samples (none when W = 0): the step that starts
         after s samples uses the fraction of the warm-up it completes, so the step that reaches W
-        (and every one after it) trains at the configured rates.
+        (and every one after it) trains at the configured rates. B is the step's batch (by default
+        the schedule's, :meth:`TrainConfig.batch_size_at`).
         """
         w = self.cfg.warmup_samples
-        return 1.0 if w <= 0 else min(1.0, (self.samples + self.cfg.batch_size) / w)
+        b = self.cfg.batch_size_at(self.samples) if batch is None else batch
+        return 1.0 if w <= 0 else min(1.0, (self.samples + b) / w)
 
     def step(self, dense: torch.Tensor, sparse: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """One optimisation step on a batch; returns its training log loss (a 0-d tensor)."""
@@ -133,9 +136,10 @@ class TrainState:
             loss = self._loss(dense, emb, labels)
         self.dense_opt.zero_grad(set_to_none=True)
         loss.backward()
-        f = self.lr_factor()
-        for g in self.dense_opt.param_groups:  # every step: after warm-up this writes lr_dense back
-            g["lr"] = self.cfg.lr_dense * f
+        f = self.lr_factor(labels.shape[0])
+        ramp = (labels.shape[0] / self.cfg.batch_size) ** RAMP_LR_POWER  # during the batch ramp (MLPs only)
+        for g in self.dense_opt.param_groups:  # every step: after warm-up and ramp this writes lr_dense back
+            g["lr"] = self.cfg.lr_dense * f * ramp
         self.dense_opt.step()
         self.sparse_opt.step(ids.view(-1), emb.grad.view(-1, emb.shape[-1]), lr=self.cfg.lr_embedding * f)
         self.samples += labels.shape[0]
@@ -217,7 +221,8 @@ class Trainer:
         train_s = points[-1].wall_s if points else 0.0
         # On a GPU the next block is read from disk and pinned while this one trains.
         prefetch = state.device.type != "cpu"
-        batches = iter_batches(train, state.cfg.batch_size, cps[-1], start=state.samples, device=state.device, prefetch=prefetch)
+        batches = iter_batches(train, state.cfg.batch_size, cps[-1], start=state.samples, device=state.device,
+                               prefetch=prefetch, size_at=state.cfg.batch_size_at)
         for batch in batches:
             state.step(batch.dense, batch.sparse, batch.labels)
             if state.samples == cps[nxt]:
