@@ -126,6 +126,22 @@ def test_ledger_from_before_mlp_bias_init_reads_as_reference():
         parse_spec(raw)
 
 
+def test_ledger_from_before_the_batch_ramp_reads_as_no_ramp():
+    """Check that a stored spec written before ``train.batch_ramp`` existed reads as ``batch_ramp = 1``
+    (its trials had no ramp): today's default ramp is refused naming both values, ``batch_ramp = 1``
+    grows it, and a ramp that is not a power of two is a spec error."""
+    raw = {"name": "a", "seeds": [0], "data": {"synthetic": {"rows": 5000, "eval_rows": 500}},
+           "train": {"checkpoints": {"start": 256, "stop": 1024}}, "model": {"embedding_dim": 8}, "schemes": {"embedding_dim": [4, 8]}}
+    stored = parse_spec(raw).to_dict()
+    del stored["train"]["batch_ramp"], stored["train"]["batch_ramp_steps"]
+    assert first_numbers_change(stored, parse_spec(raw).to_dict()) == ("train.batch_ramp", 1, 8)
+    raw["train"]["batch_ramp"] = 1
+    assert first_numbers_change(stored, parse_spec(raw).to_dict()) is None
+    raw["train"]["batch_ramp"] = 6
+    with pytest.raises(SpecError, match=r"train.batch_ramp: must be a power of two .*got 6"):
+        parse_spec(raw)
+
+
 def test_extension_equals_the_run_that_never_stopped(folder, one_go, short, monkeypatch):
     """Check that raising checkpoints.stop from 4,096 to 16,384 continues each trial from its kept
     state (verified: it resumes at 4,096), appends only its new points, leaves its old rows as they

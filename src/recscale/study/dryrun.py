@@ -228,7 +228,7 @@ def dry_run(spec: StudySpec, db: str | Path, *, workers: int | None = None, devi
         if steps > 0:
             total_s += len(ts) * (_train_s(train, 0, stop, step_s, first_s) + len(checkpoints) * eval_s)
         flops += len(ts) * cost.train_flops_per_sample * stop
-        nbytes = state_bytes(cost, spec.train_for(m.architecture), m.embedding_dim)
+        nbytes = state_bytes(cost, train, m.embedding_dim)
         per_trial |= {t.trial_id: (cost.flops_per_sample, train, step_s, first_s, eval_s, nbytes) for t in ts}
     w = workers or max(1, (os.cpu_count() or 1) // spec.train.threads)
     w = min(w, len(trials))
