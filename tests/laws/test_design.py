@@ -11,10 +11,12 @@ import pytest
 from recscale.errors import RecscaleError
 from recscale.laws.joint import fit_joint_law
 from recscale.laws.powerlaw import fit_power_law
+from recscale.laws.table import untrained_trials
 from recscale.laws.design import (
     METHODS,
     Budget,
     Goal,
+    GoalDesign,
     _fit_noise,
     _joint_law,
     _one_x_law,
@@ -440,3 +442,26 @@ def test_posterior_uses_per_row_noise():
     direct = np.linalg.inv(np.linalg.inv(S) + J.T @ np.diag(1 / v) @ J)
     assert np.allclose(_posterior(S, J, v), direct)
     assert np.trace(_posterior(S, J[1:], v[1:])) < np.trace(_posterior(S, J[1:], v[:1]))
+
+
+def _curves(ne_by_trial: dict[str, list[float]], samples=(4096, 5888, 8192, 16384)) -> pd.DataFrame:
+    """A pool: one row per trial and checkpoint; NaN past a trial's measured checkpoints."""
+    rows = [{"trial_id": t, "params_total": 1e4, "samples": float(s), "train_flops_per_sample": 1.0,
+             "ne": ys[i] if i < len(ys) else math.nan}
+            for t, ys in ne_by_trial.items() for i, s in enumerate(samples)]
+    return pd.DataFrame(rows)
+
+
+def test_a_dead_trial_is_named_only_when_the_others_learned():
+    """Check the design's untrained rule: a trial flat at NE ≈ 1 while the others fell is dead; every trial
+    still on the start-up plateau (a recipe without warm-up) is not, although each alone is flat at ≥ 0.999;
+    two flat checkpoints are too few; unmeasured rows (NaN) are not read."""
+    design = GoalDesign("ne at compute 10x within 1%")
+    learned = _curves({"a": [0.99, 0.96, 0.93], "b": [0.995, 0.97, 0.94], "dead": [1.0, 1.0, 0.9999]})
+    assert set(design.untrained(learned)) == {"dead"}
+    assert design.untrained(learned)["dead"]["max_samples"] == 8192
+    plateau = _curves({"a": [0.9999, 0.9995, 0.9992], "b": [0.9998, 0.9996, 0.9993], "c": [1.0, 1.0, 0.9999]})
+    assert design.untrained(plateau) == {}
+    assert set(untrained_trials(plateau)) == {"a", "b", "c"}  # the report's rule (whole curves) alone
+    short = _curves({"a": [0.99, 0.96, 0.93], "dead": [1.0, 1.0]})
+    assert design.untrained(short) == {}

@@ -44,6 +44,9 @@ class CheapestFirst:
     def fit_start(self, pool):
         return 0.0
 
+    def untrained(self, pool):
+        return {}
+
     def candidates(self, pool, stops):
         out = []
         for tid, sub in pool.groupby("trial_id", sort=True):
@@ -167,3 +170,38 @@ def test_a_failed_trial_stops_the_study_instead_of_being_chosen_again(spec_file,
     assert lines[-1].startswith("stopped: trial(s) failed")
     with open_existing(tmp_path / "f.db") as led:
         assert led.get_meta("goal_result")["reason"] == summary.reason
+
+
+class OneDead(CheapestFirst):
+    """Calls ``dead`` untrained once it has a measured row, as the real rule would a flat trial."""
+
+    def __init__(self, enough: int, dead: str):
+        super().__init__(enough)
+        self.dead = dead
+
+    def untrained(self, pool):
+        seen = pool[(pool["trial_id"] == self.dead) & np.isfinite(pool["ne"])]
+        return {} if seen.empty else {self.dead: {"checkpoints": len(seen), "max_samples": float(seen["samples"].max()),
+                                                  "min_y": float(seen["ne"].min())}}
+
+
+def test_a_dead_trial_is_not_extended_and_its_cost_still_counts(spec_file, tmp_path):
+    """Check: once the design calls a trial untrained, the loop says so once, never runs it further and
+    fits without it, while what it cost stays in what was spent."""
+    spec = load_spec(spec_file)
+    db = tmp_path / "d.db"
+    first = CheapestFirst(enough=10**9)
+    meta = study_dataset_meta(spec, db, _opts())
+    pool = pool_table(spec, meta, measured_rows(db))
+    dead = first.candidates(pool, doubling_stops(spec.checkpoint_samples()))
+    dead = min(dead, key=lambda c: (c.cost, c.id)).id.split("@")[0]  # the first trial the cheapest-first loop runs
+    lines: list[str] = []
+    summary = run_goal_study(spec, db, _opts(), OneDead(enough=10**9, dead=dead), say=lines.append)
+    assert summary.reason.startswith("grid exhausted")
+    told = [s for s in lines if s.startswith(f"left out: trial {dead} never trained")]
+    assert len(told) == 1
+    reached = export_frame(db).groupby("trial_id")["samples"].max()
+    first_stop = doubling_stops(spec.checkpoint_samples())[0]
+    assert reached[dead] == first_stop  # never extended
+    assert (reached.drop(dead) == spec.checkpoint_samples()[-1]).all()  # the others ran to the end
+    assert summary.spent == pytest.approx(spent_flops(pool_table(spec, meta, export_frame(db))))

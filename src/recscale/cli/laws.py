@@ -97,7 +97,7 @@ def _trained_rows(table: Path):
 
     A notice naming each left-out trial goes to stderr (stdout stays a table or JSON).
     """
-    from recscale.report.study import UNTRAINED_NE, untrained_trials
+    from recscale.laws.table import UNTRAINED_NE, untrained_trials
     from recscale.study.table_reader import read_table
 
     df = read_table(table)

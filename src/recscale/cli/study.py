@@ -211,6 +211,8 @@ def suggest(
         f"(want {design.goal.tolerance:g}{design.goal.units})")
     typer.echo(f"{db}: {goal_text}: {now}; {'met' if e.get('met') else 'not met'}")
     typer.echo(f"  spent {out['spent']:.3g} training FLOPs, {100 * out['spent'] / out['grid_flops']:.1f}% of the grid's {out['grid_flops']:.3g}")
+    if out["untrained"]:
+        typer.echo(f"  left out (never trained while the others did): {', '.join(map(str, out['untrained']))}")
     if e.get("met"):
         return
     if not out["choices"]:

@@ -117,7 +117,7 @@ from recscale.laws.forms import FORMS, log_params, n_free, x_for_value
 from recscale.laws.forms import predict as form_predict
 from recscale.laws.joint import compute_optimal, fit_joint_law
 from recscale.laws.powerlaw import fit_power_law
-from recscale.laws.table import require_columns
+from recscale.laws.table import require_columns, untrained_trials
 
 METHODS = ("recscale", "spec", "random", "cheapest", "d_optimal")
 GOAL_SYNTAX = ("goal must be one of: 'ne at compute 10x within 0.5%' (or an absolute FLOPs value), "
@@ -1220,6 +1220,11 @@ class GoalDesign:
         starts = [r.x_start for _, sub in seen.groupby("trial_id", sort=True)
                   if (r := fit_start(sub[samples].to_numpy(dtype=float), sub[self.y].to_numpy(dtype=float))).n_left_out > 0]
         return float(np.median(starts)) if starts else 0.0
+
+    def untrained(self, pool: Any) -> dict[Any, dict[str, Any]]:
+        """Measured trials that never trained while the others did (:func:`recscale.laws.table.untrained_trials`
+        with ``peers_learned``): a dead model's flat curve is no evidence about the law, and extending it buys nothing."""
+        return untrained_trials(pool, run="trial_id", x=self.x[1], y=self.y, peers_learned=True)
 
     def candidates(self, pool: Any, stops: Any) -> list[Candidate]:
         """Every trial to each data doubling of ``stops``: :func:`curve_candidates`."""

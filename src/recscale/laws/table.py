@@ -29,6 +29,13 @@ STUDY_COLUMNS = (
     "samples", "train_flops", "ne", "logloss", "auc", "calibration", "wall_s",
 )
 PARAM_AXES = ("params_total", "params_dense", "params_sparse")
+# A trial whose NE never falls below UNTRAINED_NE and never moves by more than UNTRAINED_SPREAD, over 3
+# or more checkpoints, never trained (a base-rate predictor scores 1): its curve measures a dead model,
+# not scaling, so fits, seed means, plans and designs leave it out. (A curve that starts above 1 and falls
+# is learning.)
+UNTRAINED_NE = 0.999
+UNTRAINED_SPREAD = 0.01
+UNTRAINED_MIN_CHECKPOINTS = 3
 
 
 def require_columns(df: Any, columns: tuple[str, ...] | list[str], *, where: str) -> None:
@@ -62,6 +69,33 @@ class Curve:
         """Plain-Python form (without the rows)."""
         return plain({"x": self.x, "y": self.y, "seeds": None if self.seeds is None else list(self.seeds),
                       "trial_ids": self.trial_ids, "selection": self.selection})
+
+
+def untrained_trials(df: Any, *, run: str = "trial_id", x: str = "samples", y: str = "ne",
+                     peers_learned: bool = False) -> dict[Any, dict[str, Any]]:
+    """Runs whose ``y`` stayed flat (:data:`UNTRAINED_SPREAD`) at or above :data:`UNTRAINED_NE` over at
+    least :data:`UNTRAINED_MIN_CHECKPOINTS` distinct ``x``: run id → what a warning says of it.
+
+    ``peers_learned`` also asks that the other runs measured at the run's last ``x`` have learned there
+    (their median ``y`` below UNTRAINED_NE − UNTRAINED_SPREAD). A goal-driven study needs it: it judges
+    runs after their first few checkpoints, where a recipe without a warm-up leaves every model near
+    NE = 1; a run is dead only when the others, at the same data, are not.
+    """
+    out = {}
+    ys = df[y].to_numpy(dtype=float)
+    for rid, g in df[np.isfinite(ys)].groupby(run, sort=True):
+        n, lo, hi = g[x].nunique(), float(g[y].min()), float(g[y].max())
+        if n < UNTRAINED_MIN_CHECKPOINTS or lo < UNTRAINED_NE or hi - lo > UNTRAINED_SPREAD:
+            continue
+        last = float(g[x].max())
+        if peers_learned:
+            peers = df[(df[run] != rid) & (df[x] == last) & np.isfinite(ys)][y]
+            if peers.empty or float(peers.median()) >= UNTRAINED_NE - UNTRAINED_SPREAD:
+                continue
+        out[rid] = {"checkpoints": int(n), "max_samples": last, "min_y": lo}
+        if "scheme" in g.columns:
+            out[rid]["schemes"] = sorted(g["scheme"].astype(str).unique())
+    return out
 
 
 def pareto_frontier(x: Any, y: Any) -> np.ndarray:

@@ -18,14 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from recscale.errors import RecscaleError
+from recscale.laws.table import UNTRAINED_NE, untrained_trials
+
+__all__ = ["REQUIRED_COLUMNS", "UNTRAINED_NE", "Study", "load_study", "untrained_trials"]
 
 REQUIRED_COLUMNS = ("scheme", "value", "seed", "samples", "ne", "params_dense", "params_sparse", "params_total")
-# A trial whose NE never falls below UNTRAINED_NE and never moves by more than UNTRAINED_SPREAD, over 3
-# or more checkpoints, never trained (a base-rate predictor scores 1): its curve measures a dead model,
-# not scaling, so fits, seed means and plans leave it out. (A curve that starts above 1 and falls is learning.)
-UNTRAINED_NE = 0.999
-UNTRAINED_SPREAD = 0.01
-UNTRAINED_MIN_CHECKPOINTS = 3
 
 
 @dataclass(frozen=True)
@@ -87,18 +84,6 @@ class Study:
         if self.bayes_ne is None:
             return None
         return self.bayes_ne - 1.96 * (self.bayes_ne_se or 0.0)
-
-
-def untrained_trials(df) -> dict[Any, dict[str, Any]]:
-    """Trials whose NE stayed flat (:data:`UNTRAINED_SPREAD`) at or above :data:`UNTRAINED_NE` over at least
-    :data:`UNTRAINED_MIN_CHECKPOINTS` distinct checkpoints: trial id → what the warning says of it."""
-    out = {}
-    for tid, g in df.groupby("trial_id", sort=True):
-        n, lo, hi = g["samples"].nunique(), float(g["ne"].min()), float(g["ne"].max())
-        if n >= UNTRAINED_MIN_CHECKPOINTS and lo >= UNTRAINED_NE and hi - lo <= UNTRAINED_SPREAD:
-            out[tid] = {"checkpoints": int(n), "max_samples": float(g["samples"].max()),
-                        "schemes": sorted(g["scheme"].astype(str).unique())}
-    return out
 
 
 def load_study(path: str | Path) -> Study:

@@ -10,13 +10,16 @@ reaches at ten times the grid's largest training compute, to ±0.5% at 95%). The
 2. **Estimate.** The goal's value and 95% interval come from the laws engine's fit of the
    revealed evaluations (the joint law NE(N, D) over parameters and samples, with its bootstrap):
    :func:`recscale.laws.design.estimate_goal`.
+   A trial that never trained while the others did (NE flat at ≥ 0.999 over its checkpoints: a
+   dead model, :meth:`recscale.laws.design.GoalDesign.untrained`) is left out of the fit and its
+   extensions out of the pool; what it cost stays counted.
 3. **Stop or choose.** The study stops when the goal is met, when the next choice does not fit
    in the budget, or when the grid is exhausted, and says which. Otherwise the design ranks the
    candidates by how much each is expected to narrow the goal's interval per FLOP
    (:func:`recscale.laws.design.rank_candidates`) and the best few (one per worker) run.
 
 The study layer does not import the laws (ARCHITECTURE.md): the design arrives as an object with
-``candidates``, ``estimate`` and ``rank`` methods over tables (:class:`recscale.laws.design.GoalDesign`,
+``fit_start``, ``untrained``, ``candidates`` and ``step`` methods over tables (:class:`recscale.laws.design.GoalDesign`,
 which the CLI passes in), and the budget as one with ``allows`` and ``describe``.
 
 Nothing is lost and nothing changes on a kill: each step's choice is written to the ledger
@@ -170,9 +173,11 @@ def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callabl
     if pending is not None:  # a killed step: finish its runs before choosing again (same choices)
         say(f"resuming step {pending['step']}: {_plan_text(pending['plan'])}")
         run_study(spec, db, replace(opts, plan=pending["plan"]))
+    told: set[str] = set()
     while True:
         full = pool_table(spec, ds_meta, measured_rows(db))
         spent, grid = spent_flops(full), grid_flops(full)
+        full = _live(full, design, told, say)
         pool, cands = _candidates(full, design, stops)
         chosen = revealed(pool, cands)
         flops_left, picks_left = _budget_left(budget, spent, grid, time.perf_counter() - t0, picks)
@@ -215,10 +220,12 @@ def suggest(spec, db: str | Path, design, k: int = 3) -> dict[str, Any]:
         ds_meta = led.get_meta("dataset_meta")
     measured = measured_rows(db)
     full = pool_table(spec, ds_meta, measured)
-    pool, cands = _candidates(full, design, doubling_stops(spec.checkpoint_samples()))
+    dead = design.untrained(full)
+    live = full[~full["trial_id"].isin(list(dead))].reset_index(drop=True)
+    pool, cands = _candidates(live, design, doubling_stops(spec.checkpoint_samples()))
     est, choices = design.step(pool, cands, revealed(pool, cands), k, math.inf)
     return {"estimate": _estimate_dict(est), "choices": list(choices), "spent": spent_flops(full),
-            "grid_flops": grid_flops(full), "plan": plan_of(choices, pool),
+            "grid_flops": grid_flops(full), "plan": plan_of(choices, pool), "untrained": sorted(dead),
             "seconds_per_flop": seconds_per_flop(measured)}
 
 
@@ -234,6 +241,17 @@ def seconds_per_flop(measured) -> float | None:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _live(full, design, told: set[str], say: Callable[[str], None]):
+    """``full`` without the trials that never trained (the design's rule), saying each one once."""
+    dead = design.untrained(full)
+    for tid in sorted(set(dead) - told):
+        u = dead[tid]
+        say(f"left out: trial {tid} never trained (NE >= {u['min_y']:.4f} at its {u['checkpoints']} checkpoints up to "
+            f"{u['max_samples']:,.0f} samples, while the other trials learned): no more runs of it, and the law is fitted without it")
+        told.add(tid)
+    return full[~full["trial_id"].isin(list(dead))].reset_index(drop=True) if dead else full
 
 
 def _candidates(full, design, stops: list[int]):
