@@ -204,8 +204,8 @@ def _remedy(kind: str, fs: list[Fitted], ctx: _Ctx) -> str:
     src = ctx.source
     f0 = fs[0] if fs else None
     if kind == "did_not_train":
-        return ("start hidden layers at zero bias (`mlp_bias_init = \"zero\"` in [train]: it trained the demo's 2-wide "
-                "top MLP on both seeds), widen the narrowest layer, or drop that size")
+        return ("start hidden layers at zero bias (`mlp_bias_init = \"zero\"` in [train]: it trained an earlier demo's "
+                "2-wide top MLP on both seeds), widen the narrowest layer, or drop that size")
     if kind == "floor_below_floor":
         cmd = (f"; by hand: `recscale fit {src} {_where_args(f0)} --gamma-bounds {ctx.floor:.4f},inf`"
                if f0 is not None and ctx.floor is not None else "")

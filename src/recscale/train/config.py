@@ -29,8 +29,8 @@ DEFAULT_BATCH_RAMP_STEPS = 128
 RAMP_LR_POWER = 0.25
 # Hidden MLP layers start with the DLRM reference's N(0, 1/fan_out) biases ("reference", the default) or
 # zero biases ("zero"). The reference's std is 0.71 for a 2-wide layer, enough to close every ReLU of a
-# narrow top MLP for good: the demo's 2-wide top MLP never leaves NE = 1.0000 on seed 0 (and, before the
-# batch ramp, a 4-wide one). Zero
+# narrow top MLP for good: an earlier demo's 2-wide top MLP never left NE = 1.0000 on seed 0 (and, before
+# the batch ramp, a 4-wide one did not either; the demo's top MLPs now start at 4 wide). Zero
 # biases trained both seeds of both, but started the other demo models slower (mean NE over the
 # checkpoints 0.001-0.009 higher on 6 of 7 models), so they are the remedy for narrow layers, not the
 # default (benchmarks/RESULTS.md, "Training recipe").
