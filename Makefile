@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/recscale demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py

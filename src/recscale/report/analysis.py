@@ -56,6 +56,7 @@ from recscale.laws import (
     regime,
 )
 from recscale.laws._common import plain
+from recscale.laws.options import FitOptions
 from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT, comparable_to
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
 from recscale.laws.fitrange import FitRange, StartSensitivity, resolve_fit_range, start_sensitivity
@@ -989,6 +990,12 @@ def _joint_unidentified(fit: JointLawFit, level: float) -> str | None:
     if bad:
         return ("the points do not identify the joint law: " + "; ".join(bad)
                 + f" (an exponent counts as determined when its interval's ends are within {BETA_RATIO_MAX:g}×)")
+    top = FitOptions().beta_bounds[1]
+    steep = [(sym, var, getattr(fit, k)) for k, sym, var in (("alpha", "α", "N"), ("beta", "β", "D")) if getattr(fit, k) > top]
+    if steep:
+        return "; ".join(f"{sym} = {v:.3g} lies above {top:g}, the largest exponent the one-x laws search: the {var} term is a "
+                         f"step at the smallest {var}, not a power law, so NE does not depend on {var} above it within "
+                         "these points (saturation along it)" for sym, var, v in steep)
     return None
 
 
