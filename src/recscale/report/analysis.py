@@ -56,10 +56,10 @@ from recscale.laws import (
     regime,
 )
 from recscale.laws._common import plain
-from recscale.laws.options import FitOptions
 from recscale.laws.auto import HOLDOUT as AUTO_HOLDOUT, comparable_to
 from recscale.laws.backtest import backtest, holdout_cut, means_by_x
 from recscale.laws.fitrange import FitRange, StartSensitivity, resolve_fit_range, start_sensitivity
+from recscale.laws.options import FitOptions
 from recscale.laws.plan import plan_for_gain
 from recscale.laws.flags import seed_mean_rises
 from recscale.laws.table import frontier_curve, slice_samples

@@ -177,7 +177,12 @@ def run_goal_study(spec, db: str | Path, opts, design, budget=None, say: Callabl
     while True:
         full = pool_table(spec, ds_meta, measured_rows(db))
         spent, grid = spent_flops(full), grid_flops(full)
-        full = _live(full, design, told, say)
+        full, dead = _without_untrained(full, design)
+        for tid in sorted(set(dead) - told):
+            u = dead[tid]
+            say(f"left out: trial {tid} never trained (NE >= {u['min_y']:.4f} at its {u['checkpoints']} checkpoints up to "
+                f"{u['max_samples']:,.0f} samples, while the other trials learned): no more runs of it, and the law is fitted without it")
+            told.add(tid)
         pool, cands = _candidates(full, design, stops)
         chosen = revealed(pool, cands)
         flops_left, picks_left = _budget_left(budget, spent, grid, time.perf_counter() - t0, picks)
@@ -220,8 +225,7 @@ def suggest(spec, db: str | Path, design, k: int = 3) -> dict[str, Any]:
         ds_meta = led.get_meta("dataset_meta")
     measured = measured_rows(db)
     full = pool_table(spec, ds_meta, measured)
-    dead = design.untrained(full)
-    live = full[~full["trial_id"].isin(list(dead))].reset_index(drop=True)
+    live, dead = _without_untrained(full, design)
     pool, cands = _candidates(live, design, doubling_stops(spec.checkpoint_samples()))
     est, choices = design.step(pool, cands, revealed(pool, cands), k, math.inf)
     return {"estimate": _estimate_dict(est), "choices": list(choices), "spent": spent_flops(full),
@@ -243,15 +247,10 @@ def seconds_per_flop(measured) -> float | None:
 # ---- helpers -------------------------------------------------------------------------------------
 
 
-def _live(full, design, told: set[str], say: Callable[[str], None]):
-    """``full`` without the trials that never trained (the design's rule), saying each one once."""
+def _without_untrained(full, design):
+    """``full`` without the trials the design calls untrained, and those trials (id → what to say of them)."""
     dead = design.untrained(full)
-    for tid in sorted(set(dead) - told):
-        u = dead[tid]
-        say(f"left out: trial {tid} never trained (NE >= {u['min_y']:.4f} at its {u['checkpoints']} checkpoints up to "
-            f"{u['max_samples']:,.0f} samples, while the other trials learned): no more runs of it, and the law is fitted without it")
-        told.add(tid)
-    return full[~full["trial_id"].isin(list(dead))].reset_index(drop=True) if dead else full
+    return (full[~full["trial_id"].isin(list(dead))].reset_index(drop=True) if dead else full), dead
 
 
 def _candidates(full, design, stops: list[int]):
