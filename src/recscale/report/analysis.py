@@ -401,6 +401,7 @@ class Joint:
         fit: The law fitted to the seed-mean NE of every (model, data size), or None.
         identified: Whether α and β are determined (same rule as β: interval ends within 3×).
         reason: Why the law is not identified (or could not be fitted), else None.
+        short_reason: The same in a few words, for a figure.
         N, D, measured, predicted: The points and the law's NE there (the figure).
         flops_ratio: Largest over smallest FLOPs per sample among the scheme's models.
         optimal: Compute-optimal N*, D*, NE* over the scheme's compute range, or None.
@@ -421,6 +422,7 @@ class Joint:
     optimal: ComputeOptimal | None = field(repr=False, compare=False)
     optimal_reason: str | None
     n_range: tuple[float, float]
+    short_reason: str | None = None
 
     @property
     def rmse_log(self) -> float | None:
@@ -958,8 +960,8 @@ def _joint(scheme: str, part, n_col: str, opts: ReportOptions, seed_offset: int)
     except RecscaleError as e:
         return dataclasses.replace(empty, reason=str(e))
     pred = fit.predict(N, D)
-    reason = _joint_unidentified(fit, opts.level)
-    out = dataclasses.replace(empty, fit=fit, identified=reason is None, reason=reason, predicted=pred)
+    reason, short = _joint_unidentified(fit, opts.level) or (None, None)
+    out = dataclasses.replace(empty, fit=fit, identified=reason is None, reason=reason, short_reason=short, predicted=pred)
     if reason is not None:
         return dataclasses.replace(out, optimal_reason="the joint law is not identified")
     if not has_flops:
@@ -977,10 +979,11 @@ def _joint(scheme: str, part, n_col: str, opts: ReportOptions, seed_offset: int)
     return dataclasses.replace(out, optimal=opt)
 
 
-def _joint_unidentified(fit: JointLawFit, level: float) -> str | None:
-    """Why the joint law's exponents are not determined by its points, or None when both are."""
+def _joint_unidentified(fit: JointLawFit, level: float) -> tuple[str, str] | None:
+    """Why the joint law's exponents are not determined by its points (in a sentence, and in a few words),
+    or None when both are."""
     if not fit.draws:
-        return "no bootstrap refits, so no intervals to judge α and β by"
+        return "no bootstrap refits, so no intervals to judge α and β by", "no bootstrap refits"
     ci = fit.ci(level)
     bad = []
     for k, sym in (("alpha", "α"), ("beta", "β")):
@@ -989,14 +992,24 @@ def _joint_unidentified(fit: JointLawFit, level: float) -> str | None:
             bad.append(f"{sym} = {getattr(fit, k):.3g} with {level:.0%} interval [{lo:.3g}, {hi:.3g}]")
     if bad:
         return ("the points do not identify the joint law: " + "; ".join(bad)
-                + f" (an exponent counts as determined when its interval's ends are within {BETA_RATIO_MAX:g}×)")
-    top = FitOptions().beta_bounds[1]
-    steep = [(sym, var, getattr(fit, k)) for k, sym, var in (("alpha", "α", "N"), ("beta", "β", "D")) if getattr(fit, k) > top]
+                + f" (an exponent counts as determined when its interval's ends are within {BETA_RATIO_MAX:g}×)",
+                "exponents not determined")
+    steep = _steep_exponents(fit)
     if steep:
-        return "; ".join(f"{sym} = {v:.3g} lies above {top:g}, the largest exponent the one-x laws search: the {var} term is a "
-                         f"step at the smallest {var}, not a power law, so NE does not depend on {var} above it within "
-                         "these points (saturation along it)" for sym, var, v in steep)
+        top = FitOptions().beta_bounds[1]
+        return ("; ".join(f"{sym} = {v:.3g} lies above {top:g}, the largest exponent the one-x laws search: the {var} term is a "
+                          f"step at the smallest {var}, not a power law, so NE does not depend on {var} above it within "
+                          "these points (saturation along it)" for sym, var, v in steep),
+                "\n".join(f"{sym} = {v:.3g}: a step in {var}, not a power law" for sym, var, v in steep))
     return None
+
+
+def _steep_exponents(fit: JointLawFit) -> list[tuple[str, str, float]]:
+    """(symbol, variable, value) of the joint law's exponents above the largest β the one-x laws search
+    (:class:`~recscale.laws.options.FitOptions`): such a term is a step at the smallest size, not a power law."""
+    top = FitOptions().beta_bounds[1]
+    return [(sym, var, float(getattr(fit, k))) for k, sym, var in (("alpha", "α", "N"), ("beta", "β", "D"))
+            if getattr(fit, k) > top]
 
 
 # ---- text helpers shared by the writers ---------------------------------------------------------

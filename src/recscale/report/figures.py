@@ -638,7 +638,7 @@ def fig_joint(a: Analysis):
         cb = fig.colorbar(sc, ax=ax, pad=0.01)
         cb.set_label(f"{PARAM_TITLES.get(jl.n_col, jl.n_col)} N", fontsize=8)
         txt = (f"α = {jl.fit.alpha:.3f}, β = {jl.fit.beta:.3f}\nlog RMSE {jl.rmse_log:.2%}" if jl.identified else
-               "not identified:\nexponents not determined")
+               f"not identified:\n{jl.short_reason or 'exponents not determined'}")
         ax.text(0.04, 0.96, txt, transform=ax.transAxes, va="top", fontsize=7.5,
                 color="black" if jl.identified else "#cf222e", bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8"})
         ax.set_xlabel("NE predicted by the joint law")
