@@ -186,8 +186,8 @@ class OneDead(CheapestFirst):
 
 
 def test_a_dead_trial_is_not_extended_and_its_cost_still_counts(spec_file, tmp_path):
-    """Check: once the design calls a trial untrained, the loop says so once, never runs it further and
-    fits without it, while what it cost stays in what was spent."""
+    """Check: once the design calls a trial untrained, the loop says so once and never runs it further,
+    while what it cost stays in what was spent."""
     spec = load_spec(spec_file)
     db = tmp_path / "d.db"
     first = CheapestFirst(enough=10**9)

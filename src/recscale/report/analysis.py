@@ -994,22 +994,15 @@ def _joint_unidentified(fit: JointLawFit, level: float) -> tuple[str, str] | Non
         return ("the points do not identify the joint law: " + "; ".join(bad)
                 + f" (an exponent counts as determined when its interval's ends are within {BETA_RATIO_MAX:g}×)",
                 "exponents not determined")
-    steep = _steep_exponents(fit)
+    top = FitOptions().beta_bounds[1]  # an exponent above the largest β the one-x laws search is a step, not a power law
+    steep = [(sym, var, float(getattr(fit, k))) for k, sym, var in (("alpha", "α", "N"), ("beta", "β", "D"))
+             if getattr(fit, k) > top]
     if steep:
-        top = FitOptions().beta_bounds[1]
         return ("; ".join(f"{sym} = {v:.3g} lies above {top:g}, the largest exponent the one-x laws search: the {var} term is a "
                           f"step at the smallest {var}, not a power law, so NE does not depend on {var} above it within "
                           "these points (saturation along it)" for sym, var, v in steep),
                 "\n".join(f"{sym} = {v:.3g}: a step in {var}, not a power law" for sym, var, v in steep))
     return None
-
-
-def _steep_exponents(fit: JointLawFit) -> list[tuple[str, str, float]]:
-    """(symbol, variable, value) of the joint law's exponents above the largest β the one-x laws search
-    (:class:`~recscale.laws.options.FitOptions`): such a term is a step at the smallest size, not a power law."""
-    top = FitOptions().beta_bounds[1]
-    return [(sym, var, float(getattr(fit, k))) for k, sym, var in (("alpha", "α", "N"), ("beta", "β", "D"))
-            if getattr(fit, k) > top]
 
 
 # ---- text helpers shared by the writers ---------------------------------------------------------
