@@ -63,6 +63,24 @@ def test_design_goal_met_stops_early(capsys, runs):
     assert out.count("  chose row") < 16
 
 
+def test_design_says_when_the_backtest_widened_the_interval(capsys, tmp_path):
+    """Check that on curves the joint law cannot follow (the data exponent grows with N) the final goal line says its
+    interval was widened by the law's own backtest, and by how much."""
+    rng = np.random.default_rng(0)
+    rows = [dict(trial_id=f"t{i}", params_total=N, samples=D, flops_per_sample=3 * N**0.5,
+                 ne=(0.78 + 40 * N**-0.45 + 25 * D ** -(0.38 + 0.01 * math.log10(N / 2e4))) * math.exp(rng.normal(0, 0.005)))
+            for i, N in enumerate(np.geomspace(2e4, 5e6, 6)) for D in 4096 * 2.0 ** (np.arange(15) / 2.0)]
+    path = tmp_path / "misfit.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    code, out, err = run(capsys, "design", path, "--x", "params_total", "--x", "samples", "--y", "ne", "--cost", "flops_per_sample",
+                         "--run", "trial_id", "--goal", "ne at samples 2x within 0.1%", "--budget", "100%", "--bootstrap", "30",
+                         "--refit-growth", "4")
+    assert code == 0, err
+    final = [line for line in out.splitlines() if line.startswith("goal: ")][0]
+    factor = float(final.split("widened ")[1].split("x by the law's own backtest")[0])
+    assert factor > 1.5
+
+
 @pytest.mark.parametrize("args, match", [
     (["--x", "nope", "--y", "ne", "--cost", "cost", "--goal", "exponent within 0.1"], "missing column.*'nope'"),
     (["--x", "x", "--y", "ne", "--cost", "cost", "--goal", "ne soon please"], "cannot read goal .*'ne at compute 10x"),

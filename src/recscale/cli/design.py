@@ -77,7 +77,7 @@ def design_command(
         recscale design runs.csv --x samples --y ne --cost flops --goal 'samples for ne 0.85 within 1.5x' --budget '12 trials'
         recscale design study.db --x params_total --x samples --cost flops_per_sample --run trial_id --goal 'ne at compute 10x within 0.5%'
     """
-    from recscale.laws.design import (curve_candidates, parse_budget, parse_goal, replay, row_candidates, with_rows,
+    from recscale.laws.design import (curve_candidates, parse_budget, parse_goal, replay, row_candidates, widened_text, with_rows,
                                       without_rows)
     from recscale.laws.table import require_columns
     from recscale.study.table_reader import read_table
@@ -136,7 +136,7 @@ def design_command(
         typer.echo(printable(f"no estimate: {e.note}", 1000))
     else:
         typer.echo(printable(f"goal: {_fmt(e.value)} [{_fmt(e.lo)}, {_fmt(e.hi)}] ({int(e.level * 100)}%), half-width "
-                             f"{_fmt(e.half_width, 3)}{g.units} vs {g.tolerance:g}{g.units}: {'met' if e.met else 'not met'} "
+                             f"{_fmt(e.half_width, 3)}{g.units} vs {g.tolerance:g}{g.units}{widened_text(e.widened)}: {'met' if e.met else 'not met'} "
                              f"({e.law}, {e.n_rows} rows)", 1000))
     if res.target_error is not None:
         typer.echo(f"target rows: median |log error| {res.target_error:.4f}, 95% prediction interval covers "

@@ -200,6 +200,7 @@ def suggest(
     Example:
         recscale study suggest runs/quick-goal.db --goal 'ne at compute 10x within 1%'
     """
+    from recscale.laws.design import widened_text
     from recscale.study.goal import suggest as suggest_runs
 
     spec, goal_text = _ledger_spec(db, spec_path, goal)
@@ -208,7 +209,7 @@ def suggest(
     e = out["estimate"]
     now = (e.get("note") or "no estimate") if e.get("value") is None else (
         f"{e['value']:.4g} [{e['lo']:.4g}, {e['hi']:.4g}] (95%), half-width {e['half_width']:.3g} "
-        f"(want {design.goal.tolerance:g}{design.goal.units})")
+        f"(want {design.goal.tolerance:g}{design.goal.units}){widened_text(e.get('widened'))}")
     typer.echo(f"{db}: {goal_text}: {now}; {'met' if e.get('met') else 'not met'}")
     typer.echo(f"  spent {out['spent']:.3g} training FLOPs, {100 * out['spent'] / out['grid_flops']:.1f}% of the grid's {out['grid_flops']:.3g}")
     if out["untrained"]:

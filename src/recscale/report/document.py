@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from recscale.laws.auto import CANDIDATES
+from recscale.laws.design import widened_text
 from recscale.report.advice import HOW_TO_TRAIN_LONGER, warning_groups
 from recscale.report.architectures import ARCH_PARAM_TITLES, arch_title
 from recscale.report.analysis import (
@@ -147,7 +148,8 @@ def _goal_sentence(st) -> str | None:
         return None
     e = g.get("estimate") or {}
     answer = ("no estimate" if e.get("value") is None
-              else f"{e['value']:.4f} [{e['lo']:.4f}, {e['hi']:.4f}] (95%), half-width {e['half_width']:.3g}")
+              else f"{e['value']:.4f} [{e['lo']:.4f}, {e['hi']:.4f}] (95%), half-width {e['half_width']:.3g}"
+              f"{widened_text(e.get('widened'))}")
     share = 100 * g["spent_flops"] / g["grid_flops"] if g.get("grid_flops") else float("nan")
     return (f"**Goal-driven study**: \"{g['goal']}\" is **{'met' if g.get('met') else 'not met'}** ({g.get('reason')}): "
             f"{answer}, from the joint law NE(N, D) fitted on what the study chose to run, {g.get('steps')} steps "

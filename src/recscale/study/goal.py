@@ -121,7 +121,7 @@ def plan_of(choices, pool) -> dict[str, int]:
 
 
 def _estimate_dict(est) -> dict[str, Any]:
-    keys = ("value", "lo", "hi", "half_width", "met", "n_rows", "law", "note")
+    keys = ("value", "lo", "hi", "half_width", "met", "n_rows", "law", "note", "widened")
     return {k: _plain(est.get(k) if isinstance(est, dict) else getattr(est, k, None)) for k in keys}
 
 
@@ -319,8 +319,14 @@ def _status_line(goal_text: str, est: dict[str, Any], spent: float, grid: float)
     if est.get("value") is None:
         now = est.get("note") or "not estimable yet"
     else:
-        now = f"{est['value']:.4g} [{est['lo']:.4g}, {est['hi']:.4g}], half-width {_num(est.get('half_width'))}"
+        now = (f"{est['value']:.4g} [{est['lo']:.4g}, {est['hi']:.4g}], half-width {_num(est.get('half_width'))}"
+               f"{_widened(est.get('widened'))}")
     return f"{goal_text}: {now}; spent {spent:.3g} FLOPs ({100 * spent / grid:.1f}% of the grid's {grid:.3g})"
+
+
+def _widened(w: float | None) -> str:
+    """The clause of recscale.laws.design.widened_text (the study layer does not import the laws)."""
+    return f", widened {w:.2f}x by the law's own backtest" if w and w > 1 else ""
 
 
 def _num(v: float | None) -> str:
