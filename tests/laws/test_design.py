@@ -496,10 +496,10 @@ def _all_runs(df, target, cands, seed):
 def test_a_law_that_cannot_follow_the_data_is_widened_until_it_covers(seed):
     """Check that intervals from a misspecified joint law are widened by its own backtest and then cover the target rows.
 
-    Measured (seeds 0-4): unwidened coverage 0.11-0.44 at a target error of ~3%; widened 2.5-3.0x, coverage 1.00."""
+    Measured (seeds 0-4): unwidened coverage 0.11-0.44 at a target error of ~3%; widened 2.16-2.38x, coverage 1.00."""
     est, err, cov = _all_runs(*misfit_pool(seed), seed)
     assert err > 0.02  # the misfit is real: the law misses the target by more than 2%
-    assert est.widened > 2.0 and "widened" in est.note
+    assert est.widened > 1.5 and "widened" in est.note
     assert cov >= 0.9
 
 
@@ -507,10 +507,10 @@ def test_a_right_law_is_rarely_widened():
     """Check that a joint law of the right form mostly keeps the bootstrap's intervals, and covers the target rows either way.
 
     The test is at 5%, but the held-out rows share the law's error, so it rejects more often: measured 1 in 5 here
-    (widened 1.39x), 2 in 20 on the benchmark's planted joint law."""
+    (widened 1.13x), 2 in 20 on the benchmark's planted joint law."""
     runs = [_all_runs(*misfit_pool(seed, growth=0.0), seed) for seed in range(5)]
     assert sum(est.widened > 1.0 for est, _, _ in runs) <= 1
-    assert all(est.widened < 1.6 for est, _, _ in runs)
+    assert all(est.widened < 1.5 for est, _, _ in runs)
     assert all(cov >= 0.9 and err < 0.01 for _, err, cov in runs)
 
 
