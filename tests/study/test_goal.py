@@ -205,3 +205,13 @@ def test_a_dead_trial_is_not_extended_and_its_cost_still_counts(spec_file, tmp_p
     assert reached[dead] == first_stop  # never extended
     assert (reached.drop(dead) == spec.checkpoint_samples()[-1]).all()  # the others ran to the end
     assert summary.spent == pytest.approx(spent_flops(pool_table(spec, meta, export_frame(db))))
+
+
+def test_the_status_line_says_when_the_interval_was_widened():
+    """Check that the loop's status line carries the design's widening (and says nothing when there was none)."""
+    from recscale.study.goal import _status_line
+
+    est = {"value": 0.8048, "lo": 0.7908, "hi": 0.8144, "half_width": 1.77}
+    assert "widened" not in _status_line("g", est | {"widened": 1.0}, 1e9, 1e10)
+    assert "widened 2.01x by the law's own backtest" in _status_line("g", est | {"widened": 2.01}, 1e9, 1e10)
+    assert "widened" not in _status_line("g", est, 1e9, 1e10)  # a record from before the widening

@@ -43,7 +43,7 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print trials, samples, FLOPs and an estimated wall time; run nothing."),
     snapshot_every: float = typer.Option(60.0, "--snapshot-every", min=0, help="Seconds between a running trial's state snapshots (a killed trial resumes from its last)."),
     wait: bool = typer.Option(False, "--wait", help="If another driver is running on this --db, wait for it instead of refusing."),
-    goal: str = typer.Option(None, "--goal", help="Run goal-driven: choose each next run by how much it narrows this goal's 95% interval per FLOP, and stop when it is met, e.g. 'ne at compute 10x within 1%' (default: the spec's [goal] target)."),
+    goal: str = typer.Option(None, "--goal", help="Run goal-driven: choose each next run by how much it narrows this goal's 95% interval per FLOP, and stop when it is met, e.g. 'ne at compute 10x within 2%' (default: the spec's [goal] target)."),
     budget: str = typer.Option(None, "--budget", help="What a goal-driven run may spend: '50%' (of the grid's FLOPs), '1e15 flops', '12 trials', '30m' (default: the spec's [goal] budget, else the whole grid)."),
     grid: bool = typer.Option(False, "--grid", help="Run the whole grid, ignoring the spec's [goal]."),
     fit_from: str = typer.Option("all", "--fit-from", help="Where a goal's law starts along samples: all (every row; the default, measured in recscale.laws.design.GoalDesign), auto (after the curves' start-up, by the fit-range rule), or a sample count."),
@@ -68,7 +68,7 @@ def run(
 
     Examples:
         recscale study run tiny
-        recscale study run quick --goal 'ne at compute 10x within 1%' --budget 50%
+        recscale study run quick --goal 'ne at compute 10x within 2%' --budget 50%
         recscale example tiny > tiny.toml && recscale study run tiny.toml
         recscale study run quick --db runs/quick.db --workers 2
         recscale study run tiny.toml --dry-run
@@ -189,7 +189,7 @@ def _print_work(console, est) -> None:
 @app.command("suggest")
 def suggest(
     db: Path = typer.Argument(..., metavar="DB", help="Ledger file."),
-    goal: str = typer.Option(None, "--goal", help="The goal, e.g. 'ne at compute 10x within 1%' (default: the last goal-driven run's, else the spec's [goal] target)."),
+    goal: str = typer.Option(None, "--goal", help="The goal, e.g. 'ne at compute 10x within 2%' (default: the last goal-driven run's, else the spec's [goal] target)."),
     k: int = typer.Option(3, "-k", "--next", min=1, help="How many next runs to show."),
     spec_path: Path = typer.Option(None, "--spec", help="The study spec whose grid is the pool (default: the one the ledger recorded)."),
     fit_from: str = typer.Option("all", "--fit-from", help="Where the goal's law starts along samples: all (default), auto, or a sample count."),
@@ -198,7 +198,7 @@ def suggest(
     with their cost and expected effect; run nothing.
 
     Example:
-        recscale study suggest runs/quick-goal.db --goal 'ne at compute 10x within 1%'
+        recscale study suggest runs/quick-goal.db --goal 'ne at compute 10x within 2%'
     """
     from recscale.laws.design import widened_text
     from recscale.study.goal import suggest as suggest_runs
@@ -248,7 +248,7 @@ def _ledger_spec(db: Path, spec_path: Path | None, goal: str | None):
         raise RecscaleError(f"{db} does not hold its spec's text; give it with --spec SPEC")
     goal = goal or (decisions[-1]["payload"].get("goal") if decisions else None) or spec.goal
     if not goal:
-        raise RecscaleError("give the goal with --goal, e.g. --goal 'ne at compute 10x within 1%' (the ledger and its spec name none)")
+        raise RecscaleError("give the goal with --goal, e.g. --goal 'ne at compute 10x within 2%' (the ledger and its spec name none)")
     return spec, goal
 
 

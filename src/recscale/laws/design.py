@@ -1290,7 +1290,7 @@ class GoalDesign:
         self.goal = parse_goal(goal_text)
         if self.goal.kind == "target":
             raise RecscaleError(f"goal {goal_text!r}: 'target rows' is for `recscale design --target`; a study's goal is "
-                                "one of 'ne at compute 10x within 1%', 'exponent within 0.05', 'samples for ne 0.85 within 1.5x'")
+                                "one of 'ne at compute 10x within 2%', 'exponent within 0.05', 'samples for ne 0.85 within 1.5x'")
         if not (fit_from in ("auto", "all") or (isinstance(fit_from, (int, float)) and fit_from > 0)):
             raise RecscaleError(f"fit_from must be 'auto', 'all' or a sample count > 0; got {fit_from!r}")
         self.goal_text, self.x, self.y = goal_text, list(x), y

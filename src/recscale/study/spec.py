@@ -858,7 +858,7 @@ def _parse_goal(raw: dict, problems: list[str]) -> tuple[str | None, str | None]
         v = g.get(key)
         if v is not None and (not isinstance(v, str) or not v.strip()):
             problems.append(f"goal.{key}: must be a non-empty string, e.g. "
-                            + ("'ne at compute 10x within 1%'" if key == "target" else "'50%' or '1e15 flops'") + f"; got {v!r}")
+                            + ("'ne at compute 10x within 2%'" if key == "target" else "'50%' or '1e15 flops'") + f"; got {v!r}")
             v = None
         out.append(v)
     if out[1] is not None and out[0] is None and not any(p.startswith("goal") for p in problems):
