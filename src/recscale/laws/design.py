@@ -157,7 +157,7 @@ MIN_DRAWS = 10
 MIN_SPAN_DECADES = 1.0  # a goal is never met on rows spanning less than this in some x (see the module docstring)
 NOISE_ROWS_PER_PARAM = 10  # rows per parameter before σ(x) is fitted (module docstring, Noise)
 NOISE_TEST_LEVEL = 0.05  # σ(x) replaces the scalar only when Harvey's test rejects a constant variance at this level
-BACKTEST_HOLDOUT = 0.25  # the law's own backtest holds out this last share of the data axis' log-range (Extrapolation)
+BACKTEST_HOLDOUT = 0.25  # the law's own backtests hold out this last share of the log-range of D (and of N·D) (Extrapolation)
 WIDEN_MIN_ROWS = 8  # held-out rows the backtest needs before it may widen the intervals
 WIDEN_TEST_LEVEL = 0.05  # intervals are widened only when the backtest's Σz² rejects "they are right" at this level
 
@@ -939,8 +939,8 @@ def _state(s: _Setup, goal: Goal, rows: np.ndarray, yv: np.ndarray, seed: int) -
     narrow = [c for c, d in zip(s.x_cols, span) if d < MIN_SPAN_DECADES]
     note = "" if math.isfinite(hw) else "the interval is unbounded"
     if law.widened > 1:
-        note = (f"interval widened {law.widened:.2f}x: the law, fitted without its last quarter of data, missed there "
-                f"beyond its own intervals")
+        note = "; ".join(filter(None, [note, f"interval widened {law.widened:.2f}x: the law, fitted without its last quarter "
+                                             "of data, missed there beyond its own intervals"]))
     if narrow:
         note = (f"not met until the rows span {MIN_SPAN_DECADES:g} decade of {', '.join(narrow)} "
                 f"(an interval from a narrow start can be confidently wrong)")
