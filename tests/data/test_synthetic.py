@@ -15,6 +15,7 @@ from recscale.data.synthetic import (
     bayes_ne,
     build_teacher,
     generate,
+    shared_teacher,
 )
 from recscale.errors import SpecError
 from recscale.metrics import evaluate
@@ -35,7 +36,7 @@ HIGHER = WorldConfig.named("higher_order")
 
 @pytest.fixture(scope="module")
 def higher_teacher():
-    return build_teacher(HIGHER, 0)
+    return shared_teacher(HIGHER, 0)
 
 
 def _oracle_vs_bayes(ds) -> tuple[float, float]:
@@ -85,7 +86,7 @@ def test_same_seed_same_rows_and_prefix_stability(tmp_path):
 
 def test_ids_are_zipf_and_span_decades():
     """Check that ids follow a power law: the top id of the largest feature is far more frequent than the median."""
-    t = build_teacher(SMALL_WORLD, 0)
+    t = shared_teacher(SMALL_WORLD, 0)
     _, sparse = t.sample_features(np.random.default_rng(0), 200_000)
     col = sparse[:, -1]
     counts = np.bincount(col, minlength=SMALL_WORLD.max_cardinality)
@@ -189,8 +190,10 @@ def test_exact_total_variance_matches_the_sample(higher_teacher):
 
 
 def test_higher_order_world_is_deterministic(higher_teacher):
-    """Check that the same seed gives the same teacher and rows, and another seed other terms."""
+    """Check that the same seed gives the same teacher and rows (the process's shared teacher is one
+    of them), and another seed other terms."""
     a, b = higher_teacher, build_teacher(HIGHER, 0)
+    assert shared_teacher(HIGHER, 0) is a and b is not a
     assert a.higher_weight == b.higher_weight and a.scale == b.scale and a.bias == b.bias
     stream = _streams(0)["train"]
     for x, y in zip(_chunk(a, stream, 1), _chunk(b, stream, 1)):

@@ -32,6 +32,7 @@ the same seed gives the same rows, and the first N rows of a larger dataset equa
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -466,6 +467,16 @@ def build_teacher(world: WorldConfig, seed: int) -> Teacher:
     return t
 
 
+@functools.lru_cache(maxsize=4)
+def shared_teacher(world: WorldConfig, seed: int) -> Teacher:
+    """build_teacher, calibrated once per process and shared read-only.
+
+    A new study's driver needs the teacher twice (to generate the rows, then to score the seen-id
+    oracle on them); calibration is the slow part of both (about 4 s of the default world's).
+    """
+    return build_teacher(world, seed)
+
+
 def _chunk(teacher: Teacher, stream: np.random.SeedSequence, k: int):
     """Chunk k of a stream: CHUNK rows from its own child seed (chunks could be drawn in parallel)."""
     rng = np.random.default_rng(np.random.SeedSequence(stream.entropy, spawn_key=(*stream.spawn_key, k)))
@@ -501,7 +512,7 @@ def generate(
 
     if rows < 1 or eval_rows < 1:
         raise DataError(f"--rows and --eval-rows must be positive, got {rows} and {eval_rows}")
-    teacher = build_teacher(world, seed)
+    teacher = shared_teacher(world, seed)
     streams = _streams(seed)
     prob_sample = np.concatenate([c[3] for c in _rows(teacher, streams["bayes"], _BAYES_ROWS)])
     ne, ne_se, ctr = bayes_ne(prob_sample)

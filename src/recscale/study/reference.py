@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from recscale.data.shards import Dataset
-from recscale.data.synthetic import WorldConfig, build_teacher
+from recscale.data.synthetic import WorldConfig, shared_teacher
 from recscale.metrics import evaluate
 
 
@@ -32,7 +32,7 @@ def seen_id_oracle_ne(dataset: Dataset, checkpoints: list[int], eval_rows: int |
     if w is None:
         raise ValueError(f"{dataset.path} is not a synthetic dataset")
     world = WorldConfig(**w["config"])
-    teacher = build_teacher(world, int(w["seed"]))
+    teacher = shared_teacher(world, int(w["seed"]))
     train, ev = dataset.split("train"), dataset.split("eval")
     n_eval = ev.rows if eval_rows is None else min(eval_rows, ev.rows)
     dense, sparse = np.asarray(ev.dense[:n_eval]), np.asarray(ev.sparse[:n_eval])
