@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import textwrap
 
@@ -36,11 +37,34 @@ TEST_SPEC = textwrap.dedent(
 )
 
 
+@pytest.fixture(scope="session")
+def test_world(tmp_path_factory):
+    """TEST_SPEC's synthetic dataset, generated once per test process (each generation takes ~4 s)."""
+    from recscale.data.synthetic import generate
+    from recscale.study.runner import dataset_path
+    from recscale.study.spec import load_spec
+
+    d = tmp_path_factory.mktemp("world")
+    (d / "t.toml").write_text(TEST_SPEC)
+    spec = load_spec(d / "t.toml")
+    s, out = spec.data.synthetic, dataset_path(spec, d / "t.db")
+    generate(s.world, out, rows=s.rows, eval_rows=s.eval_rows, seed=s.seed)
+    return out
+
+
 @pytest.fixture
-def spec_file(tmp_path):
+def bare_spec_file(tmp_path):
+    """TEST_SPEC in an empty folder: the first study run there generates its dataset."""
     p = tmp_path / "t.toml"
     p.write_text(TEST_SPEC)
     return p
+
+
+@pytest.fixture
+def spec_file(bare_spec_file, test_world):
+    """TEST_SPEC with its dataset already beside it, as an earlier study in the folder leaves it."""
+    shutil.copytree(test_world, bare_spec_file.parent / test_world.name)
+    return bare_spec_file
 
 
 def ledger_numbers(db):

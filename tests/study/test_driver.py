@@ -136,14 +136,14 @@ def test_two_drivers_one_ledger_and_a_killed_driver_takes_its_workers(spec_file,
     assert f"{evals} evaluations, one per (trial, samples); the export has {len(df)} rows" in capsys.readouterr().out
 
 
-def test_a_dataset_being_generated_is_waited_for(spec_file, tmp_path):
+def test_a_dataset_being_generated_is_waited_for(bare_spec_file, tmp_path):
     """Check that a driver finding the study's synthetic dataset being generated (by a driver of
     another ledger in the same folder) waits and uses it, instead of reporting an --out conflict."""
     from recscale.data.synthetic import generate
     from recscale.study.runner import RunOptions, _synthetic_dataset, dataset_lock_path, dataset_path
     from recscale.study.spec import load_spec
 
-    spec = load_spec(spec_file)
+    spec = load_spec(bare_spec_file)
     ds_path = dataset_path(spec, tmp_path / "a.db")
     s = spec.data.synthetic
     started = threading.Event()

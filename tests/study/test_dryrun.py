@@ -8,9 +8,9 @@ from recscale.study.dryrun import dry_run
 from recscale.study.spec import load_spec
 
 
-def test_dry_run_counts_and_estimate(spec_file, tmp_path):
+def test_dry_run_counts_and_estimate(bare_spec_file, tmp_path):
     """Check trials, samples and FLOPs against the spec, a positive estimate, and no files written."""
-    spec = load_spec(spec_file)
+    spec = load_spec(bare_spec_file)
     est = dry_run(spec, tmp_path / "t.db", workers=1, steps=2)
     stop = max(spec.checkpoint_samples())
     world = spec.data.synthetic.world
@@ -31,16 +31,16 @@ def test_dry_run_counts_and_estimate(spec_file, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.toml"]
 
 
-def test_dry_run_cli(spec_file, tmp_path, capsys):
+def test_dry_run_cli(bare_spec_file, tmp_path, capsys):
     """Check that `study run --dry-run` prints the estimate and creates no ledger."""
     db = tmp_path / "t.db"
-    assert main(["study", "run", str(spec_file), "--db", str(db), "--dry-run", "--device", "cpu"]) == 0
+    assert main(["study", "run", str(bare_spec_file), "--db", str(db), "--dry-run", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "3 trials" in out and "estimated wall time" in out
     assert not db.exists()
 
 
-def test_dry_run_without_timing_does_not_import_torch(spec_file, tmp_path):
+def test_dry_run_without_timing_does_not_import_torch(bare_spec_file, tmp_path):
     """Check that sizing a study (steps=0) leaves torch unimported, in a fresh interpreter."""
     import subprocess
     import sys
@@ -49,7 +49,7 @@ def test_dry_run_without_timing_does_not_import_torch(spec_file, tmp_path):
         "import sys\n"
         "from recscale.study.dryrun import dry_run\n"
         "from recscale.study.spec import load_spec\n"
-        f"est = dry_run(load_spec({str(spec_file)!r}), {str(tmp_path / 't.db')!r}, workers=1, steps=0)\n"
+        f"est = dry_run(load_spec({str(bare_spec_file)!r}), {str(tmp_path / 't.db')!r}, workers=1, steps=0)\n"
         "assert est.trials == 3 and est.train_flops > 0 and est.estimated_s is None, est\n"
         "print('torch' in sys.modules)\n"
     )

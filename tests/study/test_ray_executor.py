@@ -81,13 +81,13 @@ def test_missing_ray_names_the_install_command(monkeypatch):
         make_executor("ray", 2, address=None)
 
 
-def test_missing_ray_cli_exits_2_before_writing(monkeypatch, spec_file, tmp_path, capsys):
+def test_missing_ray_cli_exits_2_before_writing(monkeypatch, bare_spec_file, tmp_path, capsys):
     """Check that the CLI turns the missing-Ray error into exit code 2, before writing anything."""
     monkeypatch.setitem(sys.modules, "ray", None)
-    code = main(["study", "run", str(spec_file), "--db", str(tmp_path / "t.db"), "--executor", "ray", "--quiet"])
+    code = main(["study", "run", str(bare_spec_file), "--db", str(tmp_path / "t.db"), "--executor", "ray", "--quiet"])
     assert code == 2
     assert "recscale[ray]" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == [spec_file]
+    assert list(tmp_path.iterdir()) == [bare_spec_file]
 
 
 def test_invisible_dataset_is_a_clear_error(tmp_path):
@@ -143,12 +143,12 @@ def test_ray_rejects_devices_the_cluster_lacks(ray_address, ray_spec, inline_run
 
 
 @needs_ray
-def test_ray_static_refusals_write_nothing(tmp_path, spec_file):
+def test_ray_static_refusals_write_nothing(tmp_path, bare_spec_file):
     """Check that cuda:N and tf32-on-cpu are refused on the driver, before a ledger is written."""
     db = tmp_path / "t.db"
     for device, precision, msg in (("cuda:1", "fp32", "use --device cuda"), ("cpu", "tf32", "tf32 needs a CUDA device")):
         with pytest.raises(RecscaleError, match=msg):
-            run_study(load_spec(spec_file), db, RunOptions(executor="ray", device=device, precision=precision, progress=False))
+            run_study(load_spec(bare_spec_file), db, RunOptions(executor="ray", device=device, precision=precision, progress=False))
         assert not db.exists()
 
 

@@ -60,14 +60,14 @@ def test_workers_do_not_changeledger_numbers(reference_run, spec_file, tmp_path)
     pd.testing.assert_frame_equal(ledger_numbers(db), ledger_numbers(reference_run))
 
 
-def test_sigkill_and_resume_gives_same_results(reference_run, spec_file, tmp_path):
+def test_sigkill_and_resume_gives_same_results(reference_run, bare_spec_file, tmp_path):
     """Check that killing `recscale study run` with SIGKILL at several moments, then rerunning, changes nothing.
 
     Kills land during start-up (dataset generation), right after the first and the second trial
     are committed, and in the third trial once it has saved a snapshot (so it resumes mid-way). Trials finished before a kill keep their timestamps (not rerun).
     """
     db = tmp_path / "t.db"
-    cmd = [sys.executable, "-m", "recscale.cli.main", "study", "run", str(spec_file), "--db", str(db), "--workers", "1", "--quiet",
+    cmd = [sys.executable, "-m", "recscale.cli.main", "study", "run", str(bare_spec_file), "--db", str(db), "--workers", "1", "--quiet",
            "--snapshot-every", "0"]  # fmt: skip
     moments = [
         lambda: time.sleep(1.0) or True,  # during start-up / dataset generation
