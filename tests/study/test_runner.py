@@ -158,3 +158,16 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
     assert not (tmp_path / "x.db").exists()
     assert main(["study", "status", str(tmp_path / "none.db")]) == 2
     assert main(["study", "export", str(tmp_path / "none.db"), "--out", str(tmp_path / "o.txt")]) == 2
+
+
+def test_a_planned_run_counts_its_own_runs_on_the_overall_bar(spec_file, tmp_path, capsys):
+    """Check the live display of a plan (a goal's step): the overall bar counts the plan's runs, not
+    the grid's trials (the untouched trials are not "finished")."""
+    spec = load_spec(spec_file)
+    first = spec.trials()[0].trial_id
+    s = run_study(spec, tmp_path / "t.db", RunOptions(workers=1, progress=True, plan={first: 2048}))
+    assert s.ran == 1
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "study: 1/1 runs of this step finished" in text, text[-2000:]
+    assert "trials finished" not in text

@@ -503,7 +503,9 @@ def _drive(spec: StudySpec, db: Path, ds: Dataset, ds_path: Path, device: str, o
             executor = make_executor(kind, opts.workers, address=opts.ray_address, trials_per_device=opts.trials_per_device)
         else:
             executor = make_executor(kind, workers)
-        with _Display(opts.progress, tasks, len(rows) - len(tasks), len(rows)) as display:
+        # A plan (a goal's step) runs some of the trials only part of the way: count its runs, not the grid's trials.
+        done, total, noun = (0, len(tasks), "runs of this step") if opts.plan is not None else (len(rows) - len(tasks), len(rows), "trials")
+        with _Display(opts.progress, tasks, done, total, noun) as display:
             snapshots = {t.trial_id: Path(t.snapshot) for t in tasks if t.snapshot is not None}
             states = {t.trial_id: Path(t.state) for t in tasks if t.state is not None}
             for result in executor.run(tasks, display.update):
@@ -613,8 +615,9 @@ def _machine() -> dict[str, Any]:
 class _Display:
     """Live progress: one bar per running trial and an overall bar, each with its ETA."""
 
-    def __init__(self, enabled: bool, tasks: list[TrialTask], done: int, total: int):
+    def __init__(self, enabled: bool, tasks: list[TrialTask], done: int, total: int, noun: str = "trials"):
         self.enabled = enabled and bool(tasks)
+        self.noun = noun
         self.totals = {t.trial_id: max(t.checkpoints) for t in tasks}
         self.bars: dict[str, Any] = {}
         self.seen: dict[str, int] = {t.trial_id: t.start_samples for t in tasks}  # an extension starts part-way
@@ -629,7 +632,7 @@ class _Display:
             self.overall = self.progress.add_task(self._overall_text(), total=sum(self.totals[k] - self.seen[k] for k in self.totals))
 
     def _overall_text(self) -> str:
-        return f"study: {self.done}/{self.total} trials finished"
+        return f"study: {self.done}/{self.total} {self.noun} finished"
 
     def __enter__(self) -> "_Display":
         if self.enabled:
