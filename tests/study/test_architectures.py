@@ -1,6 +1,7 @@
 """Check architectures in the study spec: expansion, labels, errors, ledger column and a mixed run."""
 
 import json
+import shutil
 import sqlite3
 from dataclasses import fields
 
@@ -168,7 +169,7 @@ def test_old_ledger_gains_the_architecture_column(tmp_path):
     assert list(df["architecture"]) == ["dlrm"] and df["ne"].tolist() == [0.9]
 
 
-def test_mixed_study_shares_data_and_records_architectures(tmp_path, monkeypatch):
+def test_mixed_study_shares_data_and_records_architectures(tmp_path, monkeypatch, test_world):
     """Check that one study trains every architecture on the same training stream, in the same
     order (common random numbers), and that the ledger and export record each trial's architecture
     and full config."""
@@ -191,6 +192,7 @@ def test_mixed_study_shares_data_and_records_architectures(tmp_path, monkeypatch
     raw = _raw(schemes={"embedding_dim": [8]}, train__checkpoints={"start": 1024, "stop": 4096, "per_doubling": 1})
     spec = parse_spec(raw)
     db = tmp_path / "m.db"
+    shutil.copytree(test_world, tmp_path / test_world.name)  # TEST_SPEC's data, as generated
     summary = run_study(spec, db, RunOptions(progress=False, workers=1, executor="inline"))
     assert summary.failed == [] and summary.trials == 3
     steps = sum(spec.train.steps_by_size(0, 4096).values())  # 128 batches of 32: the batch ramp's first size

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -23,9 +24,8 @@ from recscale.cli.main import main
 from tests.study.conftest import TEST_SPEC, ledger_numbers
 from tests.study.test_ray_executor import needs_ray
 
-SPEC = (
-    TEST_SPEC.replace("rows = 16_384", "rows = 4_096").replace("stop = 16_384", "stop = 4_096")
-    .replace("eval_rows = 4_000", "eval_rows = 1_000").replace("mlp_width = [16, 32]", "mlp_width = [16]")
+SPEC = (  # TEST_SPEC's data (the session's copy of its dataset serves), trained to 4k samples
+    TEST_SPEC.replace("stop = 16_384", "stop = 4_096").replace("mlp_width = [16, 32]", "mlp_width = [16]")
     .replace("seeds = [0]", 'seeds = [0]\narchitectures = ["dlrm", "tiny_tower", "towers.py:FileTower"]')
 ) + "\n[train.tiny_tower]\nlr_dense = 0.004\n"  # fmt: skip
 
@@ -60,7 +60,7 @@ PACKAGE = {
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def installed(tmp_path_factory, test_world):
     """The throwaway package built and pip-installed (--target) into a folder on sys.path and PYTHONPATH,
     so this process, spawned pool workers and Ray workers all see its entry point; removed after."""
     root = tmp_path_factory.mktemp("plugin_pkg")
@@ -74,6 +74,7 @@ def installed(tmp_path_factory):
     sys.path.insert(0, str(site))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(site), *([old_env] if old_env else [])])
     (root / "s.toml").write_text(SPEC)
+    shutil.copytree(test_world, root / test_world.name)
     (root / "towers.py").write_text("from throwaway_towers import TinyTower as FileTower\n")  # a plugin file beside the spec
     yield root
     sys.path.remove(str(site))

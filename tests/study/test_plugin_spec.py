@@ -2,6 +2,7 @@
 identity (hash), and every mistake of issue 18 §3 caught before training: one line naming the
 architecture, the configuration and the problem, exit 2, nothing written."""
 
+import shutil
 import textwrap
 
 import pytest
@@ -198,7 +199,7 @@ def test_plugin_spec_errors_name_key_value_and_allowed(changes, message):
         parse_spec(_raw(PLUGIN_SPEC, **changes))
 
 
-def test_a_plugin_that_raises_mid_study_fails_its_trial_with_the_traceback(tmp_path, capsys):
+def test_a_plugin_that_raises_mid_study_fails_its_trial_with_the_traceback(tmp_path, capsys, test_world):
     """Check that a plugin passing the probe but raising while training fails only its own trial, with
     the traceback in the ledger (as any trial failure), and the study exits 1."""
     from recscale.study.ledger import open_existing
@@ -214,7 +215,8 @@ def test_a_plugin_that_raises_mid_study_fails_its_trial_with_the_traceback(tmp_p
                 return super().forward_embedded(dense, emb)
     '''))
     spec = TEST_SPEC.replace("seeds = [0]", 'seeds = [0]\narchitectures = ["dlrm", "late.py:Late"]').replace(
-        "rows = 16_384", "rows = 2_048").replace("stop = 16_384", "stop = 2_048").replace("eval_rows = 4_000", "eval_rows = 500")
+        "stop = 16_384", "stop = 2_048")
+    shutil.copytree(test_world, tmp_path / test_world.name)  # TEST_SPEC's data, as generated
     (tmp_path / "s.toml").write_text(spec.replace("mlp_width = [16, 32]", "mlp_width = [16]").replace("embedding_dim = [4, 8]", "embedding_dim = [8]"))
     db = tmp_path / "x.db"
     assert main(["study", "run", str(tmp_path / "s.toml"), "--db", str(db), "--workers", "1", "--quiet", "--device", "cpu"]) == 1
