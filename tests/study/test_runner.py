@@ -171,3 +171,17 @@ def test_a_planned_run_counts_its_own_runs_on_the_overall_bar(spec_file, tmp_pat
     text = out.out + out.err
     assert "study: 1/1 runs of this step finished" in text, text[-2000:]
     assert "trials finished" not in text
+
+
+def test_a_new_synthetic_study_calibrates_its_world_once(bare_spec_file, tmp_path, monkeypatch):
+    """Check that generating a study's rows and scoring its seen-id oracle share one calibrated
+    teacher (calibration is most of the generation's time; the oracle's numbers are checked in
+    test_ledger_holds_curves_and_reference)."""
+    from recscale.data import synthetic
+
+    synthetic.shared_teacher.cache_clear()  # another test may have calibrated this world
+    calls = []
+    original = synthetic.Teacher.calibrate
+    monkeypatch.setattr(synthetic.Teacher, "calibrate", lambda self, rng: calls.append(1) or original(self, rng))
+    s = run_study(load_spec(bare_spec_file), tmp_path / "t.db", RunOptions(workers=1, progress=False))
+    assert s.ran == 3 and len(calls) == 1
