@@ -121,3 +121,17 @@ def test_more_kinds_than_lines_are_merged(noisy):
     groups = warning_groups(dataclasses.replace(a, warnings=ws))
     assert len(groups) == MAX_LINES and groups[-1].kind == "more" and groups[-1].title.startswith("also: ")
     assert sum(g.count for g in groups) == len(ws)
+
+
+def test_sanity_line_counts_the_curves_the_rises_line_names(noisy):
+    """Check that the key findings' sanity line and the warning summary agree on curves rising with x:
+    the laws engine's non-monotone flag counts as well as the report's seed-mean check (on the demo
+    they disagreed: "no curve rising" above "NE rises with x beyond seed noise: 3 curve(s)")."""
+    from recscale.report.document import _sanity_line
+
+    _, a = noisy
+    rises = next(g for g in warning_groups(a) if g.kind == "rises")
+    assert f"{rises.n_curves} curve(s) rising beyond seed noise" in _sanity_line(a)
+    flagged = next(w for w in a.warnings if w.code == "narrow_range")
+    only_flag = dataclasses.replace(a, warnings=[dataclasses.replace(flagged, code="non_monotone", message="data are not decreasing in x")])
+    assert "1 curve(s) rising beyond seed noise" in _sanity_line(only_flag)

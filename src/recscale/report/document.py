@@ -19,7 +19,7 @@ import numpy as np
 
 from recscale.laws.auto import CANDIDATES
 from recscale.laws.design import widened_text
-from recscale.report.advice import HOW_TO_TRAIN_LONGER, warning_groups
+from recscale.report.advice import HOW_TO_TRAIN_LONGER, kind_of, warning_groups
 from recscale.report.architectures import ARCH_PARAM_TITLES, arch_title
 from recscale.report.analysis import (
     AXES,
@@ -386,7 +386,8 @@ def _sanity_line(a: Analysis) -> str:
         n = counts.get("floor_below_bayes", 0)
         parts.append(f"{n} free floor(s) below the {a.study.floor_name} beyond their interval" if n else
                      f"no free floor below the {a.study.floor_name} beyond its interval")
-    n = counts.get("not_decreasing", 0)
+    # The report's seed-mean check and the laws engine's flag are one kind of warning (advice.kind_of): count its curves.
+    n = len({w.curve or w.where for w in a.warnings if kind_of(w) == "rises"})
     parts.append(f"{n} curve(s) rising beyond seed noise" if n else "no curve rising beyond seed noise")
     if counts.get("fit_failed"):
         parts.append(f"{counts['fit_failed']} failed fit(s)")
