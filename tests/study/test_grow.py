@@ -142,6 +142,22 @@ def test_ledger_from_before_the_batch_ramp_reads_as_no_ramp():
         parse_spec(raw)
 
 
+def test_ledger_from_before_train_stream_reads_as_the_shared_stream():
+    """Check that a stored spec written before ``train.stream`` existed reads as the shared (file-order)
+    stream its trials read: the default grows it, "per_seed" is refused naming both values, and an
+    unknown stream is a spec error naming the allowed ones."""
+    raw = {"name": "a", "seeds": [0], "data": {"synthetic": {"rows": 5000, "eval_rows": 500}},
+           "train": {"checkpoints": {"start": 256, "stop": 1024}}, "model": {"embedding_dim": 8}, "schemes": {"embedding_dim": [4, 8]}}
+    stored = parse_spec(raw).to_dict()
+    del stored["train"]["stream"]
+    assert first_numbers_change(stored, parse_spec(raw).to_dict()) is None
+    raw["train"]["stream"] = "per_seed"
+    assert first_numbers_change(stored, parse_spec(raw).to_dict()) == ("train.stream", "shared", "per_seed")
+    raw["train"]["stream"] = "shuffled"
+    with pytest.raises(SpecError, match=r"train.stream: must be one of 'shared', 'per_seed'; got 'shuffled'"):
+        parse_spec(raw)
+
+
 def test_extension_equals_the_run_that_never_stopped(folder, one_go, short, monkeypatch):
     """Check that raising checkpoints.stop from 4,096 to 16,384 continues each trial from its kept
     state (verified: it resumes at 4,096), appends only its new points, leaves its old rows as they

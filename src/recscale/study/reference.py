@@ -24,6 +24,8 @@ def reference_rows(ds: Dataset, checkpoints: list[int], eval_rows: int | None) -
 def seen_id_oracle_ne(dataset: Dataset, checkpoints: list[int], eval_rows: int | None = None) -> dict[int, float]:
     """NE of the teacher restricted to ids seen in the first D training rows, for each D.
 
+    D counts rows of the file order; under ``train.stream = "per_seed"`` a seed's first D rows are
+    another draw of D rows from the same world, whose seen ids differ by that draw's chance alone.
     Unseen ids contribute their prior mean (zero) to every part of the logit. This is the best a
     learner could do if it knew the teacher's function and every seen id's parameters exactly, so
     the student's gap above it is the student's, and the oracle's gap above Bayes is the data's.

@@ -85,7 +85,7 @@ from recscale import examples
 from recscale.data.synthetic import WorldConfig
 from recscale.errors import SpecError
 from recscale.model.config import ARCHITECTURES, INTERACTIONS, DCNConfig, DLRMConfig, PluginConfig, WukongConfig, frozen_value
-from recscale.train.config import DENSE_OPTIMIZERS, MLP_BIAS_INITS, SPARSE_OPTIMIZERS, TrainConfig
+from recscale.train.config import DENSE_OPTIMIZERS, MLP_BIAS_INITS, SPARSE_OPTIMIZERS, STREAMS, TrainConfig
 
 SCHEMES = ("mlp_width", "overarch_width", "embedding_dim", "embedding_rows")  # shared: scale every architecture
 ARCH_SCHEMES = {  # each architecture's own schemes, in [schemes.<architecture>]
@@ -412,7 +412,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 # [train] fields added after ledgers were written, with the value every trial had before the field existed
 # (a ledger stored without the field is read as having it, so its numbers identity is unchanged).
-_BEFORE_THEY_EXISTED = {"mlp_bias_init": "reference", "batch_ramp": 1, "batch_ramp_steps": 128}
+_BEFORE_THEY_EXISTED = {"mlp_bias_init": "reference", "batch_ramp": 1, "batch_ramp_steps": 128, "stream": "shared"}
 
 
 def numbers_identity(d: dict[str, Any]) -> list[tuple[str, Any, str | None]]:
@@ -590,9 +590,10 @@ def _train_kwargs(t: dict, allowed: list[str] | tuple[str, ...], where: str, pro
                 continue
             else:
                 kw[k] = float(v)
-        elif k == "mlp_bias_init":
-            if v not in MLP_BIAS_INITS:
-                problems.append(f"{where}{k}: must be one of {', '.join(repr(x) for x in MLP_BIAS_INITS)}; got {v!r}")
+        elif k in ("mlp_bias_init", "stream"):
+            names = MLP_BIAS_INITS if k == "mlp_bias_init" else STREAMS
+            if v not in names:
+                problems.append(f"{where}{k}: must be one of {', '.join(repr(x) for x in names)}; got {v!r}")
                 continue
             kw[k] = v
         elif k == "batch_ramp":

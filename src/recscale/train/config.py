@@ -35,6 +35,10 @@ RAMP_LR_POWER = 0.25
 # checkpoints 0.001-0.009 higher on 6 of 7 models), so they are the remedy for narrow layers, not the
 # default (benchmarks/RESULTS.md, "Training recipe").
 MLP_BIAS_INITS = ("zero", "reference")
+# Which order of the training split a trial reads: "shared" (file order, for every trial: common random
+# numbers across the whole study; a log's time order) or "per_seed" (a fixed permutation drawn from the
+# trial's seed: common random numbers among the trials of one seed, while seeds sample the stream too).
+STREAMS = ("shared", "per_seed")
 DENSE_OPTIMIZERS = tuple(DEFAULT_LR_DENSE)
 SPARSE_OPTIMIZERS = tuple(DEFAULT_LR_EMBEDDING)
 
@@ -73,6 +77,12 @@ class TrainConfig:
             DLRM reference's N(0, 1/fan_out) biases; "zero": zero biases, which keep a 2- or 4-wide
             layer from closing all its ReLUs at the start (the weights are drawn the same either
             way: the biases are zeroed after). A plugin's layers are its own: built-ins only.
+        stream: "shared" (default): every trial reads the training split in file order (for a log, time
+            order). "per_seed": seed s reads a fixed permutation of it drawn from s
+            (``data.loader.stream_order``), so the trials of one seed share a stream and seeds sample
+            it; the spread between seeds then includes the stream's, which one shared order hides
+            (benchmarks/RESULTS.md, "The shared training stream"). For data whose rows are
+            exchangeable (the synthetic world); a log read out of time order is no longer a log.
         warmup_samples: Linear learning-rate warm-up length W, in samples (not a fraction of the
             run): the step that starts after s samples uses min(1, (s + batch_size) / W) of both
             learning rates, so from W samples on they are exactly lr_embedding and lr_dense.
@@ -94,6 +104,7 @@ class TrainConfig:
     warmup_samples: int = 0
     embedding_init: float | None = DEFAULT_EMBEDDING_INIT
     mlp_bias_init: str = "reference"
+    stream: str = "shared"
     eval_rows: int | None = None
     eval_batch_size: int = 65_536
     threads: int = 1
@@ -114,6 +125,8 @@ class TrainConfig:
                 raise ValueError(f"train.{name}: must be a positive integer; got {v!r}")
         if self.batch_ramp & (self.batch_ramp - 1):
             raise ValueError(f"train.batch_ramp: must be a power of two (1: no ramp); got {self.batch_ramp}")
+        if self.stream not in STREAMS:
+            raise ValueError(f"train.stream: must be one of {', '.join(STREAMS)}; got {self.stream!r}")
         if self.mlp_bias_init not in MLP_BIAS_INITS:
             raise ValueError(f"train.mlp_bias_init: must be one of {', '.join(MLP_BIAS_INITS)}; got {self.mlp_bias_init!r}")
         if self.embedding_init is not None and not (isinstance(self.embedding_init, (int, float)) and self.embedding_init > 0):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recscale.data.loader import iter_batches, load_rows
+from recscale.data.loader import iter_batches, load_rows, stream_order
 from recscale.data.shards import Dataset
 from recscale.metrics import Evaluation, evaluate
 from recscale.model import build_model
@@ -71,6 +71,7 @@ class TrainState:
 
     def __init__(self, model_cfg: DLRMConfig, train_cfg: TrainConfig, seed: int):
         self.cfg = train_cfg
+        self.seed = int(seed)
         device = resolve_device(train_cfg.device)
         check_precision(train_cfg.precision, device)
         self.device = torch.device(device)
@@ -99,9 +100,11 @@ class TrainState:
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
 
     def state_dict(self) -> dict:
-        """Everything that determines the next step: weights, both optimisers' state, samples seen."""
+        """Everything that determines the next step: weights, both optimisers' state, samples seen,
+        and the seed (with ``train.stream = "per_seed"`` it picks the rows still to come)."""
         return {
             "samples": self.samples,
+            "seed": self.seed,
             "model": self.model.state_dict(),
             "dense_opt": self.dense_opt.state_dict(),
             "sparse_opt": self.sparse_opt.state_dict(),
@@ -109,6 +112,7 @@ class TrainState:
 
     def load_state_dict(self, d: dict) -> None:
         self.samples = int(d["samples"])
+        self.seed = int(d.get("seed", self.seed))  # a state saved before the seed was kept: the caller's
         self.model.load_state_dict(d["model"])
         self.dense_opt.load_state_dict(d["dense_opt"])
         self.sparse_opt.load_state_dict(d["sparse_opt"])
@@ -153,7 +157,8 @@ class Trainer:
         model_cfg: Architecture. ``base_ctr`` is filled from the dataset if unset.
         train_cfg: Optimisation and evaluation settings.
         dataset: A shards dataset with ``train`` and ``eval`` splits.
-        seed: Seeds the model's initialisation (the data order is the file order).
+        seed: Seeds the model's initialisation, and with ``train.stream = "per_seed"`` the order in
+            which the train split is read (otherwise the file order).
 
     The model, optimisers, device, settings and samples seen live in ``self.state`` (a
     :class:`TrainState`); the trainer adds the data and the fixed evaluation rows.
@@ -221,8 +226,9 @@ class Trainer:
         train_s = points[-1].wall_s if points else 0.0
         # On a GPU the next block is read from disk and pinned while this one trains.
         prefetch = state.device.type != "cpu"
+        order = stream_order(train.rows, state.seed) if state.cfg.stream == "per_seed" else None
         batches = iter_batches(train, state.cfg.batch_size, cps[-1], start=state.samples, device=state.device,
-                               prefetch=prefetch, size_at=state.cfg.batch_size_at)
+                               prefetch=prefetch, size_at=state.cfg.batch_size_at, order=order)
         for batch in batches:
             state.step(batch.dense, batch.sparse, batch.labels)
             if state.samples == cps[nxt]:
