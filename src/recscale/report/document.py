@@ -21,6 +21,7 @@ from recscale.laws.auto import CANDIDATES
 from recscale.laws.design import widened_text
 from recscale.report.advice import HOW_TO_TRAIN_LONGER, kind_of, warning_groups
 from recscale.report.architectures import ARCH_PARAM_TITLES, arch_title
+from recscale.report.study import Study
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
@@ -157,6 +158,56 @@ def _goal_sentence(st) -> str | None:
             "fitted on the same partial grid: curves the design did not extend are shorter.")
 
 
+def _train_settings(st: Study) -> dict[str, Any]:
+    """The resolved [train] of the ledger's spec ({} for a table). A field an older recscale did not
+    record is absent, and the sentences below then say nothing about it."""
+    spec = (st.provenance or {}).get("spec") or {}
+    return spec.get("train") or {}
+
+
+def _stream_sentence(st: Study) -> str:
+    """What the seeds vary, so a reader knows what the seed spread (and every interval built on it) holds."""
+    stream = _train_settings(st).get("stream")
+    if stream == "shared":
+        return ("Every trial read the training stream in the same order, so seeds vary the initialisation only: "
+                "a stretch of the stream that moves every curve at once is not in the seed spread "
+                "(`stream = \"per_seed\"` in [train] samples it).")
+    if stream == "per_seed":
+        return ("Each seed read its own order of the training stream (the trials of one seed share it), so the "
+                "seed spread holds the stream's as well as the initialisation's.")
+    return ""
+
+
+def _recipe_item(train: dict[str, Any]) -> str:
+    """The training recipe as the trials ran it (defaults resolved), for the provenance list."""
+    if not train:
+        return ""
+    parts = []
+    bs, ramp = train.get("batch_size"), train.get("batch_ramp")
+    if bs is not None:
+        ramp_txt = ""
+        steps = train.get("batch_ramp_steps")
+        if ramp and ramp > 1 and steps and bs % ramp == 0:
+            b0 = bs // ramp
+            ramp_txt = (f" after a batch ramp ({b0}-sample batches to {2 * b0 * steps:,} samples, then doubling every "
+                        f"{steps} steps; {bs} from {bs * steps:,} samples on)")
+        parts.append(f"batch {bs}{ramp_txt}")
+    if train.get("dense_optimizer"):
+        parts.append(f"MLPs {train['dense_optimizer']} at {train.get('lr_dense'):g}")
+    if train.get("sparse_optimizer"):
+        parts.append(f"embeddings {train['sparse_optimizer']} at {train.get('lr_embedding'):g}")
+    if train.get("warmup_samples"):
+        parts.append(f"warm-up over {train['warmup_samples']:,} samples")
+    if "embedding_init" in train:
+        init = train["embedding_init"]
+        parts.append("embedding rows from U(±1/√rows)" if init is None else f"embedding rows from U(±{init:g})")
+    if train.get("mlp_bias_init"):
+        parts.append(f"hidden biases {train['mlp_bias_init']}")
+    if train.get("stream"):
+        parts.append(f"stream {train['stream']}")
+    return "Training (as run, defaults resolved): " + "; ".join(parts) + "."
+
+
 def key_findings(a: Analysis) -> list[Block]:
     st = a.study
     lvl = a.options.level
@@ -181,6 +232,9 @@ def key_findings(a: Analysis) -> list[Block]:
                   "lower bound (no model can beat it); free fits (γ ≥ 0) are reported beside them so both can be compared.")
     else:
         intro += " The Bayes NE is unknown for this data, so floors are free (γ ≥ 0)."
+    stream = _stream_sentence(st)
+    if stream:
+        intro += " " + stream
     blocks.append(Block("p", intro))
     goal = _goal_sentence(st)
     if goal:
@@ -775,6 +829,9 @@ def provenance_section(a: Analysis, wall_s: float | None) -> list[Block]:
         return blocks
     if pv.get("created_at"):
         items.append(f"Study created {pv['created_at']}.")
+    recipe = _recipe_item(_train_settings(st))
+    if recipe:
+        items.append(recipe)
     status = pv.get("trial_status") or {}
     if status:
         items.append("Trials: " + ", ".join(f"{v} {k}" for k, v in sorted(status.items())) + ".")
