@@ -2,9 +2,10 @@
 
 The training stream is read in file order (for real logs that is time order, as one-pass training
 in production sees it), or in a fixed permutation of it (``stream_order``: one per seed, so seeds
-sample the stream as well as the initialisation). Rows are copied from the memory map a block at a time into torch tensors,
-then sliced into batches without further copies; on a GPU the block is pinned and copied
-asynchronously, and (with ``prefetch``) the next block is read by a background thread meanwhile.
+sample the stream as well as the initialisation). Rows are copied from the memory map a block at a
+time into torch tensors, then sliced into batches without further copies; on a GPU the block is
+pinned and copied asynchronously, and (with ``prefetch``) the next block is read by a background
+thread meanwhile.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from recscale.laws.auto import CANDIDATES
 from recscale.laws.design import widened_text
 from recscale.report.advice import HOW_TO_TRAIN_LONGER, kind_of, warning_groups
 from recscale.report.architectures import ARCH_PARAM_TITLES, arch_title
-from recscale.report.study import Study
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
@@ -41,6 +40,7 @@ from recscale.report.analysis import (
     law_text,
     value_label,
 )
+from recscale.report.study import Study
 
 OTHER_FORMS = tuple(f for f in CANDIDATES if f != "powerlaw_const")  # the table's RMSE column is the power law + constant's
 
