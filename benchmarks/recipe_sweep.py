@@ -148,13 +148,14 @@ def read(csv_path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def sweep(csv_path: Path, data: Path, shard: tuple[int, int], recipes: list[str], models: list[str]) -> None:
+def sweep(csv_path: Path, data: Path, shard: tuple[int, int], recipes: list[str], models: list[str],
+          seeds: tuple[int, ...] = SEEDS) -> None:
     import torch
 
     torch.set_num_threads(1)
     ds = demo_world(data)
     done = {(r["recipe"], r["model"], int(r["seed"])) for r in read(csv_path)}
-    plan = [(r, m, s) for s in SEEDS for m in models for r in recipes]
+    plan = [(r, m, s) for s in seeds for m in models for r in recipes]
     for i, (recipe, model, seed) in enumerate(plan):
         if i % shard[1] != shard[0] or (recipe, model, seed) in done:
             continue
@@ -215,12 +216,13 @@ def main() -> None:
     ap.add_argument("--shard", default="0/1", help="i/n: run every n-th run starting at i")
     ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="model seeds to run (default 0,1)")
     ap.add_argument("--run", action="store_true", help="train the pending runs")
     ap.add_argument("--table", action="store_true", help="print the Markdown tables from the CSV")
     a = ap.parse_args()
     if a.run:
         i, n = (int(x) for x in a.shard.split("/"))
-        sweep(a.csv, a.data, (i, n), a.recipes.split(","), a.models.split(","))
+        sweep(a.csv, a.data, (i, n), a.recipes.split(","), a.models.split(","), tuple(int(x) for x in a.seeds.split(",")))
     if a.table:
         table(a.csv)
 
