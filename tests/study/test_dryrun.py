@@ -55,3 +55,18 @@ def test_dry_run_without_timing_does_not_import_torch(bare_spec_file, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_per_seed_stream_over_a_dataset_path_is_said(tmp_path, small_synth, capsys):
+    """Check that a dry run of a spec whose seeds each shuffle a dataset read from a path (a log, whose
+    order may be time) says so on stderr, and that the file order or a synthetic world prints no note."""
+    from tests.study.conftest import TEST_SPEC
+
+    text = TEST_SPEC.split("[data.synthetic]")[0] + f'[data]\npath = "{small_synth.path}"\n' + TEST_SPEC.split("interaction_max_cardinality = 1_000")[1]
+    for stream, synthetic, noted in (("per_seed", False, True), ("shared", False, False), ("per_seed", True, False)):
+        spec = (TEST_SPEC if synthetic else text).replace("batch_size = 256", f'batch_size = 256\nstream = "{stream}"')
+        p = tmp_path / f"{stream}-{synthetic}.toml"
+        p.write_text(spec)
+        assert main(["study", "run", str(p), "--db", str(tmp_path / "x.db"), "--dry-run", "--device", "cpu"]) == 0
+        err = capsys.readouterr().err
+        assert ("in its own shuffled order, not the file's" in err) is noted, (stream, synthetic, err)

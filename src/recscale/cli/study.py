@@ -81,6 +81,9 @@ def run(
 
     spec = load_spec(spec_path)
     db = db or _default_db(spec.name)
+    if spec.train.stream == "per_seed" and spec.data.path is not None:
+        typer.echo(f"note: train.stream = \"per_seed\": each seed reads {spec.data.path} in its own shuffled order, "
+                   "not the file's (for a log, not its time order)", err=True)
     goal_text = None if grid else (goal or spec.goal)
     design = _design(goal_text, budget or spec.budget, fit_from) if goal_text else None  # a bad goal: one line, nothing run
     if dry_run:
