@@ -192,10 +192,10 @@ def _recipe_item(train: dict[str, Any]) -> str:
             ramp_txt = (f" after a batch ramp ({b0}-sample batches to {2 * b0 * steps:,} samples, then doubling every "
                         f"{steps} steps; {bs} from {bs * steps:,} samples on)")
         parts.append(f"batch {bs}{ramp_txt}")
-    if train.get("dense_optimizer"):
-        parts.append(f"MLPs {train['dense_optimizer']} at {train.get('lr_dense'):g}")
-    if train.get("sparse_optimizer"):
-        parts.append(f"embeddings {train['sparse_optimizer']} at {train.get('lr_embedding'):g}")
+    for opt, lr, what in (("dense_optimizer", "lr_dense", "MLPs"), ("sparse_optimizer", "lr_embedding", "embeddings")):
+        if train.get(opt):
+            rate = train.get(lr)  # a number in every ledger that resolves it; say nothing rather than guess otherwise
+            parts.append(f"{what} {train[opt]}" + (f" at {rate:g}" if isinstance(rate, (int, float)) else ""))
     if train.get("warmup_samples"):
         parts.append(f"warm-up over {train['warmup_samples']:,} samples")
     if "embedding_init" in train:
