@@ -62,3 +62,28 @@ def test_help_at_80_columns_has_examples_and_no_half_lines(path, monkeypatch, ca
             assert line.startswith("-") and lines[i - 1].rstrip().endswith("\\"), f"half-line in help: {lines[i]!r}"
         i += 1
     assert "--eval-files" not in out or path != ["data", "movielens100k"]
+
+
+def _help_sources() -> list[tuple[str, str]]:
+    """(command path, text) of every command's help and every option's help, as written in the source."""
+    out = []
+
+    def walk(cmd, path):
+        out.append((path, cmd.help or ""))
+        out.extend((f"{path} {p.name}", p.help) for p in cmd.params if getattr(p, "help", None))
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "recscale")
+    return out
+
+
+def test_square_brackets_in_help_are_printed_not_eaten_as_markup(monkeypatch, capsys):
+    """Check that a spec section named in help ("[train]", "[goal]") reaches the terminal: rich markup would drop it."""
+    bracketed = sorted({w for _, text in _help_sources() for w in text.split() if w.startswith("[") and w[1:2].isalpha()})
+    assert "[train]," in bracketed and "[goal]" in bracketed  # the texts below do name sections
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["study", "run", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())  # options' help is drawn in a box
+    for section in ("[train]", "[model]", "[goal] target", "[goal] budget"):
+        assert section in out, f"{section!r} missing from `recscale study run --help`"

@@ -5,6 +5,9 @@ wraps each long line again and leaves a half-line after it. So prose paragraphs 
 line each (the help formatter wraps them to the terminal), while the lines of an ``Examples:``
 paragraph and indented lines stay one per line; an example longer than :data:`EXAMPLE_WIDTH` is
 split before an option into shell continuation lines (``\\``), so it can still be pasted as it is.
+
+Help is printed by rich, which reads ``[word]`` as a markup tag and drops it; the texts name spec
+sections that way (``[train]``, ``[goal]``), so every help is escaped before it is printed.
 """
 
 from __future__ import annotations
@@ -50,8 +53,13 @@ def reflow(text: str | None) -> str | None:
 
 
 def reflow_tree(command: Any) -> Any:
-    """Reflow the help of a click command and of every subcommand under it (in place); returns it."""
-    command.help = reflow(command.help)
+    """Reflow and escape the help of a click command, its options and every subcommand under it (in place); returns it."""
+    from rich.markup import escape
+
+    command.help = escape(reflow(command.help)) if command.help else command.help
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = escape(param.help)
     for sub in getattr(command, "commands", {}).values():
         reflow_tree(sub)
     return command
