@@ -318,3 +318,34 @@ def test_cli_cells_show_gamma_at_its_bound_and_no_rate_for_beta_at_its_bound():
     ok = fit_power_law(X, law(0.3, 0.7, reducible=0.3)[1], bootstrap=0)
     assert _regime_cell(GroupResult({}, 12, ok, regime(ok), None, None)).endswith("/doubling)")
     assert _flag_codes(bounded).count("param_at_bound") <= 1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_an_axis_that_ends_near_the_data_is_saturated_by_what_is_left(seed):
+    """Check a steep axis (β = 0.3, high-return without an end) whose resource cannot grow past 1.3× (or 1.01×) its
+    largest x: the gains are read at the end, so what is left (the law's own ŷ(x_max) − ŷ(x_end)) is all there is."""
+    x, y, seeds = _axis(0.3, 0.2, seed)
+    fit = fit_power_law(x, y, seeds=seeds, bootstrap=300, seed=0, gamma_bounds=(0.5, math.inf))
+    assert regime(fit).label == "high-return"
+    end = 1.3 * x.max()
+    r = regime(fit, x_end=end)
+    left = (fit.predict(x.max()) - fit.predict(end)) / fit.predict(x.max())
+    assert r.gain_rel == pytest.approx(left, rel=1e-9) and r.gain10_rel == pytest.approx(left, rel=1e-9)
+    assert r.intervals["gain10_rel"] == r.intervals["gain_rel"]  # both read at the end: 2× and 10× lie past it
+    assert r.label == "high-return" and r.x_end == end  # 1.3× more still gains over 0.1%: worth having, and all there is
+    assert re.search(r"; the rest of the axis gains at least \d\.\d+% \(95%\): it ends at 2\.6e6, 0\.11 decades beyond the largest x$",
+                     r.finding), r.finding
+    near = regime(fit, x_end=1.01 * x.max())  # what is left is too little to measure: saturated by the end alone
+    assert near.label == "saturated" and near.intervals["gain10_rel"][1] < RegimeThresholds().saturated
+    # An end beyond 10× changes nothing; an end at the data leaves nothing to gain.
+    far = regime(fit, x_end=20 * x.max())
+    assert far.gain10_rel == pytest.approx(regime(fit).gain10_rel) and far.label == "high-return"
+    assert "rest of the axis" not in far.finding and "ends at" not in far.finding
+    done = regime(fit, x_end=x.max())
+    assert done.gain_rel == 0 and done.gain10_rel == 0 and done.label == "saturated"
+
+
+def test_regime_rejects_an_axis_end_that_is_not_a_number():
+    fit = fit_power_law(X, law(0.3, 0.7)[1], bootstrap=0)
+    with pytest.raises(RecscaleError, match=r"regime: x_end must be finite and > 0; got -1"):
+        regime(fit, x_end=-1)

@@ -48,3 +48,39 @@ def test_a_ledger_reads_as_its_export_whatever_its_suffix(tmp_path):
     got = read_table(path)
     pd.testing.assert_frame_equal(got, export_frame(path))
     assert got.train_flops.tolist() == [3 * 10 * 256] and got.bottom_mlp.tolist() == ["4"]
+
+
+def _rows_frame(cards, rows, dim=8, arch="dlrm", other=()):
+    """An export-like frame of an embedding_rows scheme whose params_sparse are the built-in tables' exact counts."""
+    from recscale.model import DLRMConfig
+    from recscale.model.cost import model_cost
+
+    recs = []
+    for r in rows:
+        cfg = DLRMConfig(n_dense=2, cardinalities=tuple(cards), embedding_dim=dim, embedding_rows=r)
+        recs.append({"scheme": "embedding_rows", "architecture": arch, "embedding_dim": dim, "embedding_rows": r,
+                     "params_sparse": model_cost(cfg).params_sparse})
+    recs += [{"scheme": s, "architecture": arch, "embedding_dim": dim, "embedding_rows": 64, "params_sparse": 1} for s in other]
+    return pd.DataFrame(recs)
+
+
+def test_the_embedding_rows_axis_ends_where_every_id_has_its_own_row():
+    """Check the end is model_cost's count with no row cap, only for the embedding_rows scheme, and none for rows
+    whose counts are not the built-in tables' (a plugin's other embeddings, or rows from other data)."""
+    from recscale.model import DLRMConfig
+    from recscale.model.cost import embedding_params, model_cost
+    from recscale.study.table_reader import param_axis_ends
+
+    cards = [4, 300, 20_000, 50_000]
+    uncapped = model_cost(DLRMConfig(n_dense=2, cardinalities=tuple(cards), embedding_dim=8)).params_sparse
+    assert uncapped == 8 * sum(cards) == embedding_params(cards, 8)
+    assert param_axis_ends(_rows_frame(cards, [64, 512, 4096], other=["mlp_width"]), cards) == {
+        ("dlrm", "embedding_rows"): float(uncapped)}
+    two = pd.concat([_rows_frame(cards, [64, 4096]), _rows_frame(cards, [64, 4096], dim=16, arch="wukong")])
+    assert param_axis_ends(two, cards) == {("dlrm", "embedding_rows"): 8.0 * sum(cards),
+                                           ("wukong", "embedding_rows"): 16.0 * sum(cards)}
+    odd = _rows_frame(cards, [64, 512, 4096])
+    odd.loc[1, "params_sparse"] += 8
+    assert param_axis_ends(odd, cards) == {}
+    assert param_axis_ends(_rows_frame(cards, [64, 512]), [4, 300]) == {}  # the counts came from other cardinalities
+    assert param_axis_ends(_rows_frame(cards, [64, 512]), []) == {}

@@ -16,6 +16,11 @@ exponent β is not (a flat curve cannot pin β, but it bounds the gain):
 * the local elasticity d ln ŷ / d ln x, the reducible fraction (ŷ − γ)/ŷ, and the x beyond which a
   doubling gains less than ``saturation_gain``.
 
+An axis can end: embedding rows stop adding parameters once every id has its own row. Given its
+end ``x_end``, more of the resource cannot go past it, so both gains are read at min(2·x, x_end)
+and min(10·x, x_end): what is left to the end is all there is to gain, and an end near the data
+makes the axis saturated by that alone (when even the upper end of what is left is small).
+
 Without bootstrap draws the point estimates stand in for the intervals. When β sits on its search
 bound the gain beyond the data is set by the bound, so the only finding allowed is "saturated"
 (the upper end of the 10× gain, over draws that could move off the bound); otherwise "undetermined".
@@ -134,6 +139,7 @@ class Regime:
         level: Confidence level of ``intervals``.
         estimate_label: The label of the point estimates alone.
         beta_at_bound: β sits on its search bound (then only "saturated" can be found).
+        x_end: Where the axis ends when it ends within 10× of x_max (the gains are read there), else None.
     """
 
     label: str
@@ -153,6 +159,7 @@ class Regime:
     change_rel: float = math.nan
     decades: float = 0.0
     beta_at_bound: bool = False
+    x_end: float | None = None
 
     @property
     def determined(self) -> bool:
@@ -190,24 +197,31 @@ class Regime:
                 lo, hi = sorted((abs(civ[0]), abs(civ[1])))
                 out += f" [{_pct(lo)}, {_pct(hi)}]"
         g2, g10 = self._iv("gain_rel"), self._iv("gain10_rel")
+        rest = "the rest of the axis"  # an end within reach: the gains were read there (module docstring)
+        two = "the next doubling" if self.x_end is None or self.x_end >= 2 * self.x_max else rest
+        ten = "the next 10×" if self.x_end is None else rest
         if self.label == LABELS[0]:
-            out += (f"; the next doubling gains at least {_pct(g2[0])} ({lvl})" if g2 else
-                    f"; the next doubling gains {_pct(self.gain_rel)}")
+            out += (f"; {two} gains at least {_pct(g2[0])} ({lvl})" if g2 else f"; {two} gains {_pct(self.gain_rel)}")
         elif self.label == LABELS[2]:
-            out += (f"; the next 10× gains at most {_pct(max(g10[1], 0.0))} ({lvl})" if g10 else
-                    f"; the next 10× gains {_pct(self.gain10_rel)}")
+            out += (f"; {ten} gains at most {_pct(max(g10[1], 0.0))} ({lvl})" if g10 else
+                    f"; {ten} gains {_pct(self.gain10_rel)}")
         elif self.label == LABELS[1]:
-            out += (f"; the next doubling gains at most {_pct(g2[1])} ({lvl}), the next 10× {_pct(self.gain10_rel)} "
+            out += (f"; {two} gains at most {_pct(g2[1])} ({lvl}), {ten} {_pct(self.gain10_rel)} "
                     f"[{_pct(g10[0])}, {_pct(g10[1])}]" if g2 and g10 else
-                    f"; the next doubling gains {_pct(self.gain_rel)}, the next 10× {_pct(self.gain10_rel)}")
-        elif self.beta_at_bound:
+                    f"; {two} gains {_pct(self.gain_rel)}, {ten} {_pct(self.gain10_rel)}")
+        if self.beta_at_bound and self.label == UNDETERMINED:
             out += ("; β is at its search bound, so what more of it gains is set by the bound, not the data "
                     "(add sizes beyond the largest, or more seeds)")
-        else:
+        elif self.label == UNDETERMINED:
             iv2 = f" [{_pct(g2[0])}, {_pct(g2[1])}]" if g2 else ""
             iv10 = f" [{_pct(g10[0])}, {_pct(g10[1])}]" if g10 else ""
-            out += (f"; the next doubling gains {_pct(self.gain_rel)}{iv2} and the next 10× {_pct(self.gain10_rel)}{iv10}: "
+            out += (f"; {two} gains {_pct(self.gain_rel)}{iv2} and {ten} {_pct(self.gain10_rel)}{iv10}: "
                     "the data bound neither (add sizes beyond the largest, or more seeds)")
+        if self.x_end is not None:
+            beyond = math.log10(self.x_end / self.x_max) if self.x_end > self.x_max else 0.0
+            mant, exp = f"{self.x_end:.1e}".split("e")
+            sep = ";" if self.label == UNDETERMINED else ":"
+            out += f"{sep} it ends at {mant}e{int(exp)}, {beyond:.2g} decades beyond the largest x"
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,12 +260,14 @@ def _x_for_rel_gain(form: str, p: dict[str, np.ndarray], t: float, x_lo: float, 
     return np.where(r_lo < t, 0.0, np.where(r_hi >= t, np.inf, x))
 
 
-def _stats(form: str, p: dict[str, Any], x: float, t_sat: float, x_lo: float, x_hi: float) -> dict[str, np.ndarray]:
+def _stats(form: str, p: dict[str, Any], x: float, t_sat: float, x_lo: float, x_hi: float,
+           x_end: float = math.inf) -> dict[str, np.ndarray]:
     p = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in p.items()}
     xs = np.full(np.shape(p["alpha"]), float(x))
+    end = max(x_end, x)  # an end at or below x leaves nothing to gain
     y1 = predict_diag(form, p, xs)
-    y2 = predict_diag(form, p, 2 * xs)
-    y10 = predict_diag(form, p, 10 * xs)
+    y2 = predict_diag(form, p, np.minimum(2 * xs, end))
+    y10 = predict_diag(form, p, np.minimum(10 * xs, end))
     y_lo = predict_diag(form, p, np.full_like(xs, x_lo))
     y_hi = predict_diag(form, p, np.full_like(xs, x_hi))
     h = 1e-4
@@ -273,6 +289,7 @@ def regime(
     fit: PowerLawFit,
     x_max: float | None = None,
     *,
+    x_end: float | None = None,
     thresholds: RegimeThresholds | None = None,
     level: float = 0.95,
 ) -> Regime:
@@ -281,6 +298,7 @@ def regime(
     Args:
         fit: A :class:`~recscale.laws.powerlaw.PowerLawFit`.
         x_max: Where to judge; the edge of the data unless you want to look further.
+        x_end: Where the axis ends, if it does (module docstring): the gains are read no further.
         thresholds: :class:`RegimeThresholds` (defaults documented there).
         level: Confidence level of the intervals.
 
@@ -288,7 +306,7 @@ def regime(
         A :class:`Regime`.
 
     Raises:
-        RecscaleError: x_max not finite and > 0, or level not in (0, 1).
+        RecscaleError: x_max or x_end not finite and > 0, or level not in (0, 1).
     """
     th = thresholds or RegimeThresholds()
     level = check_level(level, caller="regime")
@@ -299,14 +317,22 @@ def regime(
         raise RecscaleError(f"regime: x_max must be a number > 0; got {show(x_max)}") from None
     if not (math.isfinite(x) and x > 0):
         raise RecscaleError(f"regime: x_max must be finite and > 0; got {show(x_max)}")
+    end = math.inf
+    if x_end is not None:
+        try:
+            end = float(x_end)
+        except (TypeError, ValueError):
+            raise RecscaleError(f"regime: x_end must be a number > 0; got {show(x_end)}") from None
+        if not (math.isfinite(end) and end > 0):
+            raise RecscaleError(f"regime: x_end must be finite and > 0; got {show(x_end)}")
     xlo, xhi = float(np.min(fit.x)), float(np.max(fit.x))
-    point = {k: float(v[0]) for k, v in _stats(fit.form, fit.params, x, th.sat_gain, xlo, xhi).items()}
+    point = {k: float(v[0]) for k, v in _stats(fit.form, fit.params, x, th.sat_gain, xlo, xhi, end).items()}
     estimate_label = str(th.label(point["gain_rel"], point["gain10_rel"]))
     at_bound = _beta_at_bound(fit)
     intervals = None
     share = None
     if fit.draws:
-        d = _stats(fit.form, fit.draws, x, th.sat_gain, xlo, xhi)
+        d = _stats(fit.form, fit.draws, x, th.sat_gain, xlo, xhi, end)
         intervals = {}
         # Every law form is non-increasing in x, so gains are ≥ 0 and the change ≤ 0 (expanded tails clipped).
         spec = {"ne": (True, (0, math.inf)), "gain_abs": (False, (0, math.inf)),
@@ -332,6 +358,7 @@ def regime(
         decades=math.log10(xhi / xlo) if xlo > 0 else 0.0, beta_at_bound=at_bound,
         elasticity=point["elasticity"], reducible_fraction=point["reducible_fraction"],
         x_saturation=None if not math.isfinite(xs) else xs, intervals=intervals, thresholds=th, level=level,
+        x_end=end if end < 10 * x else None,
     )
 
 

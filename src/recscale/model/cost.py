@@ -103,6 +103,16 @@ def _wukong(cfg: WukongConfig) -> tuple[int, int]:
     return p, f
 
 
+def embedding_params(cardinalities, embedding_dim: int, embedding_rows: int | None = None) -> int:
+    """Embedding parameters of the built-in architectures: a table of min(cardinality, rows) rows × dim per feature.
+
+    With ``embedding_rows=None`` every id has its own row: the most a hash size can ever give, which
+    is where the embedding-rows axis ends (:func:`recscale.study.table_reader.param_axis_ends`).
+    """
+    cap = embedding_rows if embedding_rows is not None else max(cardinalities, default=0)
+    return sum(min(int(c), int(cap)) for c in cardinalities) * int(embedding_dim)
+
+
 def model_cost(cfg: ModelConfig) -> ModelCost:
     """Parameters and FLOPs of the model described by ``cfg`` (any architecture; a plugin's measured)."""
     if isinstance(cfg, PluginConfig):
@@ -115,7 +125,7 @@ def model_cost(cfg: ModelConfig) -> ModelCost:
         dense, flops = _wukong(cfg)
     else:
         raise TypeError(f"model_cost: unknown config type {type(cfg).__name__}")
-    sparse = sum(cfg.table_rows) * cfg.embedding_dim
+    sparse = embedding_params(cfg.cardinalities, cfg.embedding_dim, cfg.embedding_rows)
     return ModelCost(
         params_dense=dense,
         params_sparse=sparse,
@@ -136,7 +146,7 @@ def measured_cost(cfg: PluginConfig) -> ModelCost:
     from recscale.model.plugin import probe  # imports torch: only a plugin's cost needs it
 
     p = probe(cfg.with_(base_ctr=None))
-    sparse = sum(cfg.table_rows) * cfg.embedding_dim
+    sparse = embedding_params(cfg.cardinalities, cfg.embedding_dim, cfg.embedding_rows)
     return ModelCost(
         params_dense=p.params_dense,
         params_sparse=sparse,

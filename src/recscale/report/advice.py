@@ -21,6 +21,7 @@ from typing import Any
 from recscale.laws import FitOptions
 from recscale.report.analysis import (
     ARCH_SEP,
+    AXIS_END_REASON,
     AXIS_NOUN,
     PARAM_TITLES,
     Analysis,
@@ -151,6 +152,7 @@ class _Ctx:
     fitted: dict[str, Fitted]
     targets: dict[str, float]  # headline curve key -> the plan's target NE
     schemes: tuple[str, ...]
+    ends: dict[str, float]  # scheme -> where its parameter axis ends (embedding rows: every id its own row)
 
 
 HOW_TO_TRAIN_LONGER = ("To train to more samples, raise the spec's [data] rows and its last checkpoint ([train] "
@@ -184,11 +186,19 @@ def _extend(fs: list[Fitted], ctx: _Ctx, to_decades: bool) -> str:
         g = [f for f in params if f.scheme == s]
         top = max(float(f.mean_x.max()) for f in g)
         noun = PARAM_TITLES.get(g[0].x_col, g[0].x_col)
+        name = s.split(ARCH_SEP)[-1]
+        end = ctx.ends.get(s) if g[0].x_col == "params_sparse" else None
+        if end is not None:  # no size beyond the end adds a parameter
+            parts.append(f"[schemes] {name}: its largest size already gives every id its own row, so no larger size "
+                         "adds a parameter" if top >= end else
+                         f"add the size where the axis ends ({fmt_num(end, 2)} {noun}, {AXIS_END_REASON}: a hash size at "
+                         f"or above the largest cardinality) to [schemes] {name}")
+            continue
         extra = ""
         if to_decades:
             reach = min(float(f.mean_x.min()) for f in g) * 10**MIN_DECADES
             extra = f", up to {fmt_num(reach, 2)} for {MIN_DECADES:g} decades" if reach > top else ""
-        parts.append(f"add a size beyond {fmt_num(top, 2)} {noun} to [schemes] {s.split(ARCH_SEP)[-1]}{extra}")
+        parts.append(f"add a size beyond {fmt_num(top, 2)} {noun} to [schemes] {name}{extra}")
     return "; ".join(parts)
 
 
@@ -304,8 +314,9 @@ def warning_groups(a: Analysis) -> list[WarningGroup]:
             fitted.setdefault(f.key, f)
     headline_keys = {h.fitted.key for h in a.headlines.values()}
     targets = {h.fitted.key: h.target_ne for h in a.headlines.values() if h.target_ne is not None}
+    ends = {s: e for s in a.schemes if (e := a.study.axis_end(s)) is not None}
     ctx = _Ctx(shlex.quote(str(a.study.source)), float(a.study.frame["samples"].max()), a.study.floor, fitted, targets,
-               a.schemes)
+               a.schemes, ends)
     by_kind: dict[str, list[Warning_]] = {}
     for w in a.warnings:
         by_kind.setdefault(kind_of(w), []).append(w)

@@ -72,17 +72,17 @@ from recscale.report.architectures import (
     with_architecture,
 )
 from recscale.report.parallel import fork_start
-from recscale.report.study import UNTRAINED_NE, Study
+from recscale.report.study import ARCH_SEP, UNTRAINED_NE, Study
 
 AXES = ("data", "params", "compute")
 FORMS_CHECK = "auto"  # the form whose evidence backtests every law form on the headline curves
 # A headline whose law's β is not determined gets no regime or plan, by design (not a failed plan).
 LAW_NOT_DETERMINED = "these points do not determine the law"
-ARCH_SEP = "/"  # a multi-architecture study's schemes read "dcnv2/cross_layers"
 SCHEME_PARAMS = {
     "mlp_width": "params_bottom_mlp", "overarch_width": "params_top_mlp",
     "embedding_dim": "params_sparse", "embedding_rows": "params_sparse",
 }  # fmt: skip
+AXIS_END_REASON = "every id its own row"  # why the only axis with an end (embedding rows) ends there
 PARAM_FALLBACK = {"params_bottom_mlp": "params_dense", "params_top_mlp": "params_dense"}
 SCHEME_TITLES = {
     "mlp_width": "bottom MLP width", "overarch_width": "top MLP (overarch) width",
@@ -645,13 +645,15 @@ def floor_lower(study: Study) -> float | None:
     return study.bayes_lower
 
 
-def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dict[str, float]] | None = None) -> Headline:
-    """Regime and plan of a headline curve; ``alternatives``: forms that backtest as well (their disagreement is noted)."""
+def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dict[str, float]] | None = None,
+                     x_end: float | None = None) -> Headline:
+    """Regime and plan of a headline curve; ``alternatives``: forms that backtest as well (their disagreement is noted);
+    ``x_end``: where the curve's axis ends (embedding rows: every id its own row), read by the regime and the plan."""
     fit = f.primary
     if fit is None:
         return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, f.error or "no fit")
     try:
-        reg = regime(fit, level=opts.level)
+        reg = regime(fit, x_end=x_end, level=opts.level)
     except RecscaleError as e:
         return Headline(f.scheme, f.axis, f, None, None, None, None, None, None, str(e))
     if not is_flat(fit) and (beta_at_bound(fit) or (fit.draws and not beta_determined(fit, opts.level))):
@@ -666,6 +668,10 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dic
                           alternatives=alternatives)
     except RecscaleError as e:
         return Headline(f.scheme, f.axis, f, reg, None, None, None, None, None, str(e))
+    if x_end is not None and p.x_needed is not None and p.x_needed > x_end:
+        return Headline(f.scheme, f.axis, f, reg, p.target_ne, None, None, None, None,
+                        f"past the axis's end: needs {p.x_needed:.2g}, and the scheme reaches at most {x_end:.2g} "
+                        f"({AXIS_END_REASON})")
     lo, hi = p.factor_interval if p.factor_interval is not None else (None, None)
     return Headline(f.scheme, f.axis, f, reg, p.target_ne, p, p.factor, lo, hi, None)
 
@@ -906,7 +912,8 @@ def analyze(study: Study, options: ReportOptions | None = None, progress: Callab
             if f is None:
                 continue
             ev = _forms_evidence(f, study, opts)
-            headlines[(s, axis)] = _regime_and_plan(f, opts, comparable_to(ev) if isinstance(ev, dict) else None)
+            end = study.axis_end(s) if axis == "params" and f.x_col == "params_sparse" else None
+            headlines[(s, axis)] = _regime_and_plan(f, opts, comparable_to(ev) if isinstance(ev, dict) else None, end)
             extrap[(s, axis)] = _with_forms(_extrapolate(f, study, opts, opts.bootstrap), ev)
     # Every model's data curve, backtested without bootstrap (a table, not a figure).
     backtests = []

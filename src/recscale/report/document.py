@@ -24,6 +24,7 @@ from recscale.report.architectures import ARCH_PARAM_TITLES, arch_title
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
+    AXIS_END_REASON,
     AXIS_NOUN,
     AXIS_VAR,
     FORM_NAMES,
@@ -351,7 +352,11 @@ def _decades(h: Headline | None) -> str:
     if h is None:
         return "no law"
     lo, hi = h.x_span
-    return f"{fmt_num(lo, 2)}–{fmt_num(hi, 2)}, {math.log10(hi / lo):.2f} decades" if lo > 0 else _span(h)
+    if lo <= 0:
+        return _span(h)
+    end = h.regime.x_end if h.regime is not None else None
+    ends = f"; the axis ends at {fmt_num(end, 2)}, {AXIS_END_REASON}" if end is not None else ""
+    return f"{fmt_num(lo, 2)}–{fmt_num(hi, 2)}, {math.log10(hi / lo):.2f} decades{ends}"
 
 
 def _eval_noise_sentence(st) -> str | None:

@@ -20,6 +20,8 @@ from typing import Any
 from recscale.errors import RecscaleError
 from recscale.laws.table import UNTRAINED_NE, untrained_trials
 
+ARCH_SEP = "/"  # a multi-architecture study's schemes read "dcnv2/cross_layers" in the report
+
 __all__ = ["REQUIRED_COLUMNS", "UNTRAINED_NE", "Study", "load_study", "untrained_trials"]
 
 REQUIRED_COLUMNS = ("scheme", "value", "seed", "samples", "ne", "params_dense", "params_sparse", "params_total")
@@ -46,6 +48,8 @@ class Study:
         eval_rows: How many eval rows the trials were measured on, or None when unknown.
         untrained: Trials left out of ``frame`` because they never trained (:func:`untrained_trials`):
             trial id → {"checkpoints", "max_samples", "schemes"}.
+        axis_ends: (architecture, scheme) → the most parameters the scheme can reach, where its axis
+            ends (:func:`recscale.study.table_reader.param_axis_ends`; a ledger only).
     """
 
     frame: Any = field(repr=False, compare=False)
@@ -60,6 +64,16 @@ class Study:
     eval_floor_se: float | None = None
     eval_rows: int | None = None
     untrained: dict[Any, dict[str, Any]] = field(default_factory=dict, compare=False)
+    axis_ends: dict[tuple[str, str], float] = field(default_factory=dict, compare=False)
+
+    def axis_end(self, scheme: str) -> float | None:
+        """Where the parameter axis of ``scheme`` ("embedding_rows", or "dlrm/embedding_rows" in a
+        multi-architecture report) ends, or None when it does not (or is not known to)."""
+        arch, sep, name = scheme.rpartition(ARCH_SEP)
+        if not sep:
+            archs = {a for a, s in self.axis_ends if s == name}
+            arch = archs.pop() if len(archs) == 1 else ""
+        return self.axis_ends.get((arch, name))
 
     @property
     def floor(self) -> float | None:
@@ -94,7 +108,7 @@ def load_study(path: str | Path) -> Study:
     """
     import pandas as pd
 
-    from recscale.study.table_reader import is_ledger, read_table
+    from recscale.study.table_reader import is_ledger, param_axis_ends, read_table
 
     p = Path(path)
     df = read_table(p)
@@ -123,8 +137,10 @@ def load_study(path: str | Path) -> Study:
     bayes = se = None
     bayes_source = None
     name = p.stem
+    ends: dict[tuple[str, str], float] = {}
     if ledger:
-        provenance = _ledger_provenance(p)
+        provenance, cardinalities = _ledger_provenance(p)
+        ends = param_axis_ends(df, cardinalities)
         name = provenance.get("spec_name") or name
         world = (provenance.get("dataset_meta") or {}).get("world") or {}
         if world.get("bayes_ne") is not None:
@@ -143,10 +159,11 @@ def load_study(path: str | Path) -> Study:
         bayes = se = bayes_source = None
     return Study(frame=df, source=str(p), kind="ledger" if ledger else "table", name=str(name), bayes_ne=bayes,
                  bayes_ne_se=se, bayes_source=bayes_source, provenance=provenance, eval_floor=floor,
-                 eval_floor_se=floor_se, eval_rows=n_eval, untrained=untrained)
+                 eval_floor_se=floor_se, eval_rows=n_eval, untrained=untrained, axis_ends=ends)
 
 
-def _ledger_provenance(p: Path) -> dict[str, Any]:
+def _ledger_provenance(p: Path) -> tuple[dict[str, Any], list[int]]:
+    """The ledger's provenance for the report, and its dataset's cardinalities (kept out of it: long, and say little)."""
     from recscale.study.ledger import open_existing
 
     keys = ("spec_name", "spec", "spec_toml", "dataset", "dataset_meta", "checkpoints", "created_at", "versions",
@@ -161,4 +178,4 @@ def _ledger_provenance(p: Path) -> dict[str, Any]:
     if "cardinalities" in meta:
         c = meta["cardinalities"]
         out["dataset_meta"]["cardinalities_summary"] = {"features": len(c), "min": min(c), "max": max(c), "sum": sum(c)}
-    return out
+    return out, list(meta.get("cardinalities") or [])

@@ -55,3 +55,30 @@ def read_table(path: str | Path) -> Any:
     if "train_flops" not in df.columns and {"flops_per_sample", "samples"} <= set(df.columns):
         df = df.assign(train_flops=train_flops(df["flops_per_sample"], df["samples"]))
     return df
+
+
+def param_axis_ends(frame: Any, cardinalities: list[int] | tuple[int, ...]) -> dict[tuple[str, str], float]:
+    """Where a study's parameter axes end: (architecture, scheme) → the most parameters the scheme can reach.
+
+    Only the embedding-rows scheme has an end: a hash size at or above a feature's cardinality gives
+    every id its own row, so its embedding parameters stop at Σ cardinality × dim
+    (:func:`recscale.model.cost.embedding_params`) however large the hash size. An end is given only
+    where every row of the scheme holds exactly the built-in tables' count (a plugin with other
+    embeddings, or rows from other data, gets none).
+    """
+    from recscale.model.cost import embedding_params
+
+    needed = {"scheme", "embedding_dim", "embedding_rows", "params_sparse"}
+    if not cardinalities or not needed <= set(frame.columns):
+        return {}
+    arch = frame["architecture"] if "architecture" in frame.columns else None
+    part = frame[frame["scheme"] == "embedding_rows"]
+    ends: dict[tuple[str, str], float] = {}
+    for name, rows in part.groupby(arch if arch is not None else [""] * len(part), sort=True):
+        cells = rows[["embedding_dim", "embedding_rows", "params_sparse"]].drop_duplicates()
+        if cells.isna().any().any() or cells["embedding_dim"].nunique() != 1:
+            continue
+        exact = all(embedding_params(cardinalities, d, r) == p for d, r, p in cells.itertuples(index=False))
+        if exact:
+            ends[(str(name), "embedding_rows")] = float(embedding_params(cardinalities, cells["embedding_dim"].iloc[0]))
+    return ends
