@@ -13,6 +13,10 @@ whose truth is known. :func:`planted_curve` draws one such curve, of one of :dat
 Every curve has 6–15 points spread evenly in log x over 1.5–3 decades and multiplicative
 Gaussian noise of 0.1–1% on log scale; its ``truth`` gives the noise-free value anywhere, and
 :meth:`PlantedCurve.measure` draws a new measurement with the same noise.
+
+:func:`startup_curve` draws the other thing a learning curve can hold: an optimiser's start-up (NE
+≈ 1 on a plateau, then a cliff onto a power law + constant), which the fit-range rule
+(:mod:`recscale.laws.fitrange`) must leave out.
 """
 
 from __future__ import annotations
@@ -85,3 +89,23 @@ def planted_curve(shape: str, rng: np.random.Generator) -> PlantedCurve:
             return predict("m4", p, xx)
     y = truth(x) * np.exp(rng.normal(0.0, noise, n))
     return PlantedCurve(shape, x, y, noise, truth)
+
+
+def startup_curve(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """A power law + constant behind a start-up gate, the demo's early shape: (x, y, the planted β).
+
+    NE ≈ 1 until x_s (2-5× the first x), then y = γ·(1 + r·(x/x₁)^−β) through a logistic gate in
+    log x 0.03-0.08 decades wide; 11-15 points over 1.8-2.4 decades from 4,096, log-normal noise 0.05-0.3%.
+    """
+    n = int(rng.integers(11, 16))
+    x = np.geomspace(4096, 4096 * 10 ** rng.uniform(1.8, 2.4), n)
+    g, r, b = rng.uniform(0.7, 0.85), rng.uniform(0.05, 0.3), rng.uniform(0.15, 0.5)
+    xs, w = 4096 * 10 ** rng.uniform(0.3, 0.7), rng.uniform(0.03, 0.08)
+
+    def truth(xx):
+        law = g * (1 + r * (xx / 4096) ** -b)
+        gate = 1 / (1 + np.exp(-(np.log10(xx) - np.log10(xs)) / w))
+        return 1 - (1 - law) * gate
+
+    noise = rng.uniform(0.0005, 0.003)
+    return x, truth(x) * np.exp(rng.normal(0, noise, n)), float(b)
