@@ -55,3 +55,11 @@ def test_a_plan_past_the_axis_end_gives_no_multiple(rows_analysis):
                                  f"{1.05 * x_max:.2g} (every id its own row)"), near.error
     far = _regime_and_plan(h.fitted, rows_analysis.options, None, 1000 * x_max)
     assert far.factor == pytest.approx(h.factor) and far.error is None
+
+
+def test_the_terminal_summary_says_where_the_axis_ends(rows_analysis):
+    from recscale.report.document import terminal_summary
+
+    out = terminal_summary(rows_analysis)
+    assert ("  embedding_rows: the parameter axis ends at 1.2e7 (every id its own row), 0 decades beyond its largest "
+            "model; its regime is what is left to gain up to there") in out.splitlines(), out

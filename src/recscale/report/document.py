@@ -912,6 +912,12 @@ def terminal_summary(a: Analysis) -> str:
         lines.append(f"  {s:<{w}}  " + "".join(cells).rstrip())
     if loose:
         lines.append("  * beta not determined (at its search bound, or an interval wider than 3x)")
+    for s in a.schemes:
+        h = a.headlines.get((s, "params"))
+        if h is not None and h.regime is not None and h.regime.x_end is not None:
+            lines.append(f"  {s}: the parameter axis ends at {fmt_num(h.regime.x_end, 2)} ({AXIS_END_REASON}), "
+                         f"{math.log10(h.regime.x_end / h.regime.x_max):.2g} decades beyond its largest model; "
+                         "its regime is what is left to gain up to there")
     rmses = [f.curve_rmse_log for s in a.schemes for f in a.models[s] if f.curve_rmse_log is not None]
     if rmses:
         lines.append(f"data curves: power law + constant on each of {len(rmses)} curves, log RMSE "
