@@ -310,21 +310,8 @@ def regime(
     """
     th = thresholds or RegimeThresholds()
     level = check_level(level, caller="regime")
-    x = float(np.max(fit.x)) if x_max is None else x_max
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        raise RecscaleError(f"regime: x_max must be a number > 0; got {show(x_max)}") from None
-    if not (math.isfinite(x) and x > 0):
-        raise RecscaleError(f"regime: x_max must be finite and > 0; got {show(x_max)}")
-    end = math.inf
-    if x_end is not None:
-        try:
-            end = float(x_end)
-        except (TypeError, ValueError):
-            raise RecscaleError(f"regime: x_end must be a number > 0; got {show(x_end)}") from None
-        if not (math.isfinite(end) and end > 0):
-            raise RecscaleError(f"regime: x_end must be finite and > 0; got {show(x_end)}")
+    x = _positive("x_max", float(np.max(fit.x)) if x_max is None else x_max)
+    end = math.inf if x_end is None else _positive("x_end", x_end)
     xlo, xhi = float(np.min(fit.x)), float(np.max(fit.x))
     point = {k: float(v[0]) for k, v in _stats(fit.form, fit.params, x, th.sat_gain, xlo, xhi, end).items()}
     estimate_label = str(th.label(point["gain_rel"], point["gain10_rel"]))
@@ -360,6 +347,17 @@ def regime(
         x_saturation=None if not math.isfinite(xs) else xs, intervals=intervals, thresholds=th, level=level,
         x_end=end if end < 10 * x else None,
     )
+
+
+def _positive(name: str, value: Any) -> float:
+    """``value`` as a finite float > 0, else a RecscaleError naming ``name``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise RecscaleError(f"regime: {name} must be a number > 0; got {show(value)}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise RecscaleError(f"regime: {name} must be finite and > 0; got {show(value)}")
+    return v
 
 
 def _beta_at_bound(fit: PowerLawFit) -> bool:
