@@ -349,3 +349,18 @@ def test_regime_rejects_an_axis_end_that_is_not_a_number():
     fit = fit_power_law(X, law(0.3, 0.7)[1], bootstrap=0)
     with pytest.raises(RecscaleError, match=r"regime: x_end must be finite and > 0; got -1"):
         regime(fit, x_end=-1)
+
+
+def test_a_plan_past_the_axis_end_gives_no_number():
+    """Check a target the law reaches only past where the axis ends is "past the axis's end", with no x, while an end
+    beyond the x needed changes nothing."""
+    fit = fit_power_law(X, law(0.3, 0.7, noise=0.002)[1], bootstrap=200)
+    plain_plan = plan_for_target(fit, float(fit.predict(3 * X[-1])))
+    assert plain_plan.reachable and plain_plan.x_needed == pytest.approx(3 * X[-1], rel=1e-4)
+    ended = plan_for_target(fit, plain_plan.target_ne, x_end=2 * X[-1], axis="params_sparse")
+    assert ended.status == "past the axis's end" and ended.x_needed is None and not ended.reachable
+    assert ended.notes[0].startswith("past the axis's end: the law reaches") and "but the axis ends at 2e+09" in ended.notes[0]
+    assert ended.implied["params_sparse"]["value"] is None
+    assert plan_for_target(fit, plain_plan.target_ne, x_end=4 * X[-1]).x_needed == pytest.approx(plain_plan.x_needed)
+    with pytest.raises(RecscaleError, match="x_end must be a number > 0"):
+        plan_for_target(fit, 0.8, x_end=0)

@@ -7,6 +7,7 @@ import pytest
 from recscale.report import ReportOptions
 from recscale.report.advice import warning_groups
 from recscale.report.analysis import _regime_and_plan, analyze
+from recscale.report.document import _factor_cell
 from recscale.report.study import load_study
 from recscale.study.ledger import Ledger
 from tests.report.conftest import BOOTSTRAP, JOINT_BOOTSTRAP
@@ -50,11 +51,12 @@ def test_a_plan_past_the_axis_end_gives_no_multiple(rows_analysis):
     assert h.plan is not None and h.factor > 1.05
     x_max = float(h.fitted.mean_x.max())
     near = _regime_and_plan(h.fitted, rows_analysis.options, None, 1.05 * x_max)
-    assert near.plan is None and near.factor is None
-    assert near.error.startswith(f"past the axis's end: needs {h.plan.x_needed:.2g}, and the scheme reaches at most "
-                                 f"{1.05 * x_max:.2g} (every id its own row)"), near.error
+    assert near.plan.status == "past the axis's end" and near.plan.x_needed is None and near.factor is None
+    assert near.plan.notes[0].startswith(f"past the axis's end: the law reaches {h.target_ne:g} at samples = "
+                                         f"{h.plan.x_needed:.4g}, but the axis ends at {1.05 * x_max:.4g}"), near.plan.notes
+    assert _factor_cell(near) == "past the axis's end (every id its own row: no more of it exists)"
     far = _regime_and_plan(h.fitted, rows_analysis.options, None, 1000 * x_max)
-    assert far.factor == pytest.approx(h.factor) and far.error is None
+    assert far.factor == pytest.approx(h.factor) and far.error is None and far.plan.status == "reachable"
 
 
 def test_the_terminal_summary_says_where_the_axis_ends(rows_analysis):
@@ -63,3 +65,31 @@ def test_the_terminal_summary_says_where_the_axis_ends(rows_analysis):
     out = terminal_summary(rows_analysis)
     assert ("  embedding_rows: the parameter axis ends at 1.2e7 (every id its own row), 0 decades beyond its largest "
             "model; its regime is what is left to gain up to there") in out.splitlines(), out
+
+
+@pytest.fixture(scope="module")
+def rows_ledger(rows_analysis):
+    return rows_analysis.study.source
+
+
+def test_fit_and_plan_read_the_axis_end_as_the_report_does(rows_ledger, rows_analysis, capsys):
+    """Check `recscale fit` and `plan` along the embedding-rows scheme's parameters give the report's regime (read at
+    the axis end) and no number past it; along samples nothing changes."""
+    import json
+
+    from recscale.cli.main import main
+
+    top = int(rows_analysis.study.frame["samples"].max())
+    args = [str(rows_ledger), "--x", "params_sparse", "--where", "scheme=embedding_rows", "--where", f"samples={top}",
+            "--json", "--bootstrap", "200"]
+    assert main(["fit", *args]) == 0
+    [r] = json.loads(capsys.readouterr().out)
+    assert r["x_end"] == 8 * 60_000 * 26 and r["regime"]["x_end"] == r["x_end"]
+    assert r["regime"]["label"] == rows_analysis.headlines[("embedding_rows", "params")].regime.label == "saturated"
+    assert main(["plan", *args, "--lower-by", "0.01"]) == 0
+    [p] = json.loads(capsys.readouterr().out)
+    assert p["plan"]["status"] == "past the axis's end" and p["plan"]["x_needed"] is None
+    assert main(["fit", str(rows_ledger), "--x", "samples", "--where", "scheme=embedding_rows", "--where", "value=8000",
+                 "--json", "--bootstrap", "50"]) == 0
+    [s] = json.loads(capsys.readouterr().out)
+    assert s["x_end"] is None and s["regime"]["x_end"] is None

@@ -110,22 +110,41 @@ def _trained_rows(table: Path):
     return df[~df["trial_id"].isin(list(dead))].reset_index(drop=True)
 
 
-def _floor_kwargs(table: Path, kw: dict[str, Any], free_floor: bool) -> tuple[dict[str, Any], str]:
+def _study(table: Path):
+    """The study a table holds (:func:`recscale.report.study.load_study`), or None when it is not one."""
+    from recscale.report.study import load_study
+
+    try:
+        return load_study(table)
+    except RecscaleError:
+        return None
+
+
+def _axis_end(study, x: str):
+    """A group's rows → where its x axis ends, as the report reads it (embedding rows along their parameters), or None."""
+    if study is None or not study.axis_ends or x != "params_sparse":
+        return None
+
+    def end(rows) -> float | None:
+        schemes = set(rows["scheme"].astype(str)) if "scheme" in rows.columns else set()
+        archs = set(rows["architecture"].astype(str)) if "architecture" in rows.columns else {""}
+        if len(schemes) != 1 or len(archs) != 1:
+            return None
+        return study.axis_ends.get((archs.pop(), schemes.pop()))
+
+    return end
+
+
+def _floor_kwargs(study, kw: dict[str, Any], free_floor: bool) -> tuple[dict[str, Any], str]:
     """Bound γ below by the study's known floor, as the report does, unless --free-floor, --gamma or --gamma-bounds.
 
     Returns the fit keyword arguments and a phrase for the header saying which floor was used.
     """
-    from recscale.report.study import load_study
-
     user = kw["gamma"] is not None or kw["gamma_bounds"] is not None
     if free_floor and user:
         raise RecscaleError("--free-floor leaves the floor free; drop it, or drop --gamma/--gamma-bounds")
     if user:
         return kw, "floor as given"
-    try:
-        study = load_study(table)
-    except RecscaleError:
-        study = None  # not a study table: no known floor
     if study is None or study.floor is None:
         return kw, "gamma >= 0 (no known floor)"
     if free_floor:
@@ -150,7 +169,9 @@ def _regime_cell(r) -> str:
         return "-"
     if not r.regime.determined or r.regime.beta_at_bound:
         return r.regime.text
-    return f"{r.regime.label} ({r.regime.gain_rel:.2%}/doubling)"
+    reg = r.regime
+    per = " to the axis's end" if reg.x_end is not None and reg.x_end < 2 * reg.x_max else "/doubling"
+    return f"{reg.label} ({reg.gain_rel:.2%}{per})"
 
 
 def _flag_codes(f) -> str:
@@ -199,9 +220,10 @@ def fit_command(
     if x is None:
         raise RecscaleError("--x COLUMN is required (the resource, e.g. samples), unless --joint with --n and --d")
     df = _trained_rows(table)
-    kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
+    study = _study(table)
+    kw, floor_txt = _floor_kwargs(study, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = fit_groups(df, x, y, group=_split(group), where=parse_where(where), frontier=frontier, level=level,
-                         forms_check=forms_check, fit_from=parse_fit_from(fit_from), **kw)
+                         forms_check=forms_check, fit_from=parse_fit_from(fit_from), axis_end=_axis_end(study, x), **kw)
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
@@ -307,10 +329,11 @@ def plan_command(
     from recscale.laws.groups import parse_where, plan_groups
 
     df = _trained_rows(table)
-    kw, floor_txt = _floor_kwargs(table, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
+    study = _study(table)
+    kw, floor_txt = _floor_kwargs(study, _common_kwargs(form, bootstrap, seed, gamma, gamma_bounds), free_floor)
     results = plan_groups(df, target_ne, x, y, group=_split(group), where=parse_where(where), frontier=frontier,
                           level=level, bytes_per_param=bytes_per_param, forms_check=forms_check, rel_gain=lower_by,
-                          fit_from=parse_fit_from(fit_from), **kw)
+                          fit_from=parse_fit_from(fit_from), axis_end=_axis_end(study, x), **kw)
     if as_json:
         typer.echo(json.dumps([r.to_dict(level) for r in results], indent=2, allow_nan=False))
         return
@@ -340,7 +363,7 @@ def plan_command(
             **({"form": r.fit.form} if form == "auto" else {}),
             "status": p.status,
             f"{x} needed": (_interval(p.x_needed, p.x_interval) if p.reachable else
-                            "beyond reach" if p.status == "beyond reach" else "never"),
+                            p.status if p.status in ("beyond reach", "past the axis's end") else "never"),
             "floor": _gamma_cell(r.fit, {"gamma": p.floor_interval} if p.floor_interval else {}),
             "beyond data": f"{p.extrapolation_decades:.2f} dec" if p.extrapolation_decades is not None else "-",
         })

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ class GroupResult:
         fit_range: Where the fit starts (:mod:`recscale.laws.fitrange`); rows before it are in
             ``rows`` but not in the fit.
         start: How far β moves when the fit starts one point later (the in-regime check).
+        x_end: Where the group's x axis ends (``axis_end`` of :func:`fit_groups`), or None.
     """
 
     key: dict[str, Any]
@@ -51,6 +53,7 @@ class GroupResult:
     alternatives: dict[str, dict[str, float]] | None = field(repr=False, compare=False, default=None)
     fit_range: FitRange | None = None
     start: StartSensitivity | None = None
+    x_end: float | None = None
 
     def to_dict(self, level: float = 0.95) -> dict[str, Any]:
         """Plain-Python form."""
@@ -60,7 +63,7 @@ class GroupResult:
             "regime": self.regime.to_dict() if self.regime else None,
             "plan": self.plan.to_dict() if self.plan else None,
             "fit_range": self.fit_range.to_dict() if self.fit_range else None,
-            "start_sensitivity": self.start.to_dict() if self.start else None,
+            "start_sensitivity": self.start.to_dict() if self.start else None, "x_end": self.x_end,
         })
 
 
@@ -121,6 +124,7 @@ def fit_groups(
     level: float = 0.95,
     forms_check: bool = True,
     fit_from: str | float | None = "auto",
+    axis_end: Callable[[Any], float | None] | None = None,
     **fit_kwargs: Any,
 ) -> list[GroupResult]:
     """Fit ``y`` against ``x`` for each group of rows.
@@ -138,6 +142,9 @@ def fit_groups(
         fit_from: Where each fit starts: ``"auto"`` (default: after an optimiser start-up, by the
             rule of :mod:`recscale.laws.fitrange`), ``"all"`` or an x value. Each fit is then
             checked for dependence on its start (a ``start_dependent`` flag).
+        axis_end: A group's rows → where its x axis ends (embedding rows: every id its own row), or
+            None; the regime reads its gains no further (:func:`~recscale.laws.regime.regime`), and
+            a plan past it gives no number. The laws read no files: the caller knows the study.
         **fit_kwargs: Passed to :func:`~recscale.laws.powerlaw.fit_power_law`.
 
     Each fit is also checked against the other law forms (:func:`~recscale.laws.auto.forms_check`):
@@ -176,9 +183,10 @@ def fit_groups(
             extra = tuple(f for f in (check.flag, start.flag()) if f is not None)
             if extra:
                 fit = dataclasses.replace(fit, flags=fit.flags + extra)
-            reg = regime(fit, thresholds=thresholds, level=level)
+            end = axis_end(part) if axis_end is not None else None
+            reg = regime(fit, x_end=end, thresholds=thresholds, level=level)
             results.append(GroupResult(key=kd, n_rows=len(part), fit=fit, regime=reg, plan=None, error=None, rows=fitted,
-                                       alternatives=check.alternatives, fit_range=fr, start=start))
+                                       alternatives=check.alternatives, fit_range=fr, start=start, x_end=end))
         except RecscaleError as e:
             results.append(GroupResult(key=kd, n_rows=len(part), fit=None, regime=None, plan=None, error=str(e), rows=part))
     if not results:
@@ -226,7 +234,8 @@ def plan_groups(
         if r.fit is None:
             out.append(r)
             continue
-        kw = dict(level=level, axis=x, resources=r.rows, bytes_per_param=bytes_per_param, alternatives=r.alternatives)
+        kw = dict(level=level, axis=x, resources=r.rows, bytes_per_param=bytes_per_param, alternatives=r.alternatives,
+                  x_end=r.x_end)
         plan = (plan_for_target(r.fit, target_ne, **kw) if rel_gain is None else plan_for_gain(r.fit, rel_gain, **kw))
         out.append(dataclasses.replace(r, plan=plan))
     return out

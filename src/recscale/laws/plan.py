@@ -18,6 +18,10 @@ the largest observed x) and gives no number past :data:`MAX_REACH` times the dec
 (status ``"beyond reach"``), and when another law form that backtests as well disagrees at the
 plan's x, it names each form, its prediction there and the x it needs.
 
+An axis can end (embedding rows stop adding parameters once every id has its own row): given its
+end ``x_end``, a target the law reaches only past it is **past the axis's end**, and no number is
+given, however near.
+
 Implied resources (samples, parameters, FLOPs, embedding memory) come from the rows of the curve
 the law was fitted on: each resource column is fitted as a straight line in log-log against x and
 evaluated at the x needed. This is exact for columns that are constant along the curve (the
@@ -48,7 +52,7 @@ A law fitted over k decades is trusted at most k decades beyond them: the backte
 extrapolation (``benchmarks/extrapolation.py``, :mod:`recscale.laws.auto`) hold out a quarter of
 the range and score up to 4× beyond it, and none scores a reach longer than the data themselves.
 """
-STATUSES = ("reachable", "unreachable", "beyond reach")
+STATUSES = ("reachable", "unreachable", "beyond reach", "past the axis's end")
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,9 @@ class Plan:
     Attributes:
         target_ne: The target.
         status: "reachable" (target above the fitted floor, within reach), "unreachable" (at or below
-            the floor) or "beyond reach" (the law reaches it further beyond the data than
-            ``reach_limit_decades``: no number is given).
+            the floor), "beyond reach" (the law reaches it further beyond the data than
+            ``reach_limit_decades``: no number is given) or "past the axis's end" (beyond ``x_end``,
+            where the resource stops: no number is given).
         x_needed: The x at which the fitted law reaches the target (None if unreachable).
         x_interval: (lo, hi) interval of x_needed read off the prediction interval (where a new
             measurement reaches the target, :func:`x_interval_from_prediction`); hi is None when unbounded (some fits
@@ -248,6 +253,7 @@ def plan_for_target(
     bytes_per_param: float = 4.0,
     alternatives: dict[str, dict[str, float]] | None = None,
     max_reach: float | None = MAX_REACH,
+    x_end: float | None = None,
 ) -> Plan:
     """The x needed for a target NE along a fitted curve, its interval, and implied resources.
 
@@ -265,12 +271,13 @@ def plan_for_target(
             Defaults to the fit's own (a ``form="auto"`` fit's comparable forms).
         max_reach: No number past this many times the data's span in decades beyond the data
             (status ``"beyond reach"``); None: no limit. Default :data:`MAX_REACH`.
+        x_end: Where the axis ends, if it does (module docstring): past it, status ``"past the axis's end"``.
 
     Returns:
         A :class:`Plan`.
 
     Raises:
-        RecscaleError: target not finite and > 0; resources without axis; bad resources table.
+        RecscaleError: target not finite and > 0; resources without axis; bad resources table; x_end not > 0.
     """
     level = check_level(level, caller="plan_for_target")
     try:
@@ -286,6 +293,8 @@ def plan_for_target(
     if max_reach is not None and not (isinstance(max_reach, (int, float)) and max_reach > 0):
         raise RecscaleError(f"plan_for_target: max_reach must be a number > 0 (times the data's span), e.g. {MAX_REACH}; "
                             f"got {show(max_reach)}")
+    if x_end is not None and not (isinstance(x_end, (int, float)) and math.isfinite(x_end) and x_end > 0):
+        raise RecscaleError(f"plan_for_target: x_end must be a number > 0 (where the axis ends); got {show(x_end)}")
     x_lo, x_hi = float(np.min(fit.x)), float(np.max(fit.x))
     x_est = float(x_for_value(fit.form, fit.params, target, x_lo, x_hi)[0])
     reachable = math.isfinite(x_est)
@@ -300,7 +309,12 @@ def plan_for_target(
         floor_int = fit.ci(level)["gamma"]
     ext = math.log10(x_est / x_hi) if reachable else None
     status = "reachable" if reachable else "unreachable"
-    if reachable and limit is not None and ext > limit:
+    if reachable and x_end is not None and x_est > x_end:
+        status = STATUSES[3]
+        notes.append(f"past the axis's end: the law reaches {target:g} at {axis or 'x'} = {x_est:.4g}, but the axis ends at "
+                     f"{x_end:.4g} ({math.log10(x_end / x_hi):.2g} decades beyond the largest observed): no more of it "
+                     "exists, so no number is given")
+    elif reachable and limit is not None and ext > limit:
         status = "beyond reach"
         notes.append(f"beyond the data's reach: the law reaches {target:g} {ext:.1f} decades beyond the largest observed "
                      f"{axis or 'x'} ({x_hi:.4g}), more than {limit:.1f} (the {math.log10(x_hi / x_lo):.1f} decades the data "
@@ -350,6 +364,7 @@ def plan_for_gain(
     bytes_per_param: float = 4.0,
     alternatives: dict[str, dict[str, float]] | None = None,
     max_reach: float | None = MAX_REACH,
+    x_end: float | None = None,
 ) -> Plan:
     """How many times more x lowers NE by ``rel_gain`` (0.01 = 1%) from the edge of the data.
 
@@ -372,7 +387,7 @@ def plan_for_gain(
     x_lo, x_hi = float(np.min(fit.x)), float(np.max(fit.x))
     target = float(fit.predict(np.array([x_hi]))[0]) * (1.0 - g)
     plan = plan_for_target(fit, target, level=level, axis=axis, resources=resources, bytes_per_param=bytes_per_param,
-                           alternatives=alternatives, max_reach=max_reach)
+                           alternatives=alternatives, max_reach=max_reach, x_end=x_end)
     if not plan.reachable:
         return plan
     factor = plan.x_needed / x_hi

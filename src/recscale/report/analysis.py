@@ -665,13 +665,9 @@ def _regime_and_plan(f: Fitted, opts: ReportOptions, alternatives: dict[str, dic
         return Headline(f.scheme, f.axis, f, reg, None, None, None, None, None, f"{why}: {LAW_NOT_DETERMINED}")
     try:
         p = plan_for_gain(fit, opts.plan_rel_gain, level=opts.level, axis=f.x_col, resources=f.curve.rows,
-                          alternatives=alternatives)
+                          alternatives=alternatives, x_end=x_end)
     except RecscaleError as e:
         return Headline(f.scheme, f.axis, f, reg, None, None, None, None, None, str(e))
-    if x_end is not None and p.x_needed is not None and p.x_needed > x_end:
-        return Headline(f.scheme, f.axis, f, reg, p.target_ne, None, None, None, None,
-                        f"past the axis's end: needs {p.x_needed:.2g}, and the scheme reaches at most {x_end:.2g} "
-                        f"({AXIS_END_REASON})")
     lo, hi = p.factor_interval if p.factor_interval is not None else (None, None)
     return Headline(f.scheme, f.axis, f, reg, p.target_ne, p, p.factor, lo, hi, None)
 

@@ -103,6 +103,8 @@ def _factor_cell(h: Headline | None) -> str:
     if h.plan.status == "beyond reach":
         return (f"beyond the data's reach ({h.plan.extrapolation_decades:.1f} decades out, limit "
                 f"{h.plan.reach_limit_decades:.1f})")
+    if h.plan.status == "past the axis's end":
+        return f"past the axis's end ({AXIS_END_REASON}: no more of it exists)"
     if not h.plan.reachable:
         return f"unreachable (floor {h.plan.floor:.4f} ≥ target {h.target_ne:.4f})"
     hi = "∞" if h.factor_hi is None else f"{h.factor_hi:.2f}"
@@ -783,8 +785,8 @@ def tables_section(a: Analysis) -> list[Block]:
 
 
 def _x_needed_cell(p) -> str:
-    if p.status == "beyond reach":
-        return "beyond reach"
+    if p.status in ("beyond reach", "past the axis's end"):
+        return p.status
     if not p.reachable:
         return "never"
     out = fmt_num(p.x_needed, 3)
