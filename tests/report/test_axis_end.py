@@ -93,3 +93,12 @@ def test_fit_and_plan_read_the_axis_end_as_the_report_does(rows_ledger, rows_ana
                  "--json", "--bootstrap", "50"]) == 0
     [s] = json.loads(capsys.readouterr().out)
     assert s["x_end"] is None and s["regime"]["x_end"] is None
+
+
+def test_the_parameter_figure_draws_where_the_axis_ends(rows_analysis):
+    from recscale.report.figures import fig_param_scaling
+
+    fig = fig_param_scaling(rows_analysis)
+    [ax] = [ax for ax in fig.axes if ax.get_lines()]
+    [line] = [ln for ln in ax.get_lines() if ln.get_gid() == "axis_end"]
+    assert set(line.get_xdata()) == {8 * 60_000 * 26} and ax.get_xlim()[1] >= 8 * 60_000 * 26

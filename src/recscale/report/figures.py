@@ -33,6 +33,7 @@ from recscale.laws.forms import predict
 from recscale.report.analysis import (
     AXES,
     AXIS_ADJ,
+    AXIS_END_REASON,
     AXIS_NOUN,
     AXIS_VAR,
     FORM_NAMES,
@@ -299,7 +300,12 @@ def fig_param_scaling(a: Analysis):
             else:
                 ax.plot([], [], color=c, label=lab)
         _bayes(ax, a)
-        _x_log(ax, np.concatenate([f.mean_x for f in sl]) if sl else None)
+        xs = np.concatenate([f.mean_x for f in sl]) if sl else None
+        end = a.study.axis_end(s) if a.param_col[s] == "params_sparse" else None
+        if end is not None and sl:  # no model can have more: a hash size past the cardinalities adds no row
+            ax.axvline(end, color="0.35", ls=":", lw=1.2, gid="axis_end", label=f"the axis ends ({AXIS_END_REASON})")
+            xs = np.append(xs, end)
+        _x_log(ax, xs)
         _ne_axis(ax, lo, hi)
         ax.set_xlabel(f"{PARAM_TITLES.get(a.param_col[s], a.param_col[s])} N (what the scheme grows)")
         _panel_title(ax, s)
