@@ -26,6 +26,7 @@ Conventions (the ones scaling-law papers use, so numbers compare):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from recscale.model.config import DCNConfig, DLRMConfig, ModelConfig, PluginConfig, WukongConfig
@@ -103,7 +104,7 @@ def _wukong(cfg: WukongConfig) -> tuple[int, int]:
     return p, f
 
 
-def embedding_params(cardinalities, embedding_dim: int, embedding_rows: int | None = None) -> int:
+def embedding_params(cardinalities: Sequence[int], embedding_dim: int, embedding_rows: int | None = None) -> int:
     """Embedding parameters of the built-in architectures: a table of min(cardinality, rows) rows × dim per feature.
 
     With ``embedding_rows=None`` every id has its own row: the most a hash size can ever give, which

@@ -2,8 +2,9 @@
 
 The laws take DataFrames and arrays and read no files; the CLI (``recscale fit``, ``recscale
 plan``) and the report call :func:`read_table` to get one. It lives with the study because a ledger
-is the study's file; it imports only pandas and :mod:`recscale.study.ledger` (sqlite3), never torch,
-so a user with only a CSV of runs reads it without the trainer.
+is the study's file; it imports only pandas, :mod:`recscale.study.ledger` (sqlite3) and the
+torch-free :mod:`recscale.model.cost`, never torch, so a user with only a CSV of runs reads it
+without the trainer.
 """
 
 from __future__ import annotations
@@ -66,15 +67,17 @@ def param_axis_ends(frame: Any, cardinalities: list[int] | tuple[int, ...]) -> d
     where every row of the scheme holds exactly the built-in tables' count (a plugin with other
     embeddings, or rows from other data, gets none).
     """
+    import pandas as pd
+
     from recscale.model.cost import embedding_params
 
     needed = {"scheme", "embedding_dim", "embedding_rows", "params_sparse"}
     if not cardinalities or not needed <= set(frame.columns):
         return {}
-    arch = frame["architecture"] if "architecture" in frame.columns else None
     part = frame[frame["scheme"] == "embedding_rows"]
+    arch = part["architecture"].astype(str) if "architecture" in part.columns else pd.Series("", index=part.index)
     ends: dict[tuple[str, str], float] = {}
-    for name, rows in part.groupby(arch if arch is not None else [""] * len(part), sort=True):
+    for name, rows in part.groupby(arch, sort=True):
         cells = rows[["embedding_dim", "embedding_rows", "params_sparse"]].drop_duplicates()
         if cells.isna().any().any() or cells["embedding_dim"].nunique() != 1:
             continue
