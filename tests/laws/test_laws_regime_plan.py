@@ -364,3 +364,17 @@ def test_a_plan_past_the_axis_end_gives_no_number():
     assert plan_for_target(fit, plain_plan.target_ne, x_end=4 * X[-1]).x_needed == pytest.approx(plain_plan.x_needed)
     with pytest.raises(RecscaleError, match="x_end must be a number > 0"):
         plan_for_target(fit, 0.8, x_end=0)
+
+
+def test_an_undetermined_regime_near_an_axis_end_names_one_gain():
+    """Check that with the end within a doubling (both gains read there) an undetermined finding states the gain once
+    and asks for nothing past the end."""
+    _, y = law(0.3, 0.7, noise=0.01, seed=3)
+    fit = fit_power_law(X, y, bootstrap=400, seed=0)
+    end = 1.5 * X[-1]
+    r0 = regime(fit, x_end=end)
+    lo, hi = r0.intervals["gain_rel"]
+    r = regime(fit, x_end=end, thresholds=RegimeThresholds(high_return=0.5 * (lo + hi), saturated=0.5 * r0.gain10_rel))
+    assert r.label == "undetermined"
+    assert r.finding.count("the rest of the axis gains") == 1 and "and the rest of the axis" not in r.finding
+    assert "(more seeds, or sizes up to the axis's end)" in r.finding and "add sizes beyond" not in r.finding

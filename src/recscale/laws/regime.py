@@ -215,8 +215,11 @@ class Regime:
         elif self.label == UNDETERMINED:
             iv2 = f" [{_pct(g2[0])}, {_pct(g2[1])}]" if g2 else ""
             iv10 = f" [{_pct(g10[0])}, {_pct(g10[1])}]" if g10 else ""
-            out += (f"; {two} gains {_pct(self.gain_rel)}{iv2} and {ten} {_pct(self.gain10_rel)}{iv10}: "
-                    "the data bound neither (add sizes beyond the largest, or more seeds)")
+            gains = (f"{two} gains {_pct(self.gain_rel)}{iv2}" if two == ten else  # one gain: both read at the end
+                     f"{two} gains {_pct(self.gain_rel)}{iv2} and {ten} {_pct(self.gain10_rel)}{iv10}")
+            more = ("more seeds, or sizes up to the axis's end" if self.x_end is not None else
+                    "add sizes beyond the largest, or more seeds")
+            out += f"; {gains}: the data bound neither ({more})"
         if self.x_end is not None:
             beyond = math.log10(self.x_end / self.x_max) if self.x_end > self.x_max else 0.0
             mant, exp = f"{self.x_end:.1e}".split("e")
