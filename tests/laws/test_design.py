@@ -520,3 +520,47 @@ def test_the_exponent_goal_is_not_widened():
     e = estimate_goal(df, parse_goal("exponent within 0.05"), x=["N", "samples"], y="ne", bootstrap=60)
     p = estimate_goal(df, parse_goal("ne at samples 4x within 1%"), x=["N", "samples"], y="ne", bootstrap=60)
     assert e.widened == 1.0 and p.widened > 1.0
+
+
+def broken_pool(seed):
+    """The benchmark's planted broken law: 20 x over 3 decades × 2 seeds, the slope bending from 0.1 to 0.45 at 3e5,
+    1% noise, cost ∝ x; target: the highest-x tenth, never a candidate."""
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.geomspace(1e4, 1e7, 20), 2)
+    y = (0.75 + 3.0 * x**-0.1 * (1 + (x / 3e5) ** 2.0) ** (-(0.45 - 0.1) / 2.0)) * np.exp(rng.normal(0, 0.01, x.size))
+    df = pd.DataFrame({"x": x, "y": y, "cost": x})
+    target = top_rows(x, 0.1)
+    return df, target, without_rows(row_candidates(df, cost="cost"), target)
+
+
+@pytest.mark.parametrize("seed", [11, 14, 17])
+def test_an_extrapolation_goal_measures_the_end_of_the_range_nearest_it(seed):
+    """Check the repetitions where the plan, trusting a linearisation of a broken law fitted before its break, spent
+    a quarter of the cost on two runs below the largest x: the largest affordable x is now in the design, and its
+    target error is below that of the same design with the end taken away (which is what the design did before)."""
+    df, target, cands = broken_pool(seed)
+    goal = with_rows(parse_goal("target rows within 0%"), target)
+    kw = dict(x=["x"], y="y", form="broken_powerlaw", bootstrap=100)
+    budget = 0.25 * sum(c.cost for c in cands)
+    top = max(c.cost for c in cands)
+    rr = replay(df, cands, goal, budget_cost=budget, method="recscale", seed=seed, **kw)
+    assert any(c.cost == top for c in cands if c.id in set(rr.chosen))
+    without_end = replay(df, [c for c in cands if c.cost < top], goal, budget_cost=budget, method="recscale", seed=seed,
+                         **kw)
+    assert rr.target_error < 0.8 * without_end.target_error
+
+
+def test_the_end_rule_is_for_one_x_extrapolation_goals_only():
+    from recscale.laws.design import _end_candidates, _setup
+
+    df, target, cands = broken_pool(0)
+    s = _setup(df, ["x"], "y", parse_goal("exponent within 0.05"), "broken_powerlaw", 20, 0.95, "flops_per_sample")
+    assert _end_candidates(s, parse_goal("exponent within 0.05"), cands) is None
+    ends = _end_candidates(s, with_rows(parse_goal("target rows within 0%"), target), cands)
+    assert {cands[i].cost for i in ends} == {max(c.cost for c in cands)} and len(ends) == 2  # the two seeds at that x
+    inside = with_rows(parse_goal("target rows within 0%"), (0, 1))  # a target inside the range has no end to reach for
+    assert _end_candidates(s, inside, cands) is None
+    j = joint_pool(0)
+    sj = _setup(j, ["N", "samples"], "ne", parse_goal("ne at compute 10x within 1%"), "powerlaw_const", 20, 0.95, "fps")
+    jc = curve_candidates(j, run="run", samples="samples", cost_per_sample="fps")
+    assert _end_candidates(sj, parse_goal("ne at compute 10x within 1%"), jc) is None

@@ -104,6 +104,22 @@ of the 4 candidates of largest absolute narrowing and continue ratio-greedy, are
 (Σ updated pick by pick) until nothing more fits; the one with the narrowest final half-width is
 followed until the next refit. Without a budget (``budget_left=inf``) it is plain ratio greedy.
 
+**The end nearest the goal.** With one x and a goal beyond every candidate (target rows past the
+pool, or the NE at an x past it), an optimal design for extrapolating includes the end of the design
+range nearest the goal (Hoel & Levine, *Optimal spacing and weighting in polynomial prediction*,
+Ann. Math. Statist. 1964: the optimal extrapolation design's support holds both ends of the range;
+the same holds for a smooth law that is locally polynomial in log x). So while the design has no row
+there and such a candidate is affordable, only the budget plans that include it are followed
+(:func:`_end_candidates`). The linearised score alone could pass it over: on a broken law fitted on
+start-up rows that all lie before the break, its Jacobians rated two mid-range runs above the
+largest, and the target error tripled. Measured (``benchmarks/design.py --pools broken_powerlaw,
+powerlaw_const,m4 --methods recscale --reps 20``, 2-core CPU, 2026-12-03): at 25% of the cost the
+broken law's error went from 1.96× the all-runs fit's to 1.44× (0.0310 → 0.0228, paired difference
+−0.0082, SE 0.0039; the 5 repetitions that changed had skipped the end), M4 from 1.29× to 1.15×,
+power law + constant from 0.99× to 1.05× (+0.0004, SE 0.0011); the other budgets are unchanged or
+within one SE. Two x (the joint law) are left as they were: its candidates are chained extensions of
+runs, and "the end nearest the goal" is not one candidate there.
+
 **Start-up.** Until the law is fittable on the chosen rows (one-x: at least 2× its free
 parameters and one more distinct x than parameters; joint: 10 rows, 3 distinct N and 3 distinct
 D; and a bootstrap with at least 10 usable refits), the next run is the one that spreads the design
@@ -1063,8 +1079,9 @@ N_PLANS = 4  # with a finite budget, the ratio-greedy plan is compared with this
 class _Scorer:
     """Every candidate's expected effect at once: its rows' Jacobians stacked (padded rows are zero, so they add nothing)."""
 
-    def __init__(self, st: _State, goal: Goal, candidates: list[Candidate], level: float):
+    def __init__(self, st: _State, goal: Goal, candidates: list[Candidate], level: float, end: np.ndarray | None = None):
         self.cands, self.goal, self.g, self.scale = candidates, goal, st.g, st.scale
+        self.end = end  # candidates at the end of the design range nearest the goal (Hoel-Levine), or None
         self.z = float(stats.norm.ppf(0.5 + level / 2))
         r = max(len(c.rows) for c in candidates)
         self.Jc = np.zeros((len(candidates), r, st.J.shape[1]))
@@ -1142,9 +1159,16 @@ class _Scorer:
         idx = self.available(chosen, budget_left)
         widths, _ = self.after(cov, idx)
         order = [int(idx[j]) for j in np.argsort(widths, kind="stable") if int(idx[j]) != base[0][0][0]][:N_PLANS]
-        best = base
-        for first in order:
-            alt = self.plan(cov, chosen, budget_left, method, first=first)
+        # The end nearest an extrapolation goal belongs to every optimal design (_end_candidates): while the
+        # design has no row there and one is affordable, only plans that include it are followed.
+        ends = set() if self.end is None or chosen[self.end].any() else set(self.end.tolist()) & set(idx.tolist())
+        if ends:
+            order.append(min(ends, key=lambda i: self.cost[i]))
+        plans = [base, *(self.plan(cov, chosen, budget_left, method, first=first) for first in order)]
+        if ends:
+            plans = [p for p in plans if any(i in ends for i, *_ in p[0])]
+        best = plans[0]
+        for alt in plans[1:]:
             if alt[1] < best[1] * (1 - 1e-9):
                 best = alt
         return best[0][:limit] if limit else best[0]
@@ -1156,7 +1180,7 @@ def _greedy(s: _Setup, st: _State, goal: Goal, candidates: list[Candidate], chos
     chosen = set(chosen)
     revealed = np.asarray(revealed, dtype=int)
     if method in ("recscale", "d_optimal") and st.law is not None:
-        sc = _Scorer(st, goal, candidates, s.level)
+        sc = _Scorer(st, goal, candidates, s.level, _end_candidates(s, goal, candidates))
         mask = np.array([c.id in chosen for c in candidates])
         out = []
         for i, now, after, score in sc.best_plan(st.cov, mask, budget_left, method, limit=k):
@@ -1185,6 +1209,28 @@ def _greedy(s: _Setup, st: _State, goal: Goal, candidates: list[Candidate], chos
         if method in ("recscale", "d_optimal"):
             break  # start-up: one at a time, the caller refits and checks fittability again
     return out
+
+
+def _end_candidates(s: _Setup, goal: Goal, candidates: list[Candidate]) -> np.ndarray | None:
+    """The candidates at the end of a one-x pool's range nearest a goal that lies beyond every candidate, or None.
+
+    Optimal designs for extrapolating a regression in one x put a support point at the end of the
+    design range nearest the prediction point (Hoel & Levine 1964, polynomial prediction; the same
+    holds for any smooth law locally polynomial in log x): the rows measured nearest the goal bound
+    its extrapolation, which a linearisation at a poorly fitted law can underrate.
+    """
+    if s.X.shape[1] != 1:
+        return None
+    top = np.array([float(np.max(s.X[list(c.rows), 0])) for c in candidates])
+    if goal.kind == "target" and goal.rows:
+        where = float(np.min(s.X[list(goal.rows), 0]))
+    elif goal.kind == "ne_at" and goal.axis == s.x_cols[0]:
+        where = goal.at if goal.at is not None else float(goal.factor) * float(np.max(s.X[:, 0]))
+    else:
+        return None
+    if not where > top.max():
+        return None
+    return np.flatnonzero(top >= top.max() * (1 - 1e-12))
 
 
 def _revealed(candidates: list[Candidate], chosen: set[str]) -> np.ndarray:
