@@ -111,7 +111,7 @@ Ann. Math. Statist. 1964: the optimal extrapolation design's support holds both 
 the same holds for a smooth law that is locally polynomial in log x). So while the design has no row
 there and such a candidate is affordable, only the budget plans that include it are followed
 (:func:`_end_candidates`). The linearised score alone could pass it over: on a broken law fitted on
-start-up rows that all lie before the break, its Jacobians rated two mid-range runs above the
+start-up rows nearly all before its break, its Jacobians rated two mid-range runs above the
 largest, and the target error tripled. Measured (``benchmarks/design.py --pools broken_powerlaw,
 powerlaw_const,m4 --methods recscale --reps 20``, 2-core CPU, 2026-12-03): at 25% of the cost the
 broken law's error went from 1.96× the all-runs fit's to 1.44× (0.0310 → 0.0228, paired difference
