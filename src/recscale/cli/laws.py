@@ -363,7 +363,7 @@ def plan_command(
             **({"form": r.fit.form} if form == "auto" else {}),
             "status": p.status,
             f"{x} needed": (_interval(p.x_needed, p.x_interval) if p.reachable else
-                            p.status if p.status in ("beyond reach", "past the axis's end") else "never"),
+                            "never" if p.status == "unreachable" else p.status),
             "floor": _gamma_cell(r.fit, {"gamma": p.floor_interval} if p.floor_interval else {}),
             "beyond data": f"{p.extrapolation_decades:.2f} dec" if p.extrapolation_decades is not None else "-",
         })

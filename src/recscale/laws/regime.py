@@ -162,6 +162,13 @@ class Regime:
     x_end: float | None = None
 
     @property
+    def end_decades(self) -> float | None:
+        """How far beyond x_max the axis ends, in decades (0 when it ends at or before x_max), or None."""
+        if self.x_end is None:
+            return None
+        return math.log10(self.x_end / self.x_max) if self.x_end > self.x_max else 0.0
+
+    @property
     def determined(self) -> bool:
         """True when a regime is named (the intervals decide it)."""
         return self.label != UNDETERMINED
@@ -221,7 +228,7 @@ class Regime:
                     "add sizes beyond the largest, or more seeds")
             out += f"; {gains}: the data bound neither ({more})"
         if self.x_end is not None:
-            beyond = math.log10(self.x_end / self.x_max) if self.x_end > self.x_max else 0.0
+            beyond = self.end_decades
             mant, exp = f"{self.x_end:.1e}".split("e")
             sep = ";" if self.label == UNDETERMINED else ":"
             out += f"{sep} it ends at {mant}e{int(exp)}, {beyond:.2g} decades beyond the largest x"

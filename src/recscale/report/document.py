@@ -785,10 +785,8 @@ def tables_section(a: Analysis) -> list[Block]:
 
 
 def _x_needed_cell(p) -> str:
-    if p.status in ("beyond reach", "past the axis's end"):
-        return p.status
-    if not p.reachable:
-        return "never"
+    if not p.reachable:  # "never" below the floor; otherwise the status says why no number is given
+        return "never" if p.status == "unreachable" else p.status
     out = fmt_num(p.x_needed, 3)
     if p.x_interval:
         lo, hi = p.x_interval
@@ -918,7 +916,7 @@ def terminal_summary(a: Analysis) -> str:
         h = a.headlines.get((s, "params"))
         if h is not None and h.regime is not None and h.regime.x_end is not None:
             lines.append(f"  {s}: the parameter axis ends at {fmt_num(h.regime.x_end, 2)} ({AXIS_END_REASON}), "
-                         f"{math.log10(h.regime.x_end / h.regime.x_max):.2g} decades beyond its largest model; "
+                         f"{h.regime.end_decades:.2g} decades beyond its largest model; "
                          "its regime is what is left to gain up to there")
     rmses = [f.curve_rmse_log for s in a.schemes for f in a.models[s] if f.curve_rmse_log is not None]
     if rmses:
