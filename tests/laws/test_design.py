@@ -551,16 +551,59 @@ def test_an_extrapolation_goal_measures_the_end_of_the_range_nearest_it(seed):
 
 
 def test_the_end_rule_is_for_one_x_extrapolation_goals_only():
-    from recscale.laws.design import _end_candidates, _setup
+    from recscale.laws.design import _extrapolation_tops, _setup
 
     df, target, cands = broken_pool(0)
     s = _setup(df, ["x"], "y", parse_goal("exponent within 0.05"), "broken_powerlaw", 20, 0.95, "flops_per_sample")
-    assert _end_candidates(s, parse_goal("exponent within 0.05"), cands) is None
-    ends = _end_candidates(s, with_rows(parse_goal("target rows within 0%"), target), cands)
-    assert {cands[i].cost for i in ends} == {max(c.cost for c in cands)} and len(ends) == 2  # the two seeds at that x
+    assert _extrapolation_tops(s, parse_goal("exponent within 0.05"), cands) is None
+    top = _extrapolation_tops(s, with_rows(parse_goal("target rows within 0%"), target), cands)
+    assert np.array_equal(top, [c.cost for c in cands])  # cost = x here
     inside = with_rows(parse_goal("target rows within 0%"), (0, 1))  # a target inside the range has no end to reach for
-    assert _end_candidates(s, inside, cands) is None
+    assert _extrapolation_tops(s, inside, cands) is None
     j = joint_pool(0)
     sj = _setup(j, ["N", "samples"], "ne", parse_goal("ne at compute 10x within 1%"), "powerlaw_const", 20, 0.95, "fps")
     jc = curve_candidates(j, run="run", samples="samples", cost_per_sample="fps")
-    assert _end_candidates(sj, parse_goal("ne at compute 10x within 1%"), jc) is None
+    assert _extrapolation_tops(sj, parse_goal("ne at compute 10x within 1%"), jc) is None
+
+
+def test_the_end_is_the_largest_x_the_budget_left_can_buy_until_a_row_reaches_it():
+    from recscale.laws.design import _affordable_end
+
+    top = np.array([1.0, 2.0, 3.0, 3.0, 4.0, 5.0])
+    none = np.zeros(6, dtype=bool)
+    assert _affordable_end(top, none, np.arange(6)) == {5}
+    assert _affordable_end(top, none, np.arange(4)) == {2, 3}  # 4 and 5 too dear: both seeds at 3 are the end
+    held = none.copy()
+    held[4] = True  # a chosen row at 4 reaches every end a smaller budget could ask for
+    assert _affordable_end(top, held, np.arange(4)) == set()
+    low = none.copy()
+    low[0] = True
+    assert _affordable_end(top, low, np.arange(4)) == {2, 3}
+    assert _affordable_end(None, none, np.arange(6)) == set() and _affordable_end(top, none, np.arange(0)) == set()
+
+
+def plc_pool(seed):
+    """The benchmark's planted power law + constant: 20 x over 3 decades × 2 seeds, 1% noise, cost ∝ x."""
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.geomspace(1e4, 1e7, 20), 2)
+    df = pd.DataFrame({"x": x, "y": (2.0 * x**-0.3 + 0.75) * np.exp(rng.normal(0, 0.01, x.size)), "cost": x})
+    target = top_rows(x, 0.1)
+    return df, target, without_rows(row_candidates(df, cost="cost"), target)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_small_budget_measures_the_largest_x_it_can_buy(seed):
+    """Check that at 10% of the cost, where the pool's largest x is too dear, the design still reaches for the end nearest
+    the goal: its largest x is the largest that the budget left could buy when the law first became fittable."""
+    df, target, cands = plc_pool(seed)
+    goal = with_rows(parse_goal("target rows within 0%"), target)
+    budget = 0.10 * sum(c.cost for c in cands)
+    assert max(c.cost for c in cands) > budget
+    rr = replay(df, cands, goal, budget_cost=budget, method="recscale", seed=seed, x=["x"], y="y", form="powerlaw_const",
+                bootstrap=100)
+    steps = list(rr.steps)
+    first = next(i for i, st in enumerate(steps) if st.choice.width_now is not None)  # the first pick the scorer made
+    spent_before = steps[first - 1].cost_so_far if first else 0.0
+    chosen_before = {st.choice.candidate.id for st in steps[:first]}
+    reachable = max(c.cost for c in cands if c.id not in chosen_before and c.cost <= budget - spent_before)
+    assert max(c.cost for c in cands if c.id in set(rr.chosen)) == reachable

@@ -108,16 +108,22 @@ followed until the next refit. Without a budget (``budget_left=inf``) it is plai
 pool, or the NE at an x past it), an optimal design for extrapolating includes the end of the design
 range nearest the goal (Hoel & Levine, *Optimal spacing and weighting in polynomial prediction*,
 Ann. Math. Statist. 1964: the optimal extrapolation design's support holds both ends of the range;
-the same holds for a smooth law that is locally polynomial in log x). So while the design has no row
-there and such a candidate is affordable, only the budget plans that include it are followed
-(:func:`_end_candidates`). The linearised score alone could pass it over: on a broken law fitted on
+the same holds for a smooth law that is locally polynomial in log x). With a budget the design range
+is what the budget can still buy, so its end is the largest x the budget left can buy: while no chosen
+row reaches that x, only the budget plans that include it are followed (:func:`_extrapolation_tops`,
+:func:`_affordable_end`). The linearised score alone could pass it over: on a broken law fitted on
 start-up rows nearly all before its break, its Jacobians rated two mid-range runs above the
 largest, and the target error tripled. Measured (``benchmarks/design.py --pools broken_powerlaw,
 powerlaw_const,m4 --methods recscale --reps 20``, 2-core CPU, 2026-12-03): at 25% of the cost the
 broken law's error went from 1.96× the all-runs fit's to 1.44× (0.0310 → 0.0228, paired difference
 −0.0082, SE 0.0039; the 5 repetitions that changed had skipped the end), M4 from 1.29× to 1.15×,
 power law + constant from 0.99× to 1.05× (+0.0004, SE 0.0011); the other budgets are unchanged or
-within one SE. Two x (the joint law) are left as they were: its candidates are chained extensions of
+within one SE. The end as the largest x the budget left can buy (before: the pool's largest x, so a
+budget that could not buy it had no end) changes only the budgets below the largest x's cost (same
+command, 2026-12-03): at 5% and 10% of the cost power law + constant went from 0.0231 and 0.0161 to
+0.0185 and 0.0115 (paired −0.0047 ± 0.0031 and −0.0046 ± 0.0027), the broken law from 0.2199 and
+0.1085 to 0.2241 and 0.1015 (+0.0042 ± 0.0042, −0.0070 ± 0.0062), M4 from 0.0506 and 0.0301 to
+0.0516 and 0.0290 (within one SE). Two x (the joint law) are left as they were: its candidates are chained extensions of
 runs, and "the end nearest the goal" is not one candidate there.
 
 **Start-up.** Until the law is fittable on the chosen rows (one-x: at least 2× its free
@@ -1079,9 +1085,9 @@ N_PLANS = 4  # with a finite budget, the ratio-greedy plan is compared with this
 class _Scorer:
     """Every candidate's expected effect at once: its rows' Jacobians stacked (padded rows are zero, so they add nothing)."""
 
-    def __init__(self, st: _State, goal: Goal, candidates: list[Candidate], level: float, end: np.ndarray | None = None):
+    def __init__(self, st: _State, goal: Goal, candidates: list[Candidate], level: float, top: np.ndarray | None = None):
         self.cands, self.goal, self.g, self.scale = candidates, goal, st.g, st.scale
-        self.end = end  # candidates at the end of the design range nearest the goal (Hoel-Levine), or None
+        self.top = top  # each candidate's largest x where the goal lies beyond them all (Hoel-Levine), or None
         self.z = float(stats.norm.ppf(0.5 + level / 2))
         r = max(len(c.rows) for c in candidates)
         self.Jc = np.zeros((len(candidates), r, st.J.shape[1]))
@@ -1159,9 +1165,9 @@ class _Scorer:
         idx = self.available(chosen, budget_left)
         widths, _ = self.after(cov, idx)
         order = [int(idx[j]) for j in np.argsort(widths, kind="stable") if int(idx[j]) != base[0][0][0]][:N_PLANS]
-        # The end nearest an extrapolation goal belongs to every optimal design (_end_candidates): while the
-        # design has no row there and one is affordable, only plans that include it are followed.
-        ends = set() if self.end is None or chosen[self.end].any() else set(self.end.tolist()) & set(idx.tolist())
+        # The end nearest an extrapolation goal belongs to every optimal design (_extrapolation_tops): while no
+        # chosen row reaches the largest x the budget left can buy, only plans that include one are followed.
+        ends = _affordable_end(self.top, chosen, idx)
         if ends:
             order.append(min(ends, key=lambda i: self.cost[i]))
         plans = [base, *(self.plan(cov, chosen, budget_left, method, first=first) for first in order)]
@@ -1180,7 +1186,7 @@ def _greedy(s: _Setup, st: _State, goal: Goal, candidates: list[Candidate], chos
     chosen = set(chosen)
     revealed = np.asarray(revealed, dtype=int)
     if method in ("recscale", "d_optimal") and st.law is not None:
-        sc = _Scorer(st, goal, candidates, s.level, _end_candidates(s, goal, candidates))
+        sc = _Scorer(st, goal, candidates, s.level, _extrapolation_tops(s, goal, candidates))
         mask = np.array([c.id in chosen for c in candidates])
         out = []
         for i, now, after, score in sc.best_plan(st.cov, mask, budget_left, method, limit=k):
@@ -1211,13 +1217,14 @@ def _greedy(s: _Setup, st: _State, goal: Goal, candidates: list[Candidate], chos
     return out
 
 
-def _end_candidates(s: _Setup, goal: Goal, candidates: list[Candidate]) -> np.ndarray | None:
-    """The candidates at the end of a one-x pool's range nearest a goal that lies beyond every candidate, or None.
+def _extrapolation_tops(s: _Setup, goal: Goal, candidates: list[Candidate]) -> np.ndarray | None:
+    """Each candidate's largest x, when a one-x goal lies beyond every candidate; else None.
 
     Optimal designs for extrapolating a regression in one x put a support point at the end of the
     design range nearest the prediction point (Hoel & Levine 1964, polynomial prediction; the same
     holds for any smooth law locally polynomial in log x): the rows measured nearest the goal bound
-    its extrapolation, which a linearisation at a poorly fitted law can underrate.
+    its extrapolation, which a linearisation at a poorly fitted law can underrate. With a budget the
+    design range is what the budget can still buy (:func:`_affordable_end`).
     """
     if s.X.shape[1] != 1:
         return None
@@ -1228,9 +1235,22 @@ def _end_candidates(s: _Setup, goal: Goal, candidates: list[Candidate]) -> np.nd
         where = goal.at if goal.at is not None else float(goal.factor) * float(np.max(s.X[:, 0]))
     else:
         return None
-    if not where > top.max():
-        return None
-    return np.flatnonzero(top >= top.max() * (1 - 1e-12))
+    return top if where > top.max() else None
+
+
+def _affordable_end(top: np.ndarray | None, chosen: np.ndarray, idx: np.ndarray) -> set[int]:
+    """The available candidates (``idx``) at the largest x the budget left can buy, unless a chosen row reaches that x.
+
+    With a budget the design range is what the budget can still buy: when the pool's largest x is
+    too dear, the end nearest the goal is the largest affordable one. Once a chosen row reaches it,
+    the end is held, and smaller budgets later in the design ask for nothing more.
+    """
+    if top is None or idx.size == 0:
+        return set()
+    end = float(top[idx].max()) * (1 - 1e-12)
+    if chosen.any() and float(top[chosen].max()) >= end:
+        return set()
+    return {int(i) for i in idx if top[i] >= end}
 
 
 def _revealed(candidates: list[Candidate], chosen: set[str]) -> np.ndarray:
