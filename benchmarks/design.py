@@ -107,7 +107,7 @@ def _truth_error(P: dict, chosen: list[str], goal, seed: int, kw: dict) -> float
 
     The measured target rows carry their own noise, which no design can remove: 1% on the planted one-x
     pools, a median |log ŷ − log y| of 0.0067 for a perfect prediction; on a ledger, each run's offset from
-    the other seeds of its model (±0.002-0.004 on the demo's target rows). Against the truth (or the seed
+    the other seeds of its model (the demo's two seeds differ by 0.0006-0.0052 on its target models). Against the truth (or the seed
     mean), more of what is left is the design's.
     """
     Q = P["pool"].copy()
