@@ -123,8 +123,8 @@ budget that could not buy it had no end) changes only the budgets below the larg
 command, 2026-12-03): at 5% and 10% of the cost power law + constant went from 0.0231 and 0.0161 to
 0.0185 and 0.0115 (paired −0.0047 ± 0.0031 and −0.0046 ± 0.0027), the broken law from 0.2199 and
 0.1085 to 0.2241 and 0.1015 (+0.0042 ± 0.0042, −0.0070 ± 0.0062), M4 from 0.0506 and 0.0301 to
-0.0516 and 0.0290 (within one SE). Two x (the joint law) are left as they were: its candidates are chained extensions of
-runs, and "the end nearest the goal" is not one candidate there.
+0.0516 and 0.0290 (within one SE). Two x (the joint law) are left as they were: its candidates are
+chained extensions of runs, and "the end nearest the goal" is not one candidate there.
 
 **Start-up.** Until the law is fittable on the chosen rows (one-x: at least 2× its free
 parameters and one more distinct x than parameters; joint: 10 rows, 3 distinct N and 3 distinct
