@@ -46,7 +46,8 @@ from recscale.laws.design import (METHODS, curve_candidates, evaluate, parse_goa
 
 BUDGETS = (0.05, 0.10, 0.25, 0.50)
 TRUTH = "y_true"  # a less noisy y to score a design against as well (planted: the noise-free law; a ledger: the seed mean)
-PLANTED = "the planted truth (each target row's noise-free y)"
+PLANTED = "the planted truth"  # a target row's noise-free y
+SEED_MEAN = "the seed mean"  # a target row's y averaged over the seeds of its model and data size
 
 
 def quick_pool(db: str):
@@ -59,7 +60,7 @@ def quick_pool(db: str):
     cands = without_rows(curve_candidates(df, run="trial_id", samples="samples", cost_per_sample="flops_per_sample"), target)
     name = "demo ledger (quick)" if Path(db).stem == "quick" else f"{Path(db).stem} ledger"
     return dict(name=f"{name}, joint law", pool=df, cands=cands, target=target, x=["params_total", "samples"], y="ne",
-                form="powerlaw_const", bootstrap=60, truth="the seed mean (each target row's y averaged over the seeds of its model and data size)")
+                form="powerlaw_const", bootstrap=60, truth=SEED_MEAN)
 
 
 def planted_one_x(form: str, seed: int = 0):
@@ -102,26 +103,24 @@ def planted_joint(seed: int = 0):
                 form="powerlaw_const", bootstrap=60, truth=PLANTED)
 
 
-def _truth_error(P: dict, chosen: list[str], goal, seed: int, kw: dict) -> float:
-    """A design's target error against the pool's less noisy y (:data:`TRUTH`); the fit is the replay's own (same rows, seed).
+def _truth_error(P: dict, pred: tuple[float, ...] | None) -> float:
+    """A fit's target error against the pool's less noisy y (:data:`TRUTH`), from its predictions at the target rows.
 
-    The measured target rows carry their own noise, which no design can remove: 1% on the planted one-x
-    pools, a median |log ŷ − log y| of 0.0067 for a perfect prediction; on a ledger, each run's offset from
-    the other seeds of its model (the demo's two seeds differ by 0.0006-0.0052 on its target models). Against the truth (or the seed
-    mean), more of what is left is the design's.
+    The measured target rows carry their own noise, which no design can remove: 1% on the planted
+    one-x pools, a median |log ŷ − log y| of 0.0067 for a perfect prediction; on a ledger, each run's
+    offset from the other seeds of its model (the demo's two seeds differ by 0.0006-0.0052 on its
+    target models). Against the truth (or the seed mean), more of what is left is the design's.
     """
-    Q = P["pool"].copy()
-    y = Q[P["y"]].to_numpy(dtype=float).copy()
-    t = np.asarray(P["target"], dtype=int)
-    y[t] = Q[TRUTH].to_numpy(dtype=float)[t]
-    Q[P["y"]] = y
-    _, err, _ = evaluate(Q, P["cands"], chosen, goal, seed=seed, **kw)
-    return math.nan if err is None else err
+    if pred is None or TRUTH not in P["pool"].columns:
+        return math.nan
+    truth = P["pool"][TRUTH].to_numpy(dtype=float)[np.asarray(P["target"], dtype=int)]
+    return float(np.median(np.abs(np.log(np.asarray(pred)) - np.log(truth))))
 
 
 def run_pool(make, reps: int, methods, first: int = 0) -> dict:
     """Every method at every budget, ``reps`` times (repetition seeds ``first``, ``first`` + 1, ...); ``make(rep)``
-    gives the pool of a repetition (planted pools draw fresh noise). Pools with a :data:`TRUTH` column are also scored on it."""
+    gives the pool of a repetition (planted pools draw fresh noise). Pools with a :data:`TRUTH` column are also scored on it
+    (from the same fits' predictions)."""
     P = make(0)
     keys = ("error", "coverage", "truth")
     res = {"pool": P["name"], "truth": P.get("truth"), "rows": len(P["pool"]), "candidates": len(P["cands"]), "target_rows": len(P["target"]),
@@ -130,15 +129,14 @@ def run_pool(make, reps: int, methods, first: int = 0) -> dict:
     t0 = time.time()
     for r in range(first, first + reps):
         P = make(r)
-        has_truth = TRUTH in P["pool"].columns
         goal = with_rows(parse_goal("target rows within 0%"), P["target"])
         full = sum(c.cost for c in P["cands"])
         kw = dict(x=P["x"], y=P["y"], form=P["form"], bootstrap=P["bootstrap"])
         everything = [c.id for c in P["cands"]]
-        _, err, cov = evaluate(P["pool"], P["cands"], everything, goal, seed=r, **kw)
+        _, err, cov, pred = evaluate(P["pool"], P["cands"], everything, goal, seed=r, **kw)
         res["all_runs"]["error"].append(err)
         res["all_runs"]["coverage"].append(cov)
-        res["all_runs"]["truth"].append(_truth_error(P, everything, goal, r, kw) if has_truth else math.nan)
+        res["all_runs"]["truth"].append(_truth_error(P, pred))
         for m in methods:
             tm = time.time()
             for b in BUDGETS:
@@ -146,9 +144,7 @@ def run_pool(make, reps: int, methods, first: int = 0) -> dict:
                 cell = res["methods"][m]["per_budget"][str(b)]
                 cell["error"].append(math.nan if rr.target_error is None else rr.target_error)
                 cell["coverage"].append(math.nan if rr.coverage is None else rr.coverage)
-                fitted = has_truth and rr.target_error is not None
-                # replay's last fit uses seed + picks (recscale.laws.design.replay): the same fit, scored on the truth
-                cell["truth"].append(_truth_error(P, list(rr.chosen), goal, r + len(rr.chosen), kw) if fitted else math.nan)
+                cell["truth"].append(_truth_error(P, rr.target_pred))
             res["methods"][m]["seconds"] += time.time() - tm
         print(f"  {P['name']}: repetition {r + 1 - first}/{reps} (seed {r}) done at {time.time() - t0:.0f}s", flush=True)
     res["seconds"] = time.time() - t0
@@ -190,20 +186,21 @@ def _paired(mine: np.ndarray, other: np.ndarray) -> str:
     return f"{d.mean():+.4f} ± {d.std(ddof=1) / math.sqrt(d.size):.4f}"
 
 
-def _bar_line(R: dict, errors, what: str) -> str:
+def _bar_line(R: dict, errors) -> str:
+    """Which budgets recscale beats random and cheapest-first at (lower mean error), with the paired differences."""
     mine = R["methods"]["recscale"]["per_budget"]
     beats = {o: [f"{b:.0%}" for b in BUDGETS if _beats(errors(mine[str(b)]), errors(R["methods"][o]["per_budget"][str(b)]))]
              for o in ("random", "cheapest") if o in R["methods"]}
     paired = "; ".join(f"{o} {', '.join(_paired(errors(mine[str(b)]), errors(R['methods'][o]['per_budget'][str(b)])) for b in BUDGETS)}"
                        for o in beats)
-    return (f"{what}recscale beats random at {', '.join(beats.get('random', [])) or 'no'} budget, cheapest-first at "
+    return (f"recscale beats random at {', '.join(beats.get('random', [])) or 'no'} budget, cheapest-first at "
             f"{', '.join(beats.get('cheapest', [])) or 'no'} budget (paired difference recscale − method, mean ± SE, "
             f"at {', '.join(f'{b:.0%}' for b in BUDGETS)}: {paired or 'n/a'}).")
 
 
 def summarise(results: list[dict]) -> str:
     """Markdown: per pool a table (methods × budgets) of target error · coverage, mean [min, max] over repetitions, and the bar;
-    for planted pools a second table, the error against the planted law's noise-free y."""
+    for pools with a :data:`TRUTH` column a second table, the error against it."""
     out = []
     for R in results:
         ae, ac = _stats(R["all_runs"])
@@ -217,10 +214,11 @@ def summarise(results: list[dict]) -> str:
         if "recscale" in R["methods"]:
             e25, c25 = _stats(R["methods"]["recscale"]["per_budget"]["0.25"])
             out.append(f"\nBar: at 25% recscale's mean error is {np.nanmean(e25) / ae.mean():.2f}x the all-runs fit's (bar <= 1.5), "
-                       f"coverage {np.nanmean(c25):.2f} (bar 0.90-0.98); " + _bar_line(R, lambda v: _stats(v)[0], "") + "\n")
+                       f"coverage {np.nanmean(c25):.2f} (bar 0.90-0.98); " + _bar_line(R, lambda v: _stats(v)[0]) + "\n")
         at = _truth(R["all_runs"])
         if np.isfinite(at).any():
-            out.append(f"Against {R.get('truth') or PLANTED} (the same fits; all runs: "
+            label = R.get("truth") or PLANTED
+            out.append(f"Against {label} (the same fits; all runs: "
                        f"{at.mean():.4f} [{at.min():.4f}, {at.max():.4f}])\n")
             out.append("| method | " + " | ".join(f"{b:.0%}" for b in BUDGETS) + " |")
             out.append("|---|" + "---|" * len(BUDGETS))
@@ -228,8 +226,8 @@ def summarise(results: list[dict]) -> str:
                 out.append(f"| {m} | " + " | ".join(_cell(_truth(v["per_budget"][str(b)])) for b in BUDGETS) + " |")
             if "recscale" in R["methods"]:
                 t25 = _truth(R["methods"]["recscale"]["per_budget"]["0.25"])
-                out.append(f"\nAgainst {(R.get('truth') or PLANTED).split(' (')[0]}: at 25% recscale's mean error is {np.nanmean(t25) / at.mean():.2f}x the all-runs "
-                           f"fit's; " + _bar_line(R, _truth, "") + "\n")
+                out.append(f"\nAgainst {label}: at 25% recscale's mean error is {np.nanmean(t25) / at.mean():.2f}x the all-runs "
+                           f"fit's; " + _bar_line(R, _truth) + "\n")
     return "\n".join(out)
 
 

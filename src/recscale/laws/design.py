@@ -154,7 +154,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -1418,6 +1418,7 @@ class ReplayResult:
         coverage: Share of target rows whose measured y lies in the 95% prediction interval, else None.
         steps: Every pick (:class:`Step`).
         method, seed: As given.
+        target_pred: The final law's ŷ at every target row (``target`` goals), else None.
     """
 
     chosen: tuple[str, ...]
@@ -1429,6 +1430,7 @@ class ReplayResult:
     steps: tuple[Step, ...] = field(repr=False)
     method: str = "recscale"
     seed: int = 0
+    target_pred: tuple[float, ...] | None = field(default=None, repr=False)
 
 
 def _prediction_interval(law: _Law, X: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -1459,9 +1461,18 @@ def _prediction_interval(law: _Law, X: np.ndarray, level: float) -> tuple[np.nda
     return lo, hi
 
 
+class Evaluation(NamedTuple):
+    """The law fitted on a design's rows, scored on the goal's target rows (``target`` goals; else None)."""
+
+    estimate: GoalEstimate
+    target_error: float | None  # median |log ŷ − log y| over the target rows with a measured y
+    coverage: float | None  # share of those rows inside the 95% prediction interval
+    target_pred: tuple[float, ...] | None  # ŷ at every target row, so other scores need no second fit
+
+
 def evaluate(pool: Any, candidates: list[Candidate], chosen: Any, goal: Goal, *, x: list[str], y: str, form: str = "powerlaw_const",
              bootstrap: int = DEFAULT_BOOTSTRAP, level: float = 0.95, flops_per_sample: str = "flops_per_sample",
-             seed: int = 0) -> tuple[GoalEstimate, float | None, float | None]:
+             seed: int = 0) -> Evaluation:
     """The estimate from the chosen candidates' rows, and (target goals) the error and coverage on the target rows.
 
     Reads the measured y of the target rows (only to score, as a benchmark does).
@@ -1470,17 +1481,18 @@ def evaluate(pool: Any, candidates: list[Candidate], chosen: Any, goal: Goal, *,
     rows = _revealed(candidates, set(chosen))
     yall = pool[y].to_numpy(dtype=float)
     st = _state(s, goal, rows, yall[rows], seed)
-    err = cov = None
+    err = cov = pred = None
     if goal.kind == "target" and goal.rows and st.law is not None:
         t = np.asarray(goal.rows, dtype=int)
+        logpred = st.law.logpred(st.law.theta, s.X[t])
+        pred = tuple(float(v) for v in np.exp(logpred))
         yt = yall[t]
         ok = np.isfinite(yt) & (yt > 0)
         if ok.any():
-            Xt = s.X[t[ok]]
-            err = float(np.median(np.abs(st.law.logpred(st.law.theta, Xt) - np.log(yt[ok]))))
-            lo, hi = _prediction_interval(st.law, Xt, level)
+            err = float(np.median(np.abs(logpred[ok] - np.log(yt[ok]))))
+            lo, hi = _prediction_interval(st.law, s.X[t[ok]], level)
             cov = float(np.mean((yt[ok] >= lo) & (yt[ok] <= hi)))
-    return st.estimate, err, cov
+    return Evaluation(st.estimate, err, cov, pred)
 
 
 def replay(pool: Any, candidates: list[Candidate], goal: Goal, *, x: list[str], y: str, budget_cost: float, method: str,
@@ -1566,7 +1578,7 @@ def replay(pool: Any, candidates: list[Candidate], goal: Goal, *, x: list[str], 
         if on_step is not None and len(steps) > 1:
             on_step(steps[-2])
     # The seed of the last refit on these rows: a goal met there reads the same at the end.
-    final, err, cov = evaluate(pool, candidates, chosen, goal, x=x, y=y, form=form, bootstrap=bootstrap, level=level,
+    final, err, cov, pred = evaluate(pool, candidates, chosen, goal, x=x, y=y, form=form, bootstrap=bootstrap, level=level,
                                flops_per_sample=flops_per_sample, seed=seed + len(chosen))
     if steps:
         steps[-1] = replace(steps[-1], estimate=final)
@@ -1574,4 +1586,4 @@ def replay(pool: Any, candidates: list[Candidate], goal: Goal, *, x: list[str], 
             on_step(steps[-1])
     if goal.met(final):
         stopped = "goal met"
-    return ReplayResult(tuple(chosen), spent, stopped, final, err, cov, tuple(steps), method, seed)
+    return ReplayResult(tuple(chosen), spent, stopped, final, err, cov, tuple(steps), method, seed, pred)
